@@ -1,0 +1,1 @@
+"""warmstart: sequence-to-sequence models warm-started from pretrained checkpoints."""
