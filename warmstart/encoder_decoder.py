@@ -126,7 +126,7 @@ class EncoderDecoderModel(nn.Module):
         return self.decoder
 
     def get_input_embeddings(self) -> nn.Module:
-        return self.encoder.embeddings.word_embeddings
+        return self.encoder.get_input_embeddings()
 
     def get_output_embeddings(self) -> nn.Module:
         return self.decoder.get_output_embeddings()

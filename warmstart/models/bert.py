@@ -202,6 +202,9 @@ class BertModel(nn.Module):
     def tie_weights(self) -> None:
         """An encoder has no output embeddings to tie."""
 
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.embeddings.word_embeddings
+
     def forward(
         self,
         input_ids: Tensor | None = None,
