@@ -1,0 +1,945 @@
+"""Text to token ids and back, the way transformers' tokenizers do it.
+
+A thin layer over Hugging Face ``tokenizers`` (the Rust library). :class:`BertTokenizer` follows
+transformers' ``BertTokenizer``: the WordPiece vocabulary comes from ``tokenizer.json`` (or
+``vocab.txt``) and the normalisation from ``tokenizer_config.json``. :class:`Tokenizer` runs any
+``tokenizer.json`` as written. :class:`AutoTokenizer` picks between them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import threading
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from tokenizers import AddedToken, decoders, normalizers, pre_tokenizers, processors
+from tokenizers import Tokenizer as RustTokenizer
+from tokenizers.models import WordPiece
+
+from warmstart.hub import load_json, resolve
+
+logger = logging.getLogger(__name__)
+
+VERY_LARGE_INTEGER = int(1e30)  # transformers' model_max_length when none is configured
+LARGE_INTEGER = int(1e20)
+TOKENIZER_FILE = "tokenizer.json"
+VOCAB_FILE = "vocab.txt"
+CONFIG_FILE = "tokenizer_config.json"
+SPECIAL_TOKENS_FILE = "special_tokens_map.json"
+SPECIAL_TOKEN_NAMES = (
+    "bos_token",
+    "eos_token",
+    "unk_token",
+    "sep_token",
+    "pad_token",
+    "cls_token",
+    "mask_token",
+)
+BERT_CLASSES = ("BertTokenizer", "BertTokenizerFast")
+BERT_MODEL_TYPES = ("bert",)
+BERT_DEFAULT_TOKENS = {
+    "unk_token": "[UNK]",
+    "sep_token": "[SEP]",
+    "pad_token": "[PAD]",
+    "cls_token": "[CLS]",
+    "mask_token": "[MASK]",
+}
+_PADDING = {True: "longest", "longest": "longest", "max_length": "max_length", False: None}
+_PADDING.update({None: None, "do_not_pad": None})
+_TRUNCATION = {True: "longest_first", False: None, None: None, "do_not_truncate": None}
+_TRUNCATION.update({s: s for s in ("longest_first", "only_first", "only_second")})
+# Keys of from_pretrained that steer loading and are not tokenizer settings.
+_LOADER_KEYS = {"use_fast", "trust_remote_code", "cache_dir", "local_files_only", "token"}
+_LOADER_KEYS |= {"force_download", "subfolder", "_from_auto"}
+# Keys of a read tokenizer_config.json that are rewritten (or dropped) on save.
+_NOT_SAVED = {"name_or_path", "tokenizer_file", "vocab_file", "special_tokens_map_file"}
+_NOT_SAVED |= {"added_tokens_decoder", "additional_special_tokens", "extra_special_tokens"}
+_NOT_SAVED |= {"tokenizer_class", "auto_map", "is_local", "local_files_only", "files_loaded"}
+_NOT_SAVED |= set(SPECIAL_TOKEN_NAMES)
+
+
+class BatchEncoding(dict):
+    """The output of a tokenizer call: a dict whose fields can also be read as attributes."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(
+                f"BatchEncoding has no field {name!r}; it has {list(self)}"
+            ) from None
+
+    def to(self, device: Any, *, non_blocking: bool = False) -> BatchEncoding:
+        """Move every tensor to ``device``, in place.
+
+        Args:
+            device: a torch device, device string or index.
+            non_blocking: passed to ``Tensor.to``.
+
+        Returns:
+            This BatchEncoding.
+        """
+        for key, value in self.items():
+            if hasattr(value, "to"):
+                self[key] = value.to(device=device, non_blocking=non_blocking)
+        return self
+
+
+class _SpecialToken:
+    """``tok.pad_token`` (a string or None) and ``tok.pad_token_id`` (its id or None)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.key = name.removesuffix("_id")
+        self.as_id = name.endswith("_id")
+
+    def __get__(self, obj: Tokenizer | None, objtype: type | None = None) -> Any:
+        if obj is None:
+            return self
+        token = obj._special.get(self.key)
+        if token is None or not self.as_id:
+            return token
+        return obj.convert_tokens_to_ids(token)
+
+    def __set__(self, obj: Tokenizer, value: Any) -> None:
+        if self.as_id and value is not None:
+            value = obj.convert_ids_to_tokens(int(value))
+        obj._special[self.key] = _token_text(value)
+
+
+class Tokenizer:
+    """A tokenizer that runs a ``tokenizers`` pipeline (``tokenizer.json``) as written.
+
+    Settings (special tokens, ``model_max_length``, ``clean_up_tokenization_spaces``,
+    ``padding_side``, ``model_input_names``) are keyword arguments, as in tokenizer_config.json.
+    """
+
+    tokenizer_class_name = "TokenizersBackend"  # the class transformers loads our saved files with
+    model_input_names: list[str] = ["input_ids", "attention_mask"]  # noqa: RUF012
+    bos_token = _SpecialToken()
+    eos_token = _SpecialToken()
+    unk_token = _SpecialToken()
+    sep_token = _SpecialToken()
+    pad_token = _SpecialToken()
+    cls_token = _SpecialToken()
+    mask_token = _SpecialToken()
+    bos_token_id = _SpecialToken()
+    eos_token_id = _SpecialToken()
+    unk_token_id = _SpecialToken()
+    sep_token_id = _SpecialToken()
+    pad_token_id = _SpecialToken()
+    cls_token_id = _SpecialToken()
+    mask_token_id = _SpecialToken()
+
+    def __init__(self, backend: RustTokenizer, /, *, name_or_path: str = "", **config: Any):
+        self._backend = backend
+        self._lock = threading.RLock()
+        self._warned_too_long = False
+        self.name_or_path = str(name_or_path)
+        self.init_config = dict(config)
+        self._special = {name: _token_text(config.get(name)) for name in SPECIAL_TOKEN_NAMES}
+        self.extra_special_tokens = _extra_tokens(config)
+        limit = config.get("model_max_length", config.get("max_len"))
+        self.model_max_length = int(limit) if limit is not None else VERY_LARGE_INTEGER
+        self.clean_up_tokenization_spaces = bool(config.get("clean_up_tokenization_spaces", False))
+        self.padding_side = _side(config.get("padding_side", "right"), "padding_side")
+        self.truncation_side = _side(config.get("truncation_side", "right"), "truncation_side")
+        self.model_input_names = list(config.get("model_input_names", self.model_input_names))
+        self._add_missing_special_tokens()
+
+    @classmethod
+    def from_pretrained(
+        cls, name_or_path: str | os.PathLike, *, revision: str | None = None, **kwargs: Any
+    ) -> Tokenizer:
+        """Load a tokenizer from a folder or a Hugging Face repo id.
+
+        Args:
+            name_or_path: a local folder, or a repo id in the local Hugging Face cache.
+            revision: a branch, tag or commit of the repo (repo ids only).
+            **kwargs: settings that override tokenizer_config.json, e.g. ``model_max_length``.
+
+        Returns:
+            The tokenizer.
+        """
+        folder = resolve(name_or_path, revision=revision)
+        config = _read_config(folder, kwargs)
+        path = folder / TOKENIZER_FILE
+        if not path.is_file():
+            raise FileNotFoundError(f"No {TOKENIZER_FILE} in {folder}; {cls.__name__} needs one.")
+        backend = RustTokenizer.from_file(str(path))
+        if backend.padding is not None:  # transformers takes the pad token from the file
+            config.setdefault("pad_token", backend.padding["pad_token"])
+        return cls(backend, name_or_path=str(name_or_path), **config)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = dict(self.__dict__)
+        del state["_lock"]  # locks do not pickle; the Rust tokenizer does
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
+
+    # ---- special tokens and vocabulary -------------------------------------------------------
+
+    def _add_missing_special_tokens(self) -> None:
+        present = {t.content for t in self._backend.get_added_tokens_decoder().values()}
+        missing = [t for t in self.all_special_tokens if t not in present]
+        if missing:
+            self._backend.add_special_tokens(
+                [AddedToken(t, special=True, normalized=False) for t in missing]
+            )
+
+    @property
+    def special_tokens_map(self) -> dict[str, str]:
+        """The named special tokens that are set, e.g. ``{"cls_token": "[CLS]", ...}``."""
+        return {name: tok for name in SPECIAL_TOKEN_NAMES if (tok := self._special[name])}
+
+    @property
+    def all_special_tokens(self) -> list[str]:
+        """Every special token (named ones first, then extra ones), without repeats."""
+        tokens = [*self.special_tokens_map.values(), *self.extra_special_tokens]
+        return list(dict.fromkeys(tokens))
+
+    @property
+    def all_special_ids(self) -> list[int]:
+        """The ids of :attr:`all_special_tokens`, in the same order."""
+        return self.convert_tokens_to_ids(self.all_special_tokens)
+
+    @property
+    def backend_tokenizer(self) -> RustTokenizer:
+        """The underlying ``tokenizers.Tokenizer``."""
+        return self._backend
+
+    @property
+    def is_fast(self) -> bool:
+        return True
+
+    @property
+    def pad_token_type_id(self) -> int:
+        return 0
+
+    @property
+    def vocab_size(self) -> int:
+        """Size of the base vocabulary, without added tokens."""
+        return self._backend.get_vocab_size(with_added_tokens=False)
+
+    def __len__(self) -> int:
+        return self._backend.get_vocab_size(with_added_tokens=True)
+
+    def get_vocab(self) -> dict[str, int]:
+        """Every token (added ones included) mapped to its id."""
+        return self._backend.get_vocab(with_added_tokens=True)
+
+    def num_special_tokens_to_add(self, pair: bool = False) -> int:
+        """How many special tokens encoding adds to one text (or a pair)."""
+        return self._backend.num_special_tokens_to_add(pair)
+
+    def convert_tokens_to_ids(self, tokens: str | Sequence[str]) -> int | list[int]:
+        """Map a token (or a list of tokens) to ids; unknown tokens give ``unk_token_id``.
+
+        Args:
+            tokens: one token or a list of tokens.
+
+        Returns:
+            One id, or a list of ids.
+        """
+        if isinstance(tokens, str):
+            index = self._backend.token_to_id(tokens)
+            return index if index is not None else self.unk_token_id
+        return [self.convert_tokens_to_ids(token) for token in tokens]
+
+    def convert_ids_to_tokens(
+        self, ids: int | Sequence[int], skip_special_tokens: bool = False
+    ) -> str | list[str | None] | None:
+        """Map an id (or a list of ids) to tokens; an id outside the vocabulary gives None.
+
+        Args:
+            ids: one id, or a list or 1-D tensor of ids.
+            skip_special_tokens: leave out special tokens (lists only).
+
+        Returns:
+            One token, or a list of tokens.
+        """
+        ids = _to_python(ids)
+        if isinstance(ids, int):
+            return self._backend.id_to_token(ids)
+        skip = set(self.all_special_ids) if skip_special_tokens else set()
+        return [self._backend.id_to_token(int(i)) for i in ids if int(i) not in skip]
+
+    # ---- encoding ----------------------------------------------------------------------------
+
+    def __call__(
+        self,
+        text: str | Sequence[str] | None = None,
+        text_pair: str | Sequence[str] | None = None,
+        *,
+        text_target: str | Sequence[str] | None = None,
+        add_special_tokens: bool = True,
+        padding: bool | str = False,
+        truncation: bool | str | None = None,
+        max_length: int | None = None,
+        pad_to_multiple_of: int | None = None,
+        return_tensors: str | None = None,
+        return_token_type_ids: bool | None = None,
+        return_attention_mask: bool | None = None,
+    ) -> BatchEncoding:
+        """Tokenize a text, a pair of texts, or a batch of either.
+
+        Args:
+            text: a string, or a list of strings (a batch).
+            text_pair: the second text of each pair (same shape as ``text``).
+            text_target: texts whose ids are returned as ``labels`` (alone if ``text`` is None).
+            add_special_tokens: add ``[CLS]``/``[SEP]`` (or what the tokenizer's template says).
+            padding: False, True or "longest" (to the longest in the batch), or "max_length".
+            truncation: True or "longest_first", "only_first", "only_second", or False. With no
+                ``max_length`` it truncates to ``model_max_length``. Default: on if ``max_length``
+                is given and ``padding`` is not.
+            max_length: the length to truncate (and, with padding="max_length", pad) to.
+            pad_to_multiple_of: round padded lengths up to a multiple of this.
+            return_tensors: "pt" for torch tensors of shape (batch, length), or None for lists.
+            return_token_type_ids: include ``token_type_ids`` (default: if the model takes them).
+            return_attention_mask: include ``attention_mask`` (default: if the model takes it).
+
+        Returns:
+            A BatchEncoding of ``input_ids`` (and ``token_type_ids``, ``attention_mask``,
+            ``labels``): lists of ids for one text, lists of lists for a batch, or tensors.
+        """
+        if text is None and text_target is None:
+            raise ValueError("Pass `text` (or `text_target`) to tokenize.")
+        options = {
+            "add_special_tokens": add_special_tokens,
+            "padding": padding,
+            "truncation": truncation,
+            "max_length": max_length,
+            "pad_to_multiple_of": pad_to_multiple_of,
+            "return_tensors": return_tensors,
+            "return_token_type_ids": return_token_type_ids,
+            "return_attention_mask": return_attention_mask,
+        }
+        encoded = self._encode(text, text_pair, **options) if text is not None else None
+        if text_target is None:
+            return encoded
+        target = self._encode(text_target, None, **options)
+        if encoded is None:
+            return target
+        encoded["labels"] = target["input_ids"]
+        return encoded
+
+    def encode(
+        self,
+        text: str,
+        text_pair: str | None = None,
+        *,
+        add_special_tokens: bool = True,
+        padding: bool | str = False,
+        truncation: bool | str | None = None,
+        max_length: int | None = None,
+        return_tensors: str | None = None,
+    ) -> list[int]:
+        """Tokenize one text (or pair) to a list of ids.
+
+        Args:
+            text: the text.
+            text_pair: an optional second text.
+            add_special_tokens, padding, truncation, max_length, return_tensors: as in ``__call__``.
+
+        Returns:
+            The ids (a tensor of shape (1, length) with ``return_tensors="pt"``).
+        """
+        return self._encode(
+            text,
+            text_pair,
+            add_special_tokens=add_special_tokens,
+            padding=padding,
+            truncation=truncation,
+            max_length=max_length,
+            return_tensors=return_tensors,
+        )["input_ids"]
+
+    def tokenize(
+        self, text: str, pair: str | None = None, add_special_tokens: bool = False
+    ) -> list[str]:
+        """Split a text into tokens (strings), without special tokens by default.
+
+        Args:
+            text: the text.
+            pair: an optional second text.
+            add_special_tokens: also return the special tokens encoding adds.
+
+        Returns:
+            The tokens.
+        """
+        _, inputs = _as_batch(text, pair)
+        return self._run(inputs, add_special_tokens, None, None, None, None)[0].tokens
+
+    def _encode(
+        self,
+        text: Any,
+        text_pair: Any,
+        *,
+        add_special_tokens: bool = True,
+        padding: Any = False,
+        truncation: Any = None,
+        max_length: int | None = None,
+        pad_to_multiple_of: int | None = None,
+        return_tensors: str | None = None,
+        return_token_type_ids: bool | None = None,
+        return_attention_mask: bool | None = None,
+    ) -> BatchEncoding:
+        if return_tensors not in (None, "pt"):
+            raise ValueError(
+                f"return_tensors={return_tensors!r} is not supported; use 'pt' or None."
+            )
+        batched, inputs = _as_batch(text, text_pair)
+        pad, trunc, max_length = self._strategies(
+            padding, truncation, max_length, pad_to_multiple_of
+        )
+        encodings = self._run(
+            inputs, add_special_tokens, pad, trunc, max_length, pad_to_multiple_of
+        )
+        data = self._fields(encodings, return_token_type_ids, return_attention_mask)
+        if max_length is None:
+            self._warn_if_too_long(data["input_ids"])
+        if return_tensors is not None:
+            return BatchEncoding(_to_tensors(data))
+        if not batched:
+            data = {key: rows[0] for key, rows in data.items()}
+        return BatchEncoding(data)
+
+    def _strategies(
+        self, padding: Any, truncation: Any, max_length: int | None, multiple: int | None
+    ) -> tuple[str | None, str | None, int | None]:
+        """Resolve padding/truncation to tokenizers' names and a length, as transformers does."""
+        if max_length is not None and padding is False and truncation is None:
+            truncation = True
+        pad = _choice(padding, _PADDING, "padding")
+        trunc = _choice(truncation, _TRUNCATION, "truncation")
+        if padding is True and max_length is not None and trunc is None:
+            warnings.warn(
+                "`max_length` is ignored when `padding`=`True` and there is no truncation "
+                "strategy. To pad to max length, use `padding='max_length'`.",
+                stacklevel=4,
+            )
+        if max_length is None:
+            limit = self.model_max_length if self.model_max_length <= LARGE_INTEGER else None
+            if pad == "max_length":
+                pad, max_length = (pad, limit) if limit is not None else (None, None)
+            if trunc is not None:
+                trunc, max_length = (trunc, limit) if limit is not None else (None, max_length)
+        if pad is not None and (self.pad_token is None or self.pad_token_id is None):
+            raise ValueError(
+                "Asked to pad, but this tokenizer has no pad_token; set one first, "
+                "e.g. `tokenizer.pad_token = tokenizer.eos_token`."
+            )
+        if pad and trunc and multiple and max_length is not None and max_length % multiple:
+            raise ValueError(
+                f"Truncation length ({max_length}) is not a multiple of pad_to_multiple_of "
+                f"({multiple}), so padded sequences could exceed it."
+            )
+        return pad, trunc, max_length
+
+    def _run(
+        self,
+        inputs: list,
+        add_special_tokens: bool,
+        pad: str | None,
+        trunc: str | None,
+        max_length: int | None,
+        multiple: int | None,
+    ) -> list:
+        """Configure the backend's truncation and padding for this call, then encode."""
+        backend = self._backend
+        with self._lock:
+            if trunc is None:
+                backend.no_truncation()
+            else:
+                backend.enable_truncation(
+                    max_length, stride=0, strategy=trunc, direction=self.truncation_side
+                )
+            if pad is None:
+                backend.no_padding()
+            else:
+                backend.enable_padding(
+                    direction=self.padding_side,
+                    pad_id=self.pad_token_id,
+                    pad_type_id=0,
+                    pad_token=self.pad_token,
+                    length=max_length if pad == "max_length" else None,
+                    pad_to_multiple_of=multiple,
+                )
+            try:
+                return backend.encode_batch(inputs, add_special_tokens=add_special_tokens)
+            except Exception as err:  # the Rust library raises a bare Exception
+                raise ValueError(f"Could not tokenize the input: {err}") from err
+
+    def _fields(
+        self, encodings: list, token_type_ids: bool | None, attention_mask: bool | None
+    ) -> dict[str, list[list[int]]]:
+        if token_type_ids is None:
+            token_type_ids = "token_type_ids" in self.model_input_names
+        if attention_mask is None:
+            attention_mask = "attention_mask" in self.model_input_names
+        data = {"input_ids": [e.ids for e in encodings]}
+        if token_type_ids:
+            data["token_type_ids"] = [e.type_ids for e in encodings]
+        if attention_mask:
+            data["attention_mask"] = [e.attention_mask for e in encodings]
+        return data
+
+    def _warn_if_too_long(self, rows: list[list[int]]) -> None:
+        longest = max((len(row) for row in rows), default=0)
+        if longest > self.model_max_length and not self._warned_too_long:
+            self._warned_too_long = True
+            logger.warning(
+                "Token sequence length %d is longer than this model's maximum (%d); running it "
+                "through the model will fail. Pass truncation=True to cut it.",
+                longest,
+                self.model_max_length,
+            )
+
+    # ---- decoding ----------------------------------------------------------------------------
+
+    def decode(
+        self,
+        token_ids: Any,
+        skip_special_tokens: bool = False,
+        clean_up_tokenization_spaces: bool | None = None,
+    ) -> str | list[str]:
+        """Turn ids back into text.
+
+        Args:
+            token_ids: an id, a list or 1-D tensor of ids, or a batch (list of lists, 2-D tensor).
+            skip_special_tokens: leave out special tokens such as ``[CLS]`` and ``[PAD]``.
+            clean_up_tokenization_spaces: remove spaces before punctuation and in contractions
+                (default: the tokenizer's setting, False unless tokenizer_config.json says so).
+
+        Returns:
+            The text, or a list of texts for a batch.
+        """
+        ids = _to_python(token_ids)
+        if isinstance(ids, list) and ids and isinstance(ids[0], list):
+            return [
+                self._decode(seq, skip_special_tokens, clean_up_tokenization_spaces) for seq in ids
+            ]
+        return self._decode(ids, skip_special_tokens, clean_up_tokenization_spaces)
+
+    def batch_decode(
+        self,
+        sequences: Any,
+        skip_special_tokens: bool = False,
+        clean_up_tokenization_spaces: bool | None = None,
+    ) -> list[str]:
+        """Turn a batch of id sequences back into texts.
+
+        Args:
+            sequences: a list of id lists, or a 2-D tensor.
+            skip_special_tokens, clean_up_tokenization_spaces: as in ``decode``.
+
+        Returns:
+            One text per sequence (a single flat sequence gives a list of one text).
+        """
+        seqs = _to_python(sequences)
+        if isinstance(seqs, list) and not seqs:
+            return []
+        result = self.decode(seqs, skip_special_tokens, clean_up_tokenization_spaces)
+        return [result] if isinstance(result, str) else result
+
+    def _decode(self, ids: Any, skip_special_tokens: bool, clean_up: bool | None) -> str:
+        ids = [ids] if isinstance(ids, int) else [int(i) for i in ids]
+        text = self._backend.decode(ids, skip_special_tokens=skip_special_tokens)
+        clean_up = self.clean_up_tokenization_spaces if clean_up is None else clean_up
+        # transformers skips this clean-up for BPE models, where it would corrupt the text.
+        if clean_up and type(self._backend.model).__name__ != "BPE":
+            text = _clean_up_tokenization(text)
+        return text
+
+    # ---- saving ------------------------------------------------------------------------------
+
+    def save_pretrained(self, save_directory: str | os.PathLike) -> tuple[str, ...]:
+        """Write the tokenizer files into a folder, leaving its other files in place.
+
+        Writes tokenizer.json, tokenizer_config.json, special_tokens_map.json and, for WordPiece
+        vocabularies, vocab.txt; each file is replaced atomically. transformers loads the result.
+
+        Args:
+            save_directory: the folder (created if missing).
+
+        Returns:
+            The paths written.
+        """
+        folder = Path(save_directory).expanduser()
+        if folder.exists() and not folder.is_dir():
+            raise NotADirectoryError(f"{folder} exists and is a file; pass a folder.")
+        folder.mkdir(parents=True, exist_ok=True)
+        files = {
+            TOKENIZER_FILE: self._backend_json(),
+            CONFIG_FILE: _dump_json(self._config_to_save()),
+            SPECIAL_TOKENS_FILE: _dump_json(self._special_tokens_to_save()),
+        }
+        vocab = self._vocab_txt()
+        if vocab is not None:
+            files[VOCAB_FILE] = vocab
+        for name, text in files.items():
+            _atomic_write(folder / name, text)
+        return tuple(str(folder / name) for name in files)
+
+    def _backend_json(self) -> str:
+        with self._lock:
+            self._backend.no_truncation()
+            self._backend.no_padding()
+            return self._backend.to_str(pretty=True)
+
+    def _vocab_txt(self) -> str | None:
+        """vocab.txt for a WordPiece model whose ids run 0..n-1, else None."""
+        if type(self._backend.model).__name__ != "WordPiece":
+            return None
+        vocab = self._backend.get_vocab(with_added_tokens=False)
+        by_id = sorted(vocab, key=vocab.__getitem__)
+        if [vocab[token] for token in by_id] != list(range(len(by_id))):
+            return None
+        return "".join(token + "\n" for token in by_id)
+
+    def _own_config(self) -> dict[str, Any]:
+        """Class-specific settings for tokenizer_config.json."""
+        return {}
+
+    def _config_to_save(self) -> dict[str, Any]:
+        config = {k: v for k, v in self.init_config.items() if k not in _NOT_SAVED}
+        config.update(self._own_config())
+        config.update(self._special_tokens_to_save())
+        config["model_max_length"] = self.model_max_length
+        config["clean_up_tokenization_spaces"] = self.clean_up_tokenization_spaces
+        config["padding_side"] = self.padding_side
+        config["truncation_side"] = self.truncation_side
+        config["tokenizer_class"] = self.tokenizer_class_name
+        return config
+
+    def _special_tokens_to_save(self) -> dict[str, Any]:
+        tokens: dict[str, Any] = dict(self.special_tokens_map)
+        if self.extra_special_tokens:
+            tokens["additional_special_tokens"] = list(self.extra_special_tokens)
+        return tokens
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(name_or_path={self.name_or_path!r}, "
+            f"vocab_size={self.vocab_size}, model_max_length={self.model_max_length}, "
+            f"special_tokens={self.special_tokens_map})"
+        )
+
+
+class BertTokenizer(Tokenizer):
+    """BERT's WordPiece tokenizer, as transformers' ``BertTokenizer`` (alias ``BertTokenizerFast``).
+
+    Like transformers, it takes only the vocabulary (and added tokens) from tokenizer.json and
+    builds the rest from the settings: ``do_lower_case`` (default True), ``strip_accents``
+    (default: follow ``do_lower_case``), ``tokenize_chinese_chars`` (default True), and the
+    special tokens (defaults ``[UNK]``, ``[SEP]``, ``[PAD]``, ``[CLS]``, ``[MASK]``).
+    """
+
+    tokenizer_class_name = "BertTokenizer"
+    model_input_names: list[str] = ["input_ids", "token_type_ids", "attention_mask"]  # noqa: RUF012
+
+    def __init__(
+        self,
+        vocab: Mapping[str, int] | str | os.PathLike,
+        /,
+        *,
+        added_tokens: Sequence[Mapping[str, Any]] = (),
+        name_or_path: str = "",
+        **config: Any,
+    ):
+        for name, default in BERT_DEFAULT_TOKENS.items():
+            if config.get(name) is None:
+                config[name] = default
+        if not isinstance(vocab, Mapping):
+            vocab = WordPiece.read_file(str(vocab))
+        self.do_lower_case = bool(config.get("do_lower_case", True))
+        self.tokenize_chinese_chars = bool(config.get("tokenize_chinese_chars", True))
+        self.strip_accents = config.get("strip_accents")
+        backend = RustTokenizer(WordPiece(dict(vocab), unk_token=_token_text(config["unk_token"])))
+        backend.normalizer = normalizers.BertNormalizer(
+            clean_text=True,
+            handle_chinese_chars=self.tokenize_chinese_chars,
+            strip_accents=self.strip_accents,
+            lowercase=self.do_lower_case,
+        )
+        backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+        backend.decoder = decoders.WordPiece(prefix="##")
+        _add_tokens(backend, added_tokens)
+        super().__init__(backend, name_or_path=name_or_path, **config)
+        self._set_template()
+
+    def _set_template(self) -> None:
+        cls, sep = self.cls_token, self.sep_token
+        self._backend.post_processor = processors.TemplateProcessing(
+            single=f"{cls}:0 $A:0 {sep}:0",
+            pair=f"{cls}:0 $A:0 {sep}:0 $B:1 {sep}:1",
+            special_tokens=[(cls, self.cls_token_id), (sep, self.sep_token_id)],
+        )
+
+    @classmethod
+    def from_pretrained(
+        cls, name_or_path: str | os.PathLike, *, revision: str | None = None, **kwargs: Any
+    ) -> BertTokenizer:
+        """Load a BERT tokenizer from a folder (tokenizer.json or vocab.txt) or a repo id.
+
+        Args:
+            name_or_path: a local folder, or a repo id in the local Hugging Face cache.
+            revision: a branch, tag or commit of the repo (repo ids only).
+            **kwargs: settings that override tokenizer_config.json, e.g. ``do_lower_case``.
+
+        Returns:
+            The tokenizer.
+        """
+        folder = resolve(name_or_path, revision=revision)
+        config = _read_config(folder, kwargs)
+        vocab, added = _bert_vocab(folder)
+        if "added_tokens_decoder" in config:  # a saved config's list wins over tokenizer.json's
+            added = [{**tok, "id": int(i)} for i, tok in config["added_tokens_decoder"].items()]
+        return cls(vocab, added_tokens=added, name_or_path=str(name_or_path), **config)
+
+    def _own_config(self) -> dict[str, Any]:
+        return {
+            "do_lower_case": self.do_lower_case,
+            "strip_accents": self.strip_accents,
+            "tokenize_chinese_chars": self.tokenize_chinese_chars,
+        }
+
+
+BertTokenizerFast = BertTokenizer
+
+
+class AutoTokenizer:
+    """Picks the tokenizer class a folder needs and loads it.
+
+    ``tokenizer_class`` in tokenizer_config.json (else config.json's ``tokenizer_class`` or
+    ``model_type``) decides: BERT classes give :class:`BertTokenizer`; anything else with a
+    tokenizer.json gives a :class:`Tokenizer` that runs that file as written.
+    """
+
+    def __init__(self) -> None:
+        raise TypeError(
+            "AutoTokenizer is not instantiated; use AutoTokenizer.from_pretrained(...)."
+        )
+
+    @classmethod
+    def from_pretrained(
+        cls, name_or_path: str | os.PathLike, *, revision: str | None = None, **kwargs: Any
+    ) -> Tokenizer:
+        """Load the right tokenizer for a folder or a Hugging Face repo id.
+
+        Args:
+            name_or_path: a local folder, or a repo id in the local Hugging Face cache.
+            revision: a branch, tag or commit of the repo (repo ids only).
+            **kwargs: settings that override tokenizer_config.json.
+
+        Returns:
+            A BertTokenizer or a Tokenizer.
+        """
+        tokenizer_cls = _pick_class(resolve(name_or_path, revision=revision))
+        return tokenizer_cls.from_pretrained(name_or_path, revision=revision, **kwargs)
+
+
+# ---- helpers ---------------------------------------------------------------------------------
+
+
+def _pick_class(folder: Path) -> type[Tokenizer]:
+    config = _read_json(folder / CONFIG_FILE)
+    model_config = _read_json(folder / "config.json")
+    name = config.get("tokenizer_class") or model_config.get("tokenizer_class")
+    if name is None and model_config.get("model_type") in BERT_MODEL_TYPES:
+        name = "BertTokenizer"
+    if name in BERT_CLASSES:
+        return BertTokenizer
+    if (folder / TOKENIZER_FILE).is_file():
+        return Tokenizer
+    if name is None:
+        if not (folder / VOCAB_FILE).is_file():
+            raise FileNotFoundError(
+                f"No tokenizer in {folder}: looked for {TOKENIZER_FILE} and {VOCAB_FILE}."
+            )
+        raise ValueError(
+            f"Cannot tell which tokenizer {folder} holds: {CONFIG_FILE} names no tokenizer_class, "
+            f"config.json gives no model_type and there is no {TOKENIZER_FILE}. Use "
+            "BertTokenizer.from_pretrained for a BERT vocab.txt."
+        )
+    raise ValueError(
+        f"Tokenizer class {name!r} (from {folder}) is not supported: warmstart supports "
+        f"{', '.join(BERT_CLASSES)}, and any tokenizer saved as {TOKENIZER_FILE}, which this "
+        "folder lacks."
+    )
+
+
+def _bert_vocab(folder: Path) -> tuple[dict[str, int], list[dict[str, Any]]]:
+    """The WordPiece vocabulary and the added tokens of a BERT tokenizer folder."""
+    path = folder / TOKENIZER_FILE
+    if path.is_file():
+        data = load_json(path)
+        model = data.get("model") or {}
+        if model.get("type", "WordPiece") != "WordPiece" or not isinstance(
+            model.get("vocab"), dict
+        ):
+            raise ValueError(
+                f"{path} holds a {model.get('type')!r} model, not a WordPiece vocabulary; "
+                "load it with AutoTokenizer instead of BertTokenizer."
+            )
+        return model["vocab"], list(data.get("added_tokens") or [])
+    path = folder / VOCAB_FILE
+    if path.is_file():
+        return WordPiece.read_file(str(path)), []
+    raise FileNotFoundError(
+        f"No BERT tokenizer in {folder}: looked for {TOKENIZER_FILE} and {VOCAB_FILE}."
+    )
+
+
+def _add_tokens(backend: RustTokenizer, tokens: Sequence[Mapping[str, Any]]) -> None:
+    """Add serialized added tokens (tokenizer.json form) in id order."""
+    fields = ("single_word", "lstrip", "rstrip", "normalized", "special")
+    for token in sorted(tokens, key=lambda t: int(t.get("id", 0))):
+        added = AddedToken(token["content"], **{k: bool(token[k]) for k in fields if k in token})
+        if added.special:
+            backend.add_special_tokens([added])
+        else:
+            backend.add_tokens([added])
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    data = load_json(path) if path.is_file() else {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} should hold a JSON object.")
+    return data
+
+
+def _read_config(folder: Path, overrides: Mapping[str, Any]) -> dict[str, Any]:
+    """tokenizer_config.json, then special_tokens_map.json, then the caller's overrides."""
+    config = _read_json(folder / CONFIG_FILE)
+    for key in ("tokenizer_class", "name_or_path"):
+        config.pop(key, None)
+    if "added_tokens_decoder" not in config:  # transformers reads the map only for older folders
+        for key, value in _read_json(folder / SPECIAL_TOKENS_FILE).items():
+            if not overrides.get(key):
+                config[key] = value
+    config.update({k: v for k, v in overrides.items() if k not in _LOADER_KEYS})
+    return config
+
+
+def _token_text(value: Any) -> str | None:
+    """A special token as written in the config files: a string, an AddedToken or its dict."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, AddedToken):
+        return value.content
+    if isinstance(value, Mapping) and "content" in value:
+        return str(value["content"])
+    raise TypeError(f"A special token must be a string, got {value!r}.")
+
+
+def _extra_tokens(config: Mapping[str, Any]) -> list[str]:
+    extra = config.get("extra_special_tokens") or config.get("additional_special_tokens") or []
+    if isinstance(extra, Mapping):
+        extra = list(extra.values())
+    return [_token_text(token) for token in extra]
+
+
+def _side(value: str, name: str) -> str:
+    if value not in ("right", "left"):
+        raise ValueError(f"{name} must be 'right' or 'left', got {value!r}.")
+    return value
+
+
+def _choice(value: Any, table: Mapping[Any, str | None], name: str) -> str | None:
+    value = getattr(value, "value", value)  # accept transformers' strategy enums
+    try:
+        return table[value]
+    except (KeyError, TypeError):
+        allowed = ", ".join(repr(k) for k in table)
+        raise ValueError(f"{name}={value!r} is not valid; use one of {allowed}.") from None
+
+
+def _as_batch(text: Any, text_pair: Any) -> tuple[bool, list]:
+    """Whether the input is a batch, and the inputs as tokenizers' encode_batch takes them."""
+    if isinstance(text, str):
+        if text_pair is not None and not isinstance(text_pair, str):
+            raise TypeError("When `text` is one string, `text_pair` must be a string too.")
+        return False, [(text, text_pair)] if text_pair else [text]  # "" counts as no pair
+    if not isinstance(text, (list, tuple)) or not all(isinstance(t, str) for t in text):
+        raise ValueError("`text` must be a string or a list of strings.")
+    if not text:
+        raise ValueError("`text` is an empty list; there is nothing to tokenize.")
+    if text_pair is None:
+        return True, list(text)
+    if isinstance(text_pair, str) or not isinstance(text_pair, (list, tuple)):
+        raise TypeError("For a batch, `text_pair` must be a list as long as `text`.")
+    if len(text_pair) != len(text) or not all(isinstance(t, str) for t in text_pair):
+        raise ValueError(
+            f"`text_pair` must be {len(text)} strings, one per text; got {len(text_pair)} items."
+        )
+    return True, list(zip(text, text_pair))
+
+
+def _to_tensors(data: Mapping[str, list[list[int]]]) -> dict[str, Any]:
+    import torch
+
+    tensors = {}
+    for key, rows in data.items():
+        lengths = sorted({len(row) for row in rows})
+        if len(lengths) > 1:
+            raise ValueError(
+                f"Cannot make one tensor of `{key}`: its sequences have lengths {lengths}. "
+                "Pass padding=True (and truncation=True for long texts) to return_tensors='pt'."
+            )
+        tensors[key] = torch.tensor(rows, dtype=torch.long)
+    return tensors
+
+
+def _to_python(value: Any) -> Any:
+    """Tensors, arrays and tuples to plain (nested) lists and ints."""
+    if hasattr(value, "tolist"):
+        value = value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [_to_python(v) for v in value]
+    return value
+
+
+def _clean_up_tokenization(text: str) -> str:
+    """Remove the spaces WordPiece decoding leaves before punctuation and in contractions."""
+    for spaced, joined in (
+        (" .", "."),
+        (" ?", "?"),
+        (" !", "!"),
+        (" ,", ","),
+        (" ' ", "'"),
+        (" n't", "n't"),
+        (" 'm", "'m"),
+        (" 's", "'s"),
+        (" 've", "'ve"),
+        (" 're", "'re"),
+    ):
+        text = text.replace(spaced, joined)
+    return text
+
+
+def _dump_json(data: Mapping[str, Any]) -> str:
+    return json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    """Write a file under a temporary name in the same folder, then rename it into place."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
