@@ -3,14 +3,32 @@
 The public names keep transformers' spelling, so code ports by changing the import.
 """
 
-from .config import AutoConfig, BertConfig, Config, EncoderDecoderConfig
+from .config import (
+    AutoConfig,
+    BartConfig,
+    BertConfig,
+    Config,
+    ElectraConfig,
+    EncoderDecoderConfig,
+    GPT2Config,
+    RobertaConfig,
+    XLMRobertaConfig,
+)
 from .encoder_decoder import EncoderDecoderModel, Seq2SeqLMOutput, shift_tokens_right
+from .generation import GenerateOutput, GenerationConfig
+from .models.bart import BartForCausalLM, BartModel
 from .models.bert import BertLMHeadModel, BertModel
+from .models.electra import ElectraForCausalLM, ElectraModel
+from .models.gpt2 import GPT2LMHeadModel, GPT2Model
+from .models.roberta import RobertaForCausalLM, RobertaModel
 from .tokenizer import AutoTokenizer, BatchEncoding, BertTokenizer, BertTokenizerFast, Tokenizer
 
 __all__ = [
     "AutoConfig",
     "AutoTokenizer",
+    "BartConfig",
+    "BartForCausalLM",
+    "BartModel",
     "BatchEncoding",
     "BertConfig",
     "BertLMHeadModel",
@@ -18,9 +36,21 @@ __all__ = [
     "BertTokenizer",
     "BertTokenizerFast",
     "Config",
+    "ElectraConfig",
+    "ElectraForCausalLM",
+    "ElectraModel",
     "EncoderDecoderConfig",
     "EncoderDecoderModel",
+    "GPT2Config",
+    "GPT2LMHeadModel",
+    "GPT2Model",
+    "GenerateOutput",
+    "GenerationConfig",
+    "RobertaConfig",
+    "RobertaForCausalLM",
+    "RobertaModel",
     "Seq2SeqLMOutput",
     "Tokenizer",
+    "XLMRobertaConfig",
     "shift_tokens_right",
 ]

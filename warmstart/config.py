@@ -24,6 +24,8 @@ class Config:
     """Fields every architecture shares (transformers' ``PretrainedConfig`` subset that matters here)."""
 
     model_type: ClassVar[str] = ""
+    # transformers' attribute_map: common names (hidden_size, ...) for this architecture's fields
+    attribute_map: ClassVar[dict[str, str]] = {}
 
     is_decoder: bool = False
     add_cross_attention: bool = False
@@ -34,12 +36,16 @@ class Config:
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def __getattr__(self, name: str) -> Any:
+        mapped = type(self).attribute_map.get(name)
+        if mapped is not None:
+            return getattr(self, mapped)
         extra = self.__dict__.get("extra")
         if extra is not None and name in extra:
             return extra[name]
         raise AttributeError(f"{type(self).__name__} has no field {name!r}")
 
     def __setattr__(self, name: str, value: Any) -> None:
+        name = type(self).attribute_map.get(name, name)
         if name in _field_names(type(self)) or name.startswith("_"):
             object.__setattr__(self, name, value)
         else:  # unknown names are kept and saved, like transformers does
@@ -48,7 +54,7 @@ class Config:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Config:
         """Build from a config.json dict; unknown fields go to ``extra``."""
-        data = dict(data)
+        data = {cls.attribute_map.get(k, k): v for k, v in data.items()}
         declared = data.pop("model_type", cls.model_type)
         if cls.model_type and declared != cls.model_type:
             raise ValueError(f"{cls.__name__} cannot read a config of model_type {declared!r}.")
@@ -121,11 +127,127 @@ class BertConfig(Config):
     classifier_dropout: float | None = None
 
     def __post_init__(self) -> None:
-        if self.hidden_size % self.num_attention_heads:
-            raise ValueError(
-                f"hidden_size {self.hidden_size} is not a multiple of num_attention_heads "
-                f"{self.num_attention_heads}."
-            )
+        _check_heads(self.hidden_size, self.num_attention_heads)
+
+
+@dataclass
+class RobertaConfig(BertConfig):
+    """RoBERTa (Liu et al., 2019): BERT's layout, positions counted from ``pad_token_id + 1``."""
+
+    model_type: ClassVar[str] = "roberta"
+
+    vocab_size: int = 50265
+    pad_token_id: int | None = 1
+    bos_token_id: int | None = 0
+    eos_token_id: int | list[int] | None = 2
+
+
+@dataclass
+class XLMRobertaConfig(RobertaConfig):
+    """XLM-RoBERTa (Conneau et al., 2020): RoBERTa's layout with a multilingual vocabulary."""
+
+    model_type: ClassVar[str] = "xlm-roberta"
+
+    vocab_size: int = 30522
+
+
+@dataclass
+class ElectraConfig(BertConfig):
+    """ELECTRA (Clark et al., 2020): BERT layers over narrower embeddings (``embedding_size``)."""
+
+    model_type: ClassVar[str] = "electra"
+
+    embedding_size: int = 128
+    hidden_size: int = 256
+    num_attention_heads: int = 4
+    intermediate_size: int = 1024
+    summary_type: str = "first"
+    summary_use_proj: bool = True
+    summary_activation: str = "gelu"
+    summary_last_dropout: float = 0.1
+
+
+@dataclass
+class GPT2Config(Config):
+    """GPT-2 (Radford et al., 2019): pre-LN decoder; cross-attention is added for seq2seq."""
+
+    model_type: ClassVar[str] = "gpt2"
+    attribute_map: ClassVar[dict[str, str]] = {
+        "hidden_size": "n_embd",
+        "max_position_embeddings": "n_positions",
+        "num_attention_heads": "n_head",
+        "num_hidden_layers": "n_layer",
+    }
+
+    vocab_size: int = 50257
+    n_positions: int = 1024
+    n_embd: int = 768
+    n_layer: int = 12
+    n_head: int = 12
+    n_inner: int | None = None
+    activation_function: str = "gelu_new"
+    resid_pdrop: float = 0.1
+    embd_pdrop: float = 0.1
+    attn_pdrop: float = 0.1
+    layer_norm_epsilon: float = 1e-5
+    initializer_range: float = 0.02
+    summary_type: str = "cls_index"
+    summary_use_proj: bool = True
+    summary_activation: str | None = None
+    summary_proj_to_labels: bool = True
+    summary_first_dropout: float = 0.1
+    scale_attn_weights: bool = True
+    use_cache: bool = True
+    bos_token_id: int | None = 50256
+    eos_token_id: int | list[int] | None = 50256
+    scale_attn_by_inverse_layer_idx: bool = False
+    reorder_and_upcast_attn: bool = False
+
+    def __post_init__(self) -> None:
+        _check_heads(self.n_embd, self.n_head)
+
+
+@dataclass
+class BartConfig(Config):
+    """BART (Lewis et al., 2020): post-LN encoder and decoder, learned positions offset by 2."""
+
+    model_type: ClassVar[str] = "bart"
+    attribute_map: ClassVar[dict[str, str]] = {
+        "num_attention_heads": "encoder_attention_heads",
+        "hidden_size": "d_model",
+        "num_hidden_layers": "encoder_layers",
+        "initializer_range": "init_std",
+    }
+
+    vocab_size: int = 50265
+    max_position_embeddings: int = 1024
+    encoder_layers: int = 12
+    encoder_ffn_dim: int = 4096
+    encoder_attention_heads: int = 16
+    decoder_layers: int = 12
+    decoder_ffn_dim: int = 4096
+    decoder_attention_heads: int = 16
+    encoder_layerdrop: float = 0.0
+    decoder_layerdrop: float = 0.0
+    activation_function: str = "gelu"
+    d_model: int = 1024
+    dropout: float = 0.1
+    attention_dropout: float = 0.0
+    activation_dropout: float = 0.0
+    init_std: float = 0.02
+    classifier_dropout: float = 0.0
+    scale_embedding: bool = False
+    use_cache: bool = True
+    pad_token_id: int | None = 1
+    bos_token_id: int | None = 0
+    eos_token_id: int | list[int] | None = 2
+    is_encoder_decoder: bool = True
+    decoder_start_token_id: int | None = 2
+    forced_eos_token_id: int | list[int] | None = 2
+
+    def __post_init__(self) -> None:
+        _check_heads(self.d_model, self.encoder_attention_heads)
+        _check_heads(self.d_model, self.decoder_attention_heads)
 
 
 @dataclass
@@ -191,8 +313,13 @@ class EncoderDecoderConfig(Config):
 
 
 CONFIG_CLASSES: dict[str, type[Config]] = {
+    "bart": BartConfig,
     "bert": BertConfig,
+    "electra": ElectraConfig,
     "encoder-decoder": EncoderDecoderConfig,
+    "gpt2": GPT2Config,
+    "roberta": RobertaConfig,
+    "xlm-roberta": XLMRobertaConfig,
 }
 
 
@@ -200,9 +327,11 @@ def config_from_dict(data: dict[str, Any]) -> Config:
     """Build the config class named by ``data['model_type']``."""
     model_type = data.get("model_type")
     if model_type not in CONFIG_CLASSES:
+        from .models import supported_families  # deferred: the models package imports this module
+
         raise ValueError(
             f"Unknown model_type {model_type!r}. Supported model types: "
-            f"{', '.join(sorted(CONFIG_CLASSES))}."
+            f"{', '.join(sorted(CONFIG_CLASSES))}. {supported_families()}"
         )
     return CONFIG_CLASSES[model_type].from_dict(data)
 
@@ -230,6 +359,11 @@ def write_text_atomic(path: Path, text: str) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _check_heads(width: int, heads: int) -> None:
+    if width % heads:
+        raise ValueError(f"hidden_size {width} is not a multiple of num_attention_heads {heads}.")
 
 
 def _field_names(cls: type) -> frozenset[str]:

@@ -9,6 +9,7 @@ model.safetensors with ``encoder.*``/``decoder.*`` tensor names.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import re
@@ -21,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from . import hub
+from . import generation, hub
 from .config import CONFIG_NAME, Config, EncoderDecoderConfig, config_from_dict, write_text_atomic
 from .layers import DecoderCache, init_normal_
 from .models import family
@@ -117,6 +118,8 @@ class EncoderDecoderModel(nn.Module):
             self.enc_to_dec_proj = nn.Linear(enc_width, dec_width)
             init_normal_(self.enc_to_dec_proj, dec.initializer_range)
         self._warned_labels = False
+        self.generation_config = generation.GenerationConfig.from_model_config(config)
+        self.generation_config.extra["_from_model_config"] = True
 
     # ----------------------------------------------------------------- accessors
     def get_encoder(self) -> nn.Module:
@@ -272,6 +275,107 @@ class EncoderDecoderModel(nn.Module):
             )
             self._warned_labels = True
 
+    # ----------------------------------------------------------------- generation
+    @torch.no_grad()
+    def generate(
+        self,
+        input_ids: Tensor | None = None,
+        attention_mask: Tensor | None = None,
+        generation_config: generation.GenerationConfig | None = None,
+        *,
+        encoder_outputs: BaseModelOutput | tuple | Tensor | None = None,
+        decoder_input_ids: Tensor | None = None,
+        generator: torch.Generator | None = None,
+        streamer=None,
+        **kwargs: Any,
+    ) -> Tensor | generation.GenerateOutput:
+        """Generate target sequences: greedy, beam search or sampling, with a cached decoder.
+
+        The encoder runs once; the decoder's cross-attention keys/values are projected once and its
+        self-attention cache is written in place.
+
+        Args:
+            input_ids: (B, S) source ids.
+            attention_mask: (B, S); inferred from ``pad_token_id`` when omitted.
+            generation_config: base settings (default: the model's, with token ids set on
+                ``model.config`` after creation honoured).
+            encoder_outputs: the encoder's output, to skip running it.
+            decoder_input_ids: (B, P) decoder prompt (default: the start token).
+            generator: random source for sampling.
+            streamer: called with the new token of every row (N,) after each step, then ``None``.
+            **kwargs: any GenerationConfig field: ``max_new_tokens``, ``num_beams``, ``do_sample``,
+                ``no_repeat_ngram_size``, ``return_dict_in_generate``, ...
+
+        Returns:
+            (B * num_return_sequences, L) ids starting with the start token, finished rows padded;
+            a ``GenerateOutput`` (sequences, scores, sequences_scores) with
+            ``return_dict_in_generate=True``.
+        """
+        config = self._generation_config(generation_config)
+        unknown = config.update(**kwargs)
+        if unknown:
+            raise TypeError(f"generate() got unknown options: {', '.join(sorted(unknown))}.")
+        if attention_mask is None and input_ids is not None and config.pad_token_id is not None:
+            attention_mask = (input_ids != config.pad_token_id).long()
+        if encoder_outputs is None:
+            if input_ids is None:
+                raise ValueError("Pass input_ids (or encoder_outputs) to generate.")
+            encoder_outputs = self.encode(input_ids, attention_mask)
+        enc = self.project(_last_hidden_state(encoder_outputs))
+        B = enc.shape[0]
+        start = decoder_input_ids
+        if start is None:
+            start = generation.start_ids_for(config, B, enc.device)
+        length = config.max_total_length(start.shape[1])
+        limit = self.config.decoder.max_position_embeddings
+        if length > limit:
+            if config.max_length is None and config.max_new_tokens is None:
+                config.max_length = length = (
+                    limit  # the default length, capped as transformers does
+                )
+            else:
+                raise ValueError(
+                    f"Generation would reach {length} tokens but the decoder has {limit} positions "
+                    "(max_position_embeddings); lower max_new_tokens or max_length."
+                )
+        state = _DecodeState(self.decoder.new_cache(B, length), enc, attention_mask)
+        out = generation.generate(
+            self._step,
+            _DecodeState.reorder,
+            state,
+            start,
+            config,
+            encoder_input_ids=input_ids,
+            generator=generator,
+            streamer=streamer,
+        )
+        return out if config.return_dict_in_generate else out.sequences
+
+    def _step(self, tokens: Tensor, state: _DecodeState) -> tuple[Tensor, _DecodeState]:
+        logits = self.decoder(
+            tokens,
+            encoder_hidden_states=state.enc,
+            encoder_attention_mask=state.enc_mask,
+            cache=state.cache,
+        )
+        return logits[:, -1].float(), state  # (N, V)
+
+    def _generation_config(
+        self, generation_config: generation.GenerationConfig | None
+    ) -> generation.GenerationConfig:
+        """The settings to generate with: the given ones, else the model's; token ids from the
+        model config fill what they leave unset. A config derived from the model config is derived
+        again, so ``model.config.decoder_start_token_id = ...`` after creation takes effect."""
+        base = generation_config or self.generation_config
+        if base.extra.get("_from_model_config"):
+            base = generation.GenerationConfig.from_model_config(self.config)
+        config = copy.deepcopy(base)
+        fallback = generation.GenerationConfig.from_model_config(self.config)
+        for name in ("decoder_start_token_id", "bos_token_id", "eos_token_id", "pad_token_id"):
+            if getattr(config, name) is None:
+                setattr(config, name, getattr(fallback, name))
+        return config
+
     # ----------------------------------------------------------------- saving
     def save_pretrained(
         self, save_directory: str | os.PathLike, safe_serialization: bool = True
@@ -280,13 +384,17 @@ class EncoderDecoderModel(nn.Module):
 
         Other files in ``save_directory`` (a tokenizer, say) are kept.
         """
-        state = _dedupe_tied(self)
+        state = _hf_layout(_dedupe_tied(self), self.config)
         weights = hub.SAFE_WEIGHTS if safe_serialization else hub.TORCH_WEIGHTS
         config = self.config.to_dict()
         config["dtype"] = str(self.dtype).removeprefix("torch.")
-        replaces = (CONFIG_NAME, *hub.WEIGHT_FILES)
+        replaces = (CONFIG_NAME, generation.GENERATION_CONFIG_NAME, *hub.WEIGHT_FILES)
         with hub.atomic_folder(save_directory, replaces=replaces) as tmp:
             write_text_atomic(tmp / CONFIG_NAME, _json(config))
+            gen = self.generation_config
+            if gen.extra.get("_from_model_config"):
+                gen = generation.GenerationConfig.from_model_config(self.config)
+            gen.save_pretrained(tmp)
             if safe_serialization:
                 hub.save_weights(state, tmp / weights)
             else:
@@ -327,6 +435,8 @@ class EncoderDecoderModel(nn.Module):
             model = cls(config)
         state = _split_composite(hub.load_weights(folder), config)
         missing = _load_into(model, state, _float_dtype(dtype or torch_dtype), model._init_for)
+        if (folder / generation.GENERATION_CONFIG_NAME).is_file():
+            model.generation_config = generation.GenerationConfig.from_pretrained(folder)
         if missing:
             raise ValueError(
                 f"The checkpoint in {folder} lacks {len(missing)} tensors the model needs: "
@@ -398,6 +508,26 @@ class EncoderDecoderModel(nn.Module):
         return lambda m: init_normal_(m, self.config.decoder.initializer_range)
 
 
+class _DecodeState:
+    """What the search carries between decoding steps: the decoder cache and the encoder output."""
+
+    def __init__(self, cache: DecoderCache, enc: Tensor, enc_mask: Tensor | None) -> None:
+        self.cache, self.enc, self.enc_mask = cache, enc, enc_mask
+        self.expanded = False
+
+    @staticmethod
+    def reorder(state: _DecodeState, index: Tensor) -> _DecodeState:
+        """Select rows. The first call expands inputs to beams (everything is gathered); later calls
+        follow beams within their input, where encoder rows and cross-attention are identical, so
+        only the self-attention cache moves."""
+        state.cache.reorder(index, cross=not state.expanded)
+        if not state.expanded:
+            state.enc = state.enc[index]
+            state.enc_mask = None if state.enc_mask is None else state.enc_mask[index]
+            state.expanded = True
+        return state
+
+
 # ----------------------------------------------------------------- loading helpers
 def _last_hidden_state(encoder_outputs: Any) -> Tensor:
     if isinstance(encoder_outputs, Tensor):
@@ -450,6 +580,18 @@ def _split_composite(state: dict[str, Tensor], config: EncoderDecoderConfig) -> 
         fixed, _ = family(cfg).fix_keys(part, side == "decoder")
         out.update({prefix + k: v for k, v in fixed.items()})
     out.update({k: v for k, v in state.items() if not k.startswith(("encoder.", "decoder."))})
+    return out
+
+
+def _hf_layout(state: dict[str, Tensor], config: EncoderDecoderConfig) -> dict[str, Tensor]:
+    """The inverse of ``_split_composite``: each half's tensors in transformers' layout (GPT-2's
+    Conv1D weights transposed back)."""
+    out = dict(state)
+    for side, cfg in (("encoder", config.encoder), ("decoder", config.decoder)):
+        prefix = side + "."
+        part = {k[len(prefix) :]: out.pop(k) for k in list(out) if k.startswith(prefix)}
+        exported = family(cfg).to_hf_keys(part, side == "decoder")
+        out.update({prefix + k: v for k, v in exported.items()})
     return out
 
 

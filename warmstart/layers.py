@@ -6,9 +6,13 @@ L layers.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from typing import Any
+
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 ACTIVATIONS = {
     "gelu": F.gelu,
@@ -118,13 +122,15 @@ class DecoderCache:
         self.kv[layer, 1, :, :, start:end] = v
         return self.kv[layer, 0, :, :, :end], self.kv[layer, 1, :, :, :end]
 
-    def reorder(self, index: Tensor) -> DecoderCache:
-        """Keep rows ``index`` (N',) of the batch, in that order."""
+    def reorder(self, index: Tensor, cross: bool = True) -> DecoderCache:
+        """Keep rows ``index`` (N',) of the batch, in that order; ``cross=False`` leaves the
+        cross-attention keys/values alone (beam search: they are equal within an input's beams)."""
         if index.shape[0] == self.kv.shape[2]:
             self.kv[:, :, :, :, : self.length] = self.kv[:, :, index, :, : self.length]
         else:
             self.kv = self.kv.index_select(2, index)
-        self.cross = [None if c is None else (c[0][index], c[1][index]) for c in self.cross]
+        if cross:
+            self.cross = [None if c is None else (c[0][index], c[1][index]) for c in self.cross]
         return self
 
 
@@ -142,3 +148,142 @@ def init_normal_(module: torch.nn.Module, std: float) -> None:
     elif isinstance(module, torch.nn.LayerNorm):
         torch.nn.init.ones_(module.weight)
         torch.nn.init.zeros_(module.bias)
+
+
+# ----------------------------------------------------------------- shared by the model families
+def check_length(n_tokens: int, allowed: int, model: str) -> None:
+    """Refuse an input longer than the learned positions cover, saying how to fix it."""
+    if n_tokens > allowed:
+        raise ValueError(
+            f"The input has {n_tokens} tokens but this {model} allows at most {allowed} "
+            "(max_position_embeddings). Truncate it, e.g. tokenizer(..., truncation=True, "
+            f"max_length={allowed})."
+        )
+
+
+def decoder_masks(
+    T: int,
+    past: int,
+    attention_mask: Tensor | None,
+    encoder_attention_mask: Tensor | None,
+    dtype: torch.dtype,
+    device: torch.device,
+) -> tuple[Tensor | None, bool, Tensor | None]:
+    """Masks of a decoder step: (self-attention mask, whether SDPA's ``is_causal`` applies,
+    cross-attention mask)."""
+    mask = causal_mask(T, past, attention_mask, dtype, device)
+    return mask, past == 0 and T > 1, padding_mask(encoder_attention_mask, dtype)
+
+
+def cross_kv(
+    cache: DecoderCache | None, layer: int, project: Callable[[], tuple[Tensor, Tensor]]
+) -> tuple[Tensor, Tensor]:
+    """Cross-attention keys/values (B, H, S, D) of ``layer``: projected by ``project()`` once per
+    decode and kept in ``cache.cross``."""
+    kv = cache.cross[layer] if cache is not None else None
+    if kv is None:
+        kv = project()
+        if cache is not None:
+            cache.cross[layer] = kv
+    return kv
+
+
+def qkv_attention(
+    x: Tensor,
+    proj: tuple[nn.Module, nn.Module, nn.Module],
+    num_heads: int,
+    layer: int,
+    mask: Tensor | None,
+    dropout: float,
+    cross: Tensor | None = None,
+    cache: DecoderCache | None = None,
+    is_causal: bool = False,
+) -> Tensor:
+    """Multi-head attention with separate query/key/value projections ``proj``.
+
+    Self-attention over x (B, T, C), keys/values appended to ``cache``; or cross-attention over the
+    encoder states ``cross`` (B, S, C), projected once per decode. Returns (B, T, C) before the
+    output projection.
+    """
+    query, key, value = proj
+    q = split_heads(query(x), num_heads)  # (B, H, T, D)
+    if cross is not None:
+        k, v = cross_kv(
+            cache,
+            layer,
+            lambda: (split_heads(key(cross), num_heads), split_heads(value(cross), num_heads)),
+        )
+    else:
+        k, v = split_heads(key(x), num_heads), split_heads(value(x), num_heads)
+        if cache is not None:
+            k, v = cache.update(layer, k, v)
+    return attend(q, k, v, mask, dropout, is_causal)
+
+
+def run_layers(layers: Iterable[nn.Module], x: Tensor, *args, checkpointing: bool) -> Tensor:
+    """Apply ``layers`` in turn; with ``checkpointing``, recompute activations in the backward."""
+    for layer in layers:
+        x = checkpoint(layer, x, *args, use_reentrant=False) if checkpointing else layer(x, *args)
+    return x
+
+
+def new_cache(
+    like: Tensor, num_layers: int, batch_size: int, num_heads: int, width: int, max_length: int
+) -> DecoderCache:
+    """An empty ``DecoderCache`` on the device and in the dtype of parameter ``like``."""
+    return DecoderCache(
+        num_layers, batch_size, num_heads, width // num_heads, max_length, like.dtype, like.device
+    )
+
+
+class LMHeadDecoder(nn.Module):
+    """A decoder body (the attribute named ``base_model_prefix``) under a language-model head.
+
+    This is the decoder contract ``EncoderDecoderModel`` relies on: ``forward`` returns logits
+    (B, T, V), ``new_cache``, ``tie_weights`` and the embedding accessors. Subclasses build the body
+    and the head and implement ``head`` and ``get_output_embeddings``.
+    """
+
+    base_model_prefix = ""
+    config: Any
+
+    @property
+    def body(self) -> nn.Module:
+        return getattr(self, self.base_model_prefix)
+
+    def head(self, h: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.body.get_input_embeddings()
+
+    def get_output_embeddings(self) -> nn.Linear:
+        raise NotImplementedError
+
+    def tie_weights(self) -> None:
+        """Share the LM head's weight with the word embeddings when the config says so."""
+        if self.config.tie_word_embeddings:
+            self.get_output_embeddings().weight = self.get_input_embeddings().weight
+
+    def new_cache(self, batch_size: int, max_length: int) -> DecoderCache:
+        return self.body.new_cache(batch_size, max_length)
+
+    def forward(
+        self,
+        input_ids: Tensor | None = None,
+        attention_mask: Tensor | None = None,
+        encoder_hidden_states: Tensor | None = None,
+        encoder_attention_mask: Tensor | None = None,
+        inputs_embeds: Tensor | None = None,
+        cache: DecoderCache | None = None,
+    ) -> Tensor:
+        """Return logits (B, T, V); with ``cache``, continue after its ``length`` tokens."""
+        h = self.body(
+            input_ids,
+            attention_mask=attention_mask,
+            encoder_hidden_states=encoder_hidden_states,
+            encoder_attention_mask=encoder_attention_mask,
+            inputs_embeds=inputs_embeds,
+            cache=cache,
+        ).last_hidden_state  # (B, T, C)
+        return self.head(h)

@@ -8,23 +8,25 @@ loads with ``load_state_dict`` after :func:`fix_keys`.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
-from torch.utils.checkpoint import checkpoint
 
 from ..config import BertConfig
 from ..layers import (
     DecoderCache,
+    LMHeadDecoder,
     activation,
-    attend,
-    causal_mask,
+    check_length,
+    decoder_masks,
     init_normal_,
+    new_cache,
     padding_mask,
-    split_heads,
+    qkv_attention,
+    run_layers,
 )
+from .keys import KeyLayout, rename
 
 
 @dataclass
@@ -37,12 +39,18 @@ class BaseModelOutput:
 
 
 class BertEmbeddings(nn.Module):
-    def __init__(self, c: BertConfig) -> None:
+    """Word + token-type + learned absolute position embeddings, LayerNorm, dropout.
+
+    ``width`` is the embedding width when it differs from ``hidden_size`` (ELECTRA).
+    """
+
+    def __init__(self, c: BertConfig, width: int | None = None) -> None:
         super().__init__()
-        self.word_embeddings = nn.Embedding(c.vocab_size, c.hidden_size, padding_idx=c.pad_token_id)
-        self.position_embeddings = nn.Embedding(c.max_position_embeddings, c.hidden_size)
-        self.token_type_embeddings = nn.Embedding(c.type_vocab_size, c.hidden_size)
-        self.LayerNorm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
+        C = width or c.hidden_size
+        self.word_embeddings = nn.Embedding(c.vocab_size, C, padding_idx=c.pad_token_id)
+        self.position_embeddings = nn.Embedding(c.max_position_embeddings, C)
+        self.token_type_embeddings = nn.Embedding(c.type_vocab_size, C)
+        self.LayerNorm = nn.LayerNorm(C, eps=c.layer_norm_eps)
         self.dropout = nn.Dropout(c.hidden_dropout_prob)
 
     def forward(
@@ -53,19 +61,17 @@ class BertEmbeddings(nn.Module):
         inputs_embeds: Tensor | None = None,
     ) -> Tensor:
         x = self.word_embeddings(input_ids) if inputs_embeds is None else inputs_embeds  # (B, T, C)
-        T, limit = x.shape[1], self.position_embeddings.num_embeddings
-        if past + T > limit:
-            raise ValueError(
-                f"The input has {past + T} tokens but this BERT allows at most {limit} "
-                "(max_position_embeddings). Truncate it, e.g. tokenizer(..., truncation=True, "
-                f"max_length={limit})."
-            )
+        positions = self.position_embeds(input_ids, x.shape[1], past)  # (T, C) or (B, T, C)
         if token_type_ids is None:
             x = x + self.token_type_embeddings.weight[0]
         else:
             x = x + self.token_type_embeddings(token_type_ids)
-        x = x + self.position_embeddings.weight[past : past + T]
-        return self.dropout(self.LayerNorm(x))
+        return self.dropout(self.LayerNorm(x + positions))
+
+    def position_embeds(self, input_ids: Tensor | None, T: int, past: int) -> Tensor:
+        """Embeddings of positions past .. past + T - 1: (T, C)."""
+        check_length(past + T, self.position_embeddings.num_embeddings, "BERT")
+        return self.position_embeddings.weight[past : past + T]
 
 
 class BertSelfAttention(nn.Module):
@@ -86,21 +92,9 @@ class BertSelfAttention(nn.Module):
         cache: DecoderCache | None = None,
         is_causal: bool = False,
     ) -> Tensor:
-        H = self.num_heads
-        q = split_heads(self.query(x), H)  # (B, H, T, D)
-        if cross is not None:  # cross-attention: keys/values from the encoder, projected once
-            kv = cache.cross[self.layer] if cache is not None else None
-            if kv is None:
-                kv = split_heads(self.key(cross), H), split_heads(self.value(cross), H)
-                if cache is not None:
-                    cache.cross[self.layer] = kv
-            k, v = kv
-        else:
-            k, v = split_heads(self.key(x), H), split_heads(self.value(x), H)
-            if cache is not None:
-                k, v = cache.update(self.layer, k, v)
         p = self.dropout if self.training else 0.0
-        return attend(q, k, v, mask, p, is_causal)  # (B, T, C)
+        proj = (self.query, self.key, self.value)
+        return qkv_attention(x, proj, self.num_heads, self.layer, mask, p, cross, cache, is_causal)
 
 
 class BertSelfOutput(nn.Module):
@@ -167,12 +161,9 @@ class BertEncoder(nn.Module):
         self.gradient_checkpointing = False
 
     def forward(self, x: Tensor, *args) -> Tensor:
-        for layer in self.layer:
-            if self.gradient_checkpointing and self.training:
-                x = checkpoint(layer, x, *args, use_reentrant=False)
-            else:
-                x = layer(x, *args)
-        return x
+        return run_layers(
+            self.layer, x, *args, checkpointing=self.gradient_checkpointing and self.training
+        )
 
 
 class BertPooler(nn.Module):
@@ -187,11 +178,13 @@ class BertPooler(nn.Module):
 class BertModel(nn.Module):
     """BERT's embeddings and layer stack; causal with cross-attention when ``config.is_decoder``."""
 
+    embeddings_class: type[nn.Module] = BertEmbeddings
+
     def __init__(self, config: BertConfig, add_pooling_layer: bool = True) -> None:
         super().__init__()
         check_supported(config)
         self.config = config
-        self.embeddings = BertEmbeddings(config)
+        self.embeddings = self.embeddings_class(config)
         self.encoder = BertEncoder(config)
         self.pooler = BertPooler(config) if add_pooling_layer else None
         self.apply(self._init_weights)
@@ -216,37 +209,44 @@ class BertModel(nn.Module):
         cache: DecoderCache | None = None,
     ) -> BaseModelOutput:
         past = cache.length if cache is not None else 0
-        x = self.embeddings(input_ids, token_type_ids, past, inputs_embeds)  # (B, T, C)
+        x = self.embed(input_ids, token_type_ids, past, inputs_embeds)  # (B, T, C)
         T, dtype = x.shape[1], x.dtype
         if self.config.is_decoder:
-            mask = causal_mask(T, past, attention_mask, dtype, x.device)
-            is_causal = past == 0 and T > 1
+            mask, is_causal, enc_mask = decoder_masks(
+                T, past, attention_mask, encoder_attention_mask, dtype, x.device
+            )
         else:
-            mask, is_causal = padding_mask(attention_mask, dtype), False
-        enc_mask = None
-        if encoder_hidden_states is not None:
-            if not self.config.add_cross_attention:
-                raise ValueError(
-                    "This BERT has no cross-attention; build it with add_cross_attention."
-                )
-            enc_mask = padding_mask(encoder_attention_mask, dtype)
+            mask, is_causal, enc_mask = padding_mask(attention_mask, dtype), False, None
+        if encoder_hidden_states is not None and not self.config.add_cross_attention:
+            raise ValueError(
+                f"This {self.config.model_type} has no cross-attention; build it with "
+                "add_cross_attention."
+            )
         x = self.encoder(x, mask, encoder_hidden_states, enc_mask, cache, is_causal)
         if cache is not None:
             cache.length += T
         pooled = self.pooler(x) if self.pooler is not None else None
         return BaseModelOutput(last_hidden_state=x, pooler_output=pooled)
 
+    def embed(
+        self,
+        input_ids: Tensor | None,
+        token_type_ids: Tensor | None,
+        past: int,
+        inputs_embeds: Tensor | None,
+    ) -> Tensor:
+        """Input embeddings (B, T, C) of the layer stack."""
+        return self.embeddings(input_ids, token_type_ids, past, inputs_embeds)
+
     def new_cache(self, batch_size: int, max_length: int) -> DecoderCache:
         c = self.config
-        p = self.embeddings.word_embeddings.weight
-        return DecoderCache(
+        return new_cache(
+            self.get_input_embeddings().weight,
             c.num_hidden_layers,
             batch_size,
             c.num_attention_heads,
-            c.hidden_size // c.num_attention_heads,
+            c.hidden_size,
             max_length,
-            p.dtype,
-            p.device,
         )
 
 
@@ -278,8 +278,10 @@ class BertOnlyMLMHead(nn.Module):
         self.predictions = BertLMPredictionHead(c)
 
 
-class BertLMHeadModel(nn.Module):
+class BertLMHeadModel(LMHeadDecoder):
     """BERT used as a decoder: ``bert`` (no pooler) plus the ``cls.predictions`` LM head."""
+
+    base_model_prefix = "bert"
 
     def __init__(self, config: BertConfig) -> None:
         super().__init__()
@@ -294,39 +296,11 @@ class BertLMHeadModel(nn.Module):
         if isinstance(module, BertLMPredictionHead):
             nn.init.zeros_(module.bias)
 
-    def tie_weights(self) -> None:
-        if self.config.tie_word_embeddings:
-            self.cls.predictions.decoder.weight = self.bert.embeddings.word_embeddings.weight
-
-    def get_input_embeddings(self) -> nn.Embedding:
-        return self.bert.embeddings.word_embeddings
-
     def get_output_embeddings(self) -> nn.Linear:
         return self.cls.predictions.decoder
 
-    def forward(
-        self,
-        input_ids: Tensor | None = None,
-        attention_mask: Tensor | None = None,
-        encoder_hidden_states: Tensor | None = None,
-        encoder_attention_mask: Tensor | None = None,
-        inputs_embeds: Tensor | None = None,
-        cache: DecoderCache | None = None,
-    ) -> Tensor:
-        """Return logits (B, T, V)."""
-        h = self.bert(
-            input_ids,
-            attention_mask,
-            None,
-            encoder_hidden_states,
-            encoder_attention_mask,
-            inputs_embeds,
-            cache,
-        ).last_hidden_state
+    def head(self, h: Tensor) -> Tensor:
         return self.cls.predictions(h)
-
-    def new_cache(self, batch_size: int, max_length: int) -> DecoderCache:
-        return self.bert.new_cache(batch_size, max_length)
 
 
 def check_supported(config: BertConfig) -> None:
@@ -337,8 +311,14 @@ def check_supported(config: BertConfig) -> None:
         )
 
 
-# Heads of other BERT checkpoints (pre-training, classification, QA) that a seq2seq model has no use for.
-_FOREIGN_HEADS = ("cls.seq_relationship.", "classifier.", "qa_outputs.", "pooler.")
+KEYS = KeyLayout(
+    prefix="bert.",
+    heads=("cls.",),
+    # heads of other BERT checkpoints (pre-training, classification, QA) a seq2seq model has no use for
+    foreign=("cls.seq_relationship.", "classifier.", "qa_outputs."),
+    encoder_only=("pooler.",),
+    skip=r"(embeddings\.position_ids|cls\.predictions\.decoder\.bias)$",
+)
 
 
 def fix_keys(state: dict[str, Tensor], as_decoder: bool) -> tuple[dict[str, Tensor], list[str]]:
@@ -350,29 +330,4 @@ def fix_keys(state: dict[str, Tensor], as_decoder: bool) -> tuple[dict[str, Tens
     Returns:
         The renamed state and the keys dropped as belonging to heads this model has not.
     """
-    out: dict[str, Tensor] = {}
-    dropped: list[str] = []
-    prefixed = any(k.startswith("bert.") for k in state)
-    for key, value in state.items():
-        new = re.sub(r"LayerNorm\.gamma$", "LayerNorm.weight", key)
-        new = re.sub(r"LayerNorm\.beta$", "LayerNorm.bias", new)
-        if new.endswith("embeddings.position_ids") or new == "cls.predictions.decoder.bias":
-            continue
-        if prefixed and not new.startswith(("bert.", "cls.")):
-            dropped.append(key)
-            continue
-        body = new[len("bert.") :] if new.startswith("bert.") else new
-        if as_decoder:
-            new = new if new.startswith("cls.") else "bert." + body
-            if new.startswith(tuple("bert." + h for h in _FOREIGN_HEADS)) or new.startswith(
-                _FOREIGN_HEADS
-            ):
-                dropped.append(key)
-                continue
-        else:
-            if new.startswith("cls.") or body.startswith(_FOREIGN_HEADS[:3]):
-                dropped.append(key)
-                continue
-            new = body
-        out[new] = value
-    return out, dropped
+    return rename(state, as_decoder, KEYS)

@@ -1,0 +1,244 @@
+"""EncoderDecoderModel.generate: token-equal to transformers' generate, and its invariants."""
+
+import pytest
+import torch
+import transformers as hf
+from conftest import TINY, add_to_hf_cache
+
+from warmstart import AutoTokenizer, EncoderDecoderModel
+from warmstart.generation import GenerationConfig
+
+IDS = dict(decoder_start_token_id=2, pad_token_id=0, eos_token_id=3)
+
+
+@pytest.fixture(scope="module")
+def tiny_pair(tmp_path_factory):
+    """A tiny transformers bert2bert whose eos is likely enough that rows finish at different steps."""
+    torch.manual_seed(0)
+    config = hf.EncoderDecoderConfig.from_encoder_decoder_configs(
+        hf.BertConfig(**TINY), hf.BertConfig(**TINY)
+    )
+    for key, value in IDS.items():
+        setattr(config, key, value)
+    theirs = hf.EncoderDecoderModel(config).eval()
+    with torch.no_grad():  # random tiny models barely look at their input: make them
+        for layer in theirs.decoder.bert.encoder.layer:
+            layer.crossattention.output.dense.weight.mul_(30)
+        theirs.decoder.cls.predictions.bias[3] += 0.2
+    folder = tmp_path_factory.mktemp("tiny") / "model"
+    theirs.save_pretrained(folder)
+    return theirs, EncoderDecoderModel.from_pretrained(folder)
+
+
+def _source(B=4, S=10, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randint(4, 99, (B, S), generator=g)
+    mask = torch.ones_like(x)
+    for row in range(1, B):
+        mask[row, S - 2 * row :] = 0
+    return x.masked_fill(mask == 0, 0), mask
+
+
+CASES = [
+    dict(),
+    dict(max_new_tokens=12, min_new_tokens=5),
+    dict(num_beams=4),
+    dict(num_beams=4, early_stopping=True, length_penalty=2.0),
+    dict(num_beams=3, early_stopping="never", length_penalty=0.5, num_return_sequences=2),
+    dict(num_beams=3, no_repeat_ngram_size=2, repetition_penalty=1.5),
+    dict(no_repeat_ngram_size=2, repetition_penalty=1.3, max_length=15),
+]
+
+
+@pytest.mark.parametrize("options", CASES, ids=[str(c) for c in CASES])
+def test_tokens_equal_transformers_on_tiny_model(tiny_pair, options):
+    theirs, ours = tiny_pair
+    x, mask = _source()
+    kw = dict(return_dict_in_generate=True, output_scores=True, **options)
+    a = theirs.generate(x, attention_mask=mask, **IDS, **kw)
+    b = ours.generate(x, attention_mask=mask, **kw)
+    assert torch.equal(b.sequences, a.sequences)
+    if options.get("num_beams", 1) > 1:
+        torch.testing.assert_close(b.sequences_scores, a.sequences_scores, atol=1e-4, rtol=1e-4)
+
+
+def test_rows_finish_at_different_steps(tiny_pair):
+    """Guards the fixture: without early finishes the parity tests above could not catch padding."""
+    _, ours = tiny_pair
+    x, mask = _source()
+    out = ours.generate(x, attention_mask=mask)
+    finished = (out == 3).any(1)
+    assert finished.any() and len({int((row != 0).sum()) for row in out}) > 1
+
+
+def test_cached_decoding_equals_uncached(tiny_pair):
+    _, ours = tiny_pair
+    x, mask = _source()
+    out = ours.generate(x, attention_mask=mask, max_new_tokens=8)
+    with torch.no_grad():
+        full = ours(input_ids=x, attention_mask=mask, decoder_input_ids=out).logits
+        enc = ours.encode(x, mask).last_hidden_state
+        cache = ours.decoder.new_cache(x.shape[0], out.shape[1])
+        steps = [
+            ours(
+                encoder_outputs=(enc,),
+                attention_mask=mask,
+                decoder_input_ids=out[:, t : t + 1],
+                past_key_values=cache,
+            ).logits
+            for t in range(out.shape[1])
+        ]
+    torch.testing.assert_close(torch.cat(steps, 1), full, atol=1e-5, rtol=1e-5)
+
+
+def test_invariants(tiny_pair):
+    _, ours = tiny_pair
+    x, mask = _source()
+    greedy = ours.generate(x, attention_mask=mask, max_new_tokens=10)
+    assert torch.equal(
+        ours.generate(x, attention_mask=mask, max_new_tokens=10, num_beams=1), greedy
+    )
+    top1 = ours.generate(x, attention_mask=mask, max_new_tokens=10, do_sample=True, top_k=1)
+    assert torch.equal(top1, greedy)
+    for row in range(x.shape[0]):
+        n = int(mask[row].sum())
+        alone = ours.generate(x[row : row + 1, :n], max_new_tokens=10)
+        assert alone[0].tolist() == greedy[row, : alone.shape[1]].tolist()
+    beams = ours.generate(x, attention_mask=mask, max_new_tokens=10, num_beams=3)
+    for row in range(x.shape[0]):
+        n = int(mask[row].sum())
+        alone = ours.generate(x[row : row + 1, :n], max_new_tokens=10, num_beams=3)
+        assert alone[0].tolist() == beams[row, : alone.shape[1]].tolist()
+
+
+def test_sampling_is_reproducible(tiny_pair):
+    _, ours = tiny_pair
+    x, mask = _source()
+    kw = dict(attention_mask=mask, do_sample=True, max_new_tokens=10, num_return_sequences=2)
+    a = ours.generate(x, generator=torch.Generator().manual_seed(7), **kw)
+    b = ours.generate(x, generator=torch.Generator().manual_seed(7), **kw)
+    c = ours.generate(x, generator=torch.Generator().manual_seed(8), **kw)
+    assert a.shape[0] == 8 and torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_streaming_yields_each_token(tiny_pair):
+    _, ours = tiny_pair
+    x, _ = _source(B=1)
+    seen = []
+    out = ours.generate(x, max_new_tokens=6, streamer=seen.append)
+    assert seen[-1] is None
+    assert torch.stack(seen[:-1], 1)[0].tolist() == out[0, 1:].tolist()
+
+
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        (dict(num_return_sequences=3, num_beams=2), "num_return_sequences"),
+        (dict(do_sample=True, top_p=1.5), "top_p"),
+        (dict(do_sample=True, temperature=0.0), "temperature"),
+        (dict(max_new_tokens=0), "max_new_tokens"),
+        (dict(num_beams=0), "num_beams"),
+    ],
+)
+def test_bad_options_are_refused(tiny_pair, options, message):
+    _, ours = tiny_pair
+    x, _ = _source(B=1)
+    with pytest.raises(ValueError, match=message):
+        ours.generate(x, **options)
+
+
+def test_unknown_option_is_refused(tiny_pair):
+    with pytest.raises(TypeError, match="num_beam"):
+        tiny_pair[1].generate(torch.ones(1, 3, dtype=torch.long), num_beam=2)
+
+
+def test_no_start_token_anywhere_is_refused(tmp_path):
+    from warmstart import BertConfig, EncoderDecoderConfig
+
+    config = EncoderDecoderConfig.from_encoder_decoder_configs(
+        BertConfig(**TINY), BertConfig(**TINY)
+    )
+    model = EncoderDecoderModel(config).eval()
+    with pytest.raises(ValueError, match="decoder_start_token_id"):
+        model.generate(torch.ones(1, 3, dtype=torch.long))
+    model.config.decoder_start_token_id = (
+        2  # set after creation: honoured (transformers ignores it)
+    )
+    assert model.generate(torch.ones(1, 3, dtype=torch.long), max_new_tokens=2)[0, 0] == 2
+
+
+def test_generation_config_is_saved_and_loaded(tiny_pair, tmp_path):
+    _, ours = tiny_pair
+    ours.generation_config = GenerationConfig(num_beams=3, max_new_tokens=4, **IDS)
+    try:
+        ours.save_pretrained(tmp_path / "m")
+    finally:
+        ours.generation_config = GenerationConfig.from_model_config(ours.config)
+        ours.generation_config.extra["_from_model_config"] = True
+    again = EncoderDecoderModel.from_pretrained(tmp_path / "m")
+    assert again.generation_config.num_beams == 3
+    assert hf.GenerationConfig.from_pretrained(tmp_path / "m").num_beams == 3
+    assert again.generate(torch.randint(4, 99, (1, 5))).shape[1] <= 5
+
+
+# ----------------------------------------------------------------- real weights
+@pytest.fixture(scope="module")
+def minilm_pair(minilm_dir, tmp_path_factory):
+    torch.manual_seed(0)
+    theirs = hf.EncoderDecoderModel.from_encoder_decoder_pretrained(
+        str(minilm_dir), str(minilm_dir)
+    )
+    theirs.config.decoder_start_token_id, theirs.config.pad_token_id = 101, 0
+    theirs.config.eos_token_id = 102
+    folder = tmp_path_factory.mktemp("minilm") / "bert2bert"
+    theirs.save_pretrained(folder)
+    AutoTokenizer.from_pretrained(minilm_dir).save_pretrained(folder)
+    return theirs.eval(), EncoderDecoderModel.from_pretrained(folder), folder
+
+
+MINILM_CASES = [
+    dict(max_new_tokens=12),
+    dict(max_new_tokens=12, num_beams=4, no_repeat_ngram_size=3, length_penalty=2.0),
+    dict(max_new_tokens=10, num_beams=3, repetition_penalty=1.2, num_return_sequences=2),
+]
+
+
+@pytest.mark.parametrize("options", MINILM_CASES, ids=[str(c) for c in MINILM_CASES])
+def test_tokens_equal_transformers_on_minilm(minilm_pair, options):
+    theirs, ours, folder = minilm_pair
+    tok = AutoTokenizer.from_pretrained(folder)
+    batch = tok(
+        ["The tower is 324 metres tall.", "Nearly 800 thousand customers were affected."],
+        return_tensors="pt",
+        padding=True,
+    )
+    kw = dict(return_dict_in_generate=True, output_scores=True, **options)
+    ids = dict(decoder_start_token_id=101, pad_token_id=0, eos_token_id=102)
+    a = theirs.generate(batch.input_ids, attention_mask=batch.attention_mask, **ids, **kw)
+    b = ours.generate(batch.input_ids, attention_mask=batch.attention_mask, **kw)
+    assert torch.equal(b.sequences, a.sequences)
+    if options.get("num_beams", 1) > 1:
+        torch.testing.assert_close(b.sequences_scores, a.sequences_scores, atol=1e-4, rtol=1e-4)
+
+
+def test_seed_inference_example(minilm_pair, hf_cache):
+    """The seed's inference example, with a warm-started MiniLM standing in for the fine-tuned one."""
+    add_to_hf_cache(hf_cache, "patrickvonplaten/bert2bert_cnn_daily_mail", minilm_pair[2])
+    from warmstart import AutoTokenizer, EncoderDecoderModel
+
+    model = EncoderDecoderModel.from_pretrained("patrickvonplaten/bert2bert_cnn_daily_mail")
+    tokenizer = AutoTokenizer.from_pretrained("patrickvonplaten/bert2bert_cnn_daily_mail")
+
+    ARTICLE_TO_SUMMARIZE = (
+        "PG&E stated it scheduled the blackouts in response to forecasts for high winds "
+        "amid dry conditions. The aim is to reduce the risk of wildfires. Nearly 800 thousand customers were "
+        "scheduled to be affected by the shutoffs which were expected to last through at least midday tomorrow."
+    )
+    input_ids = tokenizer(ARTICLE_TO_SUMMARIZE, return_tensors="pt").input_ids
+
+    generated_ids = model.generate(input_ids)
+    generated_text = tokenizer.batch_decode(generated_ids, skip_special_tokens=True)[0]
+
+    assert isinstance(generated_text, str) and generated_ids[0, 0] == 101
+    theirs = minilm_pair[0].generate(input_ids, decoder_start_token_id=101, pad_token_id=0)
+    assert torch.equal(generated_ids, theirs)

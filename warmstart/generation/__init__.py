@@ -1,0 +1,38 @@
+"""Text generation over a model's step callable: greedy search, sampling and beam search.
+
+Model-agnostic and API-compatible with transformers' ``generate``: see
+:mod:`warmstart.generation.search` for the ``step`` / ``reorder`` contract, and
+:mod:`warmstart.generation.processors` for the logits controls.
+"""
+
+from .config import DEFAULT_MAX_NEW_TOKENS, GENERATION_CONFIG_NAME, GenerationConfig
+from .processors import Processor, apply_processors, build_processors
+from .search import (
+    GenerateOutput,
+    beam_search,
+    expand_rows,
+    generate,
+    greedy,
+    prepare,
+    sample,
+    start_ids_for,
+    stream,
+)
+
+__all__ = [
+    "DEFAULT_MAX_NEW_TOKENS",
+    "GENERATION_CONFIG_NAME",
+    "GenerateOutput",
+    "GenerationConfig",
+    "Processor",
+    "apply_processors",
+    "beam_search",
+    "build_processors",
+    "expand_rows",
+    "generate",
+    "greedy",
+    "prepare",
+    "sample",
+    "start_ids_for",
+    "stream",
+]

@@ -1,0 +1,609 @@
+"""Greedy search, sampling and beam search as free functions over a model's step callable.
+
+The model side provides two callables; the cache is opaque here::
+
+    step(tokens: LongTensor (N, t), cache) -> tuple[FloatTensor (N, V), cache]
+        Feed the t newest decoder tokens of each row (the whole prompt on the first call, then
+        one token) and return the float32 logits of the last position, with the updated cache.
+    reorder(cache, index: LongTensor (N',)) -> cache
+        Select rows of the cache, in the order of ``index``, duplicating rows that repeat. Called
+        once at the start to expand each input to its beams / return sequences (``index`` =
+        ``[0, 0, ..., 1, 1, ...]``), then after every beam-search step to follow the beams.
+
+:func:`generate` is the entry point: it merges options into a :class:`GenerationConfig`,
+validates, expands the rows and dispatches to :func:`greedy`, :func:`sample` or
+:func:`beam_search`. The result matches transformers' ``generate`` token for token: sequences
+start with the prompt (the start token) and finished rows are padded as transformers pads them.
+:func:`stream` is the same for greedy search and sampling as an iterator over the new tokens.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .config import GenerationConfig
+from .processors import Processor, apply_processors, build_processors
+
+Step = Callable[[Tensor, Any], tuple[Tensor, Any]]
+Reorder = Callable[[Any, Tensor], Any]
+Streamer = Callable[[Tensor | None], None]
+"""Called with the new token of every row, ``(N,)``, after each step, then once with ``None``."""
+
+
+@dataclass
+class GenerateOutput:
+    """What :func:`generate` returns.
+
+    Attributes:
+        sequences: ``(B * num_return_sequences, L)``, prompt included; rows that finished early are
+            padded (greedy/sampling: ``pad_token_id``, else the first eos id; beam search: see
+            :func:`beam_search`).
+        scores: with ``output_scores``, one ``(N, V)`` tensor per step: the processed scores the
+            token was chosen from (beam search: processed log-probabilities of every beam).
+        sequences_scores: beam search only, ``(B * num_return_sequences,)``: the final,
+            length-penalised score of each returned sequence.
+    """
+
+    sequences: Tensor
+    scores: tuple[Tensor, ...] | None = None
+    sequences_scores: Tensor | None = None
+
+
+# ----------------------------------------------------------------------------------- preparation
+
+
+def prepare(
+    config: GenerationConfig | None,
+    start_ids: Tensor,
+    *,
+    encoder_input_ids: Tensor | None = None,
+    **options: Any,
+) -> tuple[GenerationConfig, list[Processor]]:
+    """Merge options into a copy of ``config``, validate, resolve lengths and build processors.
+
+    In the returned config ``max_length`` and ``min_length`` are totals that include the prompt
+    (``max_new_tokens`` / ``min_new_tokens`` / the default resolved, as transformers does).
+
+    Args:
+        config: base settings (default: :class:`GenerationConfig()`); not modified.
+        start_ids: ``(B, P)`` decoder prompt, usually ``(B, 1)`` start tokens.
+        encoder_input_ids: ``(B, S)`` encoder input ids, for ``encoder_no_repeat_ngram_size``.
+        options: settings that override those of ``config`` (``max_new_tokens=5``, ...).
+
+    Returns:
+        The resolved config and the ordered logits processors.
+
+    Raises:
+        ValueError: an unknown option, an invalid setting, or inputs of the wrong shape.
+    """
+    config = copy.deepcopy(config) if config is not None else GenerationConfig()
+    unknown = config.update(**options)
+    if unknown:
+        raise ValueError(
+            f"Unknown generation options {sorted(unknown)}; pass fields of GenerationConfig."
+        )
+    config.validate()
+    _check_inputs(start_ids, encoder_input_ids)
+    prompt = start_ids.shape[1]
+    config = _resolve_lengths(config, prompt)
+    if prompt >= config.max_length:
+        raise ValueError(
+            f"The decoder prompt already has {prompt} tokens and `max_length` is "
+            f"{config.max_length}, so nothing can be generated; raise `max_length` or set "
+            "`max_new_tokens`."
+        )
+    processors = build_processors(config, prompt_length=prompt, encoder_input_ids=encoder_input_ids)
+    return config, processors
+
+
+def _resolve_lengths(config: GenerationConfig, prompt: int) -> GenerationConfig:
+    """A copy whose ``max_length`` / ``min_length`` are totals (unchanged if they already are)."""
+    config = copy.deepcopy(config)
+    config.max_length = config.max_total_length(prompt)
+    if config.min_new_tokens is not None:
+        config.min_length = config.min_new_tokens + prompt
+    return config
+
+
+def _check_inputs(start_ids: Tensor, encoder_input_ids: Tensor | None) -> None:
+    if start_ids.dim() != 2 or start_ids.shape[1] == 0 or start_ids.is_floating_point():
+        raise ValueError(
+            f"`start_ids` must be a (batch, prompt_length >= 1) tensor of token ids, but has shape "
+            f"{tuple(start_ids.shape)} and dtype {start_ids.dtype}; for an encoder-decoder model "
+            "pass the decoder start tokens, e.g. start_ids_for(config, batch_size)."
+        )
+    batch = start_ids.shape[0]
+    if encoder_input_ids is not None and (
+        encoder_input_ids.dim() != 2 or encoder_input_ids.shape[0] != batch
+    ):
+        raise ValueError(
+            f"`encoder_input_ids` must be ({batch}, source_length), one row per input, but has "
+            f"shape {tuple(encoder_input_ids.shape)}."
+        )
+
+
+def start_ids_for(
+    config: GenerationConfig, batch_size: int, device: torch.device | str | None = None
+) -> Tensor:
+    """``(batch_size, 1)`` decoder start tokens: ``decoder_start_token_id``, else ``bos_token_id``.
+
+    Args:
+        config: the generation settings.
+        batch_size: the number of rows.
+        device: where to put the tensor.
+
+    Returns:
+        A LongTensor ``(batch_size, 1)``.
+
+    Raises:
+        ValueError: neither is set.
+    """
+    token = config.decoder_start_token_id
+    token = config.bos_token_id if token is None else token
+    if token is None:
+        raise ValueError(
+            "Encoder-decoder generation needs `decoder_start_token_id` (or `bos_token_id`); set "
+            "one in the generation config."
+        )
+    return torch.full((batch_size, 1), token, dtype=torch.long, device=device)
+
+
+def expand_rows(reorder: Reorder, cache: Any, start_ids: Tensor, times: int) -> tuple[Tensor, Any]:
+    """Repeat each row ``times`` times in place (``[a, b] -> [a, a, b, b]``), ids and cache.
+
+    Args:
+        reorder: the model's cache row selector (not called when ``times`` is 1).
+        cache: the cache, one row per row of ``start_ids``.
+        start_ids: ``(B, P)`` prompts.
+        times: copies of each row.
+
+    Returns:
+        ``(B * times, P)`` prompts and the expanded cache.
+    """
+    if times == 1:
+        return start_ids, cache
+    index = torch.arange(start_ids.shape[0], device=start_ids.device).repeat_interleave(times)
+    return start_ids[index], reorder(cache, index)
+
+
+def _eos_tensor(config: GenerationConfig, device: torch.device) -> Tensor | None:
+    eos = config.eos_ids()
+    return None if eos is None else torch.tensor(eos, dtype=torch.long, device=device)
+
+
+def _pad_id(config: GenerationConfig) -> int | None:
+    """``pad_token_id``, falling back to the first eos id, as transformers does."""
+    eos = config.eos_ids()
+    return config.pad_token_id if config.pad_token_id is not None or not eos else eos[0]
+
+
+# ------------------------------------------------------------------------------- entry points
+
+
+def generate(
+    step: Step,
+    reorder: Reorder,
+    cache: Any,
+    start_ids: Tensor,
+    config: GenerationConfig | None = None,
+    *,
+    encoder_input_ids: Tensor | None = None,
+    generator: torch.Generator | None = None,
+    streamer: Streamer | None = None,
+    **options: Any,
+) -> GenerateOutput:
+    """Generate continuations of ``start_ids`` with the search ``config`` asks for.
+
+    ``num_beams`` > 1: beam search (beam sampling with ``do_sample``); else sampling with
+    ``do_sample``, else greedy search. ``return_dict_in_generate`` is not consulted: the result is
+    always a :class:`GenerateOutput`.
+
+    Args:
+        step: the model's step callable (see the module docstring).
+        reorder: the model's cache row selector (see the module docstring).
+        cache: the cache for the ``B`` input rows, e.g. holding the encoder output.
+        start_ids: ``(B, P)`` decoder prompt, usually ``(B, 1)`` start tokens.
+        config: base settings; ``options`` override them. Not modified.
+        encoder_input_ids: ``(B, S)`` encoder input ids; needed for
+            ``encoder_no_repeat_ngram_size``.
+        generator: random source for sampling (default: torch's global one).
+        streamer: greedy search and sampling only: called after each step with the new token of
+            every row, ``(N,)`` (pad for finished rows), and once at the end with ``None``.
+        options: any :class:`GenerationConfig` field, e.g. ``max_new_tokens=32, num_beams=4``.
+
+    Returns:
+        The sequences, and the scores when asked for.
+
+    Raises:
+        ValueError: invalid settings or inputs, or a streamer with beam search.
+    """
+    config, processors = prepare(config, start_ids, encoder_input_ids=encoder_input_ids, **options)
+    if config.num_beams > 1 and streamer is not None:
+        raise ValueError("A streamer cannot follow beam search; set `num_beams=1` to stream.")
+    times = max(config.num_beams, config.num_return_sequences)
+    input_ids, cache = expand_rows(reorder, cache, start_ids, times)
+    if config.num_beams > 1:
+        return beam_search(step, reorder, cache, input_ids, config, processors, generator=generator)
+    if config.do_sample:
+        return sample(
+            step, cache, input_ids, config, processors, generator=generator, streamer=streamer
+        )
+    return greedy(step, cache, input_ids, config, processors, streamer=streamer)
+
+
+def stream(
+    step: Step,
+    reorder: Reorder,
+    cache: Any,
+    start_ids: Tensor,
+    config: GenerationConfig | None = None,
+    *,
+    encoder_input_ids: Tensor | None = None,
+    generator: torch.Generator | None = None,
+    **options: Any,
+) -> Generator[Tensor, None, GenerateOutput]:
+    """:func:`generate` for greedy search and sampling, as an iterator over the new tokens.
+
+    Args:
+        step, reorder, cache, start_ids, config, encoder_input_ids, generator, options: as for
+            :func:`generate`.
+
+    Yields:
+        The new token of every row, ``(N,)``, after each step (pad for finished rows).
+
+    Returns:
+        The :class:`GenerateOutput`, as the generator's return value
+        (``output = yield from stream(...)``).
+
+    Raises:
+        ValueError: as :func:`generate`, and for ``num_beams`` > 1 (on the first ``next``).
+    """
+    config, processors = prepare(config, start_ids, encoder_input_ids=encoder_input_ids, **options)
+    if config.num_beams > 1:
+        raise ValueError("Beam search cannot be streamed; set `num_beams=1` to stream.")
+    input_ids, cache = expand_rows(reorder, cache, start_ids, config.num_return_sequences)
+    loop = _token_loop(step, cache, input_ids, config, processors, config.do_sample, generator)
+    return (yield from loop)
+
+
+# --------------------------------------------------------------------------- greedy and sampling
+
+
+def greedy(
+    step: Step,
+    cache: Any,
+    input_ids: Tensor,
+    config: GenerationConfig,
+    processors: Sequence[Processor] | None = None,
+    *,
+    streamer: Streamer | None = None,
+) -> GenerateOutput:
+    """Greedy search: take the best-scoring token at each step.
+
+    Args:
+        step: the model's step callable.
+        cache: the cache, one row per row of ``input_ids``.
+        input_ids: ``(N, P)`` prompts.
+        config: the settings (as :func:`prepare` returns them, or raw).
+        processors: logits processors; default: built from ``config``.
+        streamer: see :func:`generate`.
+
+    Returns:
+        Sequences ``(N, L)``; a row ends at its first eos, then holds the pad id.
+    """
+    config = _resolve_lengths(config, input_ids.shape[1])
+    processors = _default_processors(processors, config, input_ids)
+    loop = _token_loop(step, cache, input_ids, config, processors, False, None)
+    return _drain(loop, streamer)
+
+
+def sample(
+    step: Step,
+    cache: Any,
+    input_ids: Tensor,
+    config: GenerationConfig,
+    processors: Sequence[Processor] | None = None,
+    *,
+    generator: torch.Generator | None = None,
+    streamer: Streamer | None = None,
+) -> GenerateOutput:
+    """Multinomial sampling from the processed scores at each step.
+
+    Args:
+        step: the model's step callable.
+        cache: the cache, one row per row of ``input_ids``.
+        input_ids: ``(N, P)`` prompts.
+        config: the settings (as :func:`prepare` returns them, or raw).
+        processors: logits processors, warpers included; default: built from ``config``.
+        generator: the random source; default: torch's global one (what transformers uses).
+        streamer: see :func:`generate`.
+
+    Returns:
+        Sequences ``(N, L)``; a row ends at its first eos, then holds the pad id.
+    """
+    config = _resolve_lengths(config, input_ids.shape[1])
+    processors = _default_processors(processors, config, input_ids)
+    loop = _token_loop(step, cache, input_ids, config, processors, True, generator)
+    return _drain(loop, streamer)
+
+
+def _default_processors(
+    processors: Sequence[Processor] | None, config: GenerationConfig, input_ids: Tensor
+) -> Sequence[Processor]:
+    if processors is not None:
+        return processors
+    return build_processors(config, prompt_length=input_ids.shape[1])
+
+
+def _drain(
+    loop: Generator[Tensor, None, GenerateOutput], streamer: Streamer | None
+) -> GenerateOutput:
+    """Run a token loop to its end, handing each step's tokens to ``streamer``."""
+    while True:
+        try:
+            tokens = next(loop)
+        except StopIteration as end:
+            if streamer is not None:
+                streamer(None)
+            return end.value
+        if streamer is not None:
+            streamer(tokens)
+
+
+def _token_loop(
+    step: Step,
+    cache: Any,
+    input_ids: Tensor,
+    config: GenerationConfig,
+    processors: Sequence[Processor],
+    sampling: bool,
+    generator: torch.Generator | None,
+) -> Generator[Tensor, None, GenerateOutput]:
+    """One token per row per step; yields the new tokens ``(N,)``, returns the output."""
+    eos = _eos_tensor(config, input_ids.device)
+    pad = _pad_id(config)
+    unfinished = torch.ones(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+    all_scores: list[Tensor] | None = [] if config.output_scores else None
+    new_tokens = input_ids
+    while True:
+        logits, cache = step(new_tokens, cache)
+        scores = apply_processors(processors, input_ids, logits.float())  # (N, V)
+        if all_scores is not None:
+            all_scores.append(scores)
+        if sampling:
+            probs = torch.softmax(scores, dim=-1)
+            tokens = torch.multinomial(probs, num_samples=1, generator=generator).squeeze(1)
+        else:
+            tokens = torch.argmax(scores, dim=-1)  # (N,)
+        if eos is not None:
+            tokens = torch.where(unfinished, tokens, pad)
+            unfinished &= ~torch.isin(tokens, eos)
+        input_ids = torch.cat([input_ids, tokens[:, None]], dim=-1)
+        yield tokens
+        if input_ids.shape[1] >= config.max_length or not unfinished.any():
+            break
+        new_tokens = tokens[:, None]
+    return GenerateOutput(input_ids, tuple(all_scores) if all_scores is not None else None)
+
+
+# ---------------------------------------------------------------------------------- beam search
+
+
+@dataclass
+class _Beams:
+    """Beam-search state for B inputs with K beams each, in (B, K, max_length) buffers."""
+
+    running: Tensor  # (B, K, L) tokens of the live beams, best first
+    running_scores: Tensor  # (B, K) their summed log-probabilities
+    done: Tensor  # (B, K, L) the best finished hypotheses, best first
+    done_scores: Tensor  # (B, K) their length-penalised scores (-1e9: empty slot)
+    done_lengths: Tensor  # (B, K) their lengths
+    is_done: Tensor  # (B, K) whether a slot holds a finished hypothesis
+    improvable: Tensor  # (B, 1) whether a live beam may still beat the finished ones
+
+    @classmethod
+    def start(cls, input_ids: Tensor, beams: int, max_length: int, fill: int) -> _Beams:
+        rows, prompt = input_ids.shape
+        batch, device = rows // beams, input_ids.device
+        running = torch.full((batch, beams, max_length), fill, dtype=torch.long, device=device)
+        running[:, :, :prompt] = input_ids.view(batch, beams, prompt)
+        # Only the first beam is live at first, so the K copies do not pick the same tokens.
+        running_scores = torch.zeros(batch, beams, device=device)
+        running_scores[:, 1:] = -1e9
+        return cls(
+            running=running,
+            running_scores=running_scores,
+            done=running.clone(),
+            done_scores=torch.full((batch, beams), -1e9, device=device),
+            done_lengths=torch.full((batch, beams), prompt, dtype=torch.long, device=device),
+            is_done=torch.zeros(batch, beams, dtype=torch.bool, device=device),
+            improvable=torch.ones(batch, 1, dtype=torch.bool, device=device),
+        )
+
+
+def _gather(tensor: Tensor, index: Tensor) -> Tensor:
+    """Pick along dim 1 of a (B, K, ...) tensor with a (B, C) index."""
+    while index.dim() < tensor.dim():
+        index = index.unsqueeze(-1)
+    return torch.take_along_dim(tensor, index, dim=1)
+
+
+def _beam_fill(config: GenerationConfig) -> int:
+    """The id beam search pads with: transformers 5.24 uses ``pad_token_id or eos[0]`` (so a
+    pad id of 0 pads with the first eos id), and -1 when there is no eos."""
+    eos = config.eos_ids()
+    if eos is None:
+        return -1
+    pad = _pad_id(config)
+    return pad if pad else eos[0]
+
+
+def beam_search(
+    step: Step,
+    reorder: Reorder,
+    cache: Any,
+    input_ids: Tensor,
+    config: GenerationConfig,
+    processors: Sequence[Processor] | None = None,
+    *,
+    generator: torch.Generator | None = None,
+) -> GenerateOutput:
+    """Beam search (with ``do_sample``: beam sampling), exactly as transformers 5.24 runs it.
+
+    Each step keeps the best ``K * max(2, 1 + n_eos)`` continuations over all beams; those ending
+    in eos (or at ``max_length``) among the first K become finished hypotheses, scored
+    ``sum_logprob / generated_length ** length_penalty``; the best K others live on. It stops when
+    no live beam can beat the finished ones (``early_stopping``: False uses the current length,
+    ``"never"`` the best reachable one, True stops once K hypotheses are finished), or at
+    ``max_length``.
+
+    Args:
+        step: the model's step callable.
+        reorder: the model's cache row selector, called after every step to follow the beams.
+        cache: the cache, already expanded to ``B * num_beams`` rows.
+        input_ids: ``(B * num_beams, P)`` prompts, each input's row repeated ``num_beams`` times.
+        config: the settings (as :func:`prepare` returns them, or raw).
+        processors: logits processors (applied to log-probabilities); default: built from config.
+        generator: random source for beam sampling.
+
+    Returns:
+        The best ``num_return_sequences`` hypotheses of each input, best first, with their scores
+        in ``sequences_scores``. Shorter ones are padded with ``pad_token_id``, except that a pad
+        id of 0 (or none) pads with the first eos id, as in transformers.
+    """
+    config = _resolve_lengths(config, input_ids.shape[1])
+    processors = _default_processors(processors, config, input_ids)
+    beams_per_input, prompt = config.num_beams, input_ids.shape[1]
+    eos = _eos_tensor(config, input_ids.device)
+    state = _Beams.start(input_ids, beams_per_input, config.max_length, _beam_fill(config))
+    all_scores: list[Tensor] | None = [] if config.output_scores else None
+    new_tokens, length = input_ids, prompt
+    while True:
+        logits, cache = step(new_tokens, cache)
+        flat_running = state.running[:, :, :length].flatten(0, 1)  # (N, length)
+        log_probs = torch.log_softmax(logits.float(), dim=-1)  # (N, V)
+        log_probs = apply_processors(processors, flat_running, log_probs)
+        if all_scores is not None:
+            all_scores.append(log_probs.clone())
+        candidates = _candidates(state, log_probs, length, eos, config, generator)
+        source = _advance_running(state, *candidates)
+        _record_finished(state, *candidates, length, prompt, config)
+        length += 1
+        _check_improvable(state, length, prompt, config)
+        if not _keep_going(state, candidates[-1], config):
+            break
+        cache = reorder(cache, source)
+        new_tokens = state.running[:, :, length - 1].reshape(-1, 1)
+    return _beam_output(state, config, all_scores)
+
+
+def _candidates(
+    state: _Beams,
+    log_probs: Tensor,
+    length: int,
+    eos: Tensor | None,
+    config: GenerationConfig,
+    generator: torch.Generator | None,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The best (or sampled) continuations over all beams of each input.
+
+    Returns (scores (B, C), sequences (B, C, L), source beam (B, C), finished (B, C)).
+    """
+    batch, beams, _ = state.running.shape
+    vocab = log_probs.shape[-1]
+    count = max(2, 1 + (0 if eos is None else len(eos))) * beams
+    total = log_probs.view(batch, beams, vocab) + state.running_scores[:, :, None]
+    total = total.reshape(batch, beams * vocab)  # (B, K*V)
+    if config.do_sample:
+        picks = torch.multinomial(torch.softmax(total, dim=-1), count, generator=generator)
+        scores, order = total.gather(1, picks).sort(dim=-1, descending=True)
+        picks = picks.gather(-1, order)
+    else:
+        scores, picks = torch.topk(total, k=count)  # (B, C)
+    source, tokens = picks // vocab, picks % vocab
+    sequences = _gather(state.running, source)  # (B, C, L)
+    sequences[:, :, length] = tokens
+    finished = torch.full_like(tokens, length + 1 >= config.max_length, dtype=torch.bool)
+    if eos is not None:
+        finished |= torch.isin(tokens, eos)
+    return scores, sequences, source, finished
+
+
+def _advance_running(
+    state: _Beams, scores: Tensor, sequences: Tensor, source: Tensor, finished: Tensor
+) -> Tensor:
+    """Keep the K best unfinished candidates as live beams; return the cache rows they extend."""
+    batch, beams, _ = state.running.shape
+    live_scores = scores + finished.to(torch.float32) * -1.0e9
+    keep = torch.topk(live_scores, k=beams)[1]  # (B, K)
+    state.running = _gather(sequences, keep)
+    state.running_scores = _gather(live_scores, keep)
+    offsets = torch.arange(batch, device=keep.device)[:, None] * beams
+    return (_gather(source, keep) + offsets).reshape(-1)  # (B*K,)
+
+
+def _record_finished(
+    state: _Beams,
+    scores: Tensor,
+    sequences: Tensor,
+    source: Tensor,
+    finished: Tensor,
+    length: int,
+    prompt: int,
+    config: GenerationConfig,
+) -> None:
+    """Merge the finished candidates among the first K into the K best finished hypotheses."""
+    beams = state.running.shape[1]
+    top_k = torch.zeros(finished.shape[1], dtype=torch.bool, device=finished.device)
+    top_k[:beams] = True
+    new = finished & top_k[None, :]  # (B, C)
+    final = scores / ((length + 1 - prompt) ** config.length_penalty)
+    full = state.is_done.all(dim=-1, keepdim=True) & (config.early_stopping is True)
+    final += full.to(torch.float32) * -1.0e9
+    final += (~state.improvable).to(torch.float32) * -1.0e9
+    final += (~new) * -1.0e9
+    merged_scores = torch.cat((state.done_scores, final), dim=1)
+    keep = torch.topk(merged_scores, k=beams)[1]  # (B, K)
+    new_lengths = torch.full_like(source, length + 1)
+    state.done = _gather(torch.cat((state.done, sequences), dim=1), keep)
+    state.done_scores = _gather(merged_scores, keep)
+    state.done_lengths = _gather(torch.cat((state.done_lengths, new_lengths), dim=1), keep)
+    state.is_done = _gather(torch.cat((state.is_done, new), dim=1), keep)
+
+
+def _check_improvable(state: _Beams, length: int, prompt: int, config: GenerationConfig) -> None:
+    """Clear ``improvable`` for inputs whose best live beam cannot beat their worst finished one."""
+    penalty = config.length_penalty
+    if config.early_stopping == "never" and penalty > 0.0:
+        best_length = config.max_length - prompt
+    else:
+        best_length = length - prompt
+    best_live = state.running_scores[:, :1] / (best_length**penalty)  # (B, 1)
+    worst_done = state.done_scores.min(dim=1, keepdim=True)[0]
+    worst_done = torch.where(state.is_done, worst_done, -1.0e9)  # (B, K)
+    state.improvable &= torch.any(best_live > worst_done, dim=-1, keepdim=True)
+
+
+def _keep_going(state: _Beams, finished: Tensor, config: GenerationConfig) -> bool:
+    """Whether any input can still improve, and the live beams can still grow."""
+    all_full = bool(state.is_done.all()) and config.early_stopping is True
+    return bool(state.improvable.any()) and not all_full and not bool(finished.all())
+
+
+def _beam_output(
+    state: _Beams, config: GenerationConfig, all_scores: list[Tensor] | None
+) -> GenerateOutput:
+    returned = config.num_return_sequences
+    lengths = state.done_lengths[:, :returned]
+    sequences = state.done[:, :returned].flatten(0, 1)[:, : int(lengths.max())]
+    return GenerateOutput(
+        sequences=sequences,
+        scores=tuple(all_scores) if all_scores is not None else None,
+        sequences_scores=state.done_scores[:, :returned].flatten(),
+    )

@@ -1,0 +1,296 @@
+"""BART's encoder and decoder stacks, in the layouts transformers' EncoderDecoderModel saves.
+
+Lewis et al., "BART: Denoising Sequence-to-Sequence Pre-training for Natural Language Generation,
+Translation, and Comprehension", 2020: post-LN layers, learned positions offset by 2,
+``layernorm_embedding``, optional ``sqrt(d_model)`` embedding scale. BART's decoder layers always
+hold cross-attention (``encoder_attn``), pretrained in BART checkpoints.
+
+- Decoder: ``BartForCausalLM`` (``model.decoder.*`` and ``lm_head``, tied to the word embeddings).
+- Encoder: transformers' ``AutoModel`` on a BART config is the whole ``BartModel`` (``shared``,
+  ``encoder``, ``decoder``), so a composite checkpoint holds ``encoder.shared``,
+  ``encoder.encoder.*`` and ``encoder.decoder.*``. ``BartModel`` here keeps that layout (checkpoints
+  load and save both ways) but encodes with the encoder stack only. transformers 5 would return the
+  decoder's states over the right-shifted source, and its EncoderDecoderModel.forward then fails
+  (``Seq2SeqModelOutput`` has no ``hidden_states``) unless ``encoder_outputs`` is passed; the BART
+  encoder's output is what a "BART encoder" means, and it is what that workaround feeds.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from ..config import BartConfig
+from ..layers import (
+    DecoderCache,
+    LMHeadDecoder,
+    activation,
+    check_length,
+    decoder_masks,
+    init_normal_,
+    new_cache,
+    padding_mask,
+    qkv_attention,
+    run_layers,
+)
+from .bert import BaseModelOutput
+from .keys import KeyLayout, rename
+
+POSITION_OFFSET = 2  # BART's learned positions start at row 2 (a fairseq legacy)
+
+
+class BartAttention(nn.Module):
+    def __init__(self, C: int, num_heads: int, dropout: float, layer: int) -> None:
+        super().__init__()
+        self.num_heads, self.layer, self.dropout = num_heads, layer, dropout
+        self.k_proj, self.v_proj = nn.Linear(C, C), nn.Linear(C, C)
+        self.q_proj, self.out_proj = nn.Linear(C, C), nn.Linear(C, C)
+
+    def forward(
+        self,
+        x: Tensor,
+        mask: Tensor | None,
+        cross: Tensor | None = None,
+        cache: DecoderCache | None = None,
+        is_causal: bool = False,
+    ) -> Tensor:
+        p = self.dropout if self.training else 0.0
+        proj = (self.q_proj, self.k_proj, self.v_proj)
+        h = qkv_attention(x, proj, self.num_heads, self.layer, mask, p, cross, cache, is_causal)
+        return self.out_proj(h)  # (B, T, C)
+
+
+class BartLayer(nn.Module):
+    """A post-LN encoder layer, or with ``decoder`` a decoder layer with cross-attention."""
+
+    def __init__(self, c: BartConfig, layer: int, decoder: bool) -> None:
+        super().__init__()
+        C = c.d_model
+        heads = c.decoder_attention_heads if decoder else c.encoder_attention_heads
+        ffn = c.decoder_ffn_dim if decoder else c.encoder_ffn_dim
+        self.self_attn = BartAttention(C, heads, c.attention_dropout, layer)
+        self.self_attn_layer_norm = nn.LayerNorm(C)
+        if decoder:
+            self.encoder_attn = BartAttention(C, heads, c.attention_dropout, layer)
+            self.encoder_attn_layer_norm = nn.LayerNorm(C)
+        self.fc1, self.fc2 = nn.Linear(C, ffn), nn.Linear(ffn, C)
+        self.final_layer_norm = nn.LayerNorm(C)
+        self.act = activation(c.activation_function)
+        self.dropout = nn.Dropout(c.dropout)
+        self.activation_dropout = nn.Dropout(c.activation_dropout)
+
+    def forward(
+        self,
+        x: Tensor,
+        mask: Tensor | None,
+        enc: Tensor | None = None,
+        enc_mask: Tensor | None = None,
+        cache: DecoderCache | None = None,
+        is_causal: bool = False,
+    ) -> Tensor:
+        h = self.self_attn(x, mask, cache=cache, is_causal=is_causal)
+        x = self.self_attn_layer_norm(x + self.dropout(h))
+        if enc is not None:
+            h = self.encoder_attn(x, enc_mask, cross=enc, cache=cache)
+            x = self.encoder_attn_layer_norm(x + self.dropout(h))
+        h = self.fc2(self.activation_dropout(self.act(self.fc1(x))))
+        return self.final_layer_norm(x + self.dropout(h))  # (B, T, C)
+
+
+class BartEncoder(nn.Module):
+    """BART's encoder stack: embeddings, learned positions, ``encoder_layers`` layers."""
+
+    is_decoder = False
+
+    def __init__(self, config: BartConfig) -> None:
+        super().__init__()
+        c = self.config = config
+        self.embed_scale = math.sqrt(c.d_model) if c.scale_embedding else 1.0
+        self.embed_tokens = nn.Embedding(c.vocab_size, c.d_model, padding_idx=c.pad_token_id)
+        self.embed_positions = nn.Embedding(c.max_position_embeddings + POSITION_OFFSET, c.d_model)
+        n = c.decoder_layers if self.is_decoder else c.encoder_layers
+        self.layers = nn.ModuleList(BartLayer(c, i, self.is_decoder) for i in range(n))
+        self.layernorm_embedding = nn.LayerNorm(c.d_model)
+        self.dropout = nn.Dropout(c.dropout)
+        self.layerdrop = c.decoder_layerdrop if self.is_decoder else c.encoder_layerdrop
+        self.gradient_checkpointing = False
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.embed_tokens
+
+    def embed(self, input_ids: Tensor | None, inputs_embeds: Tensor | None, past: int) -> Tensor:
+        if inputs_embeds is None:
+            inputs_embeds = self.embed_tokens(input_ids) * self.embed_scale  # (B, T, C)
+        T = inputs_embeds.shape[1]
+        check_length(past + T, self.config.max_position_embeddings, "BART")
+        start = past + POSITION_OFFSET
+        x = inputs_embeds + self.embed_positions.weight[start : start + T]
+        return self.dropout(self.layernorm_embedding(x))
+
+    def run(self, x: Tensor, *args) -> Tensor:
+        layers = self.layers
+        if self.training and self.layerdrop > 0:  # LayerDrop (Fan et al., 2019)
+            layers = [m for m in layers if torch.rand([]).item() >= self.layerdrop]
+        checkpointing = self.gradient_checkpointing and self.training
+        return run_layers(layers, x, *args, checkpointing=checkpointing)
+
+    def forward(
+        self,
+        input_ids: Tensor | None = None,
+        attention_mask: Tensor | None = None,
+        inputs_embeds: Tensor | None = None,
+    ) -> BaseModelOutput:
+        x = self.embed(input_ids, inputs_embeds, 0)  # (B, S, C)
+        x = self.run(x, padding_mask(attention_mask, x.dtype))
+        return BaseModelOutput(last_hidden_state=x)
+
+
+class BartDecoder(BartEncoder):
+    """BART's decoder stack: causal self-attention, cross-attention to the encoder states."""
+
+    is_decoder = True
+
+    def forward(
+        self,
+        input_ids: Tensor | None = None,
+        attention_mask: Tensor | None = None,
+        encoder_hidden_states: Tensor | None = None,
+        encoder_attention_mask: Tensor | None = None,
+        inputs_embeds: Tensor | None = None,
+        cache: DecoderCache | None = None,
+    ) -> BaseModelOutput:
+        past = cache.length if cache is not None else 0
+        x = self.embed(input_ids, inputs_embeds, past)  # (B, T, C)
+        T = x.shape[1]
+        mask, is_causal, enc_mask = decoder_masks(
+            T, past, attention_mask, encoder_attention_mask, x.dtype, x.device
+        )
+        x = self.run(x, mask, encoder_hidden_states, enc_mask, cache, is_causal)
+        if cache is not None:
+            cache.length += T
+        return BaseModelOutput(last_hidden_state=x)
+
+    def new_cache(self, batch_size: int, max_length: int) -> DecoderCache:
+        c = self.config
+        return new_cache(
+            self.embed_tokens.weight,
+            c.decoder_layers,
+            batch_size,
+            c.decoder_attention_heads,
+            c.d_model,
+            max_length,
+        )
+
+
+class BartModel(nn.Module):
+    """The whole BART (``shared``, ``encoder``, ``decoder``), used as an encoder: returns the encoder
+    stack's states; the decoder stack is kept for the checkpoint layout (see the module docstring)."""
+
+    def __init__(self, config: BartConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.shared = nn.Embedding(
+            config.vocab_size, config.d_model, padding_idx=config.pad_token_id
+        )
+        self.encoder = BartEncoder(config)
+        self.decoder = BartDecoder(config)
+        self.apply(self._init_weights)
+        self.tie_weights()
+
+    def _init_weights(self, module: nn.Module) -> None:
+        init_normal_(module, self.config.init_std)
+
+    def tie_weights(self) -> None:
+        """Both stacks read the ``shared`` embedding module itself (when ``tie_word_embeddings``),
+        so loading ``shared.weight`` fills all three names."""
+        if self.config.tie_word_embeddings:
+            self.encoder.embed_tokens = self.decoder.embed_tokens = self.shared
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.shared
+
+    def forward(
+        self,
+        input_ids: Tensor | None = None,
+        attention_mask: Tensor | None = None,
+        token_type_ids: Tensor | None = None,
+        inputs_embeds: Tensor | None = None,
+    ) -> BaseModelOutput:
+        """Encoder states (B, S, C); BART has no token types (``token_type_ids`` is ignored)."""
+        return self.encoder(input_ids, attention_mask, inputs_embeds)
+
+
+class BartDecoderWrapper(nn.Module):
+    """Holds the decoder as ``model.decoder``, the checkpoint names of ``BartForCausalLM``."""
+
+    def __init__(self, config: BartConfig) -> None:
+        super().__init__()
+        self.decoder = BartDecoder(config)
+
+
+class BartForCausalLM(LMHeadDecoder):
+    """BART's decoder with an LM head (``lm_head``, tied to ``model.decoder.embed_tokens``)."""
+
+    base_model_prefix = "model"
+
+    def __init__(self, config: BartConfig) -> None:
+        super().__init__()
+        config.is_decoder, config.is_encoder_decoder = True, False  # as transformers sets them
+        self.config = config
+        self.model = BartDecoderWrapper(config)
+        self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
+        self.apply(self._init_weights)
+        self.tie_weights()
+
+    @property
+    def body(self) -> BartDecoder:
+        return self.model.decoder
+
+    def _init_weights(self, module: nn.Module) -> None:
+        init_normal_(module, self.config.init_std)
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.lm_head
+
+    def head(self, h: Tensor) -> Tensor:
+        return self.lm_head(h)
+
+
+_ENCODER_KEYS = KeyLayout(
+    prefix="model.",
+    heads=("lm_head.", "final_logits_bias"),
+    foreign=("classification_head.", "qa_outputs."),
+    skip=r"(encoder|decoder)\.version$",  # fairseq leftovers
+)
+
+
+def fix_keys(state: dict[str, Tensor], as_decoder: bool) -> tuple[dict[str, Tensor], list[str]]:
+    """Rename a BART checkpoint's keys (``BartForConditionalGeneration``, ``BartModel``,
+    ``BartForCausalLM``) to ``BartModel``'s names, or with ``as_decoder`` to ``BartForCausalLM``'s.
+
+    A decoder taken from a whole BART keeps its decoder stack and LM head; the word embeddings come
+    from ``shared`` when the checkpoint does not repeat them under the decoder.
+
+    Returns:
+        The renamed state and the keys dropped (the encoder stack, other heads).
+    """
+    if not as_decoder:
+        return rename(state, False, _ENCODER_KEYS)
+    out: dict[str, Tensor] = {}
+    dropped: list[str] = []
+    shared = None
+    for key, value in state.items():
+        body = key.removeprefix("model.")
+        if key.startswith("lm_head."):
+            out[key] = value
+        elif body.startswith("decoder.") and not body.endswith(".version"):
+            out["model." + body] = value
+        elif body == "shared.weight":
+            shared = value
+        else:
+            dropped.append(key)
+    if shared is not None:
+        out.setdefault("model.decoder.embed_tokens.weight", shared)
+    return out, dropped

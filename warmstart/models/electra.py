@@ -1,0 +1,99 @@
+"""ELECTRA as an encoder (``ElectraModel``, the discriminator body) and a decoder
+(``ElectraForCausalLM``, the generator head).
+
+Clark et al., "ELECTRA: Pre-training Text Encoders as Discriminators Rather Than Generators", 2020.
+The layers are BERT's (reused from :mod:`.bert`); embeddings are ``embedding_size`` wide and projected
+to ``hidden_size`` by ``embeddings_project`` when the two differ; there is no pooler. As a decoder
+the LM head is the generator's: ``generator_predictions`` (dense to ``embedding_size``, GELU,
+LayerNorm) and ``generator_lm_head`` tied to the word embeddings.
+"""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..config import ElectraConfig
+from ..layers import LMHeadDecoder, init_normal_
+from .bert import BertEmbeddings, BertModel
+from .keys import KeyLayout, rename
+
+
+class ElectraEmbeddings(BertEmbeddings):
+    def __init__(self, c: ElectraConfig) -> None:
+        super().__init__(c, width=c.embedding_size)
+
+
+class ElectraModel(BertModel):
+    """ELECTRA's body: BERT layers over (projected) ``embedding_size`` embeddings, no pooler."""
+
+    embeddings_class = ElectraEmbeddings
+
+    def __init__(self, config: ElectraConfig) -> None:
+        super().__init__(config, add_pooling_layer=False)
+        if config.embedding_size != config.hidden_size:
+            self.embeddings_project = nn.Linear(config.embedding_size, config.hidden_size)
+            self._init_weights(self.embeddings_project)
+
+    def embed(
+        self,
+        input_ids: Tensor | None,
+        token_type_ids: Tensor | None,
+        past: int,
+        inputs_embeds: Tensor | None,
+    ) -> Tensor:
+        x = super().embed(input_ids, token_type_ids, past, inputs_embeds)  # (B, T, E)
+        project = getattr(self, "embeddings_project", None)
+        return x if project is None else project(x)  # (B, T, C)
+
+
+class ElectraGeneratorPredictions(nn.Module):
+    def __init__(self, c: ElectraConfig) -> None:
+        super().__init__()
+        self.LayerNorm = nn.LayerNorm(c.embedding_size, eps=c.layer_norm_eps)
+        self.dense = nn.Linear(c.hidden_size, c.embedding_size)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.LayerNorm(F.gelu(self.dense(x)))  # (B, T, E)
+
+
+class ElectraForCausalLM(LMHeadDecoder):
+    """ELECTRA used as a decoder: ``electra`` plus the generator's LM head."""
+
+    base_model_prefix = "electra"
+
+    def __init__(self, config: ElectraConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.electra = ElectraModel(config)
+        self.generator_predictions = ElectraGeneratorPredictions(config)
+        self.generator_lm_head = nn.Linear(config.embedding_size, config.vocab_size)
+        self.generator_predictions.apply(self._init_weights)
+        self._init_weights(self.generator_lm_head)
+        self.tie_weights()
+
+    def _init_weights(self, module: nn.Module) -> None:
+        init_normal_(module, self.config.initializer_range)
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.generator_lm_head
+
+    def head(self, h: Tensor) -> Tensor:
+        return self.generator_lm_head(self.generator_predictions(h))  # (B, T, V)
+
+
+KEYS = KeyLayout(
+    prefix="electra.",
+    heads=("generator_predictions.", "generator_lm_head."),
+    foreign=("discriminator_predictions.", "classifier.", "qa_outputs.", "sequence_summary."),
+    skip=r"embeddings\.(position_ids|token_type_ids)$",
+)
+
+
+def fix_keys(state: dict[str, Tensor], as_decoder: bool) -> tuple[dict[str, Tensor], list[str]]:
+    """Rename an ELECTRA checkpoint's keys (discriminator or generator) to this module's names.
+
+    Returns:
+        The renamed state and the keys dropped as belonging to heads this model has not.
+    """
+    return rename(state, as_decoder, KEYS)

@@ -1,0 +1,247 @@
+"""GPT-2 as a decoder with cross-attention (``GPT2LMHeadModel``), and its body (``GPT2Model``).
+
+Radford et al., "Language Models are Unsupervised Multitask Learners", 2019: pre-LN blocks, learned
+absolute positions, LM head tied to ``wte``. For seq2seq every block gains a pre-LN cross-attention
+(``ln_cross_attn``, then ``crossattention.q_attn`` on the decoder states and ``crossattention.c_attn``
+giving keys and values from the encoder states), as in transformers (Rothe et al., 2020, "BERT2GPT").
+
+OpenAI's checkpoints store projections as Conv1D weights of shape (in, out); here they are
+``nn.Linear`` weights (out, in): :func:`fix_keys` transposes on load and :func:`to_hf_keys` on save.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+from torch import Tensor, nn
+
+from ..config import GPT2Config
+from ..layers import (
+    DecoderCache,
+    LMHeadDecoder,
+    activation,
+    attend,
+    check_length,
+    cross_kv,
+    decoder_masks,
+    init_normal_,
+    new_cache,
+    run_layers,
+    split_heads,
+)
+from .bert import BaseModelOutput
+from .keys import KeyLayout, rename
+
+
+class ResidualProjection(nn.Linear):
+    """A projection back onto the residual stream (``c_proj``): GPT-2 initialises it with
+    std ``initializer_range / sqrt(2 * n_layer)``."""
+
+
+class GPT2Attention(nn.Module):
+    """Causal self-attention over one fused ``c_attn``, or cross-attention (``q_attn`` for the
+    queries, ``c_attn`` for keys and values from the encoder)."""
+
+    def __init__(self, c: GPT2Config, layer: int, is_cross_attention: bool = False) -> None:
+        super().__init__()
+        C = c.n_embd
+        self.num_heads, self.layer, self.width = c.n_head, layer, C
+        if is_cross_attention:
+            self.c_attn = nn.Linear(C, 2 * C)
+            self.q_attn = nn.Linear(C, C)
+        else:
+            self.c_attn = nn.Linear(C, 3 * C)
+        self.c_proj = ResidualProjection(C, C)
+        self.attn_dropout = c.attn_pdrop
+        self.resid_dropout = nn.Dropout(c.resid_pdrop)
+        # SDPA scales by 1/sqrt(D); these config switches change that, applied to the queries
+        self.q_scale = 1.0 if c.scale_attn_weights else math.sqrt(C // c.n_head)
+        if c.scale_attn_by_inverse_layer_idx:
+            self.q_scale /= layer + 1
+
+    def forward(
+        self,
+        x: Tensor,
+        mask: Tensor | None,
+        cross: Tensor | None = None,
+        cache: DecoderCache | None = None,
+        is_causal: bool = False,
+    ) -> Tensor:
+        H, C = self.num_heads, self.width
+        if cross is not None:
+            q = self.q_attn(x)  # (B, T, C)
+            k, v = cross_kv(
+                cache,
+                self.layer,
+                lambda: tuple(split_heads(t, H) for t in self.c_attn(cross).split(C, dim=2)),
+            )
+        else:
+            q, k, v = self.c_attn(x).split(C, dim=2)
+            k, v = split_heads(k, H), split_heads(v, H)  # (B, H, T, D)
+            if cache is not None:
+                k, v = cache.update(self.layer, k, v)
+        q = split_heads(q, H)
+        if self.q_scale != 1.0:
+            q = q * self.q_scale
+        p = self.attn_dropout if self.training else 0.0
+        return self.resid_dropout(self.c_proj(attend(q, k, v, mask, p, is_causal)))
+
+
+class GPT2MLP(nn.Module):
+    def __init__(self, c: GPT2Config) -> None:
+        super().__init__()
+        inner = c.n_inner if c.n_inner is not None else 4 * c.n_embd
+        self.c_fc = nn.Linear(c.n_embd, inner)
+        self.c_proj = ResidualProjection(inner, c.n_embd)
+        self.act = activation(c.activation_function)
+        self.dropout = nn.Dropout(c.resid_pdrop)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.dropout(self.c_proj(self.act(self.c_fc(x))))
+
+
+class GPT2Block(nn.Module):
+    def __init__(self, c: GPT2Config, layer: int) -> None:
+        super().__init__()
+        C, eps = c.n_embd, c.layer_norm_epsilon
+        self.ln_1 = nn.LayerNorm(C, eps=eps)
+        self.attn = GPT2Attention(c, layer)
+        self.ln_2 = nn.LayerNorm(C, eps=eps)
+        if c.add_cross_attention:
+            self.crossattention = GPT2Attention(c, layer, is_cross_attention=True)
+            self.ln_cross_attn = nn.LayerNorm(C, eps=eps)
+        self.mlp = GPT2MLP(c)
+
+    def forward(
+        self,
+        x: Tensor,
+        mask: Tensor | None,
+        enc: Tensor | None,
+        enc_mask: Tensor | None,
+        cache: DecoderCache | None,
+        is_causal: bool,
+    ) -> Tensor:
+        x = x + self.attn(self.ln_1(x), mask, cache=cache, is_causal=is_causal)
+        if enc is not None:
+            x = x + self.crossattention(self.ln_cross_attn(x), enc_mask, cross=enc, cache=cache)
+        return x + self.mlp(self.ln_2(x))
+
+
+class GPT2Model(nn.Module):
+    """GPT-2's embeddings and blocks (``transformer.*`` in ``GPT2LMHeadModel``); always causal."""
+
+    def __init__(self, config: GPT2Config) -> None:
+        super().__init__()
+        self.config = config
+        self.wte = nn.Embedding(config.vocab_size, config.n_embd)
+        self.wpe = nn.Embedding(config.n_positions, config.n_embd)
+        self.drop = nn.Dropout(config.embd_pdrop)
+        self.h = nn.ModuleList(GPT2Block(config, i) for i in range(config.n_layer))
+        self.ln_f = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
+        self.gradient_checkpointing = False
+        self.apply(self._init_weights)
+
+    def _init_weights(self, module: nn.Module) -> None:
+        c = self.config
+        init_normal_(module, c.initializer_range)
+        if isinstance(module, ResidualProjection):
+            nn.init.normal_(module.weight, 0.0, c.initializer_range / math.sqrt(2 * c.n_layer))
+
+    def tie_weights(self) -> None:
+        """A bare GPT-2 has no output embeddings to tie."""
+
+    def get_input_embeddings(self) -> nn.Embedding:
+        return self.wte
+
+    def forward(
+        self,
+        input_ids: Tensor | None = None,
+        attention_mask: Tensor | None = None,
+        token_type_ids: Tensor | None = None,
+        encoder_hidden_states: Tensor | None = None,
+        encoder_attention_mask: Tensor | None = None,
+        inputs_embeds: Tensor | None = None,
+        cache: DecoderCache | None = None,
+    ) -> BaseModelOutput:
+        past = cache.length if cache is not None else 0
+        x = self.wte(input_ids) if inputs_embeds is None else inputs_embeds  # (B, T, C)
+        T = x.shape[1]
+        check_length(past + T, self.config.n_positions, "GPT-2")
+        x = x + self.wpe.weight[past : past + T]
+        if token_type_ids is not None:  # GPT-2 embeds token types with the word embeddings
+            x = x + self.wte(token_type_ids)
+        x = self.drop(x)
+        if encoder_hidden_states is not None and not self.config.add_cross_attention:
+            raise ValueError(
+                "This GPT-2 has no cross-attention; build it with add_cross_attention."
+            )
+        mask, is_causal, enc_mask = decoder_masks(
+            T, past, attention_mask, encoder_attention_mask, x.dtype, x.device
+        )
+        checkpointing = self.gradient_checkpointing and self.training
+        args = (mask, encoder_hidden_states, enc_mask, cache, is_causal)
+        x = self.ln_f(run_layers(self.h, x, *args, checkpointing=checkpointing))
+        if cache is not None:
+            cache.length += T
+        return BaseModelOutput(last_hidden_state=x)
+
+    def new_cache(self, batch_size: int, max_length: int) -> DecoderCache:
+        c = self.config
+        return new_cache(self.wte.weight, c.n_layer, batch_size, c.n_head, c.n_embd, max_length)
+
+
+class GPT2LMHeadModel(LMHeadDecoder):
+    """GPT-2 used as a decoder: ``transformer`` plus ``lm_head`` (tied to ``wte``)."""
+
+    base_model_prefix = "transformer"
+
+    def __init__(self, config: GPT2Config) -> None:
+        super().__init__()
+        self.config = config
+        self.transformer = GPT2Model(config)
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self._init_weights(self.lm_head)
+        self.tie_weights()
+
+    def _init_weights(self, module: nn.Module) -> None:
+        self.transformer._init_weights(module)
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.lm_head
+
+    def head(self, h: Tensor) -> Tensor:
+        return self.lm_head(h)
+
+
+KEYS = KeyLayout(
+    prefix="transformer.",
+    heads=("lm_head.",),
+    foreign=("multiple_choice_head.", "score.", "classifier.", "qa_outputs."),
+    # the causal-mask buffers of old checkpoints
+    skip=r"\.(attn|crossattention)\.(bias|masked_bias)$",
+)
+_CONV1D = re.compile(r"\.(c_attn|q_attn|c_proj|c_fc)\.weight$")
+
+
+def _transpose_conv1d(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Conv1D (in, out) <-> Linear (out, in): its own inverse."""
+    return {k: v.t().contiguous() if _CONV1D.search(k) else v for k, v in state.items()}
+
+
+def fix_keys(state: dict[str, Tensor], as_decoder: bool) -> tuple[dict[str, Tensor], list[str]]:
+    """Rename a GPT-2 checkpoint's keys to this module's names and transpose its Conv1D weights.
+
+    Takes a bare ``GPT2Model`` or a ``transformer.``-prefixed head model; drops the old
+    ``attn.bias``/``attn.masked_bias`` mask buffers.
+
+    Returns:
+        The renamed state and the keys dropped as belonging to heads this model has not.
+    """
+    out, dropped = rename(state, as_decoder, KEYS)
+    return _transpose_conv1d(out), dropped
+
+
+def to_hf_keys(state: dict[str, Tensor], as_decoder: bool) -> dict[str, Tensor]:
+    """This module's state in transformers' layout (Conv1D weights as (in, out)), for saving."""
+    return _transpose_conv1d(state)

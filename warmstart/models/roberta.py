@@ -1,0 +1,107 @@
+"""RoBERTa and XLM-RoBERTa as an encoder (``RobertaModel``) and a decoder (``RobertaForCausalLM``).
+
+Liu et al., "RoBERTa: A Robustly Optimized BERT Pretraining Approach", 2019; Conneau et al.,
+"Unsupervised Cross-lingual Representation Learning at Scale", 2020 (XLM-R, the same layout). The
+layers are BERT's (reused from :mod:`.bert`); what differs is the positions, counted from
+``pad_token_id + 1`` over non-pad tokens (fairseq's ``make_positions``), and the LM head ``lm_head``
+(dense, GELU, LayerNorm, tied projection). Rothe et al. (2020) warm-start both sides from RoBERTa.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..config import RobertaConfig
+from ..layers import LMHeadDecoder, check_length, init_normal_
+from .bert import BertEmbeddings, BertModel
+from .keys import KeyLayout, rename
+
+
+class RobertaEmbeddings(BertEmbeddings):
+    """BERT's embeddings with positions ``padding_idx + 1, +2, ...`` that skip pad tokens."""
+
+    def __init__(self, c: RobertaConfig) -> None:
+        super().__init__(c)
+        self.padding_idx = c.pad_token_id
+        self.position_embeddings = nn.Embedding(
+            c.max_position_embeddings, c.hidden_size, padding_idx=c.pad_token_id
+        )
+
+    def position_embeds(self, input_ids: Tensor | None, T: int, past: int) -> Tensor:
+        """Pad tokens get position ``padding_idx``; the others count on from ``past``, as
+        transformers does in a padded forward and in cached decoding: (B, T, C) or (T, C)."""
+        pad, limit = self.padding_idx, self.position_embeddings.num_embeddings
+        check_length(past + T, limit - pad - 1, "RoBERTa")
+        if input_ids is None:  # embeddings given: no pad to see, positions simply count
+            ids = torch.arange(
+                past + 1, past + T + 1, device=self.position_embeddings.weight.device
+            )
+        else:
+            keep = input_ids.ne(pad).long()
+            ids = (keep.cumsum(1) + past) * keep  # (B, T)
+        return self.position_embeddings(ids + pad)
+
+
+class RobertaModel(BertModel):
+    """RoBERTa's embeddings and BERT's layer stack (``roberta.*`` in a model with a head)."""
+
+    embeddings_class = RobertaEmbeddings
+
+
+class RobertaLMHead(nn.Module):
+    def __init__(self, c: RobertaConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(c.hidden_size, c.hidden_size)
+        self.layer_norm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
+        self.decoder = nn.Linear(c.hidden_size, c.vocab_size, bias=False)
+        self.bias = nn.Parameter(torch.zeros(c.vocab_size))
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.layer_norm(F.gelu(self.dense(x)))  # (B, T, C); always exact GELU, as in fairseq
+        return F.linear(x, self.decoder.weight, self.bias)  # (B, T, V)
+
+
+class RobertaForCausalLM(LMHeadDecoder):
+    """RoBERTa used as a decoder: ``roberta`` (no pooler) plus ``lm_head``."""
+
+    base_model_prefix = "roberta"
+
+    def __init__(self, config: RobertaConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.roberta = RobertaModel(config, add_pooling_layer=False)
+        self.lm_head = RobertaLMHead(config)
+        self.lm_head.apply(self._init_weights)
+        self.tie_weights()
+
+    def _init_weights(self, module: nn.Module) -> None:
+        init_normal_(module, self.config.initializer_range)
+        if isinstance(module, RobertaLMHead):
+            nn.init.zeros_(module.bias)
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.lm_head.decoder
+
+    def head(self, h: Tensor) -> Tensor:
+        return self.lm_head(h)
+
+
+KEYS = KeyLayout(
+    prefix="roberta.",
+    heads=("lm_head.",),
+    foreign=("classifier.", "qa_outputs."),
+    encoder_only=("pooler.",),
+    # lm_head.decoder.bias is an alias of lm_head.bias
+    skip=r"(embeddings\.position_ids|lm_head\.decoder\.bias)$",
+)
+
+
+def fix_keys(state: dict[str, Tensor], as_decoder: bool) -> tuple[dict[str, Tensor], list[str]]:
+    """Rename a RoBERTa or XLM-R checkpoint's keys to this module's names.
+
+    Returns:
+        The renamed state and the keys dropped as belonging to heads this model has not.
+    """
+    return rename(state, as_decoder, KEYS)
