@@ -21,7 +21,17 @@ from .models.bert import BertLMHeadModel, BertModel
 from .models.electra import ElectraForCausalLM, ElectraModel
 from .models.gpt2 import GPT2LMHeadModel, GPT2Model
 from .models.roberta import RobertaForCausalLM, RobertaModel
-from .tokenizer import AutoTokenizer, BatchEncoding, BertTokenizer, BertTokenizerFast, Tokenizer
+from .tokenizer import (
+    AutoTokenizer,
+    BatchEncoding,
+    BertTokenizer,
+    BertTokenizerFast,
+    GPT2Tokenizer,
+    GPT2TokenizerFast,
+    Tokenizer,
+    load_tokenizers,
+    save_tokenizers,
+)
 
 __all__ = [
     "AutoConfig",
@@ -44,6 +54,8 @@ __all__ = [
     "GPT2Config",
     "GPT2LMHeadModel",
     "GPT2Model",
+    "GPT2Tokenizer",
+    "GPT2TokenizerFast",
     "GenerateOutput",
     "GenerationConfig",
     "RobertaConfig",
@@ -52,5 +64,7 @@ __all__ = [
     "Seq2SeqLMOutput",
     "Tokenizer",
     "XLMRobertaConfig",
+    "load_tokenizers",
+    "save_tokenizers",
     "shift_tokens_right",
 ]

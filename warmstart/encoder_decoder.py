@@ -3,8 +3,9 @@
 Rothe, Narayan and Severyn, "Leveraging Pre-trained Checkpoints for Sequence Generation Tasks", 2020.
 The decoder's cross-attention is new (randomly initialised and reported by name) when warm-starting from
 two pretrained checkpoints; ``enc_to_dec_proj`` maps encoder states to the decoder's width when they
-differ. Checkpoints use transformers' layout: config.json (model_type ``encoder-decoder``) and
-model.safetensors with ``encoder.*``/``decoder.*`` tensor names.
+differ. With ``config.tie_encoder_decoder`` the encoder shares the decoder body's parameters (the
+paper's BERTShare/RoBERTaShare). Checkpoints use transformers' layout: config.json (model_type
+``encoder-decoder``) and model.safetensors with ``encoder.*``/``decoder.*`` tensor names.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from torch import Tensor, nn
 
 from . import generation, hub
 from .config import CONFIG_NAME, Config, EncoderDecoderConfig, config_from_dict, write_text_atomic
-from .layers import DecoderCache, init_normal_
+from .layers import DecoderCache, LMHeadDecoder, init_normal_, resize_rows_
 from .models import family
 from .models.bert import BaseModelOutput
 
@@ -117,6 +118,10 @@ class EncoderDecoderModel(nn.Module):
         if enc_width != dec_width and getattr(dec, "cross_attention_hidden_size", None) is None:
             self.enc_to_dec_proj = nn.Linear(enc_width, dec_width)
             init_normal_(self.enc_to_dec_proj, dec.initializer_range)
+        # (encoder name, decoder name) of each parameter the two sides share
+        self.shared_parameter_names: list[tuple[str, str]] = []
+        if config.tie_encoder_decoder:
+            self._tie_encoder_decoder()
         self._warned_labels = False
         self.generation_config = generation.GenerationConfig.from_model_config(config)
         self.generation_config.extra["_from_model_config"] = True
@@ -135,7 +140,76 @@ class EncoderDecoderModel(nn.Module):
         return self.decoder.get_output_embeddings()
 
     def tie_weights(self) -> None:
+        """Tie the decoder's LM head to its word embeddings and, with ``tie_encoder_decoder``, the
+        encoder to the decoder's body."""
         self.decoder.tie_weights()
+        if self.config.tie_encoder_decoder:
+            self._tie_encoder_decoder()
+
+    def _tie_encoder_decoder(self) -> None:
+        """The encoder takes the decoder body's parameter objects wherever the two name a parameter
+        alike (embeddings, self-attention, feed-forward), as transformers 4.x does; the decoder's
+        cross-attention and LM head and the encoder's pooler stay its own."""
+        prefix, body = _decoder_body(self.decoder)
+        names = _common_parameters(self.encoder, body)
+        if not names:
+            raise ValueError(
+                f"tie_encoder_decoder=True shares the parameters the encoder and the decoder name "
+                f"alike, but a {self.config.encoder.model_type} encoder and a "
+                f"{self.config.decoder.model_type} decoder have none in common. Tie two models of "
+                "one family and equal sizes (bert2bert, roberta2roberta, electra2electra: Rothe et "
+                "al.'s BERTShare/RoBERTaShare), or set tie_encoder_decoder=False."
+            )
+        for name in names:
+            owner, _, leaf = name.rpartition(".")
+            setattr(self.encoder.get_submodule(owner), leaf, body.get_parameter(name))
+        self.shared_parameter_names = [(f"encoder.{n}", f"decoder.{prefix}{n}") for n in names]
+
+    def resize_token_embeddings(self, new_num_tokens: int, side: str | None = None) -> nn.Embedding:
+        """Give one side, or both, a vocabulary of ``new_num_tokens`` tokens.
+
+        Word embeddings, the LM head (kept tied) and its bias keep their first rows; new rows are
+        drawn as transformers 5 does (``mean_resizing``): from a normal distribution with the old
+        rows' mean and 1e-9 times their covariance. ``config.encoder.vocab_size`` /
+        ``config.decoder.vocab_size`` follow.
+
+        Args:
+            new_num_tokens: the new vocabulary size.
+            side: ``"encoder"``, ``"decoder"``, or None for both (they must then have one
+                vocabulary size, and a model with ``tie_encoder_decoder`` always resizes both).
+
+        Returns:
+            The resized input embeddings (the encoder's unless only the decoder was resized).
+        """
+        sides = self._sides_to_resize(side)
+        done: set[int] = set()
+        for name in sides:
+            modules, params = _vocab_parameters(getattr(self, name))
+            for param in params:
+                if id(param) not in done:  # tied parameters are resized once
+                    done.add(id(param))
+                    resize_rows_(param, new_num_tokens)
+            for module in modules:
+                _set_vocab_size(module, new_num_tokens)
+            getattr(self.config, name).vocab_size = new_num_tokens
+        self.tie_weights()
+        return getattr(self, sides[0]).get_input_embeddings()
+
+    def _sides_to_resize(self, side: str | None) -> tuple[str, ...]:
+        if side not in (None, "encoder", "decoder"):
+            raise ValueError(f"side must be 'encoder', 'decoder' or None (both), not {side!r}.")
+        if side is not None and self.config.tie_encoder_decoder:
+            raise ValueError(
+                "The encoder and the decoder share their embeddings (tie_encoder_decoder), so "
+                "both sides are resized together: call resize_token_embeddings(n) without side."
+            )
+        enc, dec = self.config.encoder.vocab_size, self.config.decoder.vocab_size
+        if side is None and enc != dec:
+            raise ValueError(
+                f"The encoder has {enc} tokens and the decoder {dec}: they have different "
+                "vocabularies, so resize one of them: side='encoder' or side='decoder'."
+            )
+        return ("encoder", "decoder") if side is None else (side,)
 
     @property
     def device(self) -> torch.device:
@@ -384,7 +458,7 @@ class EncoderDecoderModel(nn.Module):
 
         Other files in ``save_directory`` (a tokenizer, say) are kept.
         """
-        state = _hf_layout(_dedupe_tied(self), self.config)
+        state = _hf_layout(self._state_to_save(), self.config)
         weights = hub.SAFE_WEIGHTS if safe_serialization else hub.TORCH_WEIGHTS
         config = self.config.to_dict()
         config["dtype"] = str(self.dtype).removeprefix("torch.")
@@ -399,6 +473,16 @@ class EncoderDecoderModel(nn.Module):
                 hub.save_weights(state, tmp / weights)
             else:
                 torch.save({k: v.contiguous() for k, v in state.items()}, tmp / weights)
+
+    def _state_to_save(self) -> dict[str, Tensor]:
+        """Each tensor once, except those the encoder shares with the decoder: transformers 5 no
+        longer ties them, so both names are written (4.x reads both and ties them again)."""
+        state = _dedupe_tied(self)
+        for names in self.shared_parameter_names:
+            kept = next(state[n] for n in names if n in state)
+            for name in names:
+                state[name] = kept if state.get(name) is kept else kept.clone()
+        return state
 
     @classmethod
     def from_pretrained(
@@ -433,7 +517,7 @@ class EncoderDecoderModel(nn.Module):
             setattr(config, key, value)
         with torch.device("meta"):
             model = cls(config)
-        state = _split_composite(hub.load_weights(folder), config)
+        state = _fill_shared(_split_composite(hub.load_weights(folder), config), model)
         missing = _load_into(model, state, _float_dtype(dtype or torch_dtype), model._init_for)
         if (folder / generation.GENERATION_CONFIG_NAME).is_file():
             model.generation_config = generation.GenerationConfig.from_pretrained(folder)
@@ -581,6 +665,62 @@ def _split_composite(state: dict[str, Tensor], config: EncoderDecoderConfig) -> 
         out.update({prefix + k: v for k, v in fixed.items()})
     out.update({k: v for k, v in state.items() if not k.startswith(("encoder.", "decoder."))})
     return out
+
+
+def _fill_shared(state: dict[str, Tensor], model: EncoderDecoderModel) -> dict[str, Tensor]:
+    """A shared tensor saved under one of its names (transformers 4.x keeps the decoder's) fills the
+    other; tying after the load makes the two one parameter again, the decoder's value winning."""
+    for names in model.shared_parameter_names:
+        present = [n for n in names if n in state]
+        if present:
+            for name in names:
+                state.setdefault(name, state[present[-1]])
+    return state
+
+
+def _decoder_body(decoder: nn.Module) -> tuple[str, nn.Module]:
+    """The decoder's body (what an encoder corresponds to) and its name prefix, e.g. ``"bert."``."""
+    body = decoder.body if isinstance(decoder, LMHeadDecoder) else decoder
+    name = next(n for n, m in decoder.named_modules() if m is body)
+    return (name + "." if name else ""), body
+
+
+def _common_parameters(encoder: nn.Module, body: nn.Module) -> list[str]:
+    """Names of the parameters both modules hold; their shapes must agree."""
+    mine = dict(encoder.named_parameters(remove_duplicate=False))
+    theirs = dict(body.named_parameters(remove_duplicate=False))
+    common = [n for n in mine if n in theirs]
+    wrong = [n for n in common if mine[n].shape != theirs[n].shape]
+    if wrong:
+        n = wrong[0]
+        raise ValueError(
+            f"tie_encoder_decoder needs both sides to have the same sizes, but {n} is "
+            f"{tuple(mine[n].shape)} in the encoder and {tuple(theirs[n].shape)} in the decoder."
+        )
+    return common
+
+
+def _vocab_parameters(half: nn.Module) -> tuple[list[nn.Module], list[nn.Parameter]]:
+    """The modules of one side with a row per token (word embeddings, BART's ``shared`` and both
+    stacks' copies, a decoder's LM head) and their parameters, the LM head's bias included."""
+    token_embeddings = getattr(half, "token_embeddings", None)
+    modules = token_embeddings() if token_embeddings else [half.get_input_embeddings()]
+    params = []
+    if isinstance(half, LMHeadDecoder):
+        head = half.get_output_embeddings()
+        modules.append(head)
+        params.append(half.output_bias())
+    params += [m.weight for m in modules]
+    return modules, [p for p in params if p is not None]
+
+
+def _set_vocab_size(module: nn.Module, n: int) -> None:
+    if isinstance(module, nn.Embedding):
+        module.num_embeddings = n
+        if module.padding_idx is not None and module.padding_idx >= n:
+            module.padding_idx = None
+    elif isinstance(module, nn.Linear):
+        module.out_features = n
 
 
 def _hf_layout(state: dict[str, Tensor], config: EncoderDecoderConfig) -> dict[str, Tensor]:

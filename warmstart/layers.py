@@ -150,6 +150,39 @@ def init_normal_(module: torch.nn.Module, std: float) -> None:
         torch.nn.init.zeros_(module.bias)
 
 
+def resize_rows_(param: nn.Parameter, n: int) -> None:
+    """Give a per-token parameter (V, ...) ``n`` rows in place, so that tied names follow.
+
+    The first rows are kept; new rows are drawn as transformers' ``mean_resizing`` does: a matrix's
+    from a normal distribution with the old rows' mean and 1e-9 times their covariance (their mean
+    when that is not positive definite), a bias's from a normal with the old mean and 1e-9 times
+    the old standard deviation.
+    """
+    old = param.data
+    if old.shape[0] == n:
+        return
+    new = old.new_empty((n, *old.shape[1:]))
+    kept = min(n, old.shape[0])
+    new[:kept] = old[:kept]
+    if n > kept:
+        new[kept:] = _new_rows(old.float(), n - kept).to(old.dtype)
+    param.data = new
+    param.grad = None
+
+
+def _new_rows(old: Tensor, count: int) -> Tensor:
+    mean = old.mean(0)
+    if old.dim() == 1:
+        return torch.randn(count, device=old.device) * (1e-9 * old.std()) + mean
+    centered = old - mean
+    covariance = 1e-9 * (centered.T @ centered) / old.shape[0]
+    _, info = torch.linalg.cholesky_ex(covariance)
+    if info.item() != 0:  # not positive definite
+        return mean.expand(count, -1).clone()
+    normal = torch.distributions.MultivariateNormal(mean, covariance_matrix=covariance)
+    return normal.sample((count,))
+
+
 # ----------------------------------------------------------------- shared by the model families
 def check_length(n_tokens: int, allowed: int, model: str) -> None:
     """Refuse an input longer than the learned positions cover, saying how to fix it."""
@@ -259,6 +292,10 @@ class LMHeadDecoder(nn.Module):
 
     def get_output_embeddings(self) -> nn.Linear:
         raise NotImplementedError
+
+    def output_bias(self) -> nn.Parameter | None:
+        """The LM head's per-token bias (BERT and RoBERTa keep it beside the projection)."""
+        return self.get_output_embeddings().bias
 
     def tie_weights(self) -> None:
         """Share the LM head's weight with the word embeddings when the config says so."""

@@ -2,8 +2,10 @@
 
 A thin layer over Hugging Face ``tokenizers`` (the Rust library). :class:`BertTokenizer` follows
 transformers' ``BertTokenizer``: the WordPiece vocabulary comes from ``tokenizer.json`` (or
-``vocab.txt``) and the normalisation from ``tokenizer_config.json``. :class:`Tokenizer` runs any
-``tokenizer.json`` as written. :class:`AutoTokenizer` picks between them.
+``vocab.txt``) and the normalisation from ``tokenizer_config.json``. :class:`GPT2Tokenizer` is GPT-2's
+byte-level BPE (``tokenizer.json``, or ``vocab.json`` and ``merges.txt``). :class:`Tokenizer` runs any
+``tokenizer.json`` as written. :class:`AutoTokenizer` picks between them. :func:`save_tokenizers` and
+:func:`load_tokenizers` keep an encoder's and a decoder's tokenizers with a model folder.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 import tempfile
 import threading
 import warnings
@@ -20,7 +23,7 @@ from typing import Any
 
 from tokenizers import AddedToken, decoders, normalizers, pre_tokenizers, processors
 from tokenizers import Tokenizer as RustTokenizer
-from tokenizers.models import WordPiece
+from tokenizers.models import BPE, WordPiece
 
 from warmstart.hub import load_json, resolve
 
@@ -43,6 +46,12 @@ SPECIAL_TOKEN_NAMES = (
 )
 BERT_CLASSES = ("BertTokenizer", "BertTokenizerFast")
 BERT_MODEL_TYPES = ("bert",)
+GPT2_CLASSES = ("GPT2Tokenizer", "GPT2TokenizerFast")
+GPT2_MODEL_TYPES = ("gpt2",)
+GPT2_DEFAULT_TOKEN = "<|endoftext|>"
+BPE_VOCAB_FILE = "vocab.json"
+BPE_MERGES_FILE = "merges.txt"
+DECODER_TOKENIZER_FOLDER = "decoder_tokenizer"
 BERT_DEFAULT_TOKENS = {
     "unk_token": "[UNK]",
     "sep_token": "[SEP]",
@@ -701,8 +710,7 @@ class BertTokenizer(Tokenizer):
         folder = resolve(name_or_path, revision=revision)
         config = _read_config(folder, kwargs)
         vocab, added = _bert_vocab(folder)
-        if "added_tokens_decoder" in config:  # a saved config's list wins over tokenizer.json's
-            added = [{**tok, "id": int(i)} for i, tok in config["added_tokens_decoder"].items()]
+        added = _added_tokens(config, added)
         return cls(vocab, added_tokens=added, name_or_path=str(name_or_path), **config)
 
     def _own_config(self) -> dict[str, Any]:
@@ -714,6 +722,94 @@ class BertTokenizer(Tokenizer):
 
 
 BertTokenizerFast = BertTokenizer
+
+
+class GPT2Tokenizer(Tokenizer):
+    """GPT-2's byte-level BPE, as transformers' ``GPT2Tokenizer`` (alias ``GPT2TokenizerFast``).
+
+    Radford et al., 2019: text is split by GPT-2's regex into words that keep their leading space,
+    each word's UTF-8 bytes are mapped to printable characters and merged by BPE; decoding maps them
+    back. Like transformers, it takes the vocabulary, merges and added tokens from tokenizer.json (or
+    vocab.json and merges.txt) and builds the rest from the settings: ``add_prefix_space`` (default
+    False), ``add_bos_token``/``add_eos_token`` (default False), special tokens ``unk``/``bos``/
+    ``eos`` = ``<|endoftext|>`` and no pad token (set ``tok.pad_token = tok.eos_token`` to pad).
+    """
+
+    tokenizer_class_name = "GPT2Tokenizer"
+
+    def __init__(
+        self,
+        vocab: Mapping[str, int],
+        merges: Sequence[tuple[str, str]],
+        /,
+        *,
+        added_tokens: Sequence[Mapping[str, Any]] = (),
+        name_or_path: str = "",
+        **config: Any,
+    ):
+        for name in ("unk_token", "bos_token", "eos_token"):
+            if config.get(name) is None:
+                config[name] = GPT2_DEFAULT_TOKEN
+        self.add_prefix_space = bool(config.get("add_prefix_space", False))
+        self.add_bos_token = bool(config.get("add_bos_token", False))
+        self.add_eos_token = bool(config.get("add_eos_token", False))
+        model = BPE(
+            dict(vocab),
+            [tuple(m) for m in merges],
+            dropout=None,
+            continuing_subword_prefix="",
+            end_of_word_suffix="",
+            fuse_unk=False,
+        )
+        backend = RustTokenizer(model)
+        backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=self.add_prefix_space)
+        backend.decoder = decoders.ByteLevel()
+        _add_tokens(backend, added_tokens)
+        super().__init__(backend, name_or_path=name_or_path, **config)
+        self._set_template()
+
+    def _set_template(self) -> None:
+        """bos/eos around each text when ``add_bos_token``/``add_eos_token`` say so."""
+        bos = f"{self.bos_token}:{{}} " if self.add_bos_token else ""
+        eos = f" {self.eos_token}:{{}}" if self.add_eos_token else ""
+        single = f"{bos.format(0)}$A:0{eos.format(0)}"
+        pair = f"{single} {bos.format(1)}$B:1{eos.format(1)}"
+        used = [self.bos_token] * self.add_bos_token + [self.eos_token] * self.add_eos_token
+        special = {token: self.convert_tokens_to_ids(token) for token in used}
+        self._backend.post_processor = processors.TemplateProcessing(
+            single=single, pair=pair, special_tokens=list(special.items())
+        )
+
+    @classmethod
+    def from_pretrained(
+        cls, name_or_path: str | os.PathLike, *, revision: str | None = None, **kwargs: Any
+    ) -> GPT2Tokenizer:
+        """Load a GPT-2 tokenizer from a folder (tokenizer.json, or vocab.json + merges.txt) or a
+        repo id.
+
+        Args:
+            name_or_path: a local folder, or a repo id in the local Hugging Face cache.
+            revision: a branch, tag or commit of the repo (repo ids only).
+            **kwargs: settings that override tokenizer_config.json, e.g. ``add_prefix_space``.
+
+        Returns:
+            The tokenizer.
+        """
+        folder = resolve(name_or_path, revision=revision)
+        config = _read_config(folder, kwargs)
+        vocab, merges, added = _bpe_vocab(folder)
+        added = _added_tokens(config, added)
+        return cls(vocab, merges, added_tokens=added, name_or_path=str(name_or_path), **config)
+
+    def _own_config(self) -> dict[str, Any]:
+        return {
+            "add_prefix_space": self.add_prefix_space,
+            "add_bos_token": self.add_bos_token,
+            "add_eos_token": self.add_eos_token,
+        }
+
+
+GPT2TokenizerFast = GPT2Tokenizer
 
 
 class AutoTokenizer:
@@ -741,7 +837,7 @@ class AutoTokenizer:
             **kwargs: settings that override tokenizer_config.json.
 
         Returns:
-            A BertTokenizer or a Tokenizer.
+            A BertTokenizer, a GPT2Tokenizer or a Tokenizer.
         """
         tokenizer_cls = _pick_class(resolve(name_or_path, revision=revision))
         return tokenizer_cls.from_pretrained(name_or_path, revision=revision, **kwargs)
@@ -756,24 +852,92 @@ def _pick_class(folder: Path) -> type[Tokenizer]:
     name = config.get("tokenizer_class") or model_config.get("tokenizer_class")
     if name is None and model_config.get("model_type") in BERT_MODEL_TYPES:
         name = "BertTokenizer"
+    if name is None and model_config.get("model_type") in GPT2_MODEL_TYPES:
+        name = "GPT2Tokenizer"
     if name in BERT_CLASSES:
         return BertTokenizer
+    if name in GPT2_CLASSES:
+        return GPT2Tokenizer
     if (folder / TOKENIZER_FILE).is_file():
         return Tokenizer
     if name is None:
-        if not (folder / VOCAB_FILE).is_file():
+        files = (VOCAB_FILE, BPE_VOCAB_FILE)
+        if not any((folder / f).is_file() for f in files):
             raise FileNotFoundError(
-                f"No tokenizer in {folder}: looked for {TOKENIZER_FILE} and {VOCAB_FILE}."
+                f"No tokenizer in {folder}: looked for {TOKENIZER_FILE} and {VOCAB_FILE}, and "
+                f"for GPT-2's {BPE_VOCAB_FILE} with {BPE_MERGES_FILE}."
             )
         raise ValueError(
             f"Cannot tell which tokenizer {folder} holds: {CONFIG_FILE} names no tokenizer_class, "
             f"config.json gives no model_type and there is no {TOKENIZER_FILE}. Use "
-            "BertTokenizer.from_pretrained for a BERT vocab.txt."
+            "BertTokenizer.from_pretrained for a BERT vocab.txt, GPT2Tokenizer.from_pretrained "
+            "for GPT-2's vocab.json and merges.txt."
         )
     raise ValueError(
         f"Tokenizer class {name!r} (from {folder}) is not supported: warmstart supports "
-        f"{', '.join(BERT_CLASSES)}, and any tokenizer saved as {TOKENIZER_FILE}, which this "
-        "folder lacks."
+        f"{', '.join(BERT_CLASSES + GPT2_CLASSES)}, and any tokenizer saved as {TOKENIZER_FILE}, "
+        "which this folder lacks."
+    )
+
+
+def save_tokenizers(
+    save_directory: str | os.PathLike,
+    encoder_tokenizer: Tokenizer,
+    decoder_tokenizer: Tokenizer | None = None,
+) -> tuple[str, ...]:
+    """Save the tokenizers of an encoder-decoder model, e.g. into the folder of ``save_pretrained``.
+
+    The encoder's tokenizer goes at the top of the folder, where transformers'
+    ``AutoTokenizer.from_pretrained(folder)`` finds it; the decoder's, when it differs (bert2gpt2),
+    under ``decoder_tokenizer/``. A ``decoder_tokenizer/`` left by an earlier save is removed when
+    the two are now the same. :func:`load_tokenizers` reads both back.
+
+    Args:
+        save_directory: the folder (created if missing; its other files are kept).
+        encoder_tokenizer: tokenizes the source text.
+        decoder_tokenizer: tokenizes the targets and decodes generated ids (default: the encoder's).
+
+    Returns:
+        The paths written.
+    """
+    folder = Path(save_directory).expanduser()
+    written = tuple(encoder_tokenizer.save_pretrained(folder))
+    sub = folder / DECODER_TOKENIZER_FOLDER
+    if decoder_tokenizer is None or _same_tokenizer(encoder_tokenizer, decoder_tokenizer):
+        if sub.is_dir():
+            shutil.rmtree(sub)
+        return written
+    return written + tuple(decoder_tokenizer.save_pretrained(sub))
+
+
+def load_tokenizers(
+    name_or_path: str | os.PathLike, *, revision: str | None = None, **kwargs: Any
+) -> tuple[Tokenizer, Tokenizer]:
+    """Load the tokenizers :func:`save_tokenizers` wrote: ``(encoder_tokenizer, decoder_tokenizer)``.
+
+    Args:
+        name_or_path: a model folder, or a repo id in the local Hugging Face cache.
+        revision: a branch, tag or commit of the repo (repo ids only).
+        **kwargs: settings for both tokenizers, as in ``AutoTokenizer.from_pretrained``.
+
+    Returns:
+        The encoder's tokenizer and the decoder's (the same object when the folder holds one).
+    """
+    folder = resolve(name_or_path, revision=revision)
+    encoder = AutoTokenizer.from_pretrained(folder, **kwargs)
+    sub = folder / DECODER_TOKENIZER_FOLDER
+    decoder = AutoTokenizer.from_pretrained(sub, **kwargs) if sub.is_dir() else encoder
+    return encoder, decoder
+
+
+def _same_tokenizer(a: Any, b: Any) -> bool:
+    if a is b:
+        return True
+    if not (isinstance(a, Tokenizer) and isinstance(b, Tokenizer)):
+        return False
+    return type(a) is type(b) and (a._backend_json(), a._config_to_save()) == (
+        b._backend_json(),
+        b._config_to_save(),
     )
 
 
@@ -797,6 +961,37 @@ def _bert_vocab(folder: Path) -> tuple[dict[str, int], list[dict[str, Any]]]:
     raise FileNotFoundError(
         f"No BERT tokenizer in {folder}: looked for {TOKENIZER_FILE} and {VOCAB_FILE}."
     )
+
+
+def _bpe_vocab(folder: Path) -> tuple[dict[str, int], list[tuple[str, str]], list[dict[str, Any]]]:
+    """The BPE vocabulary, merges and added tokens of a GPT-2 style tokenizer folder."""
+    path = folder / TOKENIZER_FILE
+    if path.is_file():
+        data = load_json(path)
+        model = data.get("model") or {}
+        if model.get("type") != "BPE" or not isinstance(model.get("vocab"), dict):
+            raise ValueError(
+                f"{path} holds a {model.get('type')!r} model, not a BPE vocabulary; load it with "
+                "AutoTokenizer instead of GPT2Tokenizer."
+            )
+        merges = [
+            tuple(m.split(" ", 1)) if isinstance(m, str) else tuple(m) for m in model["merges"]
+        ]
+        return model["vocab"], merges, list(data.get("added_tokens") or [])
+    vocab, merges = folder / BPE_VOCAB_FILE, folder / BPE_MERGES_FILE
+    if vocab.is_file() and merges.is_file():
+        return (*BPE.read_file(str(vocab), str(merges)), [])
+    raise FileNotFoundError(
+        f"No GPT-2 tokenizer in {folder}: looked for {TOKENIZER_FILE}, and for {BPE_VOCAB_FILE} "
+        f"with {BPE_MERGES_FILE}."
+    )
+
+
+def _added_tokens(config: Mapping[str, Any], added: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A saved config's ``added_tokens_decoder`` wins over tokenizer.json's list."""
+    if "added_tokens_decoder" not in config:
+        return added
+    return [{**tok, "id": int(i)} for i, tok in config["added_tokens_decoder"].items()]
 
 
 def _add_tokens(backend: RustTokenizer, tokens: Sequence[Mapping[str, Any]]) -> None:

@@ -211,6 +211,10 @@ class BartModel(nn.Module):
     def get_input_embeddings(self) -> nn.Embedding:
         return self.shared
 
+    def token_embeddings(self) -> list[nn.Embedding]:
+        """Every word-embedding module (one when tied), for resizing the vocabulary."""
+        return [self.shared, self.encoder.embed_tokens, self.decoder.embed_tokens]
+
     def forward(
         self,
         input_ids: Tensor | None = None,

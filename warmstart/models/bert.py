@@ -299,6 +299,9 @@ class BertLMHeadModel(LMHeadDecoder):
     def get_output_embeddings(self) -> nn.Linear:
         return self.cls.predictions.decoder
 
+    def output_bias(self) -> nn.Parameter:
+        return self.cls.predictions.bias
+
     def head(self, h: Tensor) -> Tensor:
         return self.cls.predictions(h)
 

@@ -84,6 +84,9 @@ class RobertaForCausalLM(LMHeadDecoder):
     def get_output_embeddings(self) -> nn.Linear:
         return self.lm_head.decoder
 
+    def output_bias(self) -> nn.Parameter:
+        return self.lm_head.bias
+
     def head(self, h: Tensor) -> Tensor:
         return self.lm_head(h)
 
