@@ -1,0 +1,224 @@
+"""The `warmstart` command: train (metrics, plot, model), evaluate and generate on a tiny model."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from train.tiny import tiny_bert, train_args, write_data
+
+from warmstart import EncoderDecoderModel
+from warmstart.cli import build_parser, main
+from warmstart.train.metrics import METRIC_NAMES, compute_metrics
+
+STEPS = ("--max-steps", "60", "--lr", "1e-2", "--eval-every", "30", "--log-every", "10")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny models: one thread is fastest, and steadier on a busy machine
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    """A tiny bert2bert fitted to 12 sentence-fusion pairs, evaluated on them while training."""
+    root = tmp_path_factory.mktemp("cli")
+    words = write_data(root / "data", {"train": 12})
+    bert = tiny_bert(root / "bert", words, dropout=0.0)
+    out = root / "out"
+    data = root / "data"
+    main(train_args(bert, data, out, "--eval", str(data / "train.jsonl"), *STEPS))
+    return out
+
+
+def cli(*args: object) -> None:
+    """`warmstart ARGS...`; generation stays within the tiny BERT's 64 positions."""
+    main(
+        [*map(str, args), "--max-new-tokens", "40"] if args[0] != "train" else list(map(str, args))
+    )
+
+
+def sources(run: Path) -> list[str]:
+    data = run.parent / "data" / "train.jsonl"
+    return [json.loads(line)["source"] for line in data.read_text().splitlines()]
+
+
+def test_help_lists_the_subcommands_and_train_options():
+    parser = build_parser()
+    assert {"train", "evaluate", "generate"} <= set(parser._subparsers._group_actions[0].choices)
+    train = parser._subparsers._group_actions[0].choices["train"].format_help()
+    for flag in (
+        "--encoder",
+        "--decoder",
+        "--model",
+        "--train",
+        "--eval",
+        "--output",
+        "--max-steps",
+        "--epochs",
+        "--batch-size",
+        "--grad-accum",
+        "--lr",
+        "--warmup-steps",
+        "--weight-decay",
+        "--max-source-length",
+        "--max-target-length",
+        "--eval-every",
+        "--save-every",
+        "--keep-last",
+        "--best-metric",
+        "--seed",
+        "--bf16",
+        "--gradient-checkpointing",
+        "--tie-encoder-decoder",
+        "--num-beams",
+        "--max-new-tokens",
+        "--resume",
+        "--source-field",
+        "--target-field",
+    ):
+        assert flag in train, flag
+
+
+def test_train_writes_metrics_plot_and_model(run: Path):
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in rows if r["split"] == "eval"]
+    assert [r["step"] for r in evals] == [30, 60]
+    assert set(METRIC_NAMES) | {"eval_loss"} <= set(evals[-1])
+    assert evals[-1]["eval_loss"] < evals[0]["eval_loss"]
+    assert evals[-1]["rouge1"] > 50  # it has learnt its 12 training pairs
+    train = [r for r in rows if r["split"] == "train"]
+    assert [r["step"] for r in train] == list(range(10, 61, 10))
+    assert {"loss", "lr", "tokens_per_s", "epoch"} <= set(train[0])
+    assert (run / "training.png").read_bytes()[:4] == b"\x89PNG"
+    assert {"config.json", "model.safetensors", "vocab.txt"} <= {
+        p.name for p in (run / "model").iterdir()
+    }
+    model = EncoderDecoderModel.from_pretrained(run / "model")
+    assert model.config.decoder_start_token_id == 2 and model.config.eos_token_id == 3  # cls, sep
+
+
+def test_evaluate_command(run: Path, tmp_path: Path):
+    out, preds = tmp_path / "m.json", tmp_path / "p.txt"
+    data = run.parent / "data" / "train.jsonl"
+    cli(
+        "evaluate",
+        "--model",
+        str(run / "model"),
+        "--data",
+        str(data),
+        "--output",
+        str(out),
+        "--predictions",
+        str(preds),
+        "--batch-size",
+        "5",
+    )
+    metrics = json.loads(out.read_text())
+    final = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()][-1]
+    for name in (*METRIC_NAMES, "eval_loss"):
+        assert metrics[name] == pytest.approx(final[name], abs=1e-4), name
+    assert len(preds.read_text().splitlines()) == 12
+
+
+def test_generate_keeps_input_order(run: Path, tmp_path: Path, capsys):
+    texts = sources(run)
+    texts = texts[::2] + texts[1::2]  # lengths in no particular order
+    (tmp_path / "in.txt").write_text("\n".join(texts) + "\n")
+    model = str(run / "model")
+    cli(
+        "generate",
+        "--model",
+        model,
+        "--input",
+        str(tmp_path / "in.txt"),
+        "--batch-size",
+        "4",
+        "--output",
+        str(tmp_path / "batched.txt"),
+    )
+    batched = (tmp_path / "batched.txt").read_text().splitlines()
+    one_by_one = []
+    for text in texts:
+        (tmp_path / "one.txt").write_text(text + "\n")
+        cli("generate", "--model", model, "--input", str(tmp_path / "one.txt"), "--batch-size", "1")
+        one_by_one.append(capsys.readouterr().out.rstrip("\n"))
+    assert batched == one_by_one
+    assert len(set(batched)) > len(texts) // 2  # different inputs, different outputs
+    targets = [
+        json.loads(line)["target"]
+        for line in (run.parent / "data" / "train.jsonl").read_text().splitlines()
+    ]
+    targets = targets[::2] + targets[1::2]
+    aligned = compute_metrics(batched, targets)["rouge1"]
+    assert aligned > compute_metrics(batched, targets[1:] + targets[:1])["rouge1"] + 10
+
+
+def test_generate_reads_stdin_and_samples_reproducibly(run: Path, monkeypatch, capsys):
+    outputs = []
+    for _ in range(2):
+        monkeypatch.setattr("sys.stdin", io.StringIO("\n".join(sources(run)[:3]) + "\n"))
+        cli(
+            "generate",
+            "--model",
+            str(run / "model"),
+            "--input",
+            "-",
+            "--do-sample",
+            "--top-k",
+            "5",
+            "--temperature",
+            "1.5",
+            "--seed",
+            "3",
+            "--no-repeat-ngram-size",
+            "2",
+        )
+        outputs.append(capsys.readouterr().out)
+    assert outputs[0] == outputs[1] and len(outputs[0].splitlines()) == 3
+
+
+def test_continue_from_a_saved_model(run: Path, tmp_path: Path):
+    data = run.parent / "data"
+    cli(
+        "train",
+        "--model",
+        str(run / "model"),
+        "--train",
+        str(data / "train.jsonl"),
+        "--output",
+        str(tmp_path / "more"),
+        "--max-steps",
+        "2",
+        "--no-progress",
+    )
+    assert (tmp_path / "more" / "model" / "model.safetensors").is_file()
+
+
+def test_bad_data_is_a_clear_error(run: Path, tmp_path: Path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"source": "a", "target": "b"}\n{"source": "a"}\n')
+    with pytest.raises(SystemExit, match=r"bad\.jsonl, line 2: missing field 'target'"):
+        main(["evaluate", "--model", str(run / "model"), "--data", str(bad)])
+
+
+def test_tie_encoder_decoder_ties_or_fails_clearly(run: Path, tmp_path: Path):
+    bert = run.parent / "bert"
+    args = train_args(
+        bert, run.parent / "data", tmp_path / "tied", "--tie-encoder-decoder", "--max-steps", "1"
+    )
+    try:
+        main(args)
+    except SystemExit as err:
+        assert "--tie-encoder-decoder" in str(err) and "does not tie" in str(err)
+        return
+    model = EncoderDecoderModel.from_pretrained(tmp_path / "tied" / "model")
+    assert model.config.tie_encoder_decoder
+    enc = model.encoder.encoder.layer[0].attention.self.query.weight
+    assert enc is model.decoder.bert.encoder.layer[0].attention.self.query.weight

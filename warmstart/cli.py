@@ -1,0 +1,213 @@
+"""The ``warmstart`` command: ``train``, ``evaluate`` and ``generate`` subcommands.
+
+Each subcommand is a thin layer over the Python API (:class:`warmstart.train.Trainer`,
+:func:`warmstart.train.evaluate`, :func:`warmstart.train.generate_texts`); ``train``'s options are
+built from :class:`warmstart.train.TrainConfig`'s fields. Under ``torchrun`` ``train`` runs
+data-parallel.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import types
+import typing
+from dataclasses import MISSING, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .train.config import TrainConfig
+from .train.data import DataError
+
+
+# ------------------------------------------------------------------ train
+def _field_type(hint: Any) -> type:
+    """``int | None`` -> int."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return next(a for a in typing.get_args(hint) if a is not type(None))
+    return hint
+
+
+def add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """One option per TrainConfig field, named ``--field-name`` unless its metadata says otherwise."""
+    hints = typing.get_type_hints(TrainConfig)
+    for f in fields(TrainConfig):
+        flag = f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+        kind = _field_type(hints[f.name])
+        default = None if f.default is MISSING else f.default
+        if kind is bool:
+            action = argparse.BooleanOptionalAction if default else "store_true"
+            parser.add_argument(flag, dest=f.name, action=action, help=f.metadata["help"])
+        else:
+            parser.add_argument(
+                flag, dest=f.name, type=kind, default=default, help=f.metadata["help"]
+            )
+
+
+def run_train(args: argparse.Namespace) -> None:
+    from .train import Trainer
+
+    names = {f.name for f in fields(TrainConfig)}
+    config = TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
+    metrics = Trainer(config).train()
+    if metrics:
+        print(json.dumps(metrics, indent=1, sort_keys=True))
+
+
+# ------------------------------------------------------------------ shared by evaluate/generate
+def add_generation_arguments(parser: argparse.ArgumentParser, sampling: bool) -> None:
+    parser.add_argument("--batch-size", type=int, default=16, help="inputs per generate call")
+    parser.add_argument("--max-source-length", type=int, default=512, help="truncate sources")
+    parser.add_argument("--num-beams", type=int, default=1, help="beams (1: greedy)")
+    parser.add_argument("--max-new-tokens", type=int, default=64, help="most tokens to generate")
+    parser.add_argument("--no-repeat-ngram-size", type=int, default=0, help="0: off")
+    parser.add_argument("--length-penalty", type=float, default=None, help="beam length penalty")
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if any)")
+    if sampling:
+        parser.add_argument("--do-sample", action="store_true", help="sample instead of search")
+        parser.add_argument("--top-k", type=int, default=None, help="sample from the k best")
+        parser.add_argument("--top-p", type=float, default=None, help="nucleus sampling mass")
+        parser.add_argument("--temperature", type=float, default=None, help="sampling temperature")
+        parser.add_argument("--seed", type=int, default=0, help="random seed of sampling")
+
+
+def generation_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``generate`` options given on the command line (unset ones left to the model)."""
+    kwargs: dict[str, Any] = {"num_beams": args.num_beams, "max_new_tokens": args.max_new_tokens}
+    if args.no_repeat_ngram_size:
+        kwargs["no_repeat_ngram_size"] = args.no_repeat_ngram_size
+    for name in ("length_penalty", "top_k", "top_p", "temperature"):
+        if getattr(args, name, None) is not None:
+            kwargs[name] = getattr(args, name)
+    if getattr(args, "do_sample", False):
+        kwargs["do_sample"] = True
+    return kwargs
+
+
+def load_model(name: str, device: str | None) -> tuple[Any, Any]:
+    """A saved encoder-decoder and its tokenizer, special tokens set, in eval mode."""
+    from . import AutoTokenizer, EncoderDecoderModel
+    from .train import configure_special_tokens
+
+    tokenizer = AutoTokenizer.from_pretrained(name)
+    model = EncoderDecoderModel.from_pretrained(name)
+    configure_special_tokens(model, tokenizer)
+    target = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    return model.to(target).eval(), tokenizer
+
+
+def write_text(path: str | None, text: str) -> None:
+    """Write to ``path`` (atomically), or to stdout when it is None or "-"."""
+    if path in (None, "-"):
+        sys.stdout.write(text)
+        return
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(target)
+
+
+# ------------------------------------------------------------------ evaluate
+def run_evaluate(args: argparse.Namespace) -> None:
+    from .train.data import read_pairs, tokenize_pairs
+    from .train.predict import evaluate
+
+    model, tokenizer = load_model(args.model, args.device)
+    pairs = read_pairs(args.data, args.source_field, args.target_field)[: args.max_samples]
+    examples = tokenize_pairs(
+        pairs,
+        tokenizer,
+        args.max_source_length,
+        args.max_target_length,
+        model.config.eos_token_id,
+        name=Path(args.data).name,
+    )
+    metrics, predictions = evaluate(
+        model,
+        tokenizer,
+        examples,
+        [t for _, t in pairs],
+        batch_size=args.batch_size,
+        progress=True,
+        **generation_kwargs(args),
+    )
+    write_text(args.output, json.dumps(metrics, indent=1, sort_keys=True) + "\n")
+    if args.predictions:
+        write_text(args.predictions, "".join(p + "\n" for p in predictions))
+
+
+# ------------------------------------------------------------------ generate
+def read_sources(path: str) -> list[str]:
+    """One source per line from a file, or from stdin for "-"."""
+    text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    return text.splitlines()
+
+
+def run_generate(args: argparse.Namespace) -> None:
+    from .train.predict import generate_texts
+
+    model, tokenizer = load_model(args.model, args.device)
+    sources = read_sources(args.input)
+    torch.manual_seed(args.seed)
+    outputs = generate_texts(
+        model,
+        tokenizer,
+        sources,
+        batch_size=args.batch_size,
+        max_source_length=args.max_source_length,
+        progress=True,
+        **generation_kwargs(args),
+    )
+    write_text(args.output, "".join(o.replace("\n", " ") + "\n" for o in outputs))
+
+
+# ------------------------------------------------------------------ parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="warmstart", description="Fine-tune, evaluate and run warm-started seq2seq models."
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="fine-tune an encoder-decoder")
+    add_config_arguments(train)
+    train.set_defaults(run=run_train)
+
+    evaluate = sub.add_parser("evaluate", help="score a saved model on a data file")
+    evaluate.add_argument("--model", required=True, help="saved model folder or repo id")
+    evaluate.add_argument("--data", required=True, help=".jsonl, .csv or .tsv file")
+    evaluate.add_argument("--output", default=None, help="metrics JSON file (default: stdout)")
+    evaluate.add_argument("--predictions", default=None, help="write generated texts here")
+    evaluate.add_argument("--source-field", default="source")
+    evaluate.add_argument("--target-field", default="target")
+    evaluate.add_argument("--max-target-length", type=int, default=512)
+    evaluate.add_argument("--max-samples", type=int, default=None, help="score the first N")
+    add_generation_arguments(evaluate, sampling=False)
+    evaluate.set_defaults(run=run_evaluate)
+
+    generate = sub.add_parser("generate", help="generate one output per input line")
+    generate.add_argument("--model", required=True, help="saved model folder or repo id")
+    generate.add_argument("--input", required=True, help="one source per line; - for stdin")
+    generate.add_argument("--output", default=None, help="output file (default: stdout)")
+    add_generation_arguments(generate, sampling=True)
+    generate.set_defaults(run=run_generate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``warmstart`` console command."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.getLogger("warmstart").setLevel(logging.INFO)
+    try:
+        args.run(args)
+    except (DataError, FileNotFoundError, NotImplementedError, ValueError) as err:
+        raise SystemExit(f"warmstart {args.command}: error: {err}") from err
+
+
+if __name__ == "__main__":
+    main()

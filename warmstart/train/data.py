@@ -1,0 +1,230 @@
+"""Source/target pairs from JSON Lines, CSV or TSV files, tokenised once and batched by length.
+
+Batches are planned ahead of each epoch from ``(seed, epoch)`` alone: shuffle, sort by length inside
+large chunks, cut into one batch per optimiser step, shuffle the batches. Every process of a
+distributed run plans the same batches and takes its own share of each micro-batch, so the examples a
+step sees depend neither on the number of processes nor on gradient accumulation, and a run can
+resume at any step of an epoch.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+logger = logging.getLogger("warmstart")
+
+FORMATS = {".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv", ".tsv": "tsv"}
+CHUNK_BATCHES = 50  # how many batches' worth of examples are sorted by length together
+
+
+class DataError(ValueError):
+    """A data file that cannot be read: the message names the file and, where known, the line."""
+
+
+def read_pairs(
+    path: str | Path, source_field: str = "source", target_field: str = "target"
+) -> list[tuple[str, str]]:
+    """Read (source, target) pairs from a ``.jsonl``, ``.csv`` or ``.tsv`` file.
+
+    Args:
+        path: the file; its suffix picks the format (CSV and TSV need a header row).
+        source_field: name of the source column or key.
+        target_field: name of the target column or key.
+
+    Returns:
+        The pairs, in file order.
+
+    Raises:
+        DataError: unknown format, empty file, malformed record, missing or non-text field.
+    """
+    path = Path(path)
+    kind = FORMATS.get(path.suffix.lower())
+    if kind is None:
+        raise DataError(f"{path}: unknown format {path.suffix!r}; use .jsonl, .csv or .tsv.")
+    if not path.is_file():
+        raise DataError(f"{path}: no such file.")
+    records = _jsonl_records(path) if kind == "jsonl" else _table_records(path, kind)
+    pairs = [_pair(path, line, rec, source_field, target_field) for line, rec in records]
+    if not pairs:
+        raise DataError(f"{path}: the file holds no records.")
+    return pairs
+
+
+def _jsonl_records(path: Path) -> list[tuple[int, Any]]:
+    records = []
+    with open(path, encoding="utf-8") as f:
+        for line_no, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            try:
+                records.append((line_no, json.loads(line)))
+            except json.JSONDecodeError as err:
+                raise DataError(f"{path}, line {line_no}: not valid JSON ({err.msg}).") from err
+    return records
+
+
+def _table_records(path: Path, kind: str) -> list[tuple[int, Any]]:
+    with open(path, encoding="utf-8", newline="") as f:
+        reader = csv.reader(f, delimiter="," if kind == "csv" else "\t")
+        try:
+            header = next(reader)
+        except StopIteration:
+            return []
+        records = []
+        for row in reader:
+            line_no = reader.line_num
+            if not any(cell.strip() for cell in row):
+                continue
+            if len(row) != len(header):
+                raise DataError(
+                    f"{path}, line {line_no}: {len(row)} fields where the header has "
+                    f"{len(header)} ({', '.join(header)})."
+                )
+            records.append((line_no, dict(zip(header, row))))
+    return records
+
+
+def _pair(path: Path, line: int, record: Any, source: str, target: str) -> tuple[str, str]:
+    if not isinstance(record, dict):
+        raise DataError(f"{path}, line {line}: expected an object, got {type(record).__name__}.")
+    values = []
+    for field in (source, target):
+        if field not in record:
+            raise DataError(
+                f"{path}, line {line}: missing field {field!r} (fields: {', '.join(record)}). "
+                "Name the fields with --source-field/--target-field."
+            )
+        if not isinstance(record[field], str):
+            raise DataError(f"{path}, line {line}: field {field!r} is not a string.")
+        values.append(record[field])
+    return values[0], values[1]
+
+
+@dataclass
+class Example:
+    """One tokenised pair: encoder ids and label ids (ending with eos, no start token)."""
+
+    input_ids: list[int]
+    labels: list[int]
+
+    def __len__(self) -> int:
+        return len(self.input_ids) + len(self.labels)
+
+
+def tokenize_pairs(
+    pairs: Sequence[tuple[str, str]],
+    tokenizer: Any,
+    max_source_length: int,
+    max_target_length: int,
+    eos_token_id: int,
+    name: str = "data",
+) -> list[Example]:
+    """Tokenise every pair once; truncate over-long sources and targets with one warning each.
+
+    Targets are tokenised without special tokens and end with ``eos_token_id``: the decoder's start
+    token comes from ``decoder_start_token_id`` when labels are shifted right.
+
+    Args:
+        pairs: (source, target) texts.
+        tokenizer: a warmstart (or transformers) tokenizer.
+        max_source_length: most source tokens, special tokens included.
+        max_target_length: most label tokens, eos included.
+        eos_token_id: the id that ends every label sequence.
+        name: what to call the data in warnings (usually its file name).
+
+    Returns:
+        The examples, in order.
+    """
+    sources = tokenizer([s for s, _ in pairs], truncation=False)["input_ids"]
+    targets = tokenizer([t for _, t in pairs], add_special_tokens=False)["input_ids"]
+    long_rows = [i for i, ids in enumerate(sources) if len(ids) > max_source_length]
+    if long_rows:  # only these are tokenised again, so that truncation keeps the special tokens
+        cut = tokenizer([pairs[i][0] for i in long_rows], max_length=max_source_length)
+        for i, ids in zip(long_rows, cut["input_ids"]):
+            sources[i] = ids
+        logger.warning(
+            "%s: %d of %d sources are longer than --max-source-length %d tokens and were "
+            "truncated.",
+            name,
+            len(long_rows),
+            len(pairs),
+            max_source_length,
+        )
+    long_targets = sum(len(t) + 1 > max_target_length for t in targets)
+    if long_targets:
+        logger.warning(
+            "%s: %d of %d targets are longer than --max-target-length %d tokens and were truncated.",
+            name,
+            long_targets,
+            len(pairs),
+            max_target_length,
+        )
+    return [
+        Example(list(ids), [*t[: max_target_length - 1], eos_token_id])
+        for ids, t in zip(sources, targets)
+    ]
+
+
+def plan_batches(
+    lengths: Sequence[int], batch_size: int, seed: int, epoch: int, drop_below: int = 1
+) -> list[list[int]]:
+    """Group example indices into batches of similar length, in a shuffled order.
+
+    Args:
+        lengths: the length of each example.
+        batch_size: examples per batch (one optimiser step of the whole run).
+        seed, epoch: together they fix the order.
+        drop_below: leave out a final batch smaller than this (every micro-batch of every process
+            needs at least one example).
+
+    Returns:
+        The batches, each a list of example indices.
+    """
+    rng = random.Random(f"{seed}-{epoch}")
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    chunk = batch_size * CHUNK_BATCHES
+    batches = []
+    for start in range(0, len(order), chunk):
+        part = sorted(order[start : start + chunk], key=lambda i: lengths[i])
+        batches += [part[i : i + batch_size] for i in range(0, len(part), batch_size)]
+    rng.shuffle(batches)
+    return [b for b in batches if len(b) >= drop_below]
+
+
+def micro_batches(batch: list[int], grad_accum: int, rank: int, world: int) -> list[list[int]]:
+    """This process's micro-batches of one step's batch: ``grad_accum`` strided slices, each shared
+    among ``world`` processes, so that together they hold every example exactly once."""
+    return [batch[i::grad_accum][rank::world] for i in range(grad_accum)]
+
+
+def collate(examples: Sequence[Example], pad_token_id: int) -> dict[str, Tensor]:
+    """Pad a batch to its longest row: inputs with ``pad_token_id``, labels with -100.
+
+    Args:
+        examples: the batch.
+        pad_token_id: the tokenizer's pad id.
+
+    Returns:
+        ``input_ids`` and ``attention_mask`` (B, S), ``labels`` (B, T).
+    """
+    S = max(len(e.input_ids) for e in examples)
+    T = max(len(e.labels) for e in examples)
+    input_ids = torch.full((len(examples), S), pad_token_id, dtype=torch.long)
+    mask = torch.zeros((len(examples), S), dtype=torch.long)
+    labels = torch.full((len(examples), T), -100, dtype=torch.long)
+    for row, e in enumerate(examples):
+        input_ids[row, : len(e.input_ids)] = torch.tensor(e.input_ids)
+        mask[row, : len(e.input_ids)] = 1
+        labels[row, : len(e.labels)] = torch.tensor(e.labels)
+    return {"input_ids": input_ids, "attention_mask": mask, "labels": labels}

@@ -1,0 +1,160 @@
+"""Generation metrics (ROUGE with rouge-score, BLEU with sacrebleu, exact match) and their records.
+
+Texts are compared case-insensitively, with the spaces a WordPiece decoder leaves before punctuation
+removed, so an uncased model is not penalised for casing it cannot produce. Each record is one JSON
+line of ``metrics.jsonl``; TensorBoard events are written too when ``tensorboard`` is installed, and
+:func:`plot_metrics` draws the curves with matplotlib's Agg backend.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger("warmstart")
+
+ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
+METRIC_NAMES = (*ROUGE_TYPES, "bleu", "exact_match")
+_SPACE_BEFORE_PUNCT = re.compile(r"\s+([.,;:!?'])")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def normalize(text: str) -> str:
+    """Lower-case, collapse whitespace, drop spaces before punctuation."""
+    return _SPACE_BEFORE_PUNCT.sub(r"\1", " ".join(text.lower().split()))
+
+
+def compute_metrics(predictions: Sequence[str], references: Sequence[str]) -> dict[str, float]:
+    """ROUGE-1/2/L/Lsum F1 and BLEU (both 0-100) and exact match (0-1).
+
+    Args:
+        predictions: generated texts.
+        references: the reference texts, one per prediction.
+
+    Returns:
+        A dict keyed by :data:`METRIC_NAMES`.
+    """
+    import sacrebleu
+    from rouge_score import rouge_scorer
+
+    if len(predictions) != len(references):
+        raise ValueError(f"{len(predictions)} predictions for {len(references)} references.")
+    if not predictions:
+        raise ValueError("No predictions to score.")
+    preds = [normalize(p) for p in predictions]
+    refs = [normalize(r) for r in references]
+    scorer = rouge_scorer.RougeScorer(list(ROUGE_TYPES), use_stemmer=True)
+    totals = dict.fromkeys(ROUGE_TYPES, 0.0)
+    for pred, ref in zip(preds, refs):
+        # rougeLsum reads one sentence per line.
+        scores = scorer.score(_sentences(ref), _sentences(pred))
+        for key in ROUGE_TYPES:
+            totals[key] += scores[key].fmeasure
+    out = {key: 100.0 * total / len(preds) for key, total in totals.items()}
+    out["bleu"] = sacrebleu.corpus_bleu(preds, [refs]).score
+    out["exact_match"] = sum(p == r for p, r in zip(preds, refs)) / len(preds)
+    return out
+
+
+def _sentences(text: str) -> str:
+    return "\n".join(_SENTENCE_END.split(text))
+
+
+def higher_is_better(metric: str) -> bool:
+    """Losses are minimised; every other metric is maximised."""
+    return "loss" not in metric
+
+
+class MetricsLog:
+    """Appends records to ``metrics.jsonl`` (and TensorBoard, when importable) in one folder."""
+
+    def __init__(self, folder: str | Path, tensorboard: bool = True) -> None:
+        self.path = Path(folder) / "metrics.jsonl"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer = _tensorboard_writer(self.path.parent) if tensorboard else None
+
+    def write(self, record: dict[str, Any]) -> None:
+        """Append one record (it must hold ``step``)."""
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record, sort_keys=True) + "\n")
+        if self._writer is not None:
+            prefix = record.get("split", "train")
+            for key, value in record.items():
+                if isinstance(value, (int, float)) and key != "step":
+                    self._writer.add_scalar(f"{prefix}/{key}", value, record["step"])
+
+    def truncate_after(self, step: int) -> None:
+        """Drop records beyond ``step`` (written by a run that stopped before its next checkpoint)."""
+        if self.path.is_file():
+            kept = [r for r in read_records(self.path) if r.get("step", 0) <= step]
+            text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept)
+            tmp = self.path.with_name(self.path.name + ".tmp")
+            tmp.write_text(text, encoding="utf-8")
+            tmp.replace(self.path)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+
+
+def _tensorboard_writer(folder: Path) -> Any:
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # tensorboard is optional
+        return None
+    return SummaryWriter(log_dir=str(folder / "tensorboard"))
+
+
+def read_records(path: str | Path) -> list[dict[str, Any]]:
+    """The records of a ``metrics.jsonl`` file, skipping a torn last line."""
+    records = []
+    for line in Path(path).read_text(encoding="utf-8").splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
+
+
+def plot_metrics(metrics_file: str | Path, out_file: str | Path) -> Path:
+    """Draw training loss and evaluation metrics against the step into a PNG.
+
+    Args:
+        metrics_file: a ``metrics.jsonl``.
+        out_file: the PNG to write.
+
+    Returns:
+        The PNG's path.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    records = read_records(metrics_file)
+    train = [r for r in records if r.get("split") == "train"]
+    evals = [r for r in records if r.get("split") == "eval"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    left.plot([r["step"] for r in train], [r["loss"] for r in train], label="train loss")
+    if evals and "eval_loss" in evals[0]:
+        left.plot([r["step"] for r in evals], [r["eval_loss"] for r in evals], "o-", label="eval")
+    left.set(xlabel="step", ylabel="loss", title="Loss")
+    left.legend()
+    for name in ("rouge1", "rouge2", "rougeL", "bleu"):
+        if evals and name in evals[0]:
+            right.plot([r["step"] for r in evals], [r[name] for r in evals], "o-", label=name)
+    if evals and "exact_match" in evals[0]:
+        em = [100 * r["exact_match"] for r in evals]
+        right.plot([r["step"] for r in evals], em, "o-", label="exact match (%)")
+    right.set(xlabel="step", ylabel="score", title="Evaluation")
+    if evals:
+        right.legend()
+    fig.tight_layout()
+    out_file = Path(out_file)
+    fig.savefig(out_file, dpi=100)
+    plt.close(fig)
+    return out_file

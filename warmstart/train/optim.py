@@ -1,0 +1,103 @@
+"""AdamW with decoupled weight decay on weight matrices only, and a linear warm-up/decay schedule.
+
+Biases and LayerNorm weights are not decayed (Loshchilov and Hutter 2019; BERT's recipe). Parameters that
+a warm start initialises randomly (the decoder's cross-attention, a missing LM-head transform) may take
+their own, larger learning rate: Adam moves every weight by about the learning rate per step, so small
+pretrained-scale rates leave newly initialised weights near their random start for hundreds of steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+
+from torch import nn
+from torch.optim import AdamW, Optimizer
+from torch.optim.lr_scheduler import LambdaLR
+
+
+def no_decay(name: str, param: nn.Parameter) -> bool:
+    """True for parameters that weight decay should leave alone: biases and norm weights."""
+    return param.ndim < 2 or name.endswith(".bias") or "layernorm" in name.lower()
+
+
+def param_groups(
+    model: nn.Module,
+    weight_decay: float,
+    lr: float,
+    new_lr: float | None = None,
+    new_names: Collection[str] = (),
+) -> list[dict]:
+    """Split trainable parameters by weight decay and by learning rate (tied ones once).
+
+    Args:
+        model: the model.
+        weight_decay: the decay of weight matrices.
+        lr: the peak learning rate.
+        new_lr: the peak learning rate of the parameters named in ``new_names`` (default ``lr``).
+        new_names: parameters that start from random values in a warm-started model (its
+            ``newly_initialized``), such as the decoder's cross-attention.
+
+    Returns:
+        Non-empty optimiser parameter groups, each with a ``names`` list.
+    """
+    new = set(new_names) if new_lr is not None else set()
+    groups = {
+        (decayed, fresh): {
+            "names": [],
+            "params": [],
+            "lr": new_lr if fresh else lr,
+            "weight_decay": weight_decay if decayed else 0.0,
+        }
+        for decayed in (True, False)
+        for fresh in (False, True)
+    }
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            group = groups[(not no_decay(name, param), name in new)]
+            group["names"].append(name)
+            group["params"].append(param)
+    return [g for g in groups.values() if g["params"]]
+
+
+def build_optimizer(
+    model: nn.Module,
+    lr: float,
+    weight_decay: float,
+    new_lr: float | None = None,
+    new_names: Collection[str] = (),
+) -> AdamW:
+    """torch AdamW over :func:`param_groups`.
+
+    Args:
+        model: the model.
+        lr: peak learning rate.
+        weight_decay: decoupled weight decay of weight matrices.
+        new_lr: peak learning rate of the parameters in ``new_names``.
+        new_names: names of newly initialised parameters.
+
+    Returns:
+        The optimiser.
+    """
+    groups = param_groups(model, weight_decay, lr, new_lr, new_names)
+    return AdamW(groups, lr=lr, betas=(0.9, 0.999), eps=1e-8)
+
+
+def linear_schedule(step: int, warmup_steps: int, total_steps: int) -> float:
+    """Learning-rate factor: 0 -> 1 over ``warmup_steps``, then 1 -> 0 at ``total_steps``.
+
+    Args:
+        step: optimiser steps taken so far.
+        warmup_steps: length of the warm-up.
+        total_steps: the step at which the rate reaches zero.
+
+    Returns:
+        The factor the peak rate is multiplied by.
+    """
+    if step < warmup_steps:
+        return step / max(1, warmup_steps)
+    return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
+
+
+def build_scheduler(optimizer: Optimizer, warmup_steps: int, total_steps: int) -> LambdaLR:
+    """A ``LambdaLR`` that follows :func:`linear_schedule`."""
+    return LambdaLR(optimizer, lambda step: linear_schedule(step, warmup_steps, total_steps))
