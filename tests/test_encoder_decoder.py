@@ -138,6 +138,7 @@ def minilm_pair(minilm_dir, tmp_path_factory):
 def test_minilm_parity_both_ways(minilm_pair, tmp_path):
     theirs, folder = minilm_pair
     ours = EncoderDecoderModel.from_pretrained(folder)
+    assert ours.num_parameters() == sum(p.numel() for p in theirs.parameters())
     diff, loss_theirs, loss_ours = _compare(theirs, ours, 30522, atol=1e-4)
     print(f"MiniLM bert2bert: loss {loss_ours:.6f} vs {loss_theirs:.6f}, max logit diff {diff:.2e}")
     ours.save_pretrained(tmp_path / "back")
