@@ -327,13 +327,21 @@ def config_from_dict(data: dict[str, Any]) -> Config:
     """Build the config class named by ``data['model_type']``."""
     model_type = data.get("model_type")
     if model_type not in CONFIG_CLASSES:
-        from .models import supported_families  # deferred: the models package imports this module
-
         raise ValueError(
             f"Unknown model_type {model_type!r}. Supported model types: "
             f"{', '.join(sorted(CONFIG_CLASSES))}. {supported_families()}"
         )
     return CONFIG_CLASSES[model_type].from_dict(data)
+
+
+def supported_families() -> str:
+    """One sentence naming the encoders and the decoders this library can compose."""
+    names = ", ".join(sorted(set(CONFIG_CLASSES) - {EncoderDecoderConfig.model_type}))
+    return (
+        f"Supported encoders: {names}. Supported decoders (causal LMs with cross-attention): "
+        f"{names}. Decoder-only models without cross-attention (llama, mistral, opt, gpt-neo, ...) "
+        "cannot read an encoder's output and cannot be used as the decoder."
+    )
 
 
 class AutoConfig:

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from torch import Tensor, nn
 
-from ..config import Config
+from ..config import Config, supported_families
 from . import bart, bert, electra, gpt2, roberta
 
 
@@ -35,16 +35,6 @@ FAMILIES: dict[str, Family] = {
     "roberta": _ROBERTA,
     "xlm-roberta": _ROBERTA,
 }
-
-
-def supported_families() -> str:
-    """One sentence naming the encoders and the decoders this library can compose."""
-    names = ", ".join(sorted(FAMILIES))
-    return (
-        f"Supported encoders: {names}. Supported decoders (causal LMs with cross-attention): "
-        f"{names}. Decoder-only models without cross-attention (llama, mistral, opt, gpt-neo, ...) "
-        "cannot read an encoder's output and cannot be used as the decoder."
-    )
 
 
 def family(config: Config) -> Family:
