@@ -60,3 +60,16 @@ def test_metrics_file_truncation_and_plot(tmp_path: Path):
     log.write({"split": "eval", "step": 2, "eval_loss": 1.5, **dict.fromkeys(METRIC_NAMES, 0.5)})
     png = plot_metrics(tmp_path / "metrics.jsonl", tmp_path / "curves.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+
+
+def test_tensorboard_events_are_written(tmp_path: Path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    log = MetricsLog(tmp_path)
+    log.write({"step": 1, "loss": 2.5})
+    log.write({"step": 2, "loss": 1.5, "split": "eval", "rougeL": 40.0})
+    log.close()
+    events = EventAccumulator(str(tmp_path / "tensorboard"))
+    events.Reload()
+    assert [s.value for s in events.Scalars("train/loss")] == [2.5]
+    assert [(s.step, s.value) for s in events.Scalars("eval/rougeL")] == [(2, 40.0)]
