@@ -200,6 +200,7 @@ MINILM_CASES = [
     dict(max_new_tokens=12),
     dict(max_new_tokens=12, num_beams=4, no_repeat_ngram_size=3, length_penalty=2.0),
     dict(max_new_tokens=10, num_beams=3, repetition_penalty=1.2, num_return_sequences=2),
+    dict(max_new_tokens=8, min_new_tokens=6, num_beams=2, early_stopping=True),
 ]
 
 
