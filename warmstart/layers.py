@@ -6,7 +6,7 @@ L layers.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import torch
@@ -103,6 +103,8 @@ class DecoderCache:
         shape = (num_layers, 2, batch_size, num_heads, max_length, head_dim)
         self.kv = torch.zeros(shape, dtype=dtype, device=device)
         self.cross: list[tuple[Tensor, Tensor] | None] = [None] * num_layers
+        # per layer: self-attention (weight (3C, C), bias (3C,)) concatenated for this decode only
+        self.fused: list[tuple[Tensor, Tensor] | None] = [None] * num_layers
         self.length = 0
 
     @property
@@ -111,24 +113,38 @@ class DecoderCache:
 
     def update(self, layer: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
         """Write k/v (B, H, T, D) after the cached ones; return all keys and values so far."""
-        start, end = self.length, self.length + k.shape[2]
-        if end > self.max_length:  # grow (rare: callers size the cache for the whole decode)
+        end = self._reserve(k.shape[2])
+        self.kv[layer, 0, :, :, self.length : end] = k
+        self.kv[layer, 1, :, :, self.length : end] = v
+        return self.kv[layer, 0, :, :, :end], self.kv[layer, 1, :, :, :end]
+
+    def update_kv(self, layer: int, kv: Tensor) -> tuple[Tensor, Tensor]:
+        """:meth:`update` with keys and values stacked, kv (2, B, H, T, D): one copy."""
+        end = self._reserve(kv.shape[3])
+        self.kv[layer, :, :, :, self.length : end] = kv
+        return self.kv[layer, 0, :, :, :end], self.kv[layer, 1, :, :, :end]
+
+    def _reserve(self, T: int) -> int:
+        """Make room for T more positions (grows only when a caller sized the cache too small)."""
+        start, end = self.length, self.length + T
+        if end > self.max_length:
             grown = self.kv.new_zeros(
-                (*self.kv.shape[:4], max(end, 2 * self.max_length), k.shape[3])
+                (*self.kv.shape[:4], max(end, 2 * self.max_length), self.kv.shape[5])
             )
             grown[..., :start, :] = self.kv[..., :start, :]
             self.kv = grown
-        self.kv[layer, 0, :, :, start:end] = k
-        self.kv[layer, 1, :, :, start:end] = v
-        return self.kv[layer, 0, :, :, :end], self.kv[layer, 1, :, :, :end]
+        return end
 
     def reorder(self, index: Tensor, cross: bool = True) -> DecoderCache:
         """Keep rows ``index`` (N',) of the batch, in that order; ``cross=False`` leaves the
         cross-attention keys/values alone (beam search: they are equal within an input's beams)."""
+        used = self.kv[:, :, :, :, : self.length]
         if index.shape[0] == self.kv.shape[2]:
-            self.kv[:, :, :, :, : self.length] = self.kv[:, :, index, :, : self.length]
-        else:
-            self.kv = self.kv.index_select(2, index)
+            used.copy_(used[:, :, index])
+        else:  # a new buffer; only the positions written so far are copied
+            kv = self.kv.new_empty((*self.kv.shape[:2], index.shape[0], *self.kv.shape[3:]))
+            kv[:, :, :, :, : self.length] = used[:, :, index]
+            self.kv = kv
         if cross:
             self.cross = [None if c is None else (c[0][index], c[1][index]) for c in self.cross]
         return self
@@ -238,6 +254,8 @@ def qkv_attention(
     encoder states ``cross`` (B, S, C), projected once per decode. Returns (B, T, C) before the
     output projection.
     """
+    if cross is None and cache is not None and not torch.is_grad_enabled():
+        return _fused_self_attention(x, proj, num_heads, layer, mask, dropout, cache, is_causal)
     query, key, value = proj
     q = split_heads(query(x), num_heads)  # (B, H, T, D)
     if cross is not None:
@@ -251,6 +269,66 @@ def qkv_attention(
         if cache is not None:
             k, v = cache.update(layer, k, v)
     return attend(q, k, v, mask, dropout, is_causal)
+
+
+def _fused_self_attention(
+    x: Tensor,
+    proj: tuple[nn.Module, nn.Module, nn.Module],
+    num_heads: int,
+    layer: int,
+    mask: Tensor | None,
+    dropout: float,
+    cache: DecoderCache,
+    is_causal: bool,
+) -> Tensor:
+    """Cached self-attention at inference with one matmul for Q, K and V and one cache write."""
+    project = cache.fused[layer]
+    if project is None:  # built once per decode from the parameters as they are now
+        project = cache.fused[layer] = fuse_linears(proj)
+    B, T, C = x.shape
+    qkv = project(x).view(B, T, 3, num_heads, C // num_heads).permute(2, 0, 3, 1, 4)
+    k, v = cache.update_kv(layer, qkv[1:])  # (B, H, S, D) each
+    return attend(qkv[0], k, v, mask, dropout, is_causal)
+
+
+def fuse_linears(linears: Sequence[nn.Module]) -> Callable[[Tensor], Tensor]:
+    """One projection computing ``torch.cat([m(x) for m in linears], -1)`` with a single matmul.
+
+    The concatenated weights are a copy: the caller keeps the result only while the parameters
+    cannot change (one decode). Modules other than ``nn.Linear`` fuse through their class's
+    ``concat`` (the quantised linears); anything else falls back to one call per module.
+    """
+    kinds = {type(m) for m in linears}
+    if kinds == {nn.Linear}:
+        weight = torch.cat([m.weight for m in linears])  # (sum N, K)
+        biases = [m.bias for m in linears]
+        if all(b is not None for b in biases):
+            bias = torch.cat(biases)
+        else:
+            bias = (
+                None
+                if all(b is None for b in biases)
+                else torch.cat(
+                    [
+                        b if b is not None else m.weight.new_zeros(m.out_features)
+                        for m, b in zip(linears, biases)
+                    ]
+                )
+            )
+        return lambda x: F.linear(x, weight, bias)
+    concat = getattr(next(iter(kinds)), "concat", None) if len(kinds) == 1 else None
+    if concat is not None:
+        return concat(linears)
+    return lambda x: torch.cat([m(x) for m in linears], dim=-1)
+
+
+def vocab_logits(head: nn.Module, x: Tensor, bias: Tensor | None) -> Tensor:
+    """``x @ head.weight.T + bias`` (B, T, V) for an LM head whose bias lives beside it (BERT,
+    RoBERTa); a quantised head is called as a module."""
+    if type(head) is nn.Linear:
+        return F.linear(x, head.weight, bias)
+    logits = head(x)
+    return logits if bias is None else logits + bias
 
 
 def run_layers(layers: Iterable[nn.Module], x: Tensor, *args, checkpointing: bool) -> Tensor:
@@ -313,8 +391,10 @@ class LMHeadDecoder(nn.Module):
         encoder_attention_mask: Tensor | None = None,
         inputs_embeds: Tensor | None = None,
         cache: DecoderCache | None = None,
+        last_only: bool = False,
     ) -> Tensor:
-        """Return logits (B, T, V); with ``cache``, continue after its ``length`` tokens."""
+        """Return logits (B, T, V); with ``cache``, continue after its ``length`` tokens; with
+        ``last_only``, only the last position's (B, 1, V)."""
         h = self.body(
             input_ids,
             attention_mask=attention_mask,
@@ -323,4 +403,4 @@ class LMHeadDecoder(nn.Module):
             inputs_embeds=inputs_embeds,
             cache=cache,
         ).last_hidden_state  # (B, T, C)
-        return self.head(h)
+        return self.head(h[:, -1:] if last_only else h)

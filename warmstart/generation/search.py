@@ -196,6 +196,7 @@ def generate(
     encoder_input_ids: Tensor | None = None,
     generator: torch.Generator | None = None,
     streamer: Streamer | None = None,
+    select: Reorder | None = None,
     **options: Any,
 ) -> GenerateOutput:
     """Generate continuations of ``start_ids`` with the search ``config`` asks for.
@@ -215,6 +216,8 @@ def generate(
         generator: random source for sampling (default: torch's global one).
         streamer: greedy search and sampling only: called after each step with the new token of
             every row, ``(N,)`` (pad for finished rows), and once at the end with ``None``.
+        select: like ``reorder`` but selecting rows of every part of the cache; given, greedy
+            search drops finished rows from the batch (see :func:`greedy`).
         options: any :class:`GenerationConfig` field, e.g. ``max_new_tokens=32, num_beams=4``.
 
     Returns:
@@ -234,7 +237,9 @@ def generate(
         return sample(
             step, cache, input_ids, config, processors, generator=generator, streamer=streamer
         )
-    return greedy(step, cache, input_ids, config, processors, streamer=streamer)
+    if config.output_scores or config.encoder_no_repeat_ngram_size:
+        select = None  # every row's scores are returned / a processor reads rows by position
+    return greedy(step, cache, input_ids, config, processors, streamer=streamer, select=select)
 
 
 def stream(
@@ -283,6 +288,7 @@ def greedy(
     processors: Sequence[Processor] | None = None,
     *,
     streamer: Streamer | None = None,
+    select: Reorder | None = None,
 ) -> GenerateOutput:
     """Greedy search: take the best-scoring token at each step.
 
@@ -291,15 +297,18 @@ def greedy(
         cache: the cache, one row per row of ``input_ids``.
         input_ids: ``(N, P)`` prompts.
         config: the settings (as :func:`prepare` returns them, or raw).
-        processors: logits processors; default: built from ``config``.
+        processors: logits processors; default: built from ``config``. With ``select`` they
+            must treat rows independently (they see only the unfinished ones).
         streamer: see :func:`generate`.
+        select: the cache row selector; given, rows that reached eos leave the batch, so later
+            steps compute only the unfinished rows (the output is the same).
 
     Returns:
         Sequences ``(N, L)``; a row ends at its first eos, then holds the pad id.
     """
     config = _resolve_lengths(config, input_ids.shape[1])
     processors = _default_processors(processors, config, input_ids)
-    loop = _token_loop(step, cache, input_ids, config, processors, False, None)
+    loop = _token_loop(step, cache, input_ids, config, processors, False, None, select)
     return _drain(loop, streamer)
 
 
@@ -364,23 +373,35 @@ def _token_loop(
     processors: Sequence[Processor],
     sampling: bool,
     generator: torch.Generator | None,
+    select: Reorder | None = None,
 ) -> Generator[Tensor, None, GenerateOutput]:
-    """One token per row per step; yields the new tokens ``(N,)``, returns the output."""
+    """One token per row per step; yields the new tokens ``(N,)``, returns the output.
+
+    With ``select`` (greedy only), rows that finished are dropped from the cache: ``active``
+    then holds the indices of the rows it still has.
+    """
     eos = _eos_tensor(config, input_ids.device)
     pad = _pad_id(config)
+    compact = select is not None and eos is not None and not sampling
     unfinished = torch.ones(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+    active: Tensor | None = None  # (n,) rows the cache holds, None while it holds all
     all_scores: list[Tensor] | None = [] if config.output_scores else None
     new_tokens = input_ids
     while True:
         logits, cache = step(new_tokens, cache)
-        scores = apply_processors(processors, input_ids, logits.float())  # (N, V)
+        rows = input_ids if active is None else input_ids[active]
+        scores = apply_processors(processors, rows, logits.float())  # (n, V)
         if all_scores is not None:
             all_scores.append(scores)
         if sampling:
             probs = torch.softmax(scores, dim=-1)
             tokens = torch.multinomial(probs, num_samples=1, generator=generator).squeeze(1)
         else:
-            tokens = torch.argmax(scores, dim=-1)  # (N,)
+            tokens = torch.argmax(scores, dim=-1)  # (n,)
+        if active is not None:
+            tokens = torch.full_like(unfinished, pad, dtype=tokens.dtype).index_copy_(
+                0, active, tokens
+            )  # (N,)
         if eos is not None:
             tokens = torch.where(unfinished, tokens, pad)
             unfinished &= ~torch.isin(tokens, eos)
@@ -388,8 +409,21 @@ def _token_loop(
         yield tokens
         if input_ids.shape[1] >= config.max_length or not unfinished.any():
             break
-        new_tokens = tokens[:, None]
+        if compact:
+            cache, active = _drop_finished(select, cache, active, unfinished)
+        new_tokens = (tokens if active is None else tokens[active])[:, None]
     return GenerateOutput(input_ids, tuple(all_scores) if all_scores is not None else None)
+
+
+def _drop_finished(
+    select: Reorder, cache: Any, active: Tensor | None, unfinished: Tensor
+) -> tuple[Any, Tensor | None]:
+    """Drop the rows that finished this step from the cache; return it and the rows it holds."""
+    held = unfinished if active is None else unfinished[active]  # (n,) still running
+    if bool(held.all()):
+        return cache, active
+    local = held.nonzero().squeeze(1)  # (n',) positions in the cache
+    return select(cache, local), (local if active is None else active[local])
 
 
 # ---------------------------------------------------------------------------------- beam search

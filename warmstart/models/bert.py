@@ -25,6 +25,7 @@ from ..layers import (
     padding_mask,
     qkv_attention,
     run_layers,
+    vocab_logits,
 )
 from .keys import KeyLayout, rename
 
@@ -269,7 +270,7 @@ class BertLMPredictionHead(nn.Module):
         self.bias = nn.Parameter(torch.zeros(c.vocab_size))
 
     def forward(self, x: Tensor) -> Tensor:
-        return nn.functional.linear(self.transform(x), self.decoder.weight, self.bias)
+        return vocab_logits(self.decoder, self.transform(x), self.bias)  # (B, T, V)
 
 
 class BertOnlyMLMHead(nn.Module):

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import RobertaConfig
-from ..layers import LMHeadDecoder, check_length, init_normal_
+from ..layers import LMHeadDecoder, check_length, init_normal_, vocab_logits
 from .bert import BertEmbeddings, BertModel
 from .keys import KeyLayout, rename
 
@@ -60,7 +60,7 @@ class RobertaLMHead(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.layer_norm(F.gelu(self.dense(x)))  # (B, T, C); always exact GELU, as in fairseq
-        return F.linear(x, self.decoder.weight, self.bias)  # (B, T, V)
+        return vocab_logits(self.decoder, x, self.bias)  # (B, T, V)
 
 
 class RobertaForCausalLM(LMHeadDecoder):
