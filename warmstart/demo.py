@@ -157,9 +157,10 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(0)
     models = {"warm": warm_started(ckpt, tok), "random": randomly_initialised(ckpt, tok)}
     for name, model in models.items():
+        new = f" (weights the warm start initialised: {args.new_lr:g})" if name == "warm" else ""
         print(
             f"\nFine-tuning the {name} model: {args.steps} steps of {args.batch_size} examples, "
-            f"AdamW at {args.lr:g} (weights the warm start initialised: {args.new_lr:g})."
+            f"AdamW at {args.lr:g}{new}."
         )
         fine_tune(model, tok, data, out / name, args)
     check_reload(models["warm"], tok, out / "warm" / "model", read_pairs(data["test"])[:8])
