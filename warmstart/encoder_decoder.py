@@ -463,6 +463,13 @@ class EncoderDecoderModel(nn.Module):
         return out if config.return_dict_in_generate else out.sequences
 
     def _step(self, tokens: Tensor, state: _DecodeState) -> tuple[Tensor, _DecodeState]:
+        compiled = self.__dict__.get("compiled_step")  # set by warmstart.compile.compile_decoder
+        if state.rows is None:
+            state.rows = tokens.shape[0]
+        if compiled is not None and tokens.shape[0] == state.rows:  # not once greedy drops rows
+            logits = compiled(tokens, state.cache, state.enc, state.enc_mask)
+            if logits is not None:
+                return logits.float(), state  # (N, V)
         with native_gemv(state.bf16 and tokens.shape[0] == 1):
             logits = self.decoder(
                 tokens,
@@ -639,8 +646,11 @@ class _DecodeState:
     """What the search carries between decoding steps: the decoder cache and the encoder output."""
 
     def __init__(self, cache: DecoderCache, enc: Tensor, enc_mask: Tensor | None) -> None:
+        if enc_mask is not None and bool(enc_mask.all()):
+            enc_mask = None  # nothing padded: spare every step the check and the mask
         self.cache, self.enc, self.enc_mask = cache, enc, enc_mask
         self.expanded = False
+        self.rows: int | None = None  # rows of the first step (a compiled step keeps to them)
         self.bf16 = False  # bf16 decoder weights: single-row products take ATen's gemv
 
     @staticmethod

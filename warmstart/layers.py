@@ -56,7 +56,7 @@ def attend(
 
 def padding_mask(attention_mask: Tensor | None, dtype: torch.dtype) -> Tensor | None:
     """(B, S) of 1 (keep) / 0 (pad) -> additive (B, 1, 1, S), or None when nothing is padded."""
-    if attention_mask is None or bool(attention_mask.all()):
+    if attention_mask is None or _all_kept(attention_mask):
         return None
     keep = attention_mask[:, None, None, :].bool()
     return torch.zeros(keep.shape, dtype=dtype, device=keep.device).masked_fill(
@@ -64,13 +64,19 @@ def padding_mask(attention_mask: Tensor | None, dtype: torch.dtype) -> Tensor | 
     )
 
 
+def _all_kept(attention_mask: Tensor) -> bool:
+    """Whether a 0/1 mask keeps every position. Inside ``torch.compile`` the answer is "no", so that
+    the graph builds the mask instead of breaking on a data-dependent branch."""
+    return not torch.compiler.is_compiling() and bool(attention_mask.all())
+
+
 def causal_mask(
     T: int, past: int, attention_mask: Tensor | None, dtype: torch.dtype, device: torch.device
 ) -> Tensor | None:
     """Additive (B or 1, 1, T, past + T) mask for decoder self-attention, or None when plain causal
     attention (SDPA's ``is_causal``) or no mask at all will do."""
-    padded = attention_mask is not None and not bool(attention_mask.all())
-    if not padded and (past == 0 or T == 1):
+    padded = attention_mask is not None and not _all_kept(attention_mask)
+    if not padded and (T == 1 or past == 0):
         return None
     q_pos = torch.arange(past, past + T, device=device)[:, None]
     keep = torch.arange(past + T, device=device)[None, :] <= q_pos  # (T, S)
@@ -221,7 +227,7 @@ def decoder_masks(
     """Masks of a decoder step: (self-attention mask, whether SDPA's ``is_causal`` applies,
     cross-attention mask)."""
     mask = causal_mask(T, past, attention_mask, dtype, device)
-    return mask, past == 0 and T > 1, padding_mask(encoder_attention_mask, dtype)
+    return mask, T > 1 and past == 0, padding_mask(encoder_attention_mask, dtype)
 
 
 def cross_kv(

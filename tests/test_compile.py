@@ -1,0 +1,97 @@
+"""The compiled decoding step (``warmstart.compile``) gives the eager tokens, greedy and beam, and
+falls back to eager decoding when compiling is impossible."""
+
+import warnings
+
+import pytest
+import torch
+from test_fast_paths import IDS, _source, _tiny_bert2bert
+
+from warmstart import compile as wcompile
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="module")
+def compiled_pair(tmp_path_factory):
+    """A tiny bert2bert in transformers, ours eager and ours compiled (compiled once here)."""
+    folder = tmp_path_factory.mktemp("compiled")
+    theirs, eager = _tiny_bert2bert(folder / "a")
+    _, fast = _tiny_bert2bert(folder / "b")
+    wcompile.compile_decoder(fast)
+    x, _ = _source(B=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # compiling must not fall back here
+        fast.generate(x, max_new_tokens=6)
+        fast.generate(x, max_new_tokens=6, num_beams=3)
+    return theirs, eager, fast
+
+
+def test_compiled_step_runs(compiled_pair):
+    _, _, fast = compiled_pair
+    assert not fast.compiled_step.failed
+    calls = []
+    real = fast.compiled_step.compiled
+    fast.compiled_step.compiled = lambda *a: calls.append(1) or real(*a)
+    try:
+        fast.generate(_source(B=1)[0], max_new_tokens=6)
+    finally:
+        fast.compiled_step.compiled = real
+    assert len(calls) == 4  # every step but the first two (prompt, then length 1)
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("beams", [1, 3])
+def test_compiled_tokens_equal_eager_and_transformers(compiled_pair, seed, beams):
+    theirs, eager, fast = compiled_pair
+    x, _ = _source(B=1, S=7 + seed, seed=seed)  # another source length: the same graph
+    kw = dict(max_new_tokens=10, num_beams=beams)
+    out = fast.generate(x, **kw)
+    assert torch.equal(out, eager.generate(x, **kw))
+    assert torch.equal(out, theirs.generate(x, **IDS, **kw))
+
+
+def test_many_rows_stay_eager(compiled_pair):
+    """More rows than SMALL_ROWS are not compiled (and padded sources still decode right)."""
+    _, eager, fast = compiled_pair
+    x, mask = _source(B=wcompile.SMALL_ROWS + 1)
+    assert torch.equal(
+        fast.generate(x, attention_mask=mask, max_new_tokens=5),
+        eager.generate(x, attention_mask=mask, max_new_tokens=5),
+    )
+
+
+def test_compile_unavailable_falls_back(tmp_path, monkeypatch):
+    _, model = _tiny_bert2bert(tmp_path)
+    x, _ = _source(B=1)
+    want = model.generate(x, max_new_tokens=6)
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no compiler here")
+
+    monkeypatch.setattr(torch, "compile", broken)
+    with pytest.warns(RuntimeWarning, match="decoding eagerly"):
+        wcompile.compile_decoder(model)
+    assert "compiled_step" not in model.__dict__
+    assert torch.equal(model.generate(x, max_new_tokens=6), want)
+
+
+def test_compile_failure_warns_once_and_decodes_eagerly(tmp_path):
+    _, model = _tiny_bert2bert(tmp_path)
+    x, _ = _source(B=1)
+    want = model.generate(x, max_new_tokens=6)
+    wcompile.compile_decoder(model)
+
+    def broken(*args):
+        raise RuntimeError("inductor crashed")
+
+    model.compiled_step.compiled = broken
+    with pytest.warns(RuntimeWarning, match="inductor crashed") as caught:
+        got = model.generate(x, max_new_tokens=6)
+    assert len(caught) == 1 and model.compiled_step.failed
+    assert torch.equal(got, want)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert torch.equal(model.generate(x, max_new_tokens=6), want)  # no second warning
+    wcompile.compile_decoder(model, enabled=False)
+    assert "compiled_step" not in model.__dict__

@@ -1,0 +1,174 @@
+"""Opt-in ``torch.compile`` of the cached decoding step (inductor), with a fallback to eager.
+
+``compile_decoder(model)`` makes ``model.generate`` run every one-token decoder step after the first
+through one compiled graph per number of rows (1 for greedy batch 1, ``num_beams`` for beam search).
+The graph keeps the cache buffers in place and takes the number of cached positions, the source
+length and the cache size as symbolic sizes, so one graph serves every step of every decode with
+that many rows. Matrix products with at most ``SMALL_ROWS`` rows are lowered to inductor's own
+vectorised reductions over each weight row instead of BLAS calls: on CPUs where BLAS streams a
+weight matrix for one row well below memory bandwidth this is most of the gain.
+
+The first call for a row count compiles (seconds to tens of seconds); if compiling fails, a warning
+is issued once and the model decodes eagerly from then on. Tokens may differ from eager decoding
+only where two logits tie to within float rounding (the products sum in another order).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .layers import DecoderCache
+
+SMALL_ROWS = 8
+"""Matrix products with at most this many rows are lowered to reductions (memory-bound)."""
+
+
+class _StepCache(DecoderCache):
+    """A view of a :class:`DecoderCache`'s buffers, built inside the compiled graph."""
+
+    def __init__(self, kv: Tensor, cross: list, fused: list, length: int) -> None:
+        self.kv, self.cross, self.fused, self.length = kv, cross, fused, length
+
+
+def _few_rows(default: Callable | None, kind: str):
+    """A decomposition of ``aten.addmm``/``aten.mm`` lowering products with few fp32 rows to a
+    broadcast multiply and a sum over each weight row (inductor fuses both into one pass)."""
+    from torch.fx.experimental.symbolic_shapes import statically_known_true
+
+    def decompose(*args, **kwargs):
+        if kind == "addmm":
+            bias, mat1, mat2 = args[:3]
+            plain = kwargs.get("beta", 1) == 1 and kwargs.get("alpha", 1) == 1 and len(args) == 3
+        else:
+            bias, (mat1, mat2), plain = None, args[:2], len(args) == 2 and not kwargs
+        if (
+            plain
+            and mat1.device.type == "cpu"
+            and mat1.dtype == mat2.dtype == torch.float32
+            and statically_known_true(mat1.size(0) <= SMALL_ROWS)
+        ):
+            # as_strided makes inductor write mat1 out once: fused into the reduction, its
+            # producer (a layer norm, say) would be recomputed for every weight row
+            rows = mat1.contiguous()
+            rows = torch.as_strided(rows, rows.shape, (rows.shape[1], 1))
+            out = (mat2.T[:, None, :] * rows[None]).sum(-1).T  # (M, N), weight rows outermost
+            return out if bias is None else out + bias
+        return NotImplemented if default is None else default(*args, **kwargs)
+
+    return decompose
+
+
+def _backend(gm, example_inputs):
+    from torch._inductor.compile_fx import compile_fx
+    from torch._inductor.decomposition import select_decomp_table
+
+    aten = torch.ops.aten
+    table = dict(select_decomp_table())
+    for op, kind in ((aten.addmm.default, "addmm"), (aten.mm.default, "mm")):
+        table[op] = _few_rows(table.get(op), kind)
+    return compile_fx(gm, example_inputs, decompositions=table)
+
+
+def _no_duck_shapes():
+    from torch.fx.experimental import _config
+
+    return _config.patch(use_duck_shape=False)
+
+
+class CompiledStep:
+    """The compiled one-token step of a decoder; ``None`` from :meth:`__call__` means "run eager"."""
+
+    def __init__(self, decoder: torch.nn.Module) -> None:
+        self.decoder = decoder
+        self.failed = False
+
+        def step(tokens, kv, cross, fused, enc, enc_mask, positions):
+            cache = _StepCache(kv, cross, fused, positions.shape[0])
+            return decoder(
+                tokens,
+                encoder_hidden_states=enc,
+                encoder_attention_mask=enc_mask,
+                cache=cache,
+                last_only=True,
+            )[:, -1]
+
+        self.compiled = torch.compile(step, backend=_backend, dynamic=None)
+
+    def usable(self, tokens: Tensor, cache: DecoderCache) -> bool:
+        return (
+            not self.failed
+            and tokens.shape[1] == 1
+            and cache.length > 1  # a length of 1 would be specialised, then compiled again
+            and cache.cross[0] is not None
+            and tokens.shape[0] <= SMALL_ROWS
+            and not torch.is_grad_enabled()
+        )
+
+    def __call__(self, tokens: Tensor, cache: DecoderCache, enc: Tensor, enc_mask) -> Tensor | None:
+        if not self.usable(tokens, cache):
+            return None
+        tokens = tokens.clone(memory_format=torch.contiguous_format)  # strides guard the graph
+        positions = cache.kv.new_empty(1).expand(cache.length)  # carries the length as a size
+        cross = [t for pair in cache.cross for t in pair]
+        sizes = ((cache.kv, 4), (enc, 1), (positions, 0), *((t, 2) for t in cross))
+        if enc_mask is not None:
+            sizes += ((enc_mask, 1),)
+        for t, dim in sizes:
+            torch._dynamo.maybe_mark_dynamic(t, dim)
+        for t, dim in ((tokens, 0), (cache.kv, 2), (enc, 0), *((t, 0) for t in cross)):
+            torch._dynamo.mark_static(t, dim)  # one graph per row count: products see few rows
+        try:
+            with _no_duck_shapes():  # equal sizes at compile time need not stay equal
+                logits = self.compiled(
+                    tokens, cache.kv, cache.cross, cache.fused, enc, enc_mask, positions
+                )
+        except Exception as error:
+            self.failed = True
+            warnings.warn(
+                f"Compiling the decoder step failed ({type(error).__name__}: {error}); decoding "
+                "eagerly instead.",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+            return None
+        cache.length += tokens.shape[1]
+        return logits
+
+
+def compile_decoder(model: Any, enabled: bool = True) -> Any:
+    """Make ``model.generate`` run its one-token decoder steps through ``torch.compile``.
+
+    Opt-in and per model: the first decode with a given number of rows (batch size times beams,
+    at most ``SMALL_ROWS``) compiles, later ones reuse the graph; more rows, training and the first
+    (prompt) step stay eager. ``enabled=False`` goes back to eager decoding. Parameters may be
+    trained between decodes (they are graph inputs, not constants).
+
+    Args:
+        model: an ``EncoderDecoderModel``.
+        enabled: compile (True) or drop the compiled step (False).
+
+    Returns:
+        The model.
+    """
+    if not enabled:
+        model.__dict__.pop("compiled_step", None)
+        return model
+    if not hasattr(torch, "compile"):
+        warnings.warn("torch.compile is unavailable; decoding eagerly.", RuntimeWarning, 2)
+        return model
+    try:
+        step = CompiledStep(model.decoder)
+    except Exception as error:
+        warnings.warn(
+            f"torch.compile failed ({type(error).__name__}: {error}); decoding eagerly.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return model
+    model.__dict__["compiled_step"] = step  # not a submodule: state_dict and .to() ignore it
+    return model
