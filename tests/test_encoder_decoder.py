@@ -294,3 +294,18 @@ def test_input_longer_than_max_positions(tmp_path):
     x = torch.ones(1, TINY["max_position_embeddings"] + 1, dtype=torch.long)
     with pytest.raises(ValueError, match="max_position_embeddings"):
         model(input_ids=x, labels=torch.ones(1, 3, dtype=torch.long))
+
+
+def test_start_token_equal_to_pad_stays_visible():
+    """GPT-2 style ids (start == pad): the loss sees the same context that generation does."""
+    config = EncoderDecoderConfig.from_encoder_decoder_configs(
+        BertConfig(**TINY), BertConfig(**TINY), decoder_start_token_id=0, pad_token_id=0
+    )
+    model = EncoderDecoderModel(config).eval()
+    x, mask, y = padded_batch(99)
+    with torch.no_grad():
+        trained = model(input_ids=x, attention_mask=mask, labels=y).logits
+        decoder_input_ids = shift_tokens_right(y, 0, 0)
+        unmasked = model(input_ids=x, attention_mask=mask, decoder_input_ids=decoder_input_ids)
+    keep = y != -100
+    torch.testing.assert_close(trained[keep], unmasked.logits[keep])

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import generation, hub
+from .compile import compile_decoder
 from .config import CONFIG_NAME, Config, EncoderDecoderConfig, config_from_dict, write_text_atomic
 from .layers import DecoderCache, LMHeadDecoder, init_normal_, resize_rows_
 from .models import family
@@ -240,6 +241,15 @@ class EncoderDecoderModel(nn.Module):
                 module.gradient_checkpointing = on
 
     # ----------------------------------------------------------------- reduced precision
+    def compile_decoder(self, enabled: bool = True) -> EncoderDecoderModel:
+        """Run ``generate``'s one-token decoder steps through ``torch.compile`` (opt-in).
+
+        The first decode with a given number of rows compiles (seconds to tens of seconds); later
+        decodes reuse the graph. Tokens are identical to eager decoding; on failure it warns once
+        and decodes eagerly. See :func:`warmstart.compile.compile_decoder`.
+        """
+        return compile_decoder(self, enabled)
+
     def quantize(self, kind: str = "int8") -> EncoderDecoderModel:
         """Store the decoder's linear weights (LM head included) in reduced precision, in place.
 
@@ -338,6 +348,10 @@ class EncoderDecoderModel(nn.Module):
                 decoder_input_ids = self.prepare_decoder_input_ids_from_labels(labels)
                 if decoder_attention_mask is None:
                     decoder_attention_mask = (decoder_input_ids != self.config.pad_token_id).long()
+                    # the start token stays visible even when it is the pad id (GPT-2's
+                    # <|endoftext|>): transformers hides it there, so training sees a context
+                    # that generation never does
+                    decoder_attention_mask[:, 0] = 1
         if decoder_input_ids is None and decoder_inputs_embeds is None:
             raise ValueError(
                 "Pass decoder_input_ids or labels (decoder inputs are built from labels)."
