@@ -230,6 +230,28 @@ def decoder_masks(
     return mask, T > 1 and past == 0, padding_mask(encoder_attention_mask, dtype)
 
 
+def decode_stack(
+    run: Callable[..., Tensor],
+    x: Tensor,
+    past: int,
+    attention_mask: Tensor | None,
+    encoder_hidden_states: Tensor | None,
+    encoder_attention_mask: Tensor | None,
+    cache: DecoderCache | None,
+) -> Tensor:
+    """One decoder pass over embeddings x (B, T, C) that follow ``past`` cached positions: build the
+    masks, run the layer stack ``run(x, mask, enc, enc_mask, cache, is_causal)`` and advance the
+    cache by T."""
+    T = x.shape[1]
+    mask, is_causal, enc_mask = decoder_masks(
+        T, past, attention_mask, encoder_attention_mask, x.dtype, x.device
+    )
+    x = run(x, mask, encoder_hidden_states, enc_mask, cache, is_causal)
+    if cache is not None:
+        cache.length += T
+    return x
+
+
 def cross_kv(
     cache: DecoderCache | None, layer: int, project: Callable[[], tuple[Tensor, Tensor]]
 ) -> tuple[Tensor, Tensor]:

@@ -28,7 +28,7 @@ from ..layers import (
     LMHeadDecoder,
     activation,
     check_length,
-    decoder_masks,
+    decode_stack,
     init_normal_,
     new_cache,
     padding_mask,
@@ -163,13 +163,9 @@ class BartDecoder(BartEncoder):
     ) -> BaseModelOutput:
         past = cache.length if cache is not None else 0
         x = self.embed(input_ids, inputs_embeds, past)  # (B, T, C)
-        T = x.shape[1]
-        mask, is_causal, enc_mask = decoder_masks(
-            T, past, attention_mask, encoder_attention_mask, x.dtype, x.device
+        x = decode_stack(
+            self.run, x, past, attention_mask, encoder_hidden_states, encoder_attention_mask, cache
         )
-        x = self.run(x, mask, encoder_hidden_states, enc_mask, cache, is_causal)
-        if cache is not None:
-            cache.length += T
         return BaseModelOutput(last_hidden_state=x)
 
     def new_cache(self, batch_size: int, max_length: int) -> DecoderCache:

@@ -19,7 +19,7 @@ from ..layers import (
     LMHeadDecoder,
     activation,
     check_length,
-    decoder_masks,
+    decode_stack,
     init_normal_,
     new_cache,
     padding_mask,
@@ -211,21 +211,23 @@ class BertModel(nn.Module):
     ) -> BaseModelOutput:
         past = cache.length if cache is not None else 0
         x = self.embed(input_ids, token_type_ids, past, inputs_embeds)  # (B, T, C)
-        T, dtype = x.shape[1], x.dtype
-        if self.config.is_decoder:
-            mask, is_causal, enc_mask = decoder_masks(
-                T, past, attention_mask, encoder_attention_mask, dtype, x.device
-            )
-        else:
-            mask, is_causal, enc_mask = padding_mask(attention_mask, dtype), False, None
         if encoder_hidden_states is not None and not self.config.add_cross_attention:
             raise ValueError(
                 f"This {self.config.model_type} has no cross-attention; build it with "
                 "add_cross_attention."
             )
-        x = self.encoder(x, mask, encoder_hidden_states, enc_mask, cache, is_causal)
-        if cache is not None:
-            cache.length += T
+        if self.config.is_decoder:
+            x = decode_stack(
+                self.encoder,
+                x,
+                past,
+                attention_mask,
+                encoder_hidden_states,
+                encoder_attention_mask,
+                cache,
+            )
+        else:
+            x = self.encoder(x, padding_mask(attention_mask, x.dtype), None, None, None, False)
         pooled = self.pooler(x) if self.pooler is not None else None
         return BaseModelOutput(last_hidden_state=x, pooler_output=pooled)
 

@@ -24,7 +24,7 @@ from ..layers import (
     attend,
     check_length,
     cross_kv,
-    decoder_masks,
+    decode_stack,
     init_normal_,
     new_cache,
     run_layers,
@@ -176,15 +176,15 @@ class GPT2Model(nn.Module):
             raise ValueError(
                 "This GPT-2 has no cross-attention; build it with add_cross_attention."
             )
-        mask, is_causal, enc_mask = decoder_masks(
-            T, past, attention_mask, encoder_attention_mask, x.dtype, x.device
-        )
         checkpointing = self.gradient_checkpointing and self.training
-        args = (mask, encoder_hidden_states, enc_mask, cache, is_causal)
-        x = self.ln_f(run_layers(self.h, x, *args, checkpointing=checkpointing))
-        if cache is not None:
-            cache.length += T
-        return BaseModelOutput(last_hidden_state=x)
+
+        def run(x: Tensor, *args) -> Tensor:
+            return run_layers(self.h, x, *args, checkpointing=checkpointing)
+
+        x = decode_stack(
+            run, x, past, attention_mask, encoder_hidden_states, encoder_attention_mask, cache
+        )
+        return BaseModelOutput(last_hidden_state=self.ln_f(x))
 
     def new_cache(self, batch_size: int, max_length: int) -> DecoderCache:
         c = self.config
