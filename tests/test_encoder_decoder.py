@@ -309,3 +309,16 @@ def test_start_token_equal_to_pad_stays_visible():
         unmasked = model(input_ids=x, attention_mask=mask, decoder_input_ids=decoder_input_ids)
     keep = y != -100
     torch.testing.assert_close(trained[keep], unmasked.logits[keep])
+
+
+def test_accessors_return_the_halves():
+    model = EncoderDecoderModel(
+        EncoderDecoderConfig.from_encoder_decoder_configs(BertConfig(**TINY), BertConfig(**TINY))
+    )
+    assert model.get_encoder() is model.encoder and model.get_decoder() is model.decoder
+    assert model.get_input_embeddings() is model.encoder.embeddings.word_embeddings
+    assert model.get_output_embeddings() is model.decoder.cls.predictions.decoder
+    model.gradient_checkpointing_enable()
+    assert model.encoder.encoder.gradient_checkpointing
+    model.gradient_checkpointing_disable()
+    assert not model.decoder.bert.encoder.gradient_checkpointing

@@ -80,7 +80,9 @@ def test_fast_greedy_equals_plain_and_transformers(pair):
 
 
 def _run_search(model, x, mask, select, **options):
-    state = _DecodeState(model.decoder.new_cache(x.shape[0], 32), model.encode(x, mask)[0], mask)
+    state = _DecodeState(
+        model.decoder.new_cache(x.shape[0], 32), model.encode(x, mask)[0], mask, False
+    )
     start = generation.start_ids_for(model.generation_config, x.shape[0])
     return generation.generate(
         model._step, _DecodeState.reorder, state, start, model.generation_config,
@@ -112,7 +114,9 @@ def test_dropping_rows_shrinks_the_cache(pair):
         sizes.append(state.cache.kv.shape[2])
         return ours._step(tokens, state)
 
-    state = _DecodeState(ours.decoder.new_cache(x.shape[0], 32), ours.encode(x, mask)[0], mask)
+    state = _DecodeState(
+        ours.decoder.new_cache(x.shape[0], 32), ours.encode(x, mask)[0], mask, False
+    )
     start = generation.start_ids_for(ours.generation_config, x.shape[0])
     with torch.no_grad():
         generation.generate(

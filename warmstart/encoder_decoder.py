@@ -452,16 +452,15 @@ class EncoderDecoderModel(nn.Module):
         limit = self.config.decoder.max_position_embeddings
         if length > limit:
             if config.max_length is None and config.max_new_tokens is None:
-                config.max_length = length = (
-                    limit  # the default length, capped as transformers does
-                )
+                # the default length (20 new tokens), capped as transformers caps it
+                config.max_length = length = limit
             else:
                 raise ValueError(
                     f"Generation would reach {length} tokens but the decoder has {limit} positions "
                     "(max_position_embeddings); lower max_new_tokens or max_length."
                 )
-        state = _DecodeState(self.decoder.new_cache(B, length), enc, attention_mask)
-        state.bf16 = self.decoder.get_input_embeddings().weight.dtype == torch.bfloat16
+        bf16 = self.decoder.get_input_embeddings().weight.dtype == torch.bfloat16
+        state = _DecodeState(self.decoder.new_cache(B, length), enc, attention_mask, bf16)
         out = generation.generate(
             self._step,
             _DecodeState.reorder,
@@ -660,33 +659,38 @@ class EncoderDecoderModel(nn.Module):
 class _DecodeState:
     """What the search carries between decoding steps: the decoder cache and the encoder output."""
 
-    def __init__(self, cache: DecoderCache, enc: Tensor, enc_mask: Tensor | None) -> None:
+    def __init__(
+        self, cache: DecoderCache, enc: Tensor, enc_mask: Tensor | None, bf16: bool
+    ) -> None:
         if enc_mask is not None and bool(enc_mask.all()):
             enc_mask = None  # nothing padded: spare every step the check and the mask
         self.cache, self.enc, self.enc_mask = cache, enc, enc_mask
         self.expanded = False
         self.rows: int | None = None  # rows of the first step (a compiled step keeps to them)
-        self.bf16 = False  # bf16 decoder weights: single-row products take ATen's gemv
+        self.bf16 = bf16  # bf16 decoder weights: single-row products take ATen's gemv
+
+    def _take(self, index: Tensor) -> _DecodeState:
+        """Keep rows ``index`` (N',) of the cache and of the encoder output."""
+        self.cache.reorder(index, cross=True)
+        self.enc = self.enc[index]
+        self.enc_mask = None if self.enc_mask is None else self.enc_mask[index]
+        return self
 
     @staticmethod
     def select(state: _DecodeState, index: Tensor) -> _DecodeState:
-        """Keep rows ``index`` (N',) of everything: greedy search drops finished rows."""
-        state.cache.reorder(index, cross=True)
-        state.enc = state.enc[index]
-        state.enc_mask = None if state.enc_mask is None else state.enc_mask[index]
-        return state
+        """Greedy search drops finished rows: keep rows ``index`` of everything."""
+        return state._take(index)
 
     @staticmethod
     def reorder(state: _DecodeState, index: Tensor) -> _DecodeState:
         """Select rows. The first call expands inputs to beams (everything is gathered); later calls
         follow beams within their input, where encoder rows and cross-attention are identical, so
         only the self-attention cache moves."""
-        state.cache.reorder(index, cross=not state.expanded)
-        if not state.expanded:
-            state.enc = state.enc[index]
-            state.enc_mask = None if state.enc_mask is None else state.enc_mask[index]
-            state.expanded = True
-        return state
+        if state.expanded:
+            state.cache.reorder(index, cross=False)
+            return state
+        state.expanded = True
+        return state._take(index)
 
 
 # ----------------------------------------------------------------- loading helpers

@@ -4,27 +4,38 @@ import pytest
 import torch
 import transformers as hf
 from conftest import TINY
+from family_parity import (
+    assert_cached_equals_uncached,
+    assert_decoder_matches,
+    assert_encoder_matches,
+    load_reference,
+    padded,
+)
 
 from warmstart import BertConfig, BertLMHeadModel, BertModel
 from warmstart.models.bert import fix_keys
 
+DECODER = dict(is_decoder=True, add_cross_attention=True)
+
 
 def _pair(decoder: bool):
-    extra = dict(is_decoder=True, add_cross_attention=True) if decoder else {}
+    """A transformers BERT with perturbed weights, and ours loaded from it (every tensor placed)."""
+    extra = DECODER if decoder else {}
     theirs_cls = hf.BertLMHeadModel if decoder else hf.BertModel
     theirs = theirs_cls(hf.BertConfig(**TINY, **extra)).eval()
-    ours = (BertLMHeadModel if decoder else BertModel)(BertConfig(**TINY, **extra)).eval()
-    state, _ = fix_keys(theirs.state_dict(), as_decoder=decoder)
-    ours.load_state_dict(state, strict=False)
-    ours.tie_weights()
-    return theirs, ours
+    ours = (BertLMHeadModel if decoder else BertModel)(BertConfig(**TINY, **extra))
+    return theirs, load_reference(ours, theirs, fix_keys, as_decoder=decoder)
 
 
 def test_encoder_matches_transformers_on_padded_batch():
     theirs, ours = _pair(decoder=False)
-    x = torch.randint(1, 99, (3, 9))
-    mask = torch.tensor([[1] * 9, [1] * 5 + [0] * 4, [1] * 2 + [0] * 7])
-    types = torch.randint(0, 2, (3, 9))
+    assert_encoder_matches(theirs, ours, 99, pad=0)
+
+
+def test_token_types_and_pooler_match_transformers():
+    theirs, ours = _pair(decoder=False)
+    x, mask = padded(99, pad=0)
+    types = torch.randint(0, 2, x.shape)
     with torch.no_grad():
         a = theirs(input_ids=x, attention_mask=mask, token_type_ids=types)
         b = ours(x, attention_mask=mask, token_type_ids=types)
@@ -35,33 +46,12 @@ def test_encoder_matches_transformers_on_padded_batch():
 
 def test_decoder_with_cross_attention_matches_transformers():
     theirs, ours = _pair(decoder=True)
-    y = torch.randint(1, 99, (2, 6))
-    ymask = torch.tensor([[1] * 6, [1] * 4 + [0] * 2])
-    enc = torch.randn(2, 5, 32)
-    emask = torch.tensor([[1] * 5, [1] * 3 + [0] * 2])
-    with torch.no_grad():
-        a = theirs(
-            input_ids=y,
-            attention_mask=ymask,
-            encoder_hidden_states=enc,
-            encoder_attention_mask=emask,
-        ).logits
-        b = ours(y, ymask, enc, emask)
-    keep = ymask.bool()
-    torch.testing.assert_close(b[keep], a[keep])
+    assert_decoder_matches(theirs, ours, 99, pad=0, width=32)
 
 
 def test_cached_decoding_equals_uncached():
     _, ours = _pair(decoder=True)
-    y = torch.randint(1, 99, (2, 7))
-    enc, emask = torch.randn(2, 5, 32), torch.tensor([[1] * 5, [1] * 3 + [0] * 2])
-    with torch.no_grad():
-        full = ours(y, None, enc, emask)
-        cache = ours.new_cache(2, 4)  # smaller than needed: the cache grows
-        steps = [ours(y[:, :3], None, enc, emask, cache=cache)]
-        steps += [ours(y[:, t : t + 1], None, enc, emask, cache=cache) for t in range(3, 7)]
-    torch.testing.assert_close(torch.cat(steps, 1), full, atol=1e-5, rtol=1e-5)
-    assert cache.length == 7
+    assert_cached_equals_uncached(ours, 99, width=32)
 
 
 def test_lm_head_is_tied_to_word_embeddings():
