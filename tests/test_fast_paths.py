@@ -265,3 +265,15 @@ def test_native_gemv_restores_the_switch():
     with pytest.raises(RuntimeError), native_gemv():
         raise RuntimeError
     assert torch._C._get_mkldnn_enabled() == before
+
+
+def test_quantize_reaches_every_decoder_projection_of_gpt2():
+    from conftest import GPT2_TINY
+
+    from warmstart import BertConfig, EncoderDecoderConfig, GPT2Config
+
+    config = EncoderDecoderConfig.from_encoder_decoder_configs(
+        BertConfig(**TINY), GPT2Config(**GPT2_TINY)
+    )
+    model = EncoderDecoderModel(config).quantize("int8")
+    assert not any(isinstance(m, torch.nn.Linear) for m in model.decoder.modules())

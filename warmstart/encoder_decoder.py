@@ -25,7 +25,7 @@ from . import checkpoint, generation, hub
 from .checkpoint import summarize_keys
 from .compile import compile_decoder
 from .config import CONFIG_NAME, EncoderDecoderConfig, write_text_atomic
-from .layers import DecoderCache, LMHeadDecoder, init_normal_, resize_rows_
+from .layers import DecoderCache, Linear, LMHeadDecoder, init_normal_, resize_rows_
 from .models import family
 from .models.bert import BaseModelOutput
 from .quantize import native_gemv, quantize_linears_
@@ -117,7 +117,7 @@ class EncoderDecoderModel(nn.Module):
             )
         enc_width, dec_width = config.encoder.hidden_size, dec.hidden_size
         if enc_width != dec_width and getattr(dec, "cross_attention_hidden_size", None) is None:
-            self.enc_to_dec_proj = nn.Linear(enc_width, dec_width)
+            self.enc_to_dec_proj = Linear(enc_width, dec_width)
             init_normal_(self.enc_to_dec_proj, dec.initializer_range)
         # (encoder name, decoder name) of each parameter the two sides share
         self.shared_parameter_names: list[tuple[str, str]] = []

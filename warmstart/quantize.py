@@ -102,7 +102,7 @@ def quantize_linears_(module: nn.Module, kind: str) -> list[str]:
     """
     if kind not in KINDS:
         raise ValueError(f"Unknown quantisation {kind!r}; choose one of {', '.join(KINDS)}.")
-    names = [n for n, m in module.named_modules() if type(m) is nn.Linear]
+    names = [n for n, m in module.named_modules() if isinstance(m, nn.Linear)]
     for name in names:
         owner, _, leaf = name.rpartition(".")
         parent = module.get_submodule(owner)

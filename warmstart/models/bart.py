@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from ..config import BartConfig
 from ..layers import (
     DecoderCache,
+    Linear,
     LMHeadDecoder,
     activation,
     check_length,
@@ -45,8 +46,8 @@ class BartAttention(nn.Module):
     def __init__(self, C: int, num_heads: int, dropout: float, layer: int) -> None:
         super().__init__()
         self.num_heads, self.layer, self.dropout = num_heads, layer, dropout
-        self.k_proj, self.v_proj = nn.Linear(C, C), nn.Linear(C, C)
-        self.q_proj, self.out_proj = nn.Linear(C, C), nn.Linear(C, C)
+        self.k_proj, self.v_proj = Linear(C, C), Linear(C, C)
+        self.q_proj, self.out_proj = Linear(C, C), Linear(C, C)
 
     def forward(
         self,
@@ -75,7 +76,7 @@ class BartLayer(nn.Module):
         if decoder:
             self.encoder_attn = BartAttention(C, heads, c.attention_dropout, layer)
             self.encoder_attn_layer_norm = nn.LayerNorm(C)
-        self.fc1, self.fc2 = nn.Linear(C, ffn), nn.Linear(ffn, C)
+        self.fc1, self.fc2 = Linear(C, ffn), Linear(ffn, C)
         self.final_layer_norm = nn.LayerNorm(C)
         self.act = activation(c.activation_function)
         self.dropout = nn.Dropout(c.dropout)
@@ -240,7 +241,7 @@ class BartForCausalLM(LMHeadDecoder):
         config.is_decoder, config.is_encoder_decoder = True, False  # as transformers sets them
         self.config = config
         self.model = BartDecoderWrapper(config)
-        self.lm_head = nn.Linear(config.d_model, config.vocab_size, bias=False)
+        self.lm_head = Linear(config.d_model, config.vocab_size, bias=False)
         self.apply(self._init_weights)
         self.tie_weights()
 

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from ..config import BertConfig
 from ..layers import (
     DecoderCache,
+    Linear,
     LMHeadDecoder,
     activation,
     check_length,
@@ -82,7 +83,7 @@ class BertSelfAttention(nn.Module):
         super().__init__()
         C = c.hidden_size
         self.num_heads, self.layer = c.num_attention_heads, layer
-        self.query, self.key, self.value = nn.Linear(C, C), nn.Linear(C, C), nn.Linear(C, C)
+        self.query, self.key, self.value = Linear(C, C), Linear(C, C), Linear(C, C)
         self.dropout = c.attention_probs_dropout_prob
 
     def forward(
@@ -103,7 +104,7 @@ class BertSelfOutput(nn.Module):
 
     def __init__(self, c: BertConfig, d_in: int) -> None:
         super().__init__()
-        self.dense = nn.Linear(d_in, c.hidden_size)
+        self.dense = Linear(d_in, c.hidden_size)
         self.LayerNorm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
         self.dropout = nn.Dropout(c.hidden_dropout_prob)
 
@@ -124,7 +125,7 @@ class BertAttention(nn.Module):
 class BertIntermediate(nn.Module):
     def __init__(self, c: BertConfig) -> None:
         super().__init__()
-        self.dense = nn.Linear(c.hidden_size, c.intermediate_size)
+        self.dense = Linear(c.hidden_size, c.intermediate_size)
         self.act = activation(c.hidden_act)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -170,7 +171,7 @@ class BertEncoder(nn.Module):
 class BertPooler(nn.Module):
     def __init__(self, c: BertConfig) -> None:
         super().__init__()
-        self.dense = nn.Linear(c.hidden_size, c.hidden_size)
+        self.dense = Linear(c.hidden_size, c.hidden_size)
 
     def forward(self, x: Tensor) -> Tensor:
         return torch.tanh(self.dense(x[:, 0]))
@@ -256,7 +257,7 @@ class BertModel(nn.Module):
 class BertPredictionHeadTransform(nn.Module):
     def __init__(self, c: BertConfig) -> None:
         super().__init__()
-        self.dense = nn.Linear(c.hidden_size, c.hidden_size)
+        self.dense = Linear(c.hidden_size, c.hidden_size)
         self.act = activation(c.hidden_act)
         self.LayerNorm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
 
@@ -268,7 +269,7 @@ class BertLMPredictionHead(nn.Module):
     def __init__(self, c: BertConfig) -> None:
         super().__init__()
         self.transform = BertPredictionHeadTransform(c)
-        self.decoder = nn.Linear(c.hidden_size, c.vocab_size, bias=False)
+        self.decoder = Linear(c.hidden_size, c.vocab_size, bias=False)
         self.bias = nn.Parameter(torch.zeros(c.vocab_size))
 
     def forward(self, x: Tensor) -> Tensor:

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import ElectraConfig
-from ..layers import LMHeadDecoder, init_normal_
+from ..layers import Linear, LMHeadDecoder, init_normal_
 from .bert import BertEmbeddings, BertModel
 from .keys import KeyLayout, rename
 
@@ -32,7 +32,7 @@ class ElectraModel(BertModel):
     def __init__(self, config: ElectraConfig) -> None:
         super().__init__(config, add_pooling_layer=False)
         if config.embedding_size != config.hidden_size:
-            self.embeddings_project = nn.Linear(config.embedding_size, config.hidden_size)
+            self.embeddings_project = Linear(config.embedding_size, config.hidden_size)
             self._init_weights(self.embeddings_project)
 
     def embed(
@@ -51,7 +51,7 @@ class ElectraGeneratorPredictions(nn.Module):
     def __init__(self, c: ElectraConfig) -> None:
         super().__init__()
         self.LayerNorm = nn.LayerNorm(c.embedding_size, eps=c.layer_norm_eps)
-        self.dense = nn.Linear(c.hidden_size, c.embedding_size)
+        self.dense = Linear(c.hidden_size, c.embedding_size)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.LayerNorm(F.gelu(self.dense(x)))  # (B, T, E)
@@ -67,7 +67,7 @@ class ElectraForCausalLM(LMHeadDecoder):
         self.config = config
         self.electra = ElectraModel(config)
         self.generator_predictions = ElectraGeneratorPredictions(config)
-        self.generator_lm_head = nn.Linear(config.embedding_size, config.vocab_size)
+        self.generator_lm_head = Linear(config.embedding_size, config.vocab_size)
         self.generator_predictions.apply(self._init_weights)
         self._init_weights(self.generator_lm_head)
         self.tie_weights()

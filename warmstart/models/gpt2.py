@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from ..config import GPT2Config
 from ..layers import (
     DecoderCache,
+    Linear,
     LMHeadDecoder,
     activation,
     attend,
@@ -34,7 +35,7 @@ from .bert import BaseModelOutput
 from .keys import KeyLayout, rename
 
 
-class ResidualProjection(nn.Linear):
+class ResidualProjection(Linear):
     """A projection back onto the residual stream (``c_proj``): GPT-2 initialises it with
     std ``initializer_range / sqrt(2 * n_layer)``."""
 
@@ -48,10 +49,10 @@ class GPT2Attention(nn.Module):
         C = c.n_embd
         self.num_heads, self.layer, self.width = c.n_head, layer, C
         if is_cross_attention:
-            self.c_attn = nn.Linear(C, 2 * C)
-            self.q_attn = nn.Linear(C, C)
+            self.c_attn = Linear(C, 2 * C)
+            self.q_attn = Linear(C, C)
         else:
-            self.c_attn = nn.Linear(C, 3 * C)
+            self.c_attn = Linear(C, 3 * C)
         self.c_proj = ResidualProjection(C, C)
         self.attn_dropout = c.attn_pdrop
         self.resid_dropout = nn.Dropout(c.resid_pdrop)
@@ -92,7 +93,7 @@ class GPT2MLP(nn.Module):
     def __init__(self, c: GPT2Config) -> None:
         super().__init__()
         inner = c.n_inner if c.n_inner is not None else 4 * c.n_embd
-        self.c_fc = nn.Linear(c.n_embd, inner)
+        self.c_fc = Linear(c.n_embd, inner)
         self.c_proj = ResidualProjection(inner, c.n_embd)
         self.act = activation(c.activation_function)
         self.dropout = nn.Dropout(c.resid_pdrop)
@@ -200,7 +201,7 @@ class GPT2LMHeadModel(LMHeadDecoder):
         super().__init__()
         self.config = config
         self.transformer = GPT2Model(config)
-        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self.lm_head = Linear(config.n_embd, config.vocab_size, bias=False)
         self._init_weights(self.lm_head)
         self.tie_weights()
 

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import RobertaConfig
-from ..layers import LMHeadDecoder, check_length, init_normal_, vocab_logits
+from ..layers import Linear, LMHeadDecoder, check_length, init_normal_, vocab_logits
 from .bert import BertEmbeddings, BertModel
 from .keys import KeyLayout, rename
 
@@ -53,9 +53,9 @@ class RobertaModel(BertModel):
 class RobertaLMHead(nn.Module):
     def __init__(self, c: RobertaConfig) -> None:
         super().__init__()
-        self.dense = nn.Linear(c.hidden_size, c.hidden_size)
+        self.dense = Linear(c.hidden_size, c.hidden_size)
         self.layer_norm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
-        self.decoder = nn.Linear(c.hidden_size, c.vocab_size, bias=False)
+        self.decoder = Linear(c.hidden_size, c.vocab_size, bias=False)
         self.bias = nn.Parameter(torch.zeros(c.vocab_size))
 
     def forward(self, x: Tensor) -> Tensor:
