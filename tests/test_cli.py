@@ -51,7 +51,9 @@ def sources(run: Path) -> list[str]:
 
 def test_help_lists_the_subcommands_and_train_options():
     parser = build_parser()
-    assert {"train", "evaluate", "generate"} <= set(parser._subparsers._group_actions[0].choices)
+    assert {"train", "evaluate", "generate", "bench"} <= set(
+        parser._subparsers._group_actions[0].choices
+    )
     train = parser._subparsers._group_actions[0].choices["train"].format_help()
     for flag in (
         "--encoder",
@@ -222,3 +224,26 @@ def test_tie_encoder_decoder_ties_or_fails_clearly(run: Path, tmp_path: Path):
     assert model.config.tie_encoder_decoder
     enc = model.encoder.encoder.layer[0].attention.self.query.weight
     assert enc is model.decoder.bert.encoder.layer[0].attention.self.query.weight
+
+
+def test_bench_passes_its_options_to_the_benchmark(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["bench", "--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert "usage: warmstart bench" in out and "--quick" in out and "--trained" in out
+
+
+def test_bench_outside_a_checkout_says_what_to_do(monkeypatch, tmp_path: Path):
+    import warmstart.cli as cli
+
+    monkeypatch.setattr(cli, "BENCH_SCRIPT", tmp_path / "bench.py")
+    with pytest.raises(SystemExit, match="make bench"):
+        main(["bench"])
+
+
+def test_unknown_options_of_other_commands_still_fail(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["generate", "--model", "m", "--input", "-", "--bogus"])
+    assert exit_.value.code == 2
+    assert "unrecognized arguments: --bogus" in capsys.readouterr().err

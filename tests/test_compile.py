@@ -95,3 +95,23 @@ def test_compile_failure_warns_once_and_decodes_eagerly(tmp_path):
         assert torch.equal(model.generate(x, max_new_tokens=6), want)  # no second warning
     wcompile.compile_decoder(model, enabled=False)
     assert "compiled_step" not in model.__dict__
+
+
+@pytest.mark.parametrize("kind", ["bf16", "int8"])
+def test_compiled_reduced_precision_gives_its_eager_tokens_in_one_graph(tmp_path, kind):
+    """Quantised decoders compile too: the bf16 product is one opaque operation in the graph (the
+    process-wide gemv switch cannot be held inside it), so nothing breaks the graph."""
+    from torch._dynamo.utils import counters
+
+    _, model = _tiny_bert2bert(tmp_path)
+    model.quantize(kind)
+    x, _ = _source(B=1)
+    want = model.generate(x, max_new_tokens=8)
+    wcompile.compile_decoder(model)
+    counters.clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        got = model.generate(x, max_new_tokens=8)
+    assert not model.compiled_step.failed
+    assert torch.equal(got, want)
+    assert not counters["graph_break"], dict(counters["graph_break"])

@@ -1,14 +1,15 @@
-"""The ``warmstart`` command: ``train``, ``evaluate`` and ``generate`` subcommands.
+"""The ``warmstart`` command: ``train``, ``evaluate``, ``generate`` and ``bench`` subcommands.
 
 Each subcommand is a thin layer over the Python API (:class:`warmstart.train.Trainer`,
 :func:`warmstart.train.evaluate`, :func:`warmstart.train.generate_texts`); ``train``'s options are
 built from :class:`warmstart.train.TrainConfig`'s fields. Under ``torchrun`` ``train`` runs
-data-parallel.
+data-parallel. ``bench`` runs ``benchmarks/bench.py`` of a source checkout (``make bench``).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import logging
 import sys
@@ -166,6 +167,29 @@ def run_generate(args: argparse.Namespace) -> None:
     write_text(args.output, "".join(o.replace("\n", " ") + "\n" for o in outputs))
 
 
+# ------------------------------------------------------------------ bench
+BENCH_SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "bench.py"
+
+
+def run_bench(args: argparse.Namespace) -> None:
+    """Run the side-by-side benchmark with the remaining arguments (``warmstart bench --help``)."""
+    if not BENCH_SCRIPT.is_file():
+        raise SystemExit(
+            "warmstart bench: error: the benchmark ships with the source, not the package; "
+            "in a checkout of warmstart run `make bench` (or `warmstart bench` from there)."
+        )
+    if importlib.util.find_spec("transformers") is None:
+        raise SystemExit(
+            "warmstart bench: error: the benchmark compares with transformers, which is not "
+            "installed: pip install -e '.[test]' (or run `make bench`)."
+        )
+    spec = importlib.util.spec_from_file_location("warmstart_bench", BENCH_SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    module.main(args.bench_args)
+
+
 # ------------------------------------------------------------------ parser
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -195,12 +219,22 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--output", default=None, help="output file (default: stdout)")
     add_generation_arguments(generate, sampling=True)
     generate.set_defaults(run=run_generate)
+
+    bench = sub.add_parser(
+        "bench", help="time warmstart against transformers (a source checkout)", add_help=False
+    )
+    bench.set_defaults(run=run_bench)  # its options are the benchmark's own: see main
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``warmstart`` console command."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "bench":
+        args.bench_args = rest
+    elif rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     logging.getLogger("warmstart").setLevel(logging.INFO)
     try:

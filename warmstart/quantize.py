@@ -38,6 +38,28 @@ def native_gemv(enabled: bool = True) -> Iterator[None]:
         torch._C._set_mkldnn_enabled(before)
 
 
+def bf16_product_eager(rows: Tensor, weight: Tensor) -> Tensor:
+    """``rows @ weight.T`` for bf16 ``rows`` (M, K) and ``weight`` (N, K), in bf16."""
+    with native_gemv(rows.shape[0] == 1):
+        return F.linear(rows, weight)
+
+
+@torch.library.custom_op("warmstart::bf16_product", mutates_args=())
+def bf16_product(rows: Tensor, weight: Tensor) -> Tensor:
+    """:func:`bf16_product_eager` as one opaque operation for compiled graphs.
+
+    Inductor would lower a bf16 product to its own kernels, which on CPUs without native bf16
+    arithmetic run several times slower than ATen's; and the process-wide switch of
+    :func:`native_gemv` cannot be held inside a graph.
+    """
+    return bf16_product_eager(rows, weight)
+
+
+@bf16_product.register_fake
+def _(rows: Tensor, weight: Tensor) -> Tensor:
+    return rows.new_empty(rows.shape[0], weight.shape[0])
+
+
 class WeightOnlyLinear(nn.Module):
     """``nn.Linear`` with a bf16 or int8 weight (N, K); inference only.
 
@@ -82,9 +104,10 @@ class WeightOnlyLinear(nn.Module):
         rows = x.reshape(-1, x.shape[-1]).to(torch.bfloat16)  # (M, K)
         if self.scale is not None:
             y = torch._weight_int8pack_mm(rows, self.weight, self.scale)
+        elif torch.compiler.is_compiling():
+            y = bf16_product(rows, self.weight)  # opaque to inductor: see bf16_product
         else:
-            with native_gemv(rows.shape[0] == 1):
-                y = F.linear(rows, self.weight)
+            y = bf16_product_eager(rows, self.weight)
         # (M, N) in x's dtype: adding the bias promotes, so that is one op
         y = y.to(x.dtype) if self.bias is None else torch.add(self.bias, y)
         return y.view(*x.shape[:-1], self.out_features)
