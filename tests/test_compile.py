@@ -115,3 +115,46 @@ def test_compiled_reduced_precision_gives_its_eager_tokens_in_one_graph(tmp_path
     assert not model.compiled_step.failed
     assert torch.equal(got, want)
     assert not counters["graph_break"], dict(counters["graph_break"])
+
+
+def eager(model, x: torch.Tensor) -> torch.Tensor:
+    """``model.generate(x)`` without its compiled step."""
+    step = model.__dict__.pop("compiled_step")
+    try:
+        return model.generate(x, max_new_tokens=8)
+    finally:
+        model.__dict__["compiled_step"] = step
+
+
+def test_compiled_decoders_keep_their_own_graphs(tmp_path):
+    """Module guards are skipped (they cost a fraction of a millisecond each step), so each compile
+    must keep its own graphs: these two decoders differ only in module attributes."""
+    models = [_tiny_bert2bert(tmp_path / kind)[1].quantize(kind) for kind in ("bf16", "int8")]
+    x, _ = _source(B=1)
+    wanted = [model.generate(x, max_new_tokens=8) for model in models]
+    for model in models:
+        wcompile.compile_decoder(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        for model, want in [*zip(models, wanted), (models[0], wanted[0])]:
+            assert torch.equal(model.generate(x, max_new_tokens=8), want)
+
+
+def test_a_decoder_changed_after_compiling_is_compiled_again(tmp_path):
+    _, model = _tiny_bert2bert(tmp_path)
+    x, _ = _source(B=1)
+    wcompile.compile_decoder(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        assert torch.equal(model.generate(x, max_new_tokens=8), eager(model, x))
+        graph = model.compiled_step.compiled
+
+        with torch.no_grad():  # trained in place: the same graph reads the new values
+            model.decoder.cls.predictions.bias[5] += 3.0
+        assert torch.equal(model.generate(x, max_new_tokens=8), eager(model, x))
+        assert model.compiled_step.compiled is graph
+
+        model.quantize("int8")  # modules replaced
+        assert torch.equal(model.generate(x, max_new_tokens=8), eager(model, x))
+        assert model.compiled_step.compiled is not graph
+    assert not model.compiled_step.failed

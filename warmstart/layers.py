@@ -169,11 +169,19 @@ class DecoderCache:
         self.kv[layer, 1, :, :, self.length : end] = v
         return self.kv[layer, 0, :, :, :end], self.kv[layer, 1, :, :, :end]
 
-    def update_kv(self, layer: int, kv: Tensor) -> tuple[Tensor, Tensor]:
-        """:meth:`update` with keys and values stacked, kv (2, B, H, T, D): one copy."""
-        end = self._reserve(kv.shape[3])
-        self.kv[layer, :, :, :, self.length : end] = kv
-        return self.kv[layer, 0, :, :, :end], self.kv[layer, 1, :, :, :end]
+    def attend(
+        self,
+        layer: int,
+        q: Tensor,
+        k: Tensor,
+        v: Tensor,
+        mask: Tensor | None,
+        dropout: float,
+        is_causal: bool,
+    ) -> Tensor:
+        """Write k/v (B, H, T, D) after the cached ones, attend q over all of them: (B, T, C)."""
+        k, v = self.update(layer, k, v)
+        return attend(q, k, v, mask, dropout, is_causal)
 
     def _reserve(self, T: int) -> int:
         """Make room for T more positions (grows only when a caller sized the cache too small)."""
@@ -340,7 +348,7 @@ def qkv_attention(
     else:
         k, v = split_heads(key(x), num_heads), split_heads(value(x), num_heads)
         if cache is not None:
-            k, v = cache.update(layer, k, v)
+            return cache.attend(layer, q, k, v, mask, dropout, is_causal)
     return attend(q, k, v, mask, dropout, is_causal)
 
 
@@ -359,9 +367,8 @@ def _fused_self_attention(
     if project is None:  # built once per decode from the parameters as they are now
         project = cache.fused[layer] = fuse_linears(proj)
     B, T, C = x.shape
-    qkv = project(x).view(B, T, 3, num_heads, C // num_heads).permute(2, 0, 3, 1, 4)
-    k, v = cache.update_kv(layer, qkv[1:])  # (B, H, S, D) each
-    return attend(qkv[0], k, v, mask, dropout, is_causal)
+    q, k, v = project(x).view(B, T, 3, num_heads, C // num_heads).permute(2, 0, 3, 1, 4)
+    return cache.attend(layer, q, k, v, mask, dropout, is_causal)
 
 
 def fuse_linears(linears: Sequence[nn.Module]) -> Callable[[Tensor], Tensor]:

@@ -80,13 +80,15 @@ class GPT2Attention(nn.Module):
         else:
             q, k, v = self.c_attn(x).split(C, dim=2)
             k, v = split_heads(k, H), split_heads(v, H)  # (B, H, T, D)
-            if cache is not None:
-                k, v = cache.update(self.layer, k, v)
         q = split_heads(q, H)
         if self.q_scale != 1.0:
             q = q * self.q_scale
         p = self.attn_dropout if self.training else 0.0
-        return self.resid_dropout(self.c_proj(attend(q, k, v, mask, p, is_causal)))
+        if cross is None and cache is not None:
+            out = cache.attend(self.layer, q, k, v, mask, p, is_causal)
+        else:
+            out = attend(q, k, v, mask, p, is_causal)
+        return self.resid_dropout(self.c_proj(out))
 
 
 class GPT2MLP(nn.Module):
