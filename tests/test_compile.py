@@ -158,3 +158,54 @@ def test_a_decoder_changed_after_compiling_is_compiled_again(tmp_path):
         assert torch.equal(model.generate(x, max_new_tokens=8), eager(model, x))
         assert model.compiled_step.compiled is not graph
     assert not model.compiled_step.failed
+
+
+def test_compiled_encoder_gives_the_eager_states_and_tokens(tmp_path):
+    _, model = _tiny_bert2bert(tmp_path)
+    x, mask = _source(B=3)
+    with torch.no_grad():
+        want = model.encode(x, mask).last_hidden_state
+    tokens = model.generate(x, attention_mask=mask, max_new_tokens=6)
+    wcompile.compile_encoder(model)
+    calls = []
+    real = model.compiled_encoder.compiled
+    model.compiled_encoder.compiled = lambda *a: calls.append(1) or real(*a)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with torch.no_grad():
+            got = model.encode(x, mask).last_hidden_state
+        torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
+        assert torch.equal(model.generate(x, attention_mask=mask, max_new_tokens=6), tokens)
+        other, _ = _source(B=2, S=5, seed=4)  # another shape compiles again
+        with torch.no_grad():
+            torch.testing.assert_close(
+                model.encode(other).last_hidden_state,
+                model.encoder(other).last_hidden_state,
+                atol=1e-5,
+                rtol=1e-5,
+            )
+    assert len(calls) == 3
+    labels = x.masked_fill(mask == 0, -100)
+    model(input_ids=x, attention_mask=mask, labels=labels).loss.backward()  # training: eager
+    assert len(calls) == 3 and not model.compiled_encoder.failed
+    wcompile.compile_encoder(model, enabled=False)
+    assert "compiled_encoder" not in model.__dict__
+
+
+def test_encoder_compile_failure_warns_once_and_encodes_eagerly(tmp_path):
+    _, model = _tiny_bert2bert(tmp_path)
+    x, _ = _source(B=2)
+    want = model.generate(x, max_new_tokens=6)
+    model.compile_encoder()
+
+    def broken(*args):
+        raise RuntimeError("inductor crashed")
+
+    model.compiled_encoder.compiled = broken
+    with pytest.warns(RuntimeWarning, match="inductor crashed") as caught:
+        got = model.generate(x, max_new_tokens=6)
+    assert len(caught) == 1 and model.compiled_encoder.failed
+    assert torch.equal(got, want)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert torch.equal(model.generate(x, max_new_tokens=6), want)

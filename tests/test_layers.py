@@ -1,12 +1,15 @@
-"""The shared layers: the product behind every projection (``linear``/``Linear``)."""
+"""The shared layers: the product behind every projection (``linear``/``Linear``), dropout and
+attention with dropout."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-from warmstart.layers import FEW_ROWS, Linear, linear
+from warmstart import layers
+from warmstart.layers import FEW_ROWS, Dropout, Linear, attend, dropout, linear
 
 
 @pytest.mark.parametrize("rows", [0, 1, 2, 5, FEW_ROWS, FEW_ROWS + 1])
@@ -54,3 +57,60 @@ def test_linear_module_is_a_drop_in_nn_linear():
     x = torch.randn(1, 1, 16)
     with torch.no_grad():
         torch.testing.assert_close(ours(x), plain(x), atol=1e-6, rtol=1e-6)
+
+
+def test_dropout_is_the_identity_when_off():
+    x = torch.randn(4, 8)
+    assert dropout(x, 0.1, training=False) is x and dropout(x, 0.0) is x
+
+
+@pytest.mark.parametrize("p", [0.1, 0.5])
+def test_dropout_drops_at_rate_p_and_keeps_the_expectation(p):
+    torch.manual_seed(0)
+    x = torch.full((1000, 1001), 2.0)  # an odd count: the last 64-bit draw is partly used
+    out = dropout(x, p)
+    kept = out != 0
+    assert abs(1 - kept.float().mean().item() - p) < 3e-3
+    assert torch.all(out[kept] == 2.0 * 65536 / (65536 - round(p * 65536)))
+    assert abs(out.mean().item() - 2.0) < 0.01
+    lanes = kept.view(-1)[: 4 * 250_000].view(-1, 4).float().mean(0)  # every 16-bit lane is fair
+    assert torch.all((lanes - (1 - p)).abs() < 5e-3)
+
+
+def test_dropout_is_seeded_and_its_gradient_uses_the_same_mask():
+    x = torch.randn(64, 96, requires_grad=True)
+    torch.manual_seed(3)
+    out = dropout(x, 0.2)
+    torch.manual_seed(3)
+    assert torch.equal(dropout(x.detach(), 0.2), out.detach())
+    g = torch.randn_like(out)
+    out.backward(g)
+    scale = 65536 / (65536 - round(0.2 * 65536))
+    torch.testing.assert_close(x.grad, g * (out != 0) * scale)
+
+
+def test_dropout_module_is_a_drop_in_for_nn_dropout():
+    module = Dropout(0.3)
+    assert isinstance(module, nn.Dropout) and repr(module) == repr(nn.Dropout(0.3))
+    x = torch.randn(8, 8)
+    assert torch.equal(module.eval()(x), x)
+    assert (module.train()(x) == 0).any()
+    same = Dropout(0.3, inplace=True).train()
+    y = x.clone()
+    assert same(y) is y  # in place: torch's own
+
+
+@pytest.mark.parametrize("case", ["none", "padding", "causal", "causal, fewer queries"])
+def test_attention_with_dropout_is_sdpa_before_the_drop(case, monkeypatch):
+    """With the drop itself removed, the dropout path computes what SDPA computes."""
+    torch.manual_seed(0)
+    T = 3 if case == "causal, fewer queries" else 5
+    q, k, v = torch.randn(2, 4, T, 8), torch.randn(2, 4, 5, 8), torch.randn(2, 4, 5, 8)
+    mask = None
+    if case == "padding":
+        mask = torch.zeros(2, 1, 1, 5).masked_fill(torch.tensor([[0, 0, 0, 1, 1]]).bool(), -1e9)
+    causal = case.startswith("causal")
+    monkeypatch.setattr(layers, "dropout", lambda x, p, training=True: x)
+    got = attend(q, k, v, mask, 0.1, is_causal=causal)
+    want = layers.merge_heads(F.scaled_dot_product_attention(q, k, v, mask, is_causal=causal))
+    torch.testing.assert_close(got, want)

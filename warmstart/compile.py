@@ -1,4 +1,4 @@
-"""Opt-in ``torch.compile`` of the cached decoding step (inductor), with a fallback to eager.
+"""Opt-in ``torch.compile`` of the cached decoding step and of the encoder, with a fallback to eager.
 
 ``compile_decoder(model)`` makes ``model.generate`` run every one-token decoder step after the first
 through one compiled graph per number of rows (1 for greedy batch 1, ``num_beams`` for beam search).
@@ -11,6 +11,11 @@ gives them; what compiling removes is the per-operation overhead of eager PyTorc
 The first call for a row count compiles (seconds to tens of seconds); if compiling fails, a warning
 is issued once and the model decodes eagerly from then on. Tokens may differ from eager decoding
 only where two logits tie to within float rounding (the products sum in another order).
+
+``compile_encoder(model)`` runs the encoder through inductor at inference (``generate``, and
+``forward`` without gradients). For long inputs the encoder is bound by its matrix products; what
+compiling saves is the passes around them (bias, GELU, residual and layer norm fused into fewer
+passes over large activations), about a sixth of the time at 32 x 128 tokens.
 """
 
 from __future__ import annotations
@@ -35,6 +40,13 @@ class _StepCache(DecoderCache):
 
     def __init__(self, kv: Tensor, cross: list, fused: list, length: int) -> None:
         self.kv, self.cross, self.fused, self.length = kv, cross, fused, length
+
+
+def _own_code(fn: Callable) -> Callable:
+    """``fn`` with a copy of its code object. Dynamo keeps its graphs on the code object: without a
+    copy per compile, another model (or this one before a change) would be served the same graphs
+    wherever guards do not tell them apart."""
+    return types.FunctionType(fn.__code__.replace(), fn.__globals__, closure=fn.__closure__)
 
 
 def _signature(module: torch.nn.Module) -> list:
@@ -87,13 +99,7 @@ class CompiledStep:
         skip = getattr(torch.compiler, "skip_guard_on_all_nn_modules_unsafe", None)
         options = None if skip is None else {"guard_filter_fn": skip}
         self.signature = _signature(self.decoder)
-        # Dynamo keeps its graphs on the function's code object: a copy of the code per compile,
-        # or another decoder (or this one before a change) would be served from the same graphs
-        step = self.step
-        step = types.FunctionType(
-            step.__code__.replace(), step.__globals__, closure=step.__closure__
-        )
-        return torch.compile(step, dynamic=None, options=options)
+        return torch.compile(_own_code(self.step), dynamic=None, options=options)
 
     def current(self, cache: DecoderCache) -> None:
         """On the first compiled step of a decode, compile again if the decoder's modules, their
@@ -178,4 +184,61 @@ def compile_decoder(model: Any, enabled: bool = True) -> Any:
         )
         return model
     model.__dict__["compiled_step"] = step  # not a submodule: state_dict and .to() ignore it
+    return model
+
+
+class CompiledEncoder:
+    """The compiled forward of an encoder at inference; ``None`` from :meth:`__call__` means "run
+    eager". Graphs are specialised to the first input shape, then made dynamic in batch size and
+    length on the first change."""
+
+    def __init__(self, encoder: torch.nn.Module) -> None:
+        self.failed = False
+
+        def encode(input_ids, attention_mask, token_type_ids, inputs_embeds):
+            return encoder(
+                input_ids,
+                attention_mask=attention_mask,
+                token_type_ids=token_type_ids,
+                inputs_embeds=inputs_embeds,
+            )
+
+        self.compiled = torch.compile(_own_code(encode), dynamic=None)
+
+    def __call__(self, *inputs: Tensor | None) -> Any:
+        if self.failed or torch.is_grad_enabled():
+            return None
+        try:
+            return self.compiled(*inputs)
+        except Exception as error:
+            self.failed = True
+            warnings.warn(
+                f"Compiling the encoder failed ({type(error).__name__}: {error}); encoding eagerly "
+                "instead.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+            return None
+
+
+def compile_encoder(model: Any, enabled: bool = True) -> Any:
+    """Make ``model``'s encoder run through ``torch.compile`` at inference (opt-in, per model).
+
+    ``generate`` and ``forward`` without gradients use it; training stays eager. The first call
+    compiles (seconds), and so does the first call with a new input shape; ``enabled=False`` goes
+    back to eager encoding. If compiling fails, a warning is issued once and the model encodes
+    eagerly.
+
+    Args:
+        model: an ``EncoderDecoderModel``.
+        enabled: compile (True) or drop the compiled encoder (False).
+
+    Returns:
+        The model.
+    """
+    model.__dict__.pop("compiled_encoder", None)
+    if enabled and hasattr(torch, "compile"):
+        model.__dict__["compiled_encoder"] = CompiledEncoder(model.encoder)
+    elif enabled:
+        warnings.warn("torch.compile is unavailable; encoding eagerly.", RuntimeWarning, 2)
     return model

@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from ..config import BartConfig
 from ..layers import (
     DecoderCache,
+    Dropout,
     Linear,
     LMHeadDecoder,
     activation,
@@ -79,8 +80,8 @@ class BartLayer(nn.Module):
         self.fc1, self.fc2 = Linear(C, ffn), Linear(ffn, C)
         self.final_layer_norm = nn.LayerNorm(C)
         self.act = activation(c.activation_function)
-        self.dropout = nn.Dropout(c.dropout)
-        self.activation_dropout = nn.Dropout(c.activation_dropout)
+        self.dropout = Dropout(c.dropout)
+        self.activation_dropout = Dropout(c.activation_dropout)
 
     def forward(
         self,
@@ -114,7 +115,7 @@ class BartEncoder(nn.Module):
         n = c.decoder_layers if self.is_decoder else c.encoder_layers
         self.layers = nn.ModuleList(BartLayer(c, i, self.is_decoder) for i in range(n))
         self.layernorm_embedding = nn.LayerNorm(c.d_model)
-        self.dropout = nn.Dropout(c.dropout)
+        self.dropout = Dropout(c.dropout)
         self.layerdrop = c.decoder_layerdrop if self.is_decoder else c.encoder_layerdrop
         self.gradient_checkpointing = False
 

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from ..config import BertConfig
 from ..layers import (
     DecoderCache,
+    Dropout,
     Linear,
     LMHeadDecoder,
     activation,
@@ -53,7 +54,7 @@ class BertEmbeddings(nn.Module):
         self.position_embeddings = nn.Embedding(c.max_position_embeddings, C)
         self.token_type_embeddings = nn.Embedding(c.type_vocab_size, C)
         self.LayerNorm = nn.LayerNorm(C, eps=c.layer_norm_eps)
-        self.dropout = nn.Dropout(c.hidden_dropout_prob)
+        self.dropout = Dropout(c.hidden_dropout_prob)
 
     def forward(
         self,
@@ -106,7 +107,7 @@ class BertSelfOutput(nn.Module):
         super().__init__()
         self.dense = Linear(d_in, c.hidden_size)
         self.LayerNorm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
-        self.dropout = nn.Dropout(c.hidden_dropout_prob)
+        self.dropout = Dropout(c.hidden_dropout_prob)
 
     def forward(self, h: Tensor, residual: Tensor) -> Tensor:
         return self.LayerNorm(self.dropout(self.dense(h)) + residual)

@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from ..config import GPT2Config
 from ..layers import (
     DecoderCache,
+    Dropout,
     Linear,
     LMHeadDecoder,
     activation,
@@ -55,7 +56,7 @@ class GPT2Attention(nn.Module):
             self.c_attn = Linear(C, 3 * C)
         self.c_proj = ResidualProjection(C, C)
         self.attn_dropout = c.attn_pdrop
-        self.resid_dropout = nn.Dropout(c.resid_pdrop)
+        self.resid_dropout = Dropout(c.resid_pdrop)
         # SDPA scales by 1/sqrt(D); these config switches change that, applied to the queries
         self.q_scale = 1.0 if c.scale_attn_weights else math.sqrt(C // c.n_head)
         if c.scale_attn_by_inverse_layer_idx:
@@ -98,7 +99,7 @@ class GPT2MLP(nn.Module):
         self.c_fc = Linear(c.n_embd, inner)
         self.c_proj = ResidualProjection(inner, c.n_embd)
         self.act = activation(c.activation_function)
-        self.dropout = nn.Dropout(c.resid_pdrop)
+        self.dropout = Dropout(c.resid_pdrop)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.dropout(self.c_proj(self.act(self.c_fc(x))))
@@ -139,7 +140,7 @@ class GPT2Model(nn.Module):
         self.config = config
         self.wte = nn.Embedding(config.vocab_size, config.n_embd)
         self.wpe = nn.Embedding(config.n_positions, config.n_embd)
-        self.drop = nn.Dropout(config.embd_pdrop)
+        self.drop = Dropout(config.embd_pdrop)
         self.h = nn.ModuleList(GPT2Block(config, i) for i in range(config.n_layer))
         self.ln_f = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
         self.gradient_checkpointing = False
