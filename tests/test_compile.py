@@ -209,3 +209,15 @@ def test_encoder_compile_failure_warns_once_and_encodes_eagerly(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert torch.equal(model.generate(x, max_new_tokens=6), want)
+
+
+@pytest.mark.parametrize("beams", [1, 3])
+def test_compiled_scores_equal_eager_scores_at_every_step(compiled_pair, beams):
+    """Scores, not only tokens: a key or value cached in the wrong place shows here first."""
+    _, eager, fast = compiled_pair
+    x, _ = _source(B=1, seed=5)
+    kw = dict(max_new_tokens=8, num_beams=beams, output_scores=True, return_dict_in_generate=True)
+    got, want = fast.generate(x, **kw), eager.generate(x, **kw)
+    assert torch.equal(got.sequences, want.sequences)
+    for a, b in zip(got.scores, want.scores, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)

@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .layers import DecoderCache
+from .layers import DecoderCache, merge_heads
 
 SMALL_ROWS = 8
 """Steps with at most this many rows (batch size times beams) run compiled."""
@@ -40,6 +40,38 @@ class _StepCache(DecoderCache):
 
     def __init__(self, kv: Tensor, cross: list, fused: list, length: int) -> None:
         self.kv, self.cross, self.fused, self.length = kv, cross, fused, length
+        self.start = length  # the decoder advances length; the new position is this one
+        self.written: list[Tensor] = []  # per layer: the new keys and values (2, B, H, 1, D)
+
+    def write(self) -> None:
+        """Write every layer's new keys and values into the cache in one go, after all attention:
+        a write between reads would have inductor copy the whole cache for each later read."""
+        self.kv[:, :, :, :, self.start : self.start + 1] = torch.stack(self.written)
+
+    def attend(self, layer, q, k, v, mask, dropout, is_causal) -> Tensor:
+        """Attention of one new position over the cached ones and itself, the cache written after.
+
+        Written first, the cache would be read back after its write, which makes inductor copy
+        the whole cache for every layer each step (several times the attention's cost for beams).
+        Instead attention runs over the cache as it was, the new key's share is merged in with the
+        log-sum-exp the attention kernel returns, and :meth:`write` stores the new keys and values
+        of all layers at the end of the step.
+        """
+        start = self.length
+        if k.shape[2] != 1 or dropout or is_causal or q.device.type != "cpu":
+            return super().attend(layer, q, k, v, mask, dropout, is_causal)
+        old = None if mask is None else mask[..., :start]
+        out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
+            q, self.kv[layer, 0, :, :, :start], self.kv[layer, 1, :, :, :start], attn_mask=old
+        )[:2]  # (B, H, 1, D), (B, H, 1)
+        score = (q * k).sum(-1) * q.shape[-1] ** -0.5  # (B, H, 1): the new key
+        if mask is not None:
+            score = score + mask[..., start]  # (B, 1, 1) broadcast over heads
+        top = torch.maximum(lse, score)
+        w_old, w_new = (torch.exp(t - top)[..., None] for t in (lse, score))
+        out = (out * w_old + v * w_new) / (w_old + w_new)
+        self.written.append(torch.stack((k, v)))
+        return merge_heads(out)
 
 
 def _own_code(fn: Callable) -> Callable:
@@ -80,13 +112,15 @@ class CompiledStep:
 
         def step(tokens, kv, cross, fused, enc, enc_mask, positions):
             cache = _StepCache(kv, cross, fused, positions.shape[0])
-            return decoder(
+            logits = decoder(
                 tokens,
                 encoder_hidden_states=enc,
                 encoder_attention_mask=enc_mask,
                 cache=cache,
                 last_only=True,
             )[:, -1]
+            cache.write()
+            return logits
 
         self.step = step
         self.cache: weakref.ref | None = None  # the cache of the decode last checked
@@ -116,6 +150,7 @@ class CompiledStep:
             not self.failed
             and tokens.shape[1] == 1
             and cache.length > 1  # a length of 1 would be specialised, then compiled again
+            and cache.length < cache.max_length  # the graph cannot grow the cache
             and cache.cross[0] is not None
             and tokens.shape[0] <= SMALL_ROWS
             and not torch.is_grad_enabled()
