@@ -76,25 +76,29 @@ def test_compile_unavailable_falls_back(tmp_path, monkeypatch):
     assert torch.equal(model.generate(x, max_new_tokens=6), want)
 
 
-def test_compile_failure_warns_once_and_decodes_eagerly(tmp_path):
+@pytest.mark.parametrize("part", ["decoder", "encoder"])
+def test_compile_failure_warns_once_and_runs_eagerly(tmp_path, part):
     _, model = _tiny_bert2bert(tmp_path)
     x, _ = _source(B=1)
     want = model.generate(x, max_new_tokens=6)
-    wcompile.compile_decoder(model)
+    compile_part = getattr(wcompile, f"compile_{part}")
+    name = "compiled_step" if part == "decoder" else "compiled_encoder"
+    compile_part(model)
 
     def broken(*args):
         raise RuntimeError("inductor crashed")
 
-    model.compiled_step.compiled = broken
+    compiled = model.__dict__[name]
+    compiled.compiled = broken
     with pytest.warns(RuntimeWarning, match="inductor crashed") as caught:
         got = model.generate(x, max_new_tokens=6)
-    assert len(caught) == 1 and model.compiled_step.failed
+    assert len(caught) == 1 and compiled.failed
     assert torch.equal(got, want)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert torch.equal(model.generate(x, max_new_tokens=6), want)  # no second warning
-    wcompile.compile_decoder(model, enabled=False)
-    assert "compiled_step" not in model.__dict__
+    compile_part(model, enabled=False)
+    assert name not in model.__dict__
 
 
 @pytest.mark.parametrize("kind", ["bf16", "int8"])
@@ -190,25 +194,6 @@ def test_compiled_encoder_gives_the_eager_states_and_tokens(tmp_path):
     assert len(calls) == 3 and not model.compiled_encoder.failed
     wcompile.compile_encoder(model, enabled=False)
     assert "compiled_encoder" not in model.__dict__
-
-
-def test_encoder_compile_failure_warns_once_and_encodes_eagerly(tmp_path):
-    _, model = _tiny_bert2bert(tmp_path)
-    x, _ = _source(B=2)
-    want = model.generate(x, max_new_tokens=6)
-    model.compile_encoder()
-
-    def broken(*args):
-        raise RuntimeError("inductor crashed")
-
-    model.compiled_encoder.compiled = broken
-    with pytest.warns(RuntimeWarning, match="inductor crashed") as caught:
-        got = model.generate(x, max_new_tokens=6)
-    assert len(caught) == 1 and model.compiled_encoder.failed
-    assert torch.equal(got, want)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        assert torch.equal(model.generate(x, max_new_tokens=6), want)
 
 
 @pytest.mark.parametrize("beams", [1, 3])
