@@ -206,3 +206,19 @@ def test_compiled_scores_equal_eager_scores_at_every_step(compiled_pair, beams):
     assert torch.equal(got.sequences, want.sequences)
     for a, b in zip(got.scores, want.scores, strict=True):
         torch.testing.assert_close(a, b, atol=1e-4, rtol=1e-4)
+
+
+def test_decoding_in_training_mode_compiles_with_dropout(tmp_path):
+    """A model left in training mode decodes with dropout (0.1 in the tiny configs); the compiled
+    step takes the plain attention path then and must not fail."""
+    _, model = _tiny_bert2bert(tmp_path)
+    wcompile.compile_decoder(model.train())
+    calls = []
+    real = model.compiled_step.compiled
+    model.compiled_step.compiled = lambda *a: calls.append(1) or real(*a)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with torch.no_grad():
+            out = model.generate(_source(B=1)[0], max_new_tokens=6, min_new_tokens=6)
+    assert out.shape == (1, 7) and len(calls) == 4
+    assert not model.compiled_step.failed

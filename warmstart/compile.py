@@ -46,7 +46,8 @@ class _StepCache(DecoderCache):
     def write(self) -> None:
         """Write every layer's new keys and values into the cache in one go, after all attention:
         a write between reads would have inductor copy the whole cache for each later read."""
-        self.kv[:, :, :, :, self.start : self.start + 1] = torch.stack(self.written)
+        if self.written:  # empty where every layer attended the plain way (dropout, say)
+            self.kv[:, :, :, :, self.start : self.start + 1] = torch.stack(self.written)
 
     def attend(self, layer, q, k, v, mask, dropout, is_causal) -> Tensor:
         """Attention of one new position over the cached ones and itself, the cache written after.
@@ -89,8 +90,7 @@ def _signature(module: torch.nn.Module) -> list:
             m.training,
             [
                 (id(t), t.dtype, t.shape)
-                for t in (*m._parameters.values(), *m._buffers.values())
-                if t is not None
+                for t in (*m.parameters(recurse=False), *m.buffers(recurse=False))
             ],
         )
         for m in module.modules()

@@ -127,7 +127,7 @@ def dropout(x: Tensor, p: float, training: bool = True) -> Tensor:
     """
     if not training or p == 0.0:
         return x
-    if p >= 1.0 or x.device.type != "cpu" or not p > 0.0:
+    if not 0.0 < p < 1.0 or x.device.type != "cpu":  # torch's own: its checks, p = 1, GPUs
         return F.dropout(x, p, training)
     return _Dropout16.apply(x, p)
 
