@@ -27,12 +27,18 @@ def compiled_pair(tmp_path_factory):
     return theirs, eager, fast
 
 
+def counted(holder) -> list:
+    """Wrap ``holder.compiled`` so that each call appends to the list returned."""
+    calls, real = [], holder.compiled
+    holder.compiled = lambda *a: calls.append(1) or real(*a)
+    return calls
+
+
 def test_compiled_step_runs(compiled_pair):
     _, _, fast = compiled_pair
     assert not fast.compiled_step.failed
-    calls = []
     real = fast.compiled_step.compiled
-    fast.compiled_step.compiled = lambda *a: calls.append(1) or real(*a)
+    calls = counted(fast.compiled_step)
     try:
         fast.generate(_source(B=1)[0], max_new_tokens=6)
     finally:
@@ -171,9 +177,7 @@ def test_compiled_encoder_gives_the_eager_states_and_tokens(tmp_path):
         want = model.encode(x, mask).last_hidden_state
     tokens = model.generate(x, attention_mask=mask, max_new_tokens=6)
     wcompile.compile_encoder(model)
-    calls = []
-    real = model.compiled_encoder.compiled
-    model.compiled_encoder.compiled = lambda *a: calls.append(1) or real(*a)
+    calls = counted(model.compiled_encoder)
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         with torch.no_grad():
@@ -213,9 +217,7 @@ def test_decoding_in_training_mode_compiles_with_dropout(tmp_path):
     step takes the plain attention path then and must not fail."""
     _, model = _tiny_bert2bert(tmp_path)
     wcompile.compile_decoder(model.train())
-    calls = []
-    real = model.compiled_step.compiled
-    model.compiled_step.compiled = lambda *a: calls.append(1) or real(*a)
+    calls = counted(model.compiled_step)
     with warnings.catch_warnings():
         warnings.simplefilter("error", RuntimeWarning)
         with torch.no_grad():
