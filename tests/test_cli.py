@@ -247,3 +247,69 @@ def test_unknown_options_of_other_commands_still_fail(capsys):
         main(["generate", "--model", "m", "--input", "-", "--bogus"])
     assert exit_.value.code == 2
     assert "unrecognized arguments: --bogus" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "options",
+    [("--quantize", "int8"), ("--quantize", "bf16"), ("--dtype", "bfloat16"), ("--compile",)],
+)
+def test_generate_in_reduced_precision_or_compiled(run: Path, tmp_path: Path, options):
+    """One option picks the precision or compiles; outputs stay those of the full-precision model
+    (compiled: all of them; reduced precision: nearly all, on a model fitted to these inputs)."""
+    (tmp_path / "in.txt").write_text("\n".join(sources(run)) + "\n")
+    outputs = {}
+    for name, extra in (("plain", ()), ("fast", options)):
+        out = tmp_path / f"{name}.txt"
+        cli(
+            "generate",
+            "--model",
+            run / "model",
+            "--input",
+            tmp_path / "in.txt",
+            "--output",
+            out,
+            *extra,
+        )
+        outputs[name] = out.read_text().splitlines()
+    same = sum(a == b for a, b in zip(outputs["plain"], outputs["fast"], strict=True))
+    assert same == 12 if options == ("--compile",) else same >= 10
+
+
+def test_evaluate_with_int8_weights(run: Path, tmp_path: Path):
+    data = run.parent / "data" / "train.jsonl"
+    scores = {}
+    for name, extra in (("fp32", ()), ("int8", ("--quantize", "int8"))):
+        out = tmp_path / f"{name}.json"
+        cli("evaluate", "--model", run / "model", "--data", data, "--output", out, *extra)
+        scores[name] = json.loads(out.read_text())
+    assert scores["int8"]["rougeL"] == pytest.approx(scores["fp32"]["rougeL"], abs=5.0)
+    assert scores["int8"]["eval_loss"] == pytest.approx(scores["fp32"]["eval_loss"], rel=0.1)
+
+
+def test_unknown_precision_is_refused(run: Path, capsys):
+    with pytest.raises(SystemExit):
+        cli("generate", "--model", run / "model", "--input", "-", "--quantize", "int4")
+    assert "invalid choice: 'int4'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "options, check",
+    [
+        (("--quantize", "int8"), lambda m: m.quantized == "int8"),
+        (("--quantize", "bf16"), lambda m: m.quantized == "bf16"),
+        (
+            ("--dtype", "bfloat16"),
+            lambda m: m.encoder.embeddings.word_embeddings.weight.dtype == torch.bfloat16,
+        ),
+        (("--compile",), lambda m: {"compiled_step", "compiled_encoder"} <= set(m.__dict__)),
+        ((), lambda m: getattr(m, "quantized", None) is None and "compiled_step" not in m.__dict__),
+    ],
+)
+def test_the_precision_and_compile_options_reach_the_model(run: Path, options, check):
+    from warmstart.cli import load_model
+
+    args = build_parser().parse_args(
+        ["generate", "--model", str(run / "model"), "--input", "-", *options]
+    )
+    model, _ = load_model(args)
+    assert check(model)

@@ -68,6 +68,15 @@ def add_generation_arguments(parser: argparse.ArgumentParser, sampling: bool) ->
     parser.add_argument("--no-repeat-ngram-size", type=int, default=0, help="0: off")
     parser.add_argument("--length-penalty", type=float, default=None, help="beam length penalty")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if any)")
+    parser.add_argument(
+        "--quantize", choices=("int8", "bf16"), default=None, help="decoder weights for inference"
+    )
+    parser.add_argument(
+        "--dtype", choices=tuple(DTYPES), default=None, help="the whole model's dtype"
+    )
+    parser.add_argument(
+        "--compile", action="store_true", help="torch.compile the encoder and the decoding step"
+    )
     if sampling:
         parser.add_argument("--do-sample", action="store_true", help="sample instead of search")
         parser.add_argument("--top-k", type=int, default=None, help="sample from the k best")
@@ -89,16 +98,26 @@ def generation_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     return kwargs
 
 
-def load_model(name: str, device: str | None) -> tuple[Any, Any]:
-    """A saved encoder-decoder and its tokenizer, special tokens set, in eval mode."""
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+def load_model(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The saved encoder-decoder ``args.model`` and its tokenizer, special tokens set, in eval mode,
+    in the precision and on the device the options ask for."""
     from . import AutoTokenizer, EncoderDecoderModel
     from .train import configure_special_tokens
 
-    tokenizer = AutoTokenizer.from_pretrained(name)
-    model = EncoderDecoderModel.from_pretrained(name)
+    tokenizer = AutoTokenizer.from_pretrained(args.model)
+    options = {"quantize": args.quantize}
+    if args.dtype:
+        options["dtype"] = DTYPES[args.dtype]
+    model = EncoderDecoderModel.from_pretrained(args.model, **options)
     configure_special_tokens(model, tokenizer)
-    target = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    return model.to(target).eval(), tokenizer
+    target = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    model = model.to(target).eval()
+    if args.compile:
+        model.compile_decoder().compile_encoder()
+    return model, tokenizer
 
 
 def write_text(path: str | None, text: str) -> None:
@@ -118,7 +137,7 @@ def run_evaluate(args: argparse.Namespace) -> None:
     from .train.data import read_pairs, tokenize_pairs
     from .train.predict import evaluate
 
-    model, tokenizer = load_model(args.model, args.device)
+    model, tokenizer = load_model(args)
     pairs = read_pairs(args.data, args.source_field, args.target_field)[: args.max_samples]
     examples = tokenize_pairs(
         pairs,
@@ -152,7 +171,7 @@ def read_sources(path: str) -> list[str]:
 def run_generate(args: argparse.Namespace) -> None:
     from .train.predict import generate_texts
 
-    model, tokenizer = load_model(args.model, args.device)
+    model, tokenizer = load_model(args)
     sources = read_sources(args.input)
     torch.manual_seed(args.seed)
     outputs = generate_texts(
