@@ -154,12 +154,12 @@ def trained_folder(args, tmp: Path, data: dict[str, Path]) -> Path:
     from warmstart import AutoTokenizer
     from warmstart.demo import embedded_checkpoint, fine_tune, warm_started
 
-    for folder in (args.trained, "demo_output/warm/model"):
-        if folder and (Path(folder) / "config.json").is_file():
-            print(f"Fine-tuned model: {folder}")
-            return Path(folder)
-        if folder:
-            raise SystemExit(f"--trained {folder}: no saved model there (config.json missing).")
+    if args.trained and not (Path(args.trained) / "config.json").is_file():
+        raise SystemExit(f"--trained {args.trained}: no saved model there (config.json missing).")
+    folder = Path(args.trained or "demo_output/warm/model")
+    if (folder / "config.json").is_file():
+        print(f"Fine-tuned model: {folder}")
+        return folder
     ckpt = embedded_checkpoint()
     tok = AutoTokenizer.from_pretrained(ckpt)
     torch.manual_seed(0)
