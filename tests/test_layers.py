@@ -114,3 +114,15 @@ def test_attention_with_dropout_is_sdpa_before_the_drop(case, monkeypatch):
     got = attend(q, k, v, mask, 0.1, is_causal=causal)
     want = layers.merge_heads(F.scaled_dot_product_attention(q, k, v, mask, is_causal=causal))
     torch.testing.assert_close(got, want)
+
+
+def test_dropout_and_attention_with_dropout_trace_whole_under_compile():
+    """Compiled, they leave the drop to torch's own op (the 16-bit draw would break the graph)."""
+    from torch._dynamo.utils import counters
+
+    torch._dynamo.reset()
+    counters.clear()
+    f = torch.compile(lambda x, q: (dropout(x, 0.1), attend(q, q, q, None, 0.1)), backend="eager")
+    out, att = f(torch.randn(4, 8), torch.randn(1, 2, 3, 4))
+    assert out.shape == (4, 8) and att.shape == (1, 3, 8)
+    assert not counters["graph_break"], dict(counters["graph_break"])

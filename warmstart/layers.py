@@ -94,7 +94,7 @@ def attend(
 ) -> Tensor:
     """Scaled dot-product attention. q (B, H, T, D), k/v (B, H, S, D), additive mask -> (B, T, C)."""
     causal = is_causal and mask is None
-    if dropout > 0.0 and q.device.type == "cpu":
+    if dropout > 0.0 and q.device.type == "cpu" and not torch.compiler.is_compiling():
         return merge_heads(_attention_with_dropout(q, k, v, mask, dropout, causal))
     out = F.scaled_dot_product_attention(
         q, k, v, attn_mask=mask, dropout_p=dropout, is_causal=causal
@@ -127,8 +127,8 @@ def dropout(x: Tensor, p: float, training: bool = True) -> Tensor:
     """
     if not training or p == 0.0:
         return x
-    if not 0.0 < p < 1.0 or x.device.type != "cpu":  # torch's own: its checks, p = 1, GPUs
-        return F.dropout(x, p, training)
+    if not 0.0 < p < 1.0 or x.device.type != "cpu" or torch.compiler.is_compiling():
+        return F.dropout(x, p, training)  # torch's own checks, p = 1, GPUs; inductor's own RNG
     return _Dropout16.apply(x, p)
 
 
