@@ -61,9 +61,10 @@ class _StepCache(DecoderCache):
         start = self.length
         if k.shape[2] != 1 or dropout or is_causal or q.device.type != "cpu":
             return super().attend(layer, q, k, v, mask, dropout, is_causal)
-        old = None if mask is None else mask[..., :start]
+        cached = self.kv[layer, :, :, :, :start]
+        cached_mask = None if mask is None else mask[..., :start]
         out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
-            q, self.kv[layer, 0, :, :, :start], self.kv[layer, 1, :, :, :start], attn_mask=old
+            q, cached[0], cached[1], attn_mask=cached_mask
         )[:2]  # (B, H, 1, D), (B, H, 1)
         score = (q * k).sum(-1) * q.shape[-1] ** -0.5  # (B, H, 1): the new key
         if mask is not None:
@@ -95,6 +96,17 @@ def _signature(module: torch.nn.Module) -> list:
         )
         for m in module.modules()
     ]
+
+
+def _given_up(what: str, doing: str, error: Exception) -> bool:
+    """Warn (once per compiled part: callers keep the True returned as their ``failed``) that
+    compiling ``what`` failed and that the model goes on ``doing`` eagerly."""
+    warnings.warn(
+        f"Compiling {what} failed ({type(error).__name__}: {error}); {doing} eagerly instead.",
+        RuntimeWarning,
+        stacklevel=4,
+    )
+    return True
 
 
 def _no_duck_shapes():
@@ -176,13 +188,7 @@ class CompiledStep:
                     tokens, cache.kv, cache.cross, cache.fused, enc, enc_mask, positions
                 )
         except Exception as error:
-            self.failed = True
-            warnings.warn(
-                f"Compiling the decoder step failed ({type(error).__name__}: {error}); decoding "
-                "eagerly instead.",
-                RuntimeWarning,
-                stacklevel=4,
-            )
+            self.failed = _given_up("the decoder step", "decoding", error)
             return None
         cache.length += tokens.shape[1]
         return logits
@@ -246,13 +252,7 @@ class CompiledEncoder:
         try:
             return self.compiled(*inputs)
         except Exception as error:
-            self.failed = True
-            warnings.warn(
-                f"Compiling the encoder failed ({type(error).__name__}: {error}); encoding eagerly "
-                "instead.",
-                RuntimeWarning,
-                stacklevel=3,
-            )
+            self.failed = _given_up("the encoder", "encoding", error)
             return None
 
 

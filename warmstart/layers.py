@@ -221,13 +221,6 @@ class DecoderCache:
     def max_length(self) -> int:
         return self.kv.shape[4]
 
-    def update(self, layer: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
-        """Write k/v (B, H, T, D) after the cached ones; return all keys and values so far."""
-        end = self._reserve(k.shape[2])
-        self.kv[layer, 0, :, :, self.length : end] = k
-        self.kv[layer, 1, :, :, self.length : end] = v
-        return self.kv[layer, 0, :, :, :end], self.kv[layer, 1, :, :, :end]
-
     def attend(
         self,
         layer: int,
@@ -239,8 +232,11 @@ class DecoderCache:
         is_causal: bool,
     ) -> Tensor:
         """Write k/v (B, H, T, D) after the cached ones, attend q over all of them: (B, T, C)."""
-        k, v = self.update(layer, k, v)
-        return attend(q, k, v, mask, dropout, is_causal)
+        end = self._reserve(k.shape[2])
+        self.kv[layer, 0, :, :, self.length : end] = k
+        self.kv[layer, 1, :, :, self.length : end] = v
+        cached = self.kv[layer, :, :, :, :end]
+        return attend(q, cached[0], cached[1], mask, dropout, is_causal)
 
     def _reserve(self, T: int) -> int:
         """Make room for T more positions (grows only when a caller sized the cache too small)."""
