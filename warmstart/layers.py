@@ -26,48 +26,127 @@ ACTIVATIONS = {
 }
 
 
-def activation(name: str):
+def activation(name: str) -> str:
+    """``name``, checked to be one of :data:`ACTIVATIONS` (layers apply it with :func:`linear_then`)."""
     if name not in ACTIVATIONS:
         raise ValueError(f"Unknown hidden_act {name!r}; supported: {', '.join(ACTIVATIONS)}.")
-    return ACTIVATIONS[name]
+    return name
 
 
-FEW_ROWS = 64
+FEW_ROWS = 4
 """Inference products with at most this many rows run as ``weight @ x.T`` (see :func:`linear`)."""
 
+_ONEDNN_ACTIVATIONS = {
+    "gelu": ("gelu", "none"),
+    "gelu_new": ("gelu", "tanh"),
+    "gelu_pytorch_tanh": ("gelu", "tanh"),
+    "gelu_fast": ("gelu", "tanh"),
+    "relu": ("relu", ""),
+}
+"""Activations oneDNN applies inside the product: name -> (oneDNN's name, its algorithm)."""
 
-def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
-    """``x @ weight.T + bias``, as ``F.linear``, with a faster path for decoding on CPU.
 
-    With few rows (one decoding step), the product is bound by streaming ``weight`` from memory.
-    BLAS (MKL) handles ``x @ weight.T`` with one to a few dozen rows far below memory bandwidth,
-    yet the same product written ``weight @ x.T`` with at least two columns streams the weight about
-    three times faster; so at inference (no autograd) on CPU in fp32 the product takes that form,
-    a single row going in twice. The result equals ``F.linear``'s up to float rounding.
+def _onednn(x: Tensor, weight: Tensor, bias: Tensor | None, act: str | None = None) -> Tensor:
+    """``act(x @ weight.T + bias)`` by oneDNN (fp32 CPU tensors; ``act`` in ``_ONEDNN_ACTIVATIONS``)."""
+    name, algorithm = _ONEDNN_ACTIVATIONS[act] if act else ("none", "")
+    return torch.ops.mkldnn._linear_pointwise(x, weight, bias, name, [], algorithm)
+
+
+@torch.library.custom_op("warmstart::onednn_linear", mutates_args=())
+def onednn_linear(x: Tensor, weight: Tensor, bias: Tensor | None, act: str) -> Tensor:
+    """:func:`_onednn` as one opaque operation for compiled graphs (``act`` "" for none): inductor
+    lowers oneDNN's product only for weights it has packed as constants."""
+    return _onednn(x, weight, bias, act)
+
+
+@onednn_linear.register_fake
+def _(x: Tensor, weight: Tensor, bias: Tensor | None, act: str) -> Tensor:
+    return x.new_empty(*x.shape[:-1], weight.shape[0])
+
+
+_HAS_ONEDNN = torch.backends.mkldnn.is_available() and hasattr(
+    torch.ops.mkldnn, "_linear_pointwise"
+)
+
+
+class _OneDnnLinear(torch.autograd.Function):
+    """``F.linear`` with autograd whose forward and input gradient run in oneDNN (10-20% faster
+    than MKL's sgemm on the CPUs measured); the weight gradient stays an MKL product, faster there."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        ctx.save_for_backward(x, weight)
+        ctx.has_bias = bias is not None
+        return _onednn(x, weight, bias)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:
+        x, weight = ctx.saved_tensors
+        need_x, need_w, need_b = ctx.needs_input_grad
+        rows = grad.reshape(-1, grad.shape[-1])
+        grad_x = _onednn(grad, weight.t(), None) if need_x else None
+        grad_w = torch.mm(rows.t(), x.reshape(-1, x.shape[-1])) if need_w else None
+        grad_b = rows.sum(0) if need_b and ctx.has_bias else None
+        return grad_x, grad_w, grad_b
+
+
+def linear(
+    x: Tensor, weight: Tensor, bias: Tensor | None = None, activation: str | None = None
+) -> Tensor:
+    """``act(x @ weight.T + bias)``, as ``F.linear`` followed by the named activation
+    (:data:`ACTIVATIONS`), with faster paths on CPU in fp32.
+
+    - With at most :data:`FEW_ROWS` rows at inference (one decoding step), the product is bound by
+      streaming ``weight`` from memory. BLAS (MKL) handles ``x @ weight.T`` with few rows far below
+      memory bandwidth, yet the same product written ``weight @ x.T`` with at least two columns
+      streams the weight about three times faster; a single row goes in twice.
+    - Otherwise the product runs in oneDNN, 10-20% faster than MKL for encoder- and training-sized
+      products and about twice as fast for a vocabulary projection of a few dozen rows; at
+      inference oneDNN also applies GELU or ReLU while the output is in cache (about 40% off
+      a BERT intermediate layer). With autograd, the input gradient runs there too.
+    - Under autocast, ``torch.compile``, other dtypes or devices: ``F.linear``.
+
+    The result equals ``F.linear``'s up to float rounding.
     """
-    rows = x.shape[:-1].numel()
     if (
-        rows > FEW_ROWS
-        or torch.is_grad_enabled()
-        or x.device.type != "cpu"
+        x.device.type != "cpu"
         or x.dtype != torch.float32
         or weight.dtype != torch.float32
+        or torch.is_autocast_enabled("cpu")
     ):
-        return F.linear(x, weight, bias)
+        return _activate(F.linear(x, weight, bias), activation)
+    compiling = torch.compiler.is_compiling()
+    onednn = _HAS_ONEDNN and torch._C._get_mkldnn_enabled()
+    if torch.is_grad_enabled():
+        use = onednn and not compiling
+        out = _OneDnnLinear.apply(x, weight, bias) if use else F.linear(x, weight, bias)
+        return _activate(out, activation)
+    if x.shape[:-1].numel() <= FEW_ROWS:
+        return _activate(_few_rows(x, weight, bias), activation)
+    if not onednn:
+        return _activate(F.linear(x, weight, bias), activation)
+    fused = activation in _ONEDNN_ACTIVATIONS
+    act = activation if fused else None
+    out = onednn_linear(x, weight, bias, act or "") if compiling else _onednn(x, weight, bias, act)
+    return out if fused else _activate(out, activation)
+
+
+def _activate(x: Tensor, activation: str | None) -> Tensor:
+    return x if activation is None else ACTIVATIONS[activation](x)
+
+
+def _few_rows(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    """(..., K) x (N, K) -> (..., N) as ``weight @ x.T``."""
+    rows = x.shape[:-1].numel()
     cols = x.reshape(rows, x.shape[-1])
-    return _few_rows_linear(cols, weight, bias).view(*x.shape[:-1], weight.shape[0])
-
-
-def _few_rows_linear(cols: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-    """(M, K) x (N, K) -> (M, N) as ``weight @ cols.T``."""
-    rows = cols.shape[0]
     if rows == 1:  # one column would take BLAS's slow matrix-vector path
         cols = torch.cat([cols, cols])
     if bias is None:
         out = torch.mm(weight, cols.t())  # (N, rows)
     else:
         out = torch.addmm(bias[:, None], weight, cols.t())
-    return out[:, :rows].t().contiguous()
+    return out[:, :rows].t().contiguous().view(*x.shape[:-1], weight.shape[0])
 
 
 class Linear(nn.Linear):
@@ -75,6 +154,15 @@ class Linear(nn.Linear):
 
     def forward(self, x: Tensor) -> Tensor:
         return linear(x, self.weight, self.bias)
+
+
+def linear_then(module: nn.Module, x: Tensor, activation: str) -> Tensor:
+    """``ACTIVATIONS[activation](module(x))``. For a :class:`Linear` without hooks the activation
+    goes to :func:`linear`, which may apply it inside the product; other modules (quantised,
+    replaced or hooked layers) are called as they are."""
+    if type(module) is Linear and not (module._forward_hooks or module._forward_pre_hooks):
+        return linear(x, module.weight, module.bias, activation)
+    return ACTIVATIONS[activation](module(x))
 
 
 def split_heads(x: Tensor, num_heads: int) -> Tensor:

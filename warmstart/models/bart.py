@@ -32,6 +32,7 @@ from ..layers import (
     check_length,
     decode_stack,
     init_normal_,
+    linear_then,
     new_cache,
     padding_mask,
     qkv_attention,
@@ -97,7 +98,7 @@ class BartLayer(nn.Module):
         if enc is not None:
             h = self.encoder_attn(x, enc_mask, cross=enc, cache=cache)
             x = self.encoder_attn_layer_norm(x + self.dropout(h))
-        h = self.fc2(self.activation_dropout(self.act(self.fc1(x))))
+        h = self.fc2(self.activation_dropout(linear_then(self.fc1, x, self.act)))
         return self.final_layer_norm(x + self.dropout(h))  # (B, T, C)
 
 

@@ -23,6 +23,7 @@ from ..layers import (
     check_length,
     decode_stack,
     init_normal_,
+    linear_then,
     new_cache,
     padding_mask,
     qkv_attention,
@@ -130,7 +131,7 @@ class BertIntermediate(nn.Module):
         self.act = activation(c.hidden_act)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.act(self.dense(x))
+        return linear_then(self.dense, x, self.act)
 
 
 class BertLayer(nn.Module):
@@ -263,7 +264,7 @@ class BertPredictionHeadTransform(nn.Module):
         self.LayerNorm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.LayerNorm(self.act(self.dense(x)))
+        return self.LayerNorm(linear_then(self.dense, x, self.act))
 
 
 class BertLMPredictionHead(nn.Module):

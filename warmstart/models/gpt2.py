@@ -28,6 +28,7 @@ from ..layers import (
     cross_kv,
     decode_stack,
     init_normal_,
+    linear_then,
     new_cache,
     run_layers,
     split_heads,
@@ -102,7 +103,7 @@ class GPT2MLP(nn.Module):
         self.dropout = Dropout(c.resid_pdrop)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.dropout(self.c_proj(self.act(self.c_fc(x))))
+        return self.dropout(self.c_proj(linear_then(self.c_fc, x, self.act)))
 
 
 class GPT2Block(nn.Module):
