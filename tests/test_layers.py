@@ -9,7 +9,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from warmstart import layers
-from warmstart.layers import FEW_ROWS, Dropout, Linear, attend, dropout, linear, linear_then
+from warmstart.layers import (
+    FEW_ROWS,
+    Dropout,
+    Linear,
+    attend,
+    cross_entropy,
+    dropout,
+    linear,
+    linear_then,
+)
 
 
 @pytest.mark.parametrize("rows", [0, 1, 2, FEW_ROWS, FEW_ROWS + 1, 100])
@@ -184,3 +193,27 @@ def test_dropout_and_attention_with_dropout_trace_whole_under_compile():
     out, att = f(torch.randn(4, 8), torch.randn(1, 2, 3, 4))
     assert out.shape == (4, 8) and att.shape == (1, 3, 8)
     assert not counters["graph_break"], dict(counters["graph_break"])
+
+
+@pytest.mark.parametrize("ignored", ["none", "some", "all"])
+def test_cross_entropy_equals_torch_in_loss_and_gradient(ignored):
+    torch.manual_seed(0)
+    rows = 2 * layers.LOSS_CHUNK + 5  # a partial last slice
+    logits = (3 * torch.randn(rows, 50)).requires_grad_()
+    labels = torch.randint(0, 50, (rows,))
+    if ignored != "none":
+        labels[:: 1 if ignored == "all" else 3] = -100
+    got = cross_entropy(logits, labels)
+    want = F.cross_entropy(logits, labels, ignore_index=-100)
+    if ignored == "all":
+        assert torch.isnan(got) and torch.isnan(want)
+        return
+    torch.testing.assert_close(got, want)
+    (got_grad,) = torch.autograd.grad(2.5 * got, logits)
+    (want_grad,) = torch.autograd.grad(2.5 * want, logits)
+    torch.testing.assert_close(got_grad, want_grad)
+
+
+def test_cross_entropy_rejects_labels_outside_the_vocabulary():
+    with pytest.raises((RuntimeError, IndexError), match="out of bounds"):
+        cross_entropy(torch.randn(4, 10), torch.tensor([1, 2, 10, 3]))

@@ -18,14 +18,13 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import checkpoint, generation, hub
 from .checkpoint import summarize_keys
 from .compile import compile_decoder, compile_encoder
 from .config import CONFIG_NAME, EncoderDecoderConfig, write_text_atomic
-from .layers import DecoderCache, Linear, LMHeadDecoder, init_normal_, resize_rows_
+from .layers import DecoderCache, Linear, LMHeadDecoder, cross_entropy, init_normal_, resize_rows_
 from .models import family
 from .models.bert import BaseModelOutput
 from .quantize import native_gemv, quantize_linears_
@@ -385,9 +384,7 @@ class EncoderDecoderModel(nn.Module):
         )
         loss = None
         if labels is not None:
-            loss = F.cross_entropy(
-                logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1), ignore_index=-100
-            )
+            loss = cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1))
         out = Seq2SeqLMOutput(loss, logits, cache, enc)
         return out.to_tuple() if return_dict is False else out
 

@@ -554,6 +554,51 @@ def vocab_logits(head: nn.Module, x: Tensor, bias: Tensor | None) -> Tensor:
     return logits if bias is None else logits + bias
 
 
+LOSS_CHUNK = 64
+"""Rows of logits :func:`cross_entropy` handles at a time (a slice that stays in cache)."""
+
+
+def cross_entropy(logits: Tensor, labels: Tensor, ignore_index: int = -100) -> Tensor:
+    """``F.cross_entropy(logits, labels, ignore_index=ignore_index)`` (mean over the labels that
+    are not ``ignore_index``; NaN when there are none) for ``logits`` (N, V) and ``labels`` (N,).
+
+    On CPU outside ``torch.compile`` it neither keeps the log-probabilities for the backward nor
+    builds a one-hot gradient: the forward keeps one log-sum-exp per row, and the backward writes
+    ``softmax - one_hot`` straight into the gradient, a slice of rows at a time. For a vocabulary
+    of 30k and 512 targets that saves three 60 MB buffers and their passes per training step.
+    """
+    if logits.device.type != "cpu" or torch.compiler.is_compiling():
+        return F.cross_entropy(logits, labels, ignore_index=ignore_index)
+    return _CrossEntropy.apply(logits, labels, ignore_index)
+
+
+class _CrossEntropy(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, logits: Tensor, labels: Tensor, ignore_index: int) -> Tensor:
+        counted = labels != ignore_index
+        targets = labels.masked_fill(~counted, 0)
+        lse = logits.new_empty(logits.shape[0])
+        for i in range(0, logits.shape[0], LOSS_CHUNK):
+            torch.logsumexp(logits[i : i + LOSS_CHUNK], -1, out=lse[i : i + LOSS_CHUNK])
+        picked = logits.gather(1, targets[:, None]).squeeze(1)
+        count = counted.sum()
+        ctx.save_for_backward(logits, lse, targets, counted, count)
+        return ((lse - picked) * counted).sum() / count
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, None, None]:
+        logits, lse, targets, counted, count = ctx.saved_tensors
+        scale = (grad / count) * counted  # (N,): the mean's weight of each row, 0 where ignored
+        out = torch.empty_like(logits)
+        for i in range(0, logits.shape[0], LOSS_CHUNK):
+            rows = out[i : i + LOSS_CHUNK]
+            torch.sub(logits[i : i + LOSS_CHUNK], lse[i : i + LOSS_CHUNK, None], out=rows)
+            rows.exp_().mul_(scale[i : i + LOSS_CHUNK, None])  # softmax, weighted
+        out.scatter_add_(1, targets[:, None], -scale[:, None])  # minus the one-hot
+        return out, None, None
+
+
 def run_layers(layers: Iterable[nn.Module], x: Tensor, *args, checkpointing: bool) -> Tensor:
     """Apply ``layers`` in turn; with ``checkpointing``, recompute activations in the backward."""
     for layer in layers:
