@@ -117,7 +117,8 @@ def linear(
     ):
         return _activate(F.linear(x, weight, bias), activation)
     compiling = torch.compiler.is_compiling()
-    onednn = _HAS_ONEDNN and torch._C._get_mkldnn_enabled()
+    # (dynamo cannot trace the switch's getter: compiled graphs take oneDNN where torch has it)
+    onednn = _HAS_ONEDNN and (compiling or torch._C._get_mkldnn_enabled())
     if torch.is_grad_enabled():
         use = onednn and not compiling
         out = _OneDnnLinear.apply(x, weight, bias) if use else F.linear(x, weight, bias)
