@@ -426,8 +426,8 @@ def main(argv: list[str] | None = None) -> None:
             mark = marks.get(key.removeprefix("compiled "))
             if mark and "greedy b1" in row.figure:
                 row.note = (
-                    f"identical {mark['identical']:.0%}, ROUGE-L {mark['rougeL_vs_fp32']:+.2f}; "
-                    + row.note
+                    f"identical {round(mark['identical'] * mark['inputs'])}/{mark['inputs']}, "
+                    f"ROUGE-L {mark['rougeL_vs_fp32']:+.2f}; " + row.note
                 ).strip("; ")
         rows += matmul_rows(models, args, rate)
         rows += load_rows(folder, 1 if args.quick else 3)

@@ -105,7 +105,8 @@ def linear(
       products and about twice as fast for a vocabulary projection of a few dozen rows; at
       inference oneDNN also applies GELU or ReLU while the output is in cache (about 40% off
       a BERT intermediate layer). With autograd, the input gradient runs there too.
-    - Under autocast, ``torch.compile``, other dtypes or devices: ``F.linear``.
+    - Compiled graphs call oneDNN as one opaque operation, and leave products with autograd to
+      ``F.linear``; so does everything under autocast, in other dtypes or on other devices.
 
     The result equals ``F.linear``'s up to float rounding.
     """

@@ -10,11 +10,10 @@ layers are BERT's (reused from :mod:`.bert`); what differs is the positions, cou
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import RobertaConfig
-from ..layers import Linear, LMHeadDecoder, check_length, init_normal_, vocab_logits
+from ..layers import Linear, LMHeadDecoder, check_length, init_normal_, linear_then, vocab_logits
 from .bert import BertEmbeddings, BertModel
 from .keys import KeyLayout, rename
 
@@ -59,7 +58,7 @@ class RobertaLMHead(nn.Module):
         self.bias = nn.Parameter(torch.zeros(c.vocab_size))
 
     def forward(self, x: Tensor) -> Tensor:
-        x = self.layer_norm(F.gelu(self.dense(x)))  # (B, T, C); always exact GELU, as in fairseq
+        x = self.layer_norm(linear_then(self.dense, x, "gelu"))  # (B, T, C); exact GELU, as fairseq
         return vocab_logits(self.decoder, x, self.bias)  # (B, T, V)
 
 
