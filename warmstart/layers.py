@@ -118,20 +118,24 @@ def linear(
     ):
         return _activate(F.linear(x, weight, bias), activation)
     compiling = torch.compiler.is_compiling()
-    # (dynamo cannot trace the switch's getter: compiled graphs take oneDNN where torch has it)
-    onednn = _HAS_ONEDNN and (compiling or torch._C._get_mkldnn_enabled())
     if torch.is_grad_enabled():
-        use = onednn and not compiling
-        out = _OneDnnLinear.apply(x, weight, bias) if use else F.linear(x, weight, bias)
+        fast = not compiling and _onednn_on(compiling)
+        out = _OneDnnLinear.apply(x, weight, bias) if fast else F.linear(x, weight, bias)
         return _activate(out, activation)
     if x.shape[:-1].numel() <= FEW_ROWS:
         return _activate(_few_rows(x, weight, bias), activation)
-    if not onednn:
+    if not _onednn_on(compiling):
         return _activate(F.linear(x, weight, bias), activation)
     fused = activation in _ONEDNN_ACTIVATIONS
     act = activation if fused else None
     out = onednn_linear(x, weight, bias, act or "") if compiling else _onednn(x, weight, bias, act)
     return out if fused else _activate(out, activation)
+
+
+def _onednn_on(compiling: bool) -> bool:
+    """Whether oneDNN's product is there and switched on. Dynamo cannot read the switch, so
+    compiled graphs take oneDNN wherever torch has it."""
+    return _HAS_ONEDNN and (compiling or torch._C._get_mkldnn_enabled())
 
 
 def _activate(x: Tensor, activation: str | None) -> Tensor:
