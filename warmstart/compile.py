@@ -4,9 +4,10 @@
 through one compiled graph per number of rows (1 for greedy batch 1, ``num_beams`` for beam search).
 The graph keeps the cache buffers in place and takes the number of cached positions, the source
 length and the cache size as symbolic sizes, so one graph serves every step of every decode with
-that many rows. The matrix products stay BLAS calls in the layout ``warmstart.layers.linear``
-gives them; what compiling removes is the per-operation overhead of eager PyTorch around them
-(about 2.5 ms per step of a 6-layer decoder), which at batch 1 is as large as the products.
+that many rows. The matrix products stay library calls (BLAS for up to four rows, oneDNN beyond),
+as ``warmstart.layers.linear`` chooses them; what compiling removes is the per-operation overhead
+of eager PyTorch around them (about 2.5 ms per step of a 6-layer decoder), which at batch 1 is as
+large as the products.
 
 The first call for a row count compiles (seconds to tens of seconds); if compiling fails, a warning
 is issued once and the model decodes eagerly from then on. Tokens may differ from eager decoding

@@ -36,6 +36,11 @@ def activation(name: str) -> str:
 FEW_ROWS = 4
 """Inference products with at most this many rows run as ``weight @ x.T`` (see :func:`linear`)."""
 
+_HAS_ONEDNN = torch.backends.mkldnn.is_available() and hasattr(
+    torch.ops.mkldnn, "_linear_pointwise"
+)
+"""Whether this torch has oneDNN's product (see :func:`linear`)."""
+
 _ONEDNN_ACTIVATIONS = {
     "gelu": ("gelu", "none"),
     "gelu_new": ("gelu", "tanh"),
@@ -62,11 +67,6 @@ def onednn_linear(x: Tensor, weight: Tensor, bias: Tensor | None, act: str) -> T
 @onednn_linear.register_fake
 def _(x: Tensor, weight: Tensor, bias: Tensor | None, act: str) -> Tensor:
     return x.new_empty(*x.shape[:-1], weight.shape[0])
-
-
-_HAS_ONEDNN = torch.backends.mkldnn.is_available() and hasattr(
-    torch.ops.mkldnn, "_linear_pointwise"
-)
 
 
 class _OneDnnLinear(torch.autograd.Function):
