@@ -144,16 +144,19 @@ def test_dropout_drops_at_rate_p_and_keeps_the_expectation(p):
     assert torch.all((lanes - (1 - p)).abs() < 5e-3)
 
 
-def test_dropout_is_seeded_and_its_gradient_uses_the_same_mask():
-    x = torch.randn(64, 96, requires_grad=True)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_dropout_is_seeded_and_its_gradient_uses_the_same_mask(dtype):
+    x = torch.randn(64, 96, dtype=dtype, requires_grad=True)
     torch.manual_seed(3)
     out = dropout(x, 0.2)
     torch.manual_seed(3)
     assert torch.equal(dropout(x.detach(), 0.2), out.detach())
+    assert out.dtype == dtype
     g = torch.randn_like(out)
     out.backward(g)
     scale = 65536 / (65536 - round(0.2 * 65536))
-    torch.testing.assert_close(x.grad, g * (out != 0) * scale)
+    assert x.grad.dtype == dtype
+    torch.testing.assert_close(x.grad, (g * (out != 0)).mul_(scale))
 
 
 def test_dropout_module_is_a_drop_in_for_nn_dropout():

@@ -6,7 +6,7 @@ L layers.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -233,14 +233,23 @@ class _Dropout16(torch.autograd.Function):
         n = x.numel()
         bits = torch.empty((n + 3) // 4, dtype=torch.int64).random_(-(2**63), 2**63 - 1)
         keep = bits.view(torch.int16)[:n].view(x.shape) >= dropped - 32768
-        ctx.scale = 65536 / (65536 - dropped)
-        ctx.save_for_backward(keep)
-        return x.mul(keep).mul_(ctx.scale)
+        scale = 65536 / (65536 - dropped)
+        if x.dtype in (torch.float32, torch.float64):
+            # the scale or 0 in x's dtype: a product with a bool mask converts it on every use
+            mask, ctx.scale = keep.to(x.dtype).mul_(scale), None
+        else:  # in bf16 or fp16 the scale itself would round
+            mask, ctx.scale = keep, scale
+        ctx.save_for_backward(mask)
+        return _masked(x, mask, ctx.scale)
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
-        (keep,) = ctx.saved_tensors
-        return grad.mul(keep).mul_(ctx.scale), None
+        (mask,) = ctx.saved_tensors
+        return _masked(grad, mask, ctx.scale), None
+
+
+def _masked(x: Tensor, mask: Tensor, scale: float | None) -> Tensor:
+    return x * mask if scale is None else x.mul(mask).mul_(scale)
 
 
 class Dropout(nn.Dropout):
@@ -561,21 +570,26 @@ def vocab_logits(head: nn.Module, x: Tensor, bias: Tensor | None) -> Tensor:
 
 
 LOSS_CHUNK = 64
-"""Rows of logits :func:`cross_entropy` handles at a time (a slice that stays in cache)."""
+"""Rows of logits :func:`cross_entropy` handles at a time."""
 
 
 def cross_entropy(logits: Tensor, labels: Tensor, ignore_index: int = -100) -> Tensor:
     """``F.cross_entropy(logits, labels, ignore_index=ignore_index)`` (mean over the labels that
     are not ``ignore_index``; NaN when there are none) for ``logits`` (N, V) and ``labels`` (N,).
 
-    On CPU outside ``torch.compile`` it neither keeps the log-probabilities for the backward nor
-    builds a one-hot gradient: the forward keeps one log-sum-exp per row, and the backward writes
-    ``softmax - one_hot`` straight into the gradient, a slice of rows at a time. For a vocabulary
-    of 30k and 512 targets that saves three 60 MB buffers and their passes per training step.
+    On CPU outside ``torch.compile`` it keeps neither the log-probabilities for the backward nor a
+    one-hot gradient: the forward takes the log-softmax of a slice of rows at a time into one
+    reused buffer, and the backward writes ``softmax - one_hot`` straight into the gradient. For a
+    vocabulary of 30k and 512 targets that saves three 60 MB buffers and their passes per
+    training step.
     """
     if logits.device.type != "cpu" or torch.compiler.is_compiling():
         return F.cross_entropy(logits, labels, ignore_index=ignore_index)
     return _CrossEntropy.apply(logits, labels, ignore_index)
+
+
+def _row_slices(n: int) -> Iterator[slice]:
+    return (slice(i, i + LOSS_CHUNK) for i in range(0, n, LOSS_CHUNK))
 
 
 class _CrossEntropy(torch.autograd.Function):
@@ -583,24 +597,25 @@ class _CrossEntropy(torch.autograd.Function):
     def forward(ctx, logits: Tensor, labels: Tensor, ignore_index: int) -> Tensor:
         counted = labels != ignore_index
         targets = labels.masked_fill(~counted, 0)
-        lse = logits.new_empty(logits.shape[0])
-        for i in range(0, logits.shape[0], LOSS_CHUNK):
-            torch.logsumexp(logits[i : i + LOSS_CHUNK], -1, out=lse[i : i + LOSS_CHUNK])
-        picked = logits.gather(1, targets[:, None]).squeeze(1)
+        picked = logits.new_empty(logits.shape[0], 1)  # log-probability of each target
+        scratch = logits.new_empty(min(LOSS_CHUNK, logits.shape[0]), logits.shape[1])
+        for rows in _row_slices(logits.shape[0]):
+            chunk = logits[rows]
+            log_probs = torch.ops.aten._log_softmax.out(chunk, -1, False, out=scratch[: len(chunk)])
+            torch.gather(log_probs, 1, targets[rows, None], out=picked[rows])
         count = counted.sum()
-        ctx.save_for_backward(logits, lse, targets, counted, count)
-        return ((lse - picked) * counted).sum() / count
+        ctx.save_for_backward(logits, targets, counted, count)
+        return -(picked.squeeze(1) * counted).sum() / count
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad: Tensor) -> tuple[Tensor | None, None, None]:
-        logits, lse, targets, counted, count = ctx.saved_tensors
+        logits, targets, counted, count = ctx.saved_tensors
         scale = (grad / count) * counted  # (N,): the mean's weight of each row, 0 where ignored
         out = torch.empty_like(logits)
-        for i in range(0, logits.shape[0], LOSS_CHUNK):
-            rows = out[i : i + LOSS_CHUNK]
-            torch.sub(logits[i : i + LOSS_CHUNK], lse[i : i + LOSS_CHUNK, None], out=rows)
-            rows.exp_().mul_(scale[i : i + LOSS_CHUNK, None])  # softmax, weighted
+        for rows in _row_slices(logits.shape[0]):
+            probs = torch.ops.aten._softmax.out(logits[rows], -1, False, out=out[rows])
+            probs.mul_(scale[rows, None])
         out.scatter_add_(1, targets[:, None], -scale[:, None])  # minus the one-hot
         return out, None, None
 
