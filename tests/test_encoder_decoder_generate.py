@@ -3,7 +3,8 @@
 import pytest
 import torch
 import transformers as hf
-from conftest import TINY, add_to_hf_cache
+from conftest import add_to_hf_cache
+from tiny_configs import TINY
 
 from warmstart import AutoTokenizer, EncoderDecoderModel
 from warmstart.generation import GenerationConfig

@@ -6,8 +6,9 @@ from __future__ import annotations
 import pytest
 import torch
 import transformers as hf
-from conftest import TINY, padded_batch
+from conftest import padded_batch
 from test_pairings import _compare, _ours
+from tiny_configs import TINY
 
 from warmstart import BertConfig, EncoderDecoderConfig, EncoderDecoderModel
 

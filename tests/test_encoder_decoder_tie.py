@@ -7,8 +7,9 @@ from __future__ import annotations
 import pytest
 import torch
 import transformers as hf
-from conftest import GPT2_TINY, TINY, padded_batch
+from conftest import padded_batch
 from safetensors.torch import load_file, save_file
+from tiny_configs import GPT2_TINY, TINY
 
 from warmstart import (
     BertConfig,

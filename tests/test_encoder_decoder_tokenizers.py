@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 import transformers as hf
-from conftest import GPT2_TINY, TINY
 from test_tokenizer_gpt2 import train_byte_level_bpe
+from tiny_configs import GPT2_TINY, TINY
 
 from warmstart import (
     AutoTokenizer,

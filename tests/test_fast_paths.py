@@ -5,7 +5,7 @@ after generation updates the real parameters."""
 import pytest
 import torch
 import transformers as hf
-from conftest import BART_TINY, TINY, randomize_
+from tiny_configs import BART_TINY, TINY, randomize_
 
 from warmstart import EncoderDecoderModel, generation
 from warmstart.encoder_decoder import _DecodeState
@@ -268,7 +268,7 @@ def test_native_gemv_restores_the_switch():
 
 
 def test_quantize_reaches_every_decoder_projection_of_gpt2():
-    from conftest import GPT2_TINY
+    from tiny_configs import GPT2_TINY
 
     from warmstart import BertConfig, EncoderDecoderConfig, GPT2Config
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 import pytest
 import torch
 import transformers as hf
-from conftest import BART_TINY, GPT2_TINY, TINY, padded_batch, randomize_
+from conftest import padded_batch
 from safetensors.torch import load_file
+from tiny_configs import BART_TINY, GPT2_TINY, TINY, randomize_
 
 import warmstart.config as ws
 from warmstart import EncoderDecoderConfig, EncoderDecoderModel

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import torch
-from conftest import randomize_
+from tiny_configs import randomize_
 from torch import nn
 
 

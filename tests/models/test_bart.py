@@ -3,13 +3,13 @@
 import pytest
 import torch
 import transformers as hf
-from conftest import BART_TINY
 from family_parity import (
     assert_cached_equals_uncached,
     assert_decoder_matches,
     assert_encoder_matches,
     load_reference,
 )
+from tiny_configs import BART_TINY
 
 from warmstart.config import BartConfig
 from warmstart.models.bart import BartForCausalLM, BartModel, fix_keys

@@ -3,7 +3,6 @@
 import pytest
 import torch
 import transformers as hf
-from conftest import TINY
 from family_parity import (
     assert_cached_equals_uncached,
     assert_decoder_matches,
@@ -11,6 +10,7 @@ from family_parity import (
     load_reference,
     padded,
 )
+from tiny_configs import TINY
 
 from warmstart import BertConfig, BertLMHeadModel, BertModel
 from warmstart.models.bert import fix_keys

@@ -3,13 +3,13 @@
 import pytest
 import torch
 import transformers as hf
-from conftest import TINY
 from family_parity import (
     assert_cached_equals_uncached,
     assert_decoder_matches,
     assert_encoder_matches,
     load_reference,
 )
+from tiny_configs import TINY
 
 from warmstart.config import ElectraConfig
 from warmstart.models.electra import ElectraForCausalLM, ElectraModel, fix_keys

@@ -3,13 +3,13 @@
 import pytest
 import torch
 import transformers as hf
-from conftest import GPT2_TINY
 from family_parity import (
     assert_cached_equals_uncached,
     assert_decoder_matches,
     assert_encoder_matches,
     load_reference,
 )
+from tiny_configs import GPT2_TINY
 
 from warmstart.config import GPT2Config
 from warmstart.models.gpt2 import GPT2LMHeadModel, GPT2Model, fix_keys, to_hf_keys
