@@ -13,6 +13,7 @@ from tiny import train_args
 
 from warmstart.cli import main
 from warmstart.hub import load_weights
+from warmstart.train import distributed
 from warmstart.train.checkpoint import list_checkpoints
 
 RUN = ("--max-steps", "6", "--log-every", "1", "--save-every", "3", "--keep-last", "5")
@@ -34,12 +35,14 @@ def test_two_processes_match_one_with_the_same_global_batch(tmp_path, bert_nodro
         "2",
         "-m",
         "warmstart.cli",
-        *train_args(bert_nodrop_dir, data_dir, ddp, "--batch-size", "2", *RUN),
+        *train_args(bert_nodrop_dir, data_dir, ddp, "--batch-size", "2", "--device", "cpu", *RUN),
     ]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stderr[-3000:]
     single = tmp_path / "single"
-    main(train_args(bert_nodrop_dir, data_dir, single, "--batch-size", "4", *RUN))
+    main(
+        train_args(bert_nodrop_dir, data_dir, single, "--batch-size", "4", "--device", "cpu", *RUN)
+    )
 
     ddp_rows, single_rows = train_rows(ddp), train_rows(single)
     assert [r["step"] for r in ddp_rows] == list(range(1, 7))  # one writer: no duplicated rows
@@ -53,3 +56,12 @@ def test_two_processes_match_one_with_the_same_global_batch(tmp_path, bert_nodro
     assert [step for step, _ in list_checkpoints(ddp)] == [3, 6]
     assert len(torch.load(ddp / "checkpoint-6" / "rng.pt", weights_only=True)) == 2  # both ranks'
     assert sorted(p.name for p in ddp.iterdir()) == sorted(p.name for p in single.iterdir())
+
+
+def test_more_processes_than_gpus_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda i: pytest.fail("set_device reached"))
+    for key, value in {"WORLD_SIZE": "2", "LOCAL_WORLD_SIZE": "2", "LOCAL_RANK": "1"}.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(RuntimeError, match=r"2 processes .* 1 CUDA device.*--nproc_per_node 1"):
+        distributed.setup("cuda")

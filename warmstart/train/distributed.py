@@ -46,6 +46,14 @@ def setup(device: str | None = None) -> Dist:
         return Dist(device=torch.device("cuda" if want_cuda else "cpu"))
     local = int(os.environ.get("LOCAL_RANK", "0"))
     if want_cuda:
+        gpus = torch.cuda.device_count()
+        if local >= gpus:
+            per_node = os.environ.get("LOCAL_WORLD_SIZE", str(local + 1))
+            raise RuntimeError(
+                f"torchrun started {per_node} processes on this machine, one per GPU, but it has "
+                f"{gpus} CUDA device(s). Start at most {gpus} (--nproc_per_node {gpus}), or "
+                "train on CPU processes with --device cpu."
+            )
         torch.cuda.set_device(local)
     if not dist.is_initialized():
         dist.init_process_group("nccl" if want_cuda else "gloo")
