@@ -198,16 +198,18 @@ def test_dropout_and_attention_with_dropout_trace_whole_under_compile():
     assert not counters["graph_break"], dict(counters["graph_break"])
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("ignored", ["none", "some", "all"])
-def test_cross_entropy_equals_torch_in_loss_and_gradient(ignored):
+def test_cross_entropy_equals_torch_in_loss_and_gradient(ignored, dtype):
     torch.manual_seed(0)
     rows = 2 * layers.LOSS_CHUNK + 5  # a partial last slice
-    logits = (3 * torch.randn(rows, 50)).requires_grad_()
+    logits = (3 * torch.randn(rows, 50)).to(dtype).requires_grad_()
     labels = torch.randint(0, 50, (rows,))
     if ignored != "none":
         labels[:: 1 if ignored == "all" else 3] = -100
     got = cross_entropy(logits, labels)
-    want = F.cross_entropy(logits, labels, ignore_index=-100)
+    want = F.cross_entropy(logits.float(), labels, ignore_index=-100)  # bf16: fp32 arithmetic
+    assert got.dtype == torch.float32
     if ignored == "all":
         assert torch.isnan(got) and torch.isnan(want)
         return

@@ -384,7 +384,7 @@ class EncoderDecoderModel(nn.Module):
         )
         loss = None
         if labels is not None:
-            loss = cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), labels.reshape(-1))
+            loss = cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1))
         out = Seq2SeqLMOutput(loss, logits, cache, enc)
         return out.to_tuple() if return_dict is False else out
 

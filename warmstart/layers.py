@@ -234,11 +234,12 @@ class _Dropout16(torch.autograd.Function):
         bits = torch.empty((n + 3) // 4, dtype=torch.int64).random_(-(2**63), 2**63 - 1)
         keep = bits.view(torch.int16)[:n].view(x.shape) >= dropped - 32768
         scale = 65536 / (65536 - dropped)
+        # in x's dtype: a product with a bool mask would convert it on every use
+        mask = keep.to(x.dtype)
         if x.dtype in (torch.float32, torch.float64):
-            # the scale or 0 in x's dtype: a product with a bool mask converts it on every use
-            mask, ctx.scale = keep.to(x.dtype).mul_(scale), None
-        else:  # in bf16 or fp16 the scale itself would round
-            mask, ctx.scale = keep, scale
+            mask, ctx.scale = mask.mul_(scale), None  # the scale or 0
+        else:  # 1 or 0, scaled after: in bf16 or fp16 the scale itself would round
+            ctx.scale = scale
         ctx.save_for_backward(mask)
         return _masked(x, mask, ctx.scale)
 
@@ -574,17 +575,18 @@ LOSS_CHUNK = 64
 
 
 def cross_entropy(logits: Tensor, labels: Tensor, ignore_index: int = -100) -> Tensor:
-    """``F.cross_entropy(logits, labels, ignore_index=ignore_index)`` (mean over the labels that
-    are not ``ignore_index``; NaN when there are none) for ``logits`` (N, V) and ``labels`` (N,).
+    """``F.cross_entropy(logits.float(), labels, ignore_index=ignore_index)`` (mean over the labels
+    that are not ``ignore_index``; NaN when there are none) for ``logits`` (N, V) and ``labels``
+    (N,); the arithmetic is in fp32 whatever the logits' dtype, the gradient in theirs.
 
     On CPU outside ``torch.compile`` it keeps neither the log-probabilities for the backward nor a
     one-hot gradient: the forward takes the log-softmax of a slice of rows at a time into one
     reused buffer, and the backward writes ``softmax - one_hot`` straight into the gradient. For a
     vocabulary of 30k and 512 targets that saves three 60 MB buffers and their passes per
-    training step.
+    training step, and two more (the fp32 copy and its gradient) for bf16 logits.
     """
     if logits.device.type != "cpu" or torch.compiler.is_compiling():
-        return F.cross_entropy(logits, labels, ignore_index=ignore_index)
+        return F.cross_entropy(logits.float(), labels, ignore_index=ignore_index)
     return _CrossEntropy.apply(logits, labels, ignore_index)
 
 
@@ -597,11 +599,11 @@ class _CrossEntropy(torch.autograd.Function):
     def forward(ctx, logits: Tensor, labels: Tensor, ignore_index: int) -> Tensor:
         counted = labels != ignore_index
         targets = labels.masked_fill(~counted, 0)
-        picked = logits.new_empty(logits.shape[0], 1)  # log-probability of each target
-        scratch = logits.new_empty(min(LOSS_CHUNK, logits.shape[0]), logits.shape[1])
+        picked = logits.new_empty(logits.shape[0], 1, dtype=torch.float32)  # target log-probs
+        scratch = _Fp32Rows(logits)
         for rows in _row_slices(logits.shape[0]):
-            chunk = logits[rows]
-            log_probs = torch.ops.aten._log_softmax.out(chunk, -1, False, out=scratch[: len(chunk)])
+            x = scratch.rows(logits[rows])
+            log_probs = torch.ops.aten._log_softmax.out(x, -1, False, out=scratch.out[: len(x)])
             torch.gather(log_probs, 1, targets[rows, None], out=picked[rows])
         count = counted.sum()
         ctx.save_for_backward(logits, targets, counted, count)
@@ -611,13 +613,31 @@ class _CrossEntropy(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad: Tensor) -> tuple[Tensor | None, None, None]:
         logits, targets, counted, count = ctx.saved_tensors
-        scale = (grad / count) * counted  # (N,): the mean's weight of each row, 0 where ignored
+        scale = ((grad / count) * counted)[:, None]  # the mean's weight of each row, 0 if ignored
         out = torch.empty_like(logits)
+        scratch = _Fp32Rows(logits)
         for rows in _row_slices(logits.shape[0]):
-            probs = torch.ops.aten._softmax.out(logits[rows], -1, False, out=out[rows])
-            probs.mul_(scale[rows, None])
-        out.scatter_add_(1, targets[:, None], -scale[:, None])  # minus the one-hot
+            x = scratch.rows(logits[rows])
+            probs = out[rows] if scratch.same else scratch.out[: len(x)]
+            torch.ops.aten._softmax.out(x, -1, False, out=probs)
+            probs.mul_(scale[rows]).scatter_add_(1, targets[rows, None], -scale[rows])
+            if not scratch.same:
+                out[rows] = probs
         return out, None, None
+
+
+class _Fp32Rows:
+    """Buffers for :class:`_CrossEntropy`: a slice of rows in fp32 (the logits' own rows when they
+    are fp32, else a copy) and a slice-sized fp32 output."""
+
+    def __init__(self, logits: Tensor) -> None:
+        self.same = logits.dtype == torch.float32
+        size = (min(LOSS_CHUNK, logits.shape[0]), logits.shape[1])
+        self.out = logits.new_empty(size, dtype=torch.float32)
+        self.copy = None if self.same else logits.new_empty(size, dtype=torch.float32)
+
+    def rows(self, x: Tensor) -> Tensor:
+        return x if self.copy is None else self.copy[: len(x)].copy_(x)
 
 
 def run_layers(layers: Iterable[nn.Module], x: Tensor, *args, checkpointing: bool) -> Tensor:
