@@ -65,10 +65,9 @@ import warmstart.config as ws
 from warmstart import EncoderDecoderConfig, EncoderDecoderModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from tiny_configs import BART_TINY, GPT2_TINY, TINY, randomize_  # the tests' tiny configs
+from tiny_configs import BART_TINY, GPT2_TINY, TINY, WIDE, randomize_  # the tests' tiny configs
 
 # ----------------------------------------------------------------------------------- models
-WIDE = dict(TINY, hidden_size=48)  # a wider encoder: enc_to_dec_proj maps 48 -> 32
 MINILM = dict(
     vocab_size=30522,
     hidden_size=384,

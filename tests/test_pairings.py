@@ -9,12 +9,11 @@ import torch
 import transformers as hf
 from conftest import padded_batch
 from safetensors.torch import load_file
-from tiny_configs import BART_TINY, GPT2_TINY, TINY, randomize_
+from tiny_configs import BART_TINY, GPT2_TINY, TINY, WIDE, randomize_
 
 import warmstart.config as ws
 from warmstart import EncoderDecoderConfig, EncoderDecoderModel
 
-WIDE = dict(TINY, hidden_size=48)  # a wider encoder: enc_to_dec_proj maps 48 -> 32
 ELECTRA = dict(TINY, embedding_size=16)
 
 # name -> (encoder family, its kwargs), (decoder family, its kwargs)

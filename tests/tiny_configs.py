@@ -13,6 +13,7 @@ TINY = dict(
     intermediate_size=37,
     max_position_embeddings=64,
 )
+WIDE = dict(TINY, hidden_size=48)  # a wider encoder: enc_to_dec_proj maps 48 -> 32
 GPT2_TINY = dict(
     vocab_size=99,
     n_embd=32,
