@@ -6,7 +6,7 @@ import transformers as hf
 from conftest import add_to_hf_cache
 from tiny_configs import TINY
 
-from warmstart import AutoTokenizer, EncoderDecoderModel
+from warmstart import AutoTokenizer, EncoderDecoderModel, layers
 from warmstart.generation import GenerationConfig
 
 IDS = dict(decoder_start_token_id=2, pad_token_id=0, eos_token_id=3)
@@ -70,6 +70,23 @@ def test_rows_finish_at_different_steps(tiny_pair):
     out = ours.generate(x, attention_mask=mask)
     finished = (out == 3).any(1)
     assert finished.any() and len({int((row != 0).sum()) for row in out}) > 1
+
+
+def test_batched_beams_decode_with_packed_weights(tiny_pair, monkeypatch):
+    """Guards the fixture too: 4 inputs x 4 beams take oneDNN's packed weights, so the parity tests
+    above check that path against transformers; the packing ends with the decode."""
+    if not layers._HAS_PACKING:
+        pytest.skip("this torch cannot keep weights in oneDNN's layout")
+    _, ours = tiny_pair
+    packed = []  # ids are unique within a decode: the packed store keeps each weight alive
+    pack = layers._pack
+    monkeypatch.setattr(layers, "_pack", lambda w: packed.append(id(w)) or pack(w))
+    x, mask = _source()
+    ours.generate(x, attention_mask=mask, num_beams=4, max_new_tokens=6)
+    per_layer = 8  # fused QKV, output, cross Q, K, V, output, intermediate, output
+    assert 0 < len(packed) <= per_layer * TINY["num_hidden_layers"] + 2  # + LM head transform, head
+    assert len(set(packed)) == len(packed)  # once per decode, not per step
+    assert layers._scope.packed is None
 
 
 def test_cached_decoding_equals_uncached(tiny_pair):

@@ -10,6 +10,7 @@ from torch import nn
 
 from warmstart import layers
 from warmstart.layers import (
+    ACTIVATIONS,
     FEW_ROWS,
     Dropout,
     Linear,
@@ -86,6 +87,39 @@ def test_linear_products_run_in_onednn_where_it_is_available(monkeypatch):
         linear(x, weight)
         linear(x[:1], weight)  # one row: weight @ x.T, not oneDNN
     assert calls == [(8, 4), (4, 8), (8, 4)]
+
+
+def test_packed_weights_reorder_each_weight_once_per_block(monkeypatch):
+    if not layers._HAS_PACKING:
+        pytest.skip("this torch cannot keep weights in oneDNN's layout")
+    packed = []
+    pack = layers._pack
+    monkeypatch.setattr(layers, "_pack", lambda w: packed.append(w.shape) or pack(w))
+    weight, bias = torch.randn(24, 16), torch.randn(24)
+    x = torch.randn(2, 3 * FEW_ROWS, 16)
+    with torch.no_grad():
+        with layers.packed_weights():
+            for act in (None, "gelu", "relu", "tanh"):  # fused into the product or applied after
+                want = (
+                    F.linear(x, weight, bias)
+                    if act is None
+                    else ACTIVATIONS[act](F.linear(x, weight, bias))
+                )
+                torch.testing.assert_close(linear(x, weight, bias, act), want, atol=1e-5, rtol=1e-5)
+            assert packed == [(24, 16)]
+            with layers.packed_weights():  # a nested block keeps the outer one's weights
+                linear(x, weight)
+            linear(x[:, :1], weight)  # few rows: weight @ x.T, nothing to pack
+            assert packed == [(24, 16)]
+            weight.add_(1.0)  # changed in place: packed again
+            torch.testing.assert_close(linear(x, weight), F.linear(x, weight), atol=1e-5, rtol=1e-5)
+            assert packed == [(24, 16)] * 2
+        linear(x, weight)  # after the block: plain weights again
+        assert packed == [(24, 16)] * 2 and layers._scope.packed is None
+    with layers.packed_weights():
+        w = weight.clone().requires_grad_()
+        linear(x, w).sum().backward()  # training keeps its own path
+    assert packed == [(24, 16)] * 2
 
 
 @pytest.mark.filterwarnings("ignore:TF32")

@@ -24,7 +24,15 @@ from . import checkpoint, generation, hub
 from .checkpoint import summarize_keys
 from .compile import compile_decoder, compile_encoder
 from .config import CONFIG_NAME, EncoderDecoderConfig, write_text_atomic
-from .layers import DecoderCache, Linear, LMHeadDecoder, cross_entropy, init_normal_, resize_rows_
+from .layers import (
+    DecoderCache,
+    Linear,
+    LMHeadDecoder,
+    cross_entropy,
+    init_normal_,
+    packed_weights,
+    resize_rows_,
+)
 from .models import family
 from .models.bert import BaseModelOutput
 from .quantize import native_gemv, quantize_linears_
@@ -472,17 +480,18 @@ class EncoderDecoderModel(nn.Module):
                 )
         bf16 = self.decoder.get_input_embeddings().weight.dtype == torch.bfloat16
         state = _DecodeState(self.decoder.new_cache(B, length), enc, attention_mask, bf16)
-        out = generation.generate(
-            self._step,
-            _DecodeState.reorder,
-            state,
-            start,
-            config,
-            encoder_input_ids=input_ids,
-            generator=generator,
-            streamer=streamer,
-            select=_DecodeState.select,
-        )
+        with packed_weights():  # batched steps reuse every decoder weight: oneDNN's layout once
+            out = generation.generate(
+                self._step,
+                _DecodeState.reorder,
+                state,
+                start,
+                config,
+                encoder_input_ids=input_ids,
+                generator=generator,
+                streamer=streamer,
+                select=_DecodeState.select,
+            )
         return out if config.return_dict_in_generate else out.sequences
 
     def _step(self, tokens: Tensor, state: _DecodeState) -> tuple[Tensor, _DecodeState]:
