@@ -257,3 +257,14 @@ def test_cross_entropy_equals_torch_in_loss_and_gradient(ignored, dtype):
 def test_cross_entropy_rejects_labels_outside_the_vocabulary():
     with pytest.raises((RuntimeError, IndexError), match="out of bounds"):
         cross_entropy(torch.randn(4, 10), torch.tensor([1, 2, 10, 3]))
+
+
+def test_cross_kv_is_projected_once_per_decode_and_laid_out_head_by_head():
+    k, v = (torch.randn(2, 5, 4, 8).transpose(1, 2) for _ in range(2))  # (B, H, S, D) views
+    calls = []
+    project = lambda: calls.append(1) or (k, v)  # noqa: E731
+    assert layers.cross_kv(None, 0, project) == (k, v)  # training: the projection as it is
+    cache = layers.DecoderCache(num_layers=1, batch_size=2, num_heads=4, head_dim=8, max_length=3)
+    first = layers.cross_kv(cache, 0, project)
+    assert layers.cross_kv(cache, 0, project) is first and len(calls) == 2
+    assert all(t.is_contiguous() and torch.equal(t, u) for t, u in zip(first, (k, v)))
