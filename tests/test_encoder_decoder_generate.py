@@ -7,6 +7,7 @@ from conftest import add_to_hf_cache
 from tiny_configs import TINY
 
 from warmstart import AutoTokenizer, EncoderDecoderModel, layers
+from warmstart.encoder_decoder import PACK_MIN_STEPS
 from warmstart.generation import GenerationConfig
 
 IDS = dict(decoder_start_token_id=2, pad_token_id=0, eos_token_id=3)
@@ -73,8 +74,8 @@ def test_rows_finish_at_different_steps(tiny_pair):
 
 
 def test_batched_beams_decode_with_packed_weights(tiny_pair, monkeypatch):
-    """Guards the fixture too: 4 inputs x 4 beams take oneDNN's packed weights, so the parity tests
-    above check that path against transformers; the packing ends with the decode."""
+    """4 inputs x 4 beams take oneDNN's packed weights in decodes of PACK_MIN_STEPS tokens or more
+    (the parity tests above run both); the packing ends with the decode."""
     if not layers._HAS_PACKING:
         pytest.skip("this torch cannot keep weights in oneDNN's layout")
     _, ours = tiny_pair
@@ -82,7 +83,9 @@ def test_batched_beams_decode_with_packed_weights(tiny_pair, monkeypatch):
     pack = layers._pack
     monkeypatch.setattr(layers, "_pack", lambda w: packed.append(id(w)) or pack(w))
     x, mask = _source()
-    ours.generate(x, attention_mask=mask, num_beams=4, max_new_tokens=6)
+    ours.generate(x, attention_mask=mask, num_beams=4, max_new_tokens=PACK_MIN_STEPS - 1)
+    assert packed == []  # too short a decode to pay for the packing
+    ours.generate(x, attention_mask=mask, num_beams=4, max_new_tokens=PACK_MIN_STEPS)
     per_layer = 8  # fused QKV, output, cross Q, K, V, output, intermediate, output
     assert 0 < len(packed) <= per_layer * TINY["num_hidden_layers"] + 2  # + LM head transform, head
     assert len(set(packed)) == len(packed)  # once per decode, not per step

@@ -14,6 +14,7 @@ import copy
 import logging
 import os
 import warnings
+from contextlib import nullcontext
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -85,6 +86,11 @@ def shift_tokens_right(
     shifted[:, 1:] = labels[:, :-1]
     shifted[:, 0] = start_token_id
     return shifted.masked_fill_(shifted == -100, pad_token_id)
+
+
+PACK_MIN_STEPS = 16
+"""``generate`` keeps the decoder's weights in oneDNN's layout (see ``layers.packed_weights``) when
+it may decode at least this many tokens."""
 
 
 class EncoderDecoderModel(nn.Module):
@@ -480,7 +486,10 @@ class EncoderDecoderModel(nn.Module):
                 )
         bf16 = self.decoder.get_input_embeddings().weight.dtype == torch.bfloat16
         state = _DecodeState(self.decoder.new_cache(B, length), enc, attention_mask, bf16)
-        with packed_weights():  # batched steps reuse every decoder weight: oneDNN's layout once
+        # batched steps reuse every decoder weight: reordering each once for oneDNN costs about
+        # as much as ten steps gain, so only decodes that may run longer do it
+        packing = packed_weights() if length - start.shape[1] >= PACK_MIN_STEPS else nullcontext()
+        with packing:
             out = generation.generate(
                 self._step,
                 _DecodeState.reorder,

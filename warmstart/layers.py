@@ -152,9 +152,10 @@ def packed_weights() -> Iterator[None]:
 
     oneDNN otherwise reorders the weight on every call, about 30% of a product of a few dozen rows
     (the vocabulary projection of 32 rows: 7.4 -> 5.1 ms). Decoding reuses every decoder weight at
-    every step, so ``generate`` decodes inside this block; the price is a second copy of the
-    weights that more than :data:`FEW_ROWS` rows multiply, for the length of the block. A weight
-    changed in place meanwhile is reordered again.
+    every step, so ``generate`` decodes inside this block when it may run long enough to repay the
+    reordering (about 45 ms for a MiniLM decoder, some ten batched steps' gain). The price is a
+    second copy of the weights that more than :data:`FEW_ROWS` rows multiply, for the length of
+    the block. A weight changed in place meanwhile is reordered again.
     """
     outer = getattr(_scope, "packed", None)
     if outer is None and _HAS_PACKING:
