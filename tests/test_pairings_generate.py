@@ -12,8 +12,9 @@ from test_pairings import PAIRINGS, TOKENS, _theirs
 from transformers.modeling_outputs import BaseModelOutput
 
 from warmstart import EncoderDecoderModel
+from warmstart.encoder_decoder import PACK_MIN_STEPS
 
-MAX_NEW = 8
+MAX_NEW = PACK_MIN_STEPS  # long enough that batched steps take oneDNN's packed weights
 # the cross-attention output projection of every decoder family
 CROSS_OUT = re.compile(
     r"(crossattention\.output\.dense|crossattention\.c_proj|encoder_attn\.out_proj)\.weight$"

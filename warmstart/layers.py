@@ -46,9 +46,8 @@ _HAS_ONEDNN = torch.backends.mkldnn.is_available() and hasattr(
 _HAS_PACKING = _HAS_ONEDNN and hasattr(torch.ops.mkldnn, "_reorder_linear_weight")
 """Whether this torch can keep a weight in oneDNN's own layout (see :func:`packed_weights`)."""
 
-_scope = (
-    threading.local()
-)  # .packed: id(weight) -> (weight, version, packed) in a packed_weights block
+# .packed, inside a packed_weights block: id(weight) -> (weight, its version, the packed weight)
+_scope = threading.local()
 
 _ONEDNN_ACTIVATIONS = {
     "gelu": ("gelu", "none"),
