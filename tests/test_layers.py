@@ -106,19 +106,24 @@ def test_packed_weights_reorder_each_weight_once_per_block(monkeypatch):
                     else ACTIVATIONS[act](F.linear(x, weight, bias))
                 )
                 torch.testing.assert_close(linear(x, weight, bias, act), want, atol=1e-5, rtol=1e-5)
-            assert packed == [(24, 16)]
+            assert packed == [(24, 16)]  # on its second use, once
             with layers.packed_weights():  # a nested block keeps the outer one's weights
                 linear(x, weight)
             linear(x[:, :1], weight)  # few rows: weight @ x.T, nothing to pack
             assert packed == [(24, 16)]
-            weight.add_(1.0)  # changed in place: packed again
-            torch.testing.assert_close(linear(x, weight), F.linear(x, weight), atol=1e-5, rtol=1e-5)
+            weight.add_(1.0)  # changed in place: used as it is, then packed again
+            for _ in range(2):
+                got = linear(x, weight)
+                torch.testing.assert_close(got, F.linear(x, weight), atol=1e-5, rtol=1e-5)
+            assert packed == [(24, 16)] * 2
+            linear(x, torch.randn(8, 16))  # used once: left as it is
             assert packed == [(24, 16)] * 2
         linear(x, weight)  # after the block: plain weights again
         assert packed == [(24, 16)] * 2 and layers._scope.packed is None
     with layers.packed_weights():
         w = weight.clone().requires_grad_()
-        linear(x, w).sum().backward()  # training keeps its own path
+        for _ in range(2):
+            linear(x, w).sum().backward()  # training keeps its own path
     assert packed == [(24, 16)] * 2
 
 
