@@ -88,7 +88,7 @@ def stream_floor(mats: list[torch.Tensor], repeats: int) -> dict[str, float]:
     """Seconds to read ``mats`` once, in fp32, bf16 and int8.
 
     fp32 is the fastest of three readers: ``F.linear`` of one row (BLAS gemv), the product in the
-    layout ``warmstart.layers.linear`` uses for few rows (weight times a two-column matrix) and a
+    layout ``warmstart.linear.linear`` uses for few rows (weight times a two-column matrix) and a
     plain sum of each matrix; the first is reported too (``fp32_gemv``), since it is what a
     library that calls ``F.linear`` can reach. bf16 and int8 are one-row products in ATen's kernels.
     """

@@ -6,7 +6,8 @@ import transformers as hf
 from conftest import add_to_hf_cache
 from tiny_configs import TINY
 
-from warmstart import AutoTokenizer, EncoderDecoderModel, layers
+from warmstart import AutoTokenizer, EncoderDecoderModel
+from warmstart import linear as products
 from warmstart.encoder_decoder import PACK_MIN_STEPS
 from warmstart.generation import GenerationConfig
 
@@ -76,12 +77,12 @@ def test_rows_finish_at_different_steps(tiny_pair):
 def test_batched_beams_decode_with_packed_weights(tiny_pair, monkeypatch):
     """4 inputs x 4 beams take oneDNN's packed weights in decodes of PACK_MIN_STEPS tokens or more
     (the parity tests above run both); the packing ends with the decode."""
-    if not layers._HAS_PACKING:
+    if not products._HAS_PACKING:
         pytest.skip("this torch cannot keep weights in oneDNN's layout")
     _, ours = tiny_pair
     packed = []  # ids are unique within a decode: the packed store keeps each weight alive
-    pack = layers._pack
-    monkeypatch.setattr(layers, "_pack", lambda w: packed.append(id(w)) or pack(w))
+    pack = products._pack
+    monkeypatch.setattr(products, "_pack", lambda w: packed.append(id(w)) or pack(w))
     x, mask = _source()
     ours.generate(x, attention_mask=mask, num_beams=4, max_new_tokens=PACK_MIN_STEPS - 1)
     assert packed == []  # too short a decode to pay for the packing
@@ -95,7 +96,7 @@ def test_batched_beams_decode_with_packed_weights(tiny_pair, monkeypatch):
         if n.endswith(("key.weight", "value.weight"))
     }
     assert not once & set(packed)
-    assert layers._scope.packed is None
+    assert products._scope.packed is None
 
 
 def test_cached_decoding_equals_uncached(tiny_pair):

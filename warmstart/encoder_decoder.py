@@ -25,15 +25,8 @@ from . import checkpoint, generation, hub
 from .checkpoint import summarize_keys
 from .compile import compile_decoder, compile_encoder
 from .config import CONFIG_NAME, EncoderDecoderConfig, write_text_atomic
-from .layers import (
-    DecoderCache,
-    Linear,
-    LMHeadDecoder,
-    cross_entropy,
-    init_normal_,
-    packed_weights,
-    resize_rows_,
-)
+from .layers import DecoderCache, LMHeadDecoder, cross_entropy, init_normal_, resize_rows_
+from .linear import Linear, packed_weights
 from .models import family
 from .models.bert import BaseModelOutput
 from .quantize import native_gemv, quantize_linears_
@@ -89,7 +82,7 @@ def shift_tokens_right(
 
 
 PACK_MIN_STEPS = 16
-"""``generate`` keeps the decoder's weights in oneDNN's layout (see ``layers.packed_weights``) when
+"""``generate`` keeps the decoder's weights in oneDNN's layout (see ``linear.packed_weights``) when
 it may decode at least this many tokens."""
 
 

@@ -1,4 +1,5 @@
-"""Pieces every architecture shares: activations, attention over torch SDPA, masks and the decoder cache.
+"""Pieces every architecture shares: attention over torch SDPA, dropout, masks, the decoder cache and
+the loss (the linear layers' products are in :mod:`warmstart.linear`).
 
 Shape legend: B batch, T query length, S key length, H heads, D head size, C = H * D channels,
 L layers.
@@ -6,9 +7,7 @@ L layers.
 
 from __future__ import annotations
 
-import contextlib
-import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import torch
@@ -16,212 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
-ACTIVATIONS = {
-    "gelu": F.gelu,
-    "gelu_new": lambda x: F.gelu(x, approximate="tanh"),
-    "gelu_pytorch_tanh": lambda x: F.gelu(x, approximate="tanh"),
-    "gelu_fast": lambda x: F.gelu(x, approximate="tanh"),
-    "relu": F.relu,
-    "silu": F.silu,
-    "swish": F.silu,
-    "tanh": torch.tanh,
-}
-
-
-def activation(name: str) -> str:
-    """``name``, checked to be one of :data:`ACTIVATIONS` (layers apply it with :func:`linear_then`)."""
-    if name not in ACTIVATIONS:
-        raise ValueError(f"Unknown hidden_act {name!r}; supported: {', '.join(ACTIVATIONS)}.")
-    return name
-
-
-FEW_ROWS = 4
-"""Inference products with at most this many rows run as ``weight @ x.T`` (see :func:`linear`)."""
-
-_HAS_ONEDNN = torch.backends.mkldnn.is_available() and hasattr(
-    torch.ops.mkldnn, "_linear_pointwise"
-)
-"""Whether this torch has oneDNN's product (see :func:`linear`)."""
-
-_HAS_PACKING = _HAS_ONEDNN and hasattr(torch.ops.mkldnn, "_reorder_linear_weight")
-"""Whether this torch can keep a weight in oneDNN's own layout (see :func:`packed_weights`)."""
-
-# .packed, inside a packed_weights block: id(weight) -> (weight, its version, packed or None)
-_scope = threading.local()
-
-_ONEDNN_ACTIVATIONS = {
-    "gelu": ("gelu", "none"),
-    "gelu_new": ("gelu", "tanh"),
-    "gelu_pytorch_tanh": ("gelu", "tanh"),
-    "gelu_fast": ("gelu", "tanh"),
-    "relu": ("relu", ""),
-}
-"""Activations oneDNN applies inside the product: name -> (oneDNN's name, its algorithm)."""
-
-
-def _onednn(x: Tensor, weight: Tensor, bias: Tensor | None, act: str | None = None) -> Tensor:
-    """``act(x @ weight.T + bias)`` by oneDNN (fp32 CPU tensors; ``act`` in ``_ONEDNN_ACTIVATIONS``)."""
-    name, algorithm = _ONEDNN_ACTIVATIONS[act] if act else ("none", "")
-    return torch.ops.mkldnn._linear_pointwise(x, weight, bias, name, [], algorithm)
-
-
-@torch.library.custom_op("warmstart::onednn_linear", mutates_args=())
-def onednn_linear(x: Tensor, weight: Tensor, bias: Tensor | None, act: str) -> Tensor:
-    """:func:`_onednn` as one opaque operation for compiled graphs (``act`` "" for none): inductor
-    lowers oneDNN's product only for weights it has packed as constants."""
-    return _onednn(x, weight, bias, act)
-
-
-@onednn_linear.register_fake
-def _(x: Tensor, weight: Tensor, bias: Tensor | None, act: str) -> Tensor:
-    return x.new_empty(*x.shape[:-1], weight.shape[0])
-
-
-class _OneDnnLinear(torch.autograd.Function):
-    """``F.linear`` with autograd whose forward and input gradient run in oneDNN (10-20% faster
-    than MKL's sgemm on the CPUs measured); the weight gradient stays an MKL product, faster there."""
-
-    @staticmethod
-    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-        ctx.save_for_backward(x, weight)
-        ctx.has_bias = bias is not None
-        return _onednn(x, weight, bias)
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:
-        x, weight = ctx.saved_tensors
-        need_x, need_w, need_b = ctx.needs_input_grad
-        rows = grad.reshape(-1, grad.shape[-1])
-        grad_x = _onednn(grad, weight.t(), None) if need_x else None
-        grad_w = torch.mm(rows.t(), x.reshape(-1, x.shape[-1])) if need_w else None
-        grad_b = rows.sum(0) if need_b and ctx.has_bias else None
-        return grad_x, grad_w, grad_b
-
-
-def linear(
-    x: Tensor, weight: Tensor, bias: Tensor | None = None, activation: str | None = None
-) -> Tensor:
-    """``act(x @ weight.T + bias)``, as ``F.linear`` followed by the named activation
-    (:data:`ACTIVATIONS`), with faster paths on CPU in fp32.
-
-    - With at most :data:`FEW_ROWS` rows at inference (one decoding step), the product is bound by
-      streaming ``weight`` from memory. BLAS (MKL) handles ``x @ weight.T`` with few rows far below
-      memory bandwidth, yet the same product written ``weight @ x.T`` with at least two columns
-      streams the weight about three times faster; a single row goes in twice.
-    - Otherwise the product runs in oneDNN, 10-20% faster than MKL for encoder- and training-sized
-      products and about twice as fast for a vocabulary projection of a few dozen rows; at
-      inference oneDNN also applies GELU or ReLU while the output is in cache (about 40% off
-      a BERT intermediate layer), and inside :func:`packed_weights` (decoding) it reuses each
-      weight in its own layout. With autograd, the input gradient runs there too.
-    - Compiled graphs call oneDNN as one opaque operation, and leave products with autograd to
-      ``F.linear``; so does everything under autocast, in other dtypes or on other devices.
-
-    The result equals ``F.linear``'s up to float rounding.
-    """
-    if (
-        x.device.type != "cpu"
-        or x.dtype != torch.float32
-        or weight.dtype != torch.float32
-        or torch.is_autocast_enabled("cpu")
-    ):
-        return _activate(F.linear(x, weight, bias), activation)
-    compiling = torch.compiler.is_compiling()
-    if torch.is_grad_enabled():
-        fast = not compiling and _onednn_on(compiling)
-        out = _OneDnnLinear.apply(x, weight, bias) if fast else F.linear(x, weight, bias)
-        return _activate(out, activation)
-    if x.shape[:-1].numel() <= FEW_ROWS:
-        return _activate(_few_rows(x, weight, bias), activation)
-    if not _onednn_on(compiling):
-        return _activate(F.linear(x, weight, bias), activation)
-    fused = activation in _ONEDNN_ACTIVATIONS
-    act = activation if fused else None
-    if compiling:
-        out = onednn_linear(x, weight, bias, act or "")
-    else:
-        out = _onednn(x, _packed(weight), bias, act)
-    return out if fused else _activate(out, activation)
-
-
-@contextlib.contextmanager
-def packed_weights() -> Iterator[None]:
-    """Within this block (in this thread), :func:`linear`'s oneDNN products at inference keep each
-    weight they use more than once in oneDNN's own blocked layout, reordered on its second use,
-    until the block ends (a weight used once, such as a cross-attention key projection in a
-    decode, is left as it is).
-
-    oneDNN otherwise reorders the weight on every call, about 30% of a product of a few dozen rows
-    (the vocabulary projection of 32 rows: 7.4 -> 5.1 ms). Decoding reuses every decoder weight at
-    every step, so ``generate`` decodes inside this block when it may run long enough to repay the
-    reordering (about 45 ms for a MiniLM decoder, some ten batched steps' gain). The price is a
-    second copy of the weights that more than :data:`FEW_ROWS` rows multiply, for the length of
-    the block. A weight changed in place meanwhile is reordered again.
-    """
-    outer = getattr(_scope, "packed", None)
-    if outer is None and _HAS_PACKING:
-        _scope.packed = {}
-    try:
-        yield
-    finally:
-        _scope.packed = outer
-
-
-def _packed(weight: Tensor) -> Tensor:
-    """``weight`` in oneDNN's layout inside :func:`packed_weights`, else itself."""
-    store = getattr(_scope, "packed", None)
-    if store is None:
-        return weight
-    entry = store.get(id(weight))
-    if entry is None or entry[0] is not weight or entry[1] != weight._version:
-        store[id(weight)] = (weight, weight._version, None)  # first use: as it is
-        return weight
-    if entry[2] is None:  # used again: worth reordering
-        entry = store[id(weight)] = (weight, weight._version, _pack(weight))
-    return entry[2]
-
-
-def _pack(weight: Tensor) -> Tensor:
-    return torch.ops.mkldnn._reorder_linear_weight(weight.detach())
-
-
-def _onednn_on(compiling: bool) -> bool:
-    """Whether oneDNN's product is there and switched on. Dynamo cannot read the switch, so
-    compiled graphs take oneDNN wherever torch has it."""
-    return _HAS_ONEDNN and (compiling or torch._C._get_mkldnn_enabled())
-
-
-def _activate(x: Tensor, activation: str | None) -> Tensor:
-    return x if activation is None else ACTIVATIONS[activation](x)
-
-
-def _few_rows(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-    """(..., K) x (N, K) -> (..., N) as ``weight @ x.T``."""
-    rows = x.shape[:-1].numel()
-    cols = x.reshape(rows, x.shape[-1])
-    if rows == 1:  # one column would take BLAS's slow matrix-vector path
-        cols = torch.cat([cols, cols])
-    if bias is None:
-        out = torch.mm(weight, cols.t())  # (N, rows)
-    else:
-        out = torch.addmm(bias[:, None], weight, cols.t())
-    return out[:, :rows].t().contiguous().view(*x.shape[:-1], weight.shape[0])
-
-
-class Linear(nn.Linear):
-    """``nn.Linear`` computed by :func:`linear` (same parameters, names and initialisation)."""
-
-    def forward(self, x: Tensor) -> Tensor:
-        return linear(x, self.weight, self.bias)
-
-
-def linear_then(module: nn.Module, x: Tensor, activation: str) -> Tensor:
-    """``ACTIVATIONS[activation](module(x))``. For a :class:`Linear` without hooks the activation
-    goes to :func:`linear`, which may apply it inside the product; other modules (quantised,
-    replaced or hooked layers) are called as they are."""
-    if type(module) is Linear and not (module._forward_hooks or module._forward_pre_hooks):
-        return linear(x, module.weight, module.bias, activation)
-    return ACTIVATIONS[activation](module(x))
+from .linear import fuse_linears, linear
 
 
 def split_heads(x: Tensor, num_heads: int) -> Tensor:
@@ -582,37 +376,6 @@ def _fused_self_attention(
     B, T, C = x.shape
     q, k, v = project(x).view(B, T, 3, num_heads, C // num_heads).permute(2, 0, 3, 1, 4)
     return cache.attend(layer, q, k, v, mask, dropout, is_causal)
-
-
-def fuse_linears(linears: Sequence[nn.Module]) -> Callable[[Tensor], Tensor]:
-    """One projection computing ``torch.cat([m(x) for m in linears], -1)`` with a single matmul.
-
-    The concatenated weights are a copy: the caller keeps the result only while the parameters
-    cannot change (one decode). Modules other than ``nn.Linear`` fuse through their class's
-    ``concat`` (the quantised linears); anything else falls back to one call per module.
-    """
-    kinds = {type(m) for m in linears}
-    if all(isinstance(m, nn.Linear) for m in linears):
-        weight = torch.cat([m.weight for m in linears])  # (sum N, K)
-        biases = [m.bias for m in linears]
-        if all(b is not None for b in biases):
-            bias = torch.cat(biases)
-        else:
-            bias = (
-                None
-                if all(b is None for b in biases)
-                else torch.cat(
-                    [
-                        b if b is not None else m.weight.new_zeros(m.out_features)
-                        for m, b in zip(linears, biases)
-                    ]
-                )
-            )
-        return lambda x: linear(x, weight, bias)
-    concat = getattr(next(iter(kinds)), "concat", None) if len(kinds) == 1 else None
-    if concat is not None:
-        return concat(linears)
-    return lambda x: torch.cat([m(x) for m in linears], dim=-1)
 
 
 def vocab_logits(head: nn.Module, x: Tensor, bias: Tensor | None) -> Tensor:

@@ -26,18 +26,16 @@ from ..config import BartConfig
 from ..layers import (
     DecoderCache,
     Dropout,
-    Linear,
     LMHeadDecoder,
-    activation,
     check_length,
     decode_stack,
     init_normal_,
-    linear_then,
     new_cache,
     padding_mask,
     qkv_attention,
     run_layers,
 )
+from ..linear import Linear, activation, linear_then
 from .bert import BaseModelOutput
 from .keys import KeyLayout, rename
 

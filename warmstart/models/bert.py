@@ -17,19 +17,17 @@ from ..config import BertConfig
 from ..layers import (
     DecoderCache,
     Dropout,
-    Linear,
     LMHeadDecoder,
-    activation,
     check_length,
     decode_stack,
     init_normal_,
-    linear_then,
     new_cache,
     padding_mask,
     qkv_attention,
     run_layers,
     vocab_logits,
 )
+from ..linear import Linear, activation, linear_then
 from .keys import KeyLayout, rename
 
 

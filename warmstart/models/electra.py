@@ -14,7 +14,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import ElectraConfig
-from ..layers import Linear, LMHeadDecoder, init_normal_
+from ..layers import LMHeadDecoder, init_normal_
+from ..linear import Linear
 from .bert import BertEmbeddings, BertModel
 from .keys import KeyLayout, rename
 

@@ -20,19 +20,17 @@ from ..config import GPT2Config
 from ..layers import (
     DecoderCache,
     Dropout,
-    Linear,
     LMHeadDecoder,
-    activation,
     attend,
     check_length,
     cross_kv,
     decode_stack,
     init_normal_,
-    linear_then,
     new_cache,
     run_layers,
     split_heads,
 )
+from ..linear import Linear, activation, linear_then
 from .bert import BaseModelOutput
 from .keys import KeyLayout, rename
 

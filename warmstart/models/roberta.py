@@ -13,7 +13,8 @@ import torch
 from torch import Tensor, nn
 
 from ..config import RobertaConfig
-from ..layers import Linear, LMHeadDecoder, check_length, init_normal_, linear_then, vocab_logits
+from ..layers import LMHeadDecoder, check_length, init_normal_, vocab_logits
+from ..linear import Linear, linear_then
 from .bert import BertEmbeddings, BertModel
 from .keys import KeyLayout, rename
 
