@@ -99,6 +99,15 @@ def test_batched_beams_decode_with_packed_weights(tiny_pair, monkeypatch):
     assert products._scope.packed is None
 
 
+def test_generate_under_inference_mode_gives_the_same_tokens(tiny_pair):
+    _, ours = tiny_pair
+    x, mask = _source()
+    kw = dict(attention_mask=mask, num_beams=4, max_new_tokens=PACK_MIN_STEPS)  # packed weights
+    want = ours.generate(x, **kw)
+    with torch.inference_mode():
+        assert torch.equal(ours.generate(x, **kw), want)
+
+
 def test_cached_decoding_equals_uncached(tiny_pair):
     _, ours = tiny_pair
     x, mask = _source()

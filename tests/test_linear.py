@@ -118,6 +118,16 @@ def test_packed_weights_reorder_each_weight_once_per_block(monkeypatch):
     assert packed == [(24, 16)] * 2
 
 
+def test_packed_weights_take_tensors_made_under_inference_mode():
+    if not products._HAS_PACKING:
+        pytest.skip("this torch cannot keep weights in oneDNN's layout")
+    with torch.inference_mode():  # such tensors keep no version counter
+        weight, x = torch.randn(24, 16), torch.randn(3 * FEW_ROWS, 16)
+        with products.packed_weights():
+            for _ in range(2):  # the second use packs
+                torch.testing.assert_close(linear(x, weight), F.linear(x, weight))
+
+
 @pytest.mark.filterwarnings("ignore:TF32")
 def test_linear_leaves_autocast_and_a_disabled_onednn_to_f_linear():
     weight, x = torch.randn(8, 4), torch.randn(3 * FEW_ROWS, 4)

@@ -45,7 +45,7 @@ _HAS_ONEDNN = torch.backends.mkldnn.is_available() and hasattr(
 _HAS_PACKING = _HAS_ONEDNN and hasattr(torch.ops.mkldnn, "_reorder_linear_weight")
 """Whether this torch can keep a weight in oneDNN's own layout (see :func:`packed_weights`)."""
 
-# .packed, inside a packed_weights block: id(weight) -> (weight, its version, packed or None)
+# .packed, inside a packed_weights block: id(weight) -> (weight, _version(weight), packed or None)
 _scope = threading.local()
 
 _ONEDNN_ACTIVATIONS = {
@@ -171,13 +171,20 @@ def _packed(weight: Tensor) -> Tensor:
     store = getattr(_scope, "packed", None)
     if store is None:
         return weight
+    version = _version(weight)
     entry = store.get(id(weight))
-    if entry is None or entry[0] is not weight or entry[1] != weight._version:
-        store[id(weight)] = (weight, weight._version, None)  # first use: as it is
+    if entry is None or entry[0] is not weight or entry[1] != version:
+        store[id(weight)] = (weight, version, None)  # first use: as it is
         return weight
     if entry[2] is None:  # used again: worth reordering
-        entry = store[id(weight)] = (weight, weight._version, _pack(weight))
+        entry = store[id(weight)] = (weight, version, _pack(weight))
     return entry[2]
+
+
+def _version(t: Tensor) -> int | None:
+    """``t``'s in-place change counter; None for tensors made under ``torch.inference_mode``,
+    which keep none (and cannot be changed outside it)."""
+    return None if t.is_inference() else t._version
 
 
 def _pack(weight: Tensor) -> Tensor:
