@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from . import checkpoint, generation, hub
 from .checkpoint import summarize_keys
-from .compile import compile_decoder, compile_encoder
+from .compile import SMALL_ROWS, compile_decoder, compile_encoder
 from .config import CONFIG_NAME, EncoderDecoderConfig, write_text_atomic
 from .layers import DecoderCache, LMHeadDecoder, cross_entropy, init_normal_, resize_rows_
 from .linear import Linear, packed_weights
@@ -479,10 +479,8 @@ class EncoderDecoderModel(nn.Module):
                 )
         bf16 = self.decoder.get_input_embeddings().weight.dtype == torch.bfloat16
         state = _DecodeState(self.decoder.new_cache(B, length), enc, attention_mask, bf16)
-        # batched steps reuse every decoder weight: reordering each once for oneDNN costs about
-        # as much as ten steps gain, so only decodes that may run longer do it
-        packing = packed_weights() if length - start.shape[1] >= PACK_MIN_STEPS else nullcontext()
-        with packing:
+        packing = self._packs(config, B, length - start.shape[1])
+        with packed_weights() if packing else nullcontext():
             out = generation.generate(
                 self._step,
                 _DecodeState.reorder,
@@ -495,6 +493,15 @@ class EncoderDecoderModel(nn.Module):
                 select=_DecodeState.select,
             )
         return out if config.return_dict_in_generate else out.sequences
+
+    def _packs(self, config: generation.GenerationConfig, B: int, new_tokens: int) -> bool:
+        """Whether a decode keeps the decoder's weights in oneDNN's layout. Batched steps reuse every
+        weight, but reordering them costs about as much as ten steps gain: only decodes that may
+        run longer do it, and not those whose steps a compiled graph takes (it reads the weights
+        as they are)."""
+        rows = B * max(config.num_beams, config.num_return_sequences if config.do_sample else 1)
+        compiled = self.__dict__.get("compiled_step") is not None and rows <= SMALL_ROWS
+        return new_tokens >= PACK_MIN_STEPS and not compiled
 
     def _step(self, tokens: Tensor, state: _DecodeState) -> tuple[Tensor, _DecodeState]:
         compiled = self.__dict__.get("compiled_step")  # set by warmstart.compile.compile_decoder
