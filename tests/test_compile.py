@@ -8,7 +8,6 @@ import torch
 from test_fast_paths import IDS, _source, _tiny_bert2bert
 
 from warmstart import compile as wcompile
-from warmstart import linear as products
 from warmstart.encoder_decoder import PACK_MIN_STEPS
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -70,23 +69,18 @@ def test_many_rows_stay_eager(compiled_pair):
 
 
 @pytest.mark.parametrize("B", [2, wcompile.SMALL_ROWS + 1])
-def test_weights_are_packed_only_for_steps_the_graph_does_not_take(compiled_pair, monkeypatch, B):
+def test_weights_are_packed_only_for_steps_the_graph_does_not_take(compiled_pair, packs, B):
     """A compiled step reads the weights as they are: packing them for its decodes is waste."""
-    if not products._HAS_PACKING:
-        pytest.skip("this torch cannot keep weights in oneDNN's layout")
     _, eager, fast = compiled_pair
-    packed = []
-    pack = products._pack
-    monkeypatch.setattr(products, "_pack", lambda w: packed.append(w) or pack(w))
     x, mask = _source(B=B)
     kw = dict(attention_mask=mask, max_new_tokens=PACK_MIN_STEPS, num_beams=3 if B == 2 else 1)
     want = eager.generate(x, **kw)
-    assert packed  # the eager model packs
-    packed.clear()
+    assert packs  # the eager model packs
+    packs.clear()
     assert torch.equal(fast.generate(x, **kw), want)
     assert not fast.compiled_step.failed
     compiled_rows = B * kw["num_beams"] <= wcompile.SMALL_ROWS
-    assert (len(packed) == 0) if compiled_rows else (len(packed) > 0)
+    assert (len(packs) == 0) if compiled_rows else (len(packs) > 0)
 
 
 def test_compile_unavailable_falls_back(tmp_path, monkeypatch):

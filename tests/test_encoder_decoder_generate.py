@@ -74,19 +74,15 @@ def test_rows_finish_at_different_steps(tiny_pair):
     assert finished.any() and len({int((row != 0).sum()) for row in out}) > 1
 
 
-def test_batched_beams_decode_with_packed_weights(tiny_pair, monkeypatch):
+def test_batched_beams_decode_with_packed_weights(tiny_pair, packs):
     """4 inputs x 4 beams take oneDNN's packed weights in decodes of PACK_MIN_STEPS tokens or more
     (the parity tests above run both); the packing ends with the decode."""
-    if not products._HAS_PACKING:
-        pytest.skip("this torch cannot keep weights in oneDNN's layout")
     _, ours = tiny_pair
-    packed = []  # ids are unique within a decode: the packed store keeps each weight alive
-    pack = products._pack
-    monkeypatch.setattr(products, "_pack", lambda w: packed.append(id(w)) or pack(w))
     x, mask = _source()
     ours.generate(x, attention_mask=mask, num_beams=4, max_new_tokens=PACK_MIN_STEPS - 1)
-    assert packed == []  # too short a decode to pay for the packing
+    assert packs == []  # too short a decode to pay for the packing
     ours.generate(x, attention_mask=mask, num_beams=4, max_new_tokens=PACK_MIN_STEPS)
+    packed = [id(w) for w in packs]
     per_layer = 6  # fused QKV, output, cross query, output, intermediate, output
     assert 0 < len(packed) <= per_layer * TINY["num_hidden_layers"] + 2  # + LM head transform, head
     assert len(set(packed)) == len(packed)  # once per decode, not per step
