@@ -210,6 +210,14 @@ def test_bad_data_is_a_clear_error(run: Path, tmp_path: Path):
         main(["evaluate", "--model", str(run / "model"), "--data", str(bad)])
 
 
+def test_cuda_without_a_gpu_is_a_clear_error(run: Path, tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    args = train_args(run.parent / "bert", run.parent / "data", tmp_path / "o", "--device", "cuda")
+    with pytest.raises(SystemExit, match=r"warmstart train: error: .*no CUDA device.*--device cpu"):
+        main(args)
+    assert not (tmp_path / "o").exists()  # nothing half-written
+
+
 def test_tie_encoder_decoder_ties_or_fails_clearly(run: Path, tmp_path: Path):
     bert = run.parent / "bert"
     args = train_args(

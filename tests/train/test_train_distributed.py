@@ -59,9 +59,16 @@ def test_two_processes_match_one_with_the_same_global_batch(tmp_path, bert_nodro
 
 
 def test_more_processes_than_gpus_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     monkeypatch.setattr(torch.cuda, "set_device", lambda i: pytest.fail("set_device reached"))
     for key, value in {"WORLD_SIZE": "2", "LOCAL_WORLD_SIZE": "2", "LOCAL_RANK": "1"}.items():
         monkeypatch.setenv(key, value)
-    with pytest.raises(RuntimeError, match=r"2 processes .* 1 CUDA device.*--nproc_per_node 1"):
+    with pytest.raises(ValueError, match=r"2 processes .* 1 CUDA device.*--nproc_per_node 1"):
+        distributed.setup("cuda")
+
+
+def test_cuda_without_a_gpu_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(ValueError, match=r"--device cuda .* no CUDA device.*--device cpu"):
         distributed.setup("cuda")

@@ -41,6 +41,11 @@ def setup(device: str | None = None) -> Dist:
         The rank, world size and device.
     """
     want_cuda = torch.cuda.is_available() if device is None else device.startswith("cuda")
+    if want_cuda and not torch.cuda.is_available():
+        raise ValueError(
+            f"--device {device} was asked for, but this torch sees no CUDA device (a CPU build of "
+            "torch, or no GPU visible). Train on the CPU with --device cpu."
+        )
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return Dist(device=torch.device("cuda" if want_cuda else "cpu"))
@@ -49,7 +54,7 @@ def setup(device: str | None = None) -> Dist:
         gpus = torch.cuda.device_count()
         if local >= gpus:
             per_node = os.environ.get("LOCAL_WORLD_SIZE", str(local + 1))
-            raise RuntimeError(
+            raise ValueError(
                 f"torchrun started {per_node} processes on this machine, one per GPU, but it has "
                 f"{gpus} CUDA device(s). Start at most {gpus} (--nproc_per_node {gpus}), or "
                 "train on CPU processes with --device cpu."
