@@ -210,12 +210,20 @@ def test_bad_data_is_a_clear_error(run: Path, tmp_path: Path):
         main(["evaluate", "--model", str(run / "model"), "--data", str(bad)])
 
 
-def test_cuda_without_a_gpu_is_a_clear_error(run: Path, tmp_path: Path, monkeypatch):
+@pytest.mark.parametrize("command", ["train", "generate"])
+def test_cuda_without_a_gpu_is_a_clear_error(run: Path, tmp_path: Path, monkeypatch, command):
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    args = train_args(run.parent / "bert", run.parent / "data", tmp_path / "o", "--device", "cuda")
-    with pytest.raises(SystemExit, match=r"warmstart train: error: .*no CUDA device.*--device cpu"):
-        main(args)
+    if command == "train":
+        args = train_args(run.parent / "bert", run.parent / "data", tmp_path / "o")
+    else:
+        (tmp_path / "in.txt").write_text("a sentence.\n")
+        args = ["generate", "--model", str(run / "model"), "--input", str(tmp_path / "in.txt")]
+        args += ["--output", str(tmp_path / "o")]
+    with pytest.raises(SystemExit, match=rf"warmstart {command}: error: .*no CUDA.*--device cpu"):
+        main([*args, "--device", "cuda"])
     assert not (tmp_path / "o").exists()  # nothing half-written
+    with pytest.raises(SystemExit, match=r"--device 'gpu' is not a device torch knows"):
+        main([*args, "--device", "gpu"])
 
 
 def test_tie_encoder_decoder_ties_or_fails_clearly(run: Path, tmp_path: Path):

@@ -105,7 +105,7 @@ def load_model(args: argparse.Namespace) -> tuple[Any, Any]:
     """The saved encoder-decoder ``args.model`` and its tokenizer, special tokens set, in eval mode,
     in the precision and on the device the options ask for."""
     from . import AutoTokenizer, EncoderDecoderModel
-    from .train import configure_special_tokens
+    from .train import configure_special_tokens, distributed
 
     tokenizer = AutoTokenizer.from_pretrained(args.model)
     options = {"quantize": args.quantize}
@@ -113,8 +113,7 @@ def load_model(args: argparse.Namespace) -> tuple[Any, Any]:
         options["dtype"] = DTYPES[args.dtype]
     model = EncoderDecoderModel.from_pretrained(args.model, **options)
     configure_special_tokens(model, tokenizer)
-    target = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    model = model.to(target).eval()
+    model = model.to(distributed.pick_device(args.device)).eval()
     if args.compile:
         model.compile_decoder().compile_encoder()
     return model, tokenizer

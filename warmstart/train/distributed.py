@@ -31,6 +31,23 @@ class Dist:
         return self.world > 1
 
 
+def pick_device(device: str | None = None) -> torch.device:
+    """``device``, or CUDA when torch sees one and none is named; a clear error for a device name
+    torch does not know, or for CUDA where torch sees none."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        picked = torch.device(device)
+    except RuntimeError as err:
+        raise ValueError(f"--device {device!r} is not a device torch knows ({err}).") from err
+    if picked.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"--device {device} was asked for, but this torch sees no CUDA device (a CPU build of "
+            "torch, or no GPU visible). Run on the CPU with --device cpu."
+        )
+    return picked
+
+
 def setup(device: str | None = None) -> Dist:
     """Join the process group that ``torchrun`` describes, if any, and pick this process's device.
 
@@ -40,12 +57,7 @@ def setup(device: str | None = None) -> Dist:
     Returns:
         The rank, world size and device.
     """
-    want_cuda = torch.cuda.is_available() if device is None else device.startswith("cuda")
-    if want_cuda and not torch.cuda.is_available():
-        raise ValueError(
-            f"--device {device} was asked for, but this torch sees no CUDA device (a CPU build of "
-            "torch, or no GPU visible). Train on the CPU with --device cpu."
-        )
+    want_cuda = pick_device(device).type == "cuda"
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return Dist(device=torch.device("cuda" if want_cuda else "cpu"))
