@@ -57,15 +57,22 @@ def timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def interleaved(fns: list[Callable[[], object]], repeats: int, warmup: int = 1) -> list[float]:
-    """Median seconds of each callable, run in turn (a, b, a, b, ...) after ``warmup`` rounds."""
+def interleaved(
+    fns: list[Callable[[], object]],
+    repeats: int,
+    warmup: int = 1,
+    sync: Callable[[], object] = lambda: None,
+) -> list[float]:
+    """Median seconds of each callable, run in turn (a, b, a, b, ...) after ``warmup`` rounds;
+    ``sync`` waits for work queued on an accelerator (``torch.cuda.synchronize``)."""
     for _ in range(warmup):
         for fn in fns:
             fn()
+    sync()
     times: list[list[float]] = [[] for _ in fns]
     for _ in range(repeats):
         for fn, ts in zip(fns, times):
-            ts.append(timed(fn))
+            ts.append(timed(lambda fn=fn: (fn(), sync())))
     return [statistics.median(ts) for ts in times]
 
 

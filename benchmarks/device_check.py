@@ -45,7 +45,6 @@ import json
 import logging
 import platform
 import re
-import statistics
 import sys
 import tempfile
 import time
@@ -65,6 +64,8 @@ import warmstart.config as ws
 from warmstart import EncoderDecoderConfig, EncoderDecoderModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench import interleaved, train_fn  # the bench's timing, with a device sync
 from tiny_configs import BART_TINY, GPT2_TINY, TINY, WIDE, randomize_  # the tests' tiny configs
 
 # ----------------------------------------------------------------------------------- models
@@ -620,24 +621,6 @@ def check_compile_encoder(folder: Path, device: torch.device) -> str:
 
 
 # ----------------------------------------------------------------------------------- timing
-def interleaved(
-    fns: list[Callable[[], object]], repeats: int, sync: Callable[[], None], warmup: int = 1
-) -> list[float]:
-    """Median seconds of each callable, run in turn (a, b, a, b, ...) after ``warmup`` rounds."""
-    for _ in range(warmup):
-        for fn in fns:
-            fn()
-    sync()
-    times: list[list[float]] = [[] for _ in fns]
-    for _ in range(repeats):
-        for fn, ts in zip(fns, times):
-            start = time.perf_counter()
-            fn()
-            sync()
-            ts.append(time.perf_counter() - start)
-    return [statistics.median(ts) for ts in times]
-
-
 class Timing:
     """The MiniLM-shaped random bert2bert in both libraries, made on first use."""
 
@@ -676,7 +659,7 @@ class Timing:
 
             return fn
 
-        a, b = interleaved([run(ours), run(theirs)], self.repeats, self.runner.sync)
+        a, b = interleaved([run(ours), run(theirs)], self.repeats, sync=self.runner.sync)
         if set(lengths) != {1 + self.steps}:
             raise AssertionError(f"decodes ran {sorted(set(lengths))} tokens, not {1 + self.steps}")
         row = TimingRow(figure, "ms/step", 1000 * a / self.steps, 1000 * b / self.steps)
@@ -690,19 +673,8 @@ class Timing:
         x = torch.randint(1000, 30000, (B, 128)).to(self.runner.device)
         y = torch.randint(1000, 30000, (B, 64)).to(self.runner.device)
 
-        def step_fn(model) -> Callable[[], object]:
-            opt = torch.optim.SGD(model.parameters(), lr=1e-6)
-
-            def fn() -> None:
-                model.train()
-                model(input_ids=x, labels=y).loss.backward()
-                opt.step()
-                opt.zero_grad(set_to_none=True)
-                model.eval()
-
-            return fn
-
-        a, b = interleaved([step_fn(ours), step_fn(theirs)], self.repeats, self.runner.sync)
+        fns = [train_fn(ours, x, y), train_fn(theirs, x, y)]
+        a, b = interleaved(fns, self.repeats, sync=self.runner.sync)
         tokens = x.numel() + y.numel()
         row = TimingRow(f"training {B}x(128+64)", "tokens/s", tokens / a, tokens / b)
         row.note = f"forward, backward, SGD step; median of {self.repeats}"

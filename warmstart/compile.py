@@ -159,14 +159,17 @@ class CompiledStep:
         if _signature(self.decoder) != self.signature:
             self.compiled = self._compile()
 
+    def serves(self, rows: int) -> bool:
+        """Whether decoding steps of ``rows`` rows run compiled (after the first two, eager)."""
+        return not self.failed and rows <= SMALL_ROWS
+
     def usable(self, tokens: Tensor, cache: DecoderCache) -> bool:
         return (
-            not self.failed
+            self.serves(tokens.shape[0])
             and tokens.shape[1] == 1
             and cache.length > 1  # a length of 1 would be specialised, then compiled again
             and cache.length < cache.max_length  # the graph cannot grow the cache
             and cache.cross[0] is not None
-            and tokens.shape[0] <= SMALL_ROWS
             and not torch.is_grad_enabled()
         )
 

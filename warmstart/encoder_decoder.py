@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from . import checkpoint, generation, hub
 from .checkpoint import summarize_keys
-from .compile import SMALL_ROWS, compile_decoder, compile_encoder
+from .compile import compile_decoder, compile_encoder
 from .config import CONFIG_NAME, EncoderDecoderConfig, write_text_atomic
 from .layers import DecoderCache, LMHeadDecoder, cross_entropy, init_normal_, resize_rows_
 from .linear import Linear, packed_weights
@@ -500,8 +500,8 @@ class EncoderDecoderModel(nn.Module):
         run longer do it, and not those whose steps a compiled graph takes (it reads the weights
         as they are)."""
         rows = B * max(config.num_beams, config.num_return_sequences if config.do_sample else 1)
-        compiled = self.__dict__.get("compiled_step") is not None and rows <= SMALL_ROWS
-        return new_tokens >= PACK_MIN_STEPS and not compiled
+        compiled = self.__dict__.get("compiled_step")
+        return new_tokens >= PACK_MIN_STEPS and not (compiled is not None and compiled.serves(rows))
 
     def _step(self, tokens: Tensor, state: _DecodeState) -> tuple[Tensor, _DecodeState]:
         compiled = self.__dict__.get("compiled_step")  # set by warmstart.compile.compile_decoder

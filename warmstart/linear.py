@@ -227,7 +227,7 @@ def linear_then(module: nn.Module, x: Tensor, activation: str) -> Tensor:
     replaced or hooked layers) are called as they are."""
     if type(module) is Linear and not (module._forward_hooks or module._forward_pre_hooks):
         return linear(x, module.weight, module.bias, activation)
-    return ACTIVATIONS[activation](module(x))
+    return _activate(module(x), activation)
 
 
 def fuse_linears(linears: Sequence[nn.Module]) -> Callable[[Tensor], Tensor]:
