@@ -255,6 +255,42 @@ def test_tokens_equal_transformers_on_minilm(minilm_pair, options):
         torch.testing.assert_close(b.sequences_scores, a.sequences_scores, atol=1e-4, rtol=1e-4)
 
 
+def test_generate_takes_the_whole_tokenizer_batch(minilm_pair):
+    """``generate(**tokenizer(...))``: the BERT tokenizer's token_type_ids reach the encoder, as in
+    transformers; a second segment (ids 1) changes the encoder's states, so the scores show it."""
+    theirs, ours, folder = minilm_pair
+    tok = AutoTokenizer.from_pretrained(folder)
+    batch = tok(
+        ["The tower is 324 metres tall.", "Nearly 800 thousand customers were affected."],
+        ["It is in Paris.", "The power was cut."],
+        return_tensors="pt",
+        padding=True,
+    )
+    assert batch["token_type_ids"].any()
+    kw = dict(max_new_tokens=6, return_dict_in_generate=True, output_scores=True)
+    ids = dict(decoder_start_token_id=101, pad_token_id=0, eos_token_id=102)
+    a = theirs.generate(**batch, **ids, **kw)
+    b = ours.generate(**batch, **kw)
+    assert torch.equal(b.sequences, a.sequences)
+    torch.testing.assert_close(torch.stack(b.scores), torch.stack(a.scores), atol=1e-4, rtol=1e-4)
+    without = ours.generate(batch["input_ids"], batch["attention_mask"], **kw)
+    assert not torch.allclose(torch.stack(without.scores), torch.stack(b.scores))
+
+
+def test_generate_from_inputs_embeds_equals_from_ids(tiny_pair):
+    theirs, ours = tiny_pair
+    x, mask = _source()
+    embeds = ours.encoder.get_input_embeddings()(x)
+    kw = dict(max_new_tokens=6, return_dict_in_generate=True, output_scores=True)
+    a = ours.generate(x, attention_mask=mask, **kw)
+    b = ours.generate(inputs_embeds=embeds, attention_mask=mask, **kw)
+    c = theirs.generate(inputs_embeds=embeds, attention_mask=mask, **IDS, **kw)
+    assert torch.equal(b.sequences, a.sequences) and torch.equal(b.sequences, c.sequences)
+    torch.testing.assert_close(torch.stack(b.scores), torch.stack(c.scores))
+    with pytest.raises(ValueError, match="inputs_embeds"):
+        ours.generate(attention_mask=mask)
+
+
 def test_seed_inference_example(minilm_pair, hf_cache):
     """The seed's inference example, with a warm-started MiniLM standing in for the fine-tuned one."""
     add_to_hf_cache(hf_cache, "patrickvonplaten/bert2bert_cnn_daily_mail", minilm_pair[2])

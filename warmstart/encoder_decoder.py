@@ -425,6 +425,8 @@ class EncoderDecoderModel(nn.Module):
         *,
         encoder_outputs: BaseModelOutput | tuple | Tensor | None = None,
         decoder_input_ids: Tensor | None = None,
+        token_type_ids: Tensor | None = None,
+        inputs_embeds: Tensor | None = None,
         generator: torch.Generator | None = None,
         streamer=None,
         **kwargs: Any,
@@ -441,6 +443,9 @@ class EncoderDecoderModel(nn.Module):
                 ``model.config`` after creation honoured).
             encoder_outputs: the encoder's output, to skip running it.
             decoder_input_ids: (B, P) decoder prompt (default: the start token).
+            token_type_ids: (B, S) segment ids for the encoder, as a BERT tokenizer returns them,
+                so ``generate(**tokenizer(texts, return_tensors="pt"))`` works.
+            inputs_embeds: (B, S, C) source embeddings for the encoder instead of ``input_ids``.
             generator: random source for sampling.
             streamer: called with the new token of every row (N,) after each step, then ``None``.
             **kwargs: any GenerationConfig field: ``max_new_tokens``, ``num_beams``, ``do_sample``,
@@ -458,9 +463,11 @@ class EncoderDecoderModel(nn.Module):
         if attention_mask is None and input_ids is not None and config.pad_token_id is not None:
             attention_mask = (input_ids != config.pad_token_id).long()
         if encoder_outputs is None:
-            if input_ids is None:
-                raise ValueError("Pass input_ids (or encoder_outputs) to generate.")
-            encoder_outputs = self.encode(input_ids, attention_mask)
+            if input_ids is None and inputs_embeds is None:
+                raise ValueError(
+                    "Pass input_ids (or inputs_embeds or encoder_outputs) to generate."
+                )
+            encoder_outputs = self.encode(input_ids, attention_mask, token_type_ids, inputs_embeds)
         enc = self.project(_last_hidden_state(encoder_outputs))
         B = enc.shape[0]
         start = decoder_input_ids
