@@ -74,7 +74,40 @@ _NOT_SAVED |= set(SPECIAL_TOKEN_NAMES)
 
 
 class BatchEncoding(dict):
-    """The output of a tokenizer call: a dict whose fields can also be read as attributes."""
+    """The output of a tokenizer call: a dict whose fields can also be read as attributes.
+
+    A tokenizer call also keeps the ``tokenizers`` encodings, for :meth:`tokens`, :meth:`word_ids`
+    and :meth:`sequence_ids`; the output of ``pad`` has none.
+    """
+
+    def __init__(self, data: Mapping[str, Any] | None = None, encodings: list | None = None):
+        super().__init__(data or {})
+        self._encodings = encodings
+
+    @property
+    def encodings(self) -> list | None:
+        """One ``tokenizers.Encoding`` per text, or None."""
+        return self.__dict__.get("_encodings")
+
+    def tokens(self, batch_index: int = 0) -> list[str]:
+        """The tokens (strings) of text ``batch_index``."""
+        return self._encoding(batch_index, "tokens").tokens
+
+    def word_ids(self, batch_index: int = 0) -> list[int | None]:
+        """For each token of text ``batch_index``, the index of its word (None for special tokens)."""
+        return self._encoding(batch_index, "word_ids").word_ids
+
+    def sequence_ids(self, batch_index: int = 0) -> list[int | None]:
+        """For each token of text ``batch_index``: 0 (first text), 1 (pair) or None (special)."""
+        return self._encoding(batch_index, "sequence_ids").sequence_ids
+
+    def _encoding(self, batch_index: int, method: str) -> Any:
+        if self.encodings is None:
+            raise ValueError(
+                f"{method}() needs the encodings of a tokenizer call; this BatchEncoding has "
+                "none (it was built by pad() or by hand)."
+            )
+        return self.encodings[batch_index]
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -221,6 +254,88 @@ class Tokenizer:
         return self.convert_tokens_to_ids(self.all_special_tokens)
 
     @property
+    def extra_special_tokens_ids(self) -> list[int]:
+        """The ids of :attr:`extra_special_tokens`."""
+        return self.convert_tokens_to_ids(self.extra_special_tokens)
+
+    def add_tokens(
+        self,
+        new_tokens: str | AddedToken | Sequence[str | AddedToken],
+        special_tokens: bool = False,
+    ) -> int:
+        """Add tokens to the vocabulary (new ones get ids after the last); they are never split.
+
+        Resize the model's embeddings to ``len(tokenizer)`` afterwards.
+
+        Args:
+            new_tokens: a token or a list of tokens (strings or ``tokenizers.AddedToken``).
+            special_tokens: add them as special tokens (not normalised, skipped when decoding
+                with ``skip_special_tokens``), without giving them a name.
+
+        Returns:
+            How many tokens the backend added (a token already in the vocabulary can count, as
+            in transformers, without taking a new id).
+        """
+        if not new_tokens:
+            return 0
+        if isinstance(new_tokens, (str, AddedToken)):
+            new_tokens = [new_tokens]
+        with self._lock:
+            if special_tokens:
+                return self._backend.add_special_tokens(list(new_tokens))
+            return self._backend.add_tokens(list(new_tokens))
+
+    def add_special_tokens(
+        self,
+        special_tokens_dict: Mapping[str, str | AddedToken | Sequence[str | AddedToken]],
+        replace_extra_special_tokens: bool = True,
+    ) -> int:
+        """Set named special tokens (e.g. ``{"pad_token": "[PAD]"}``), adding new ones to the
+        vocabulary, as transformers does.
+
+        Args:
+            special_tokens_dict: keys ``bos_token``, ``eos_token``, ``unk_token``, ``sep_token``,
+                ``pad_token``, ``cls_token``, ``mask_token``, or ``extra_special_tokens`` (alias
+                ``additional_special_tokens``) with a list of tokens.
+            replace_extra_special_tokens: replace the extra special tokens rather than extend
+                them (replaced ones stay in the vocabulary).
+
+        Returns:
+            How many tokens were added to the vocabulary.
+        """
+        tokens = dict(special_tokens_dict)
+        if "additional_special_tokens" in tokens and not tokens.get("extra_special_tokens"):
+            tokens["extra_special_tokens"] = tokens.pop("additional_special_tokens")
+        to_add = []
+        for key, value in tokens.items():
+            if key == "extra_special_tokens":
+                if not isinstance(value, (list, tuple)) or not all(
+                    isinstance(t, (str, AddedToken)) for t in value
+                ):
+                    raise ValueError(f"{key} must be a list of str or AddedToken, got {value!r}.")
+                new = [
+                    t
+                    for t in value
+                    if replace_extra_special_tokens or str(t) not in self.extra_special_tokens
+                ]
+                texts = [_token_text(t) for t in new]
+                if replace_extra_special_tokens and new:
+                    self.extra_special_tokens = texts
+                else:
+                    self.extra_special_tokens = [*self.extra_special_tokens, *texts]
+                to_add += new
+            elif key in SPECIAL_TOKEN_NAMES:
+                if not isinstance(value, (str, AddedToken)):
+                    raise ValueError(f"{key} must be a str or an AddedToken, got {value!r}.")
+                setattr(self, key, value)
+                to_add.append(value)
+            else:
+                allowed = ", ".join([*SPECIAL_TOKEN_NAMES, "extra_special_tokens"])
+                raise ValueError(f"{key!r} is not a special token name; use one of {allowed}.")
+        to_add = [_special_added_token(t) for t in to_add]
+        return self.add_tokens(to_add, special_tokens=True)
+
+    @property
     def backend_tokenizer(self) -> RustTokenizer:
         """The underlying ``tokenizers.Tokenizer``."""
         return self._backend
@@ -244,6 +359,15 @@ class Tokenizer:
     def get_vocab(self) -> dict[str, int]:
         """Every token (added ones included) mapped to its id."""
         return self._backend.get_vocab(with_added_tokens=True)
+
+    @property
+    def added_tokens_decoder(self) -> dict[int, AddedToken]:
+        """The added tokens (special ones included) by id."""
+        return dict(sorted(self._backend.get_added_tokens_decoder().items()))
+
+    def get_added_vocab(self) -> dict[str, int]:
+        """The added tokens (special ones included) mapped to their ids."""
+        return {token.content: i for i, token in self.added_tokens_decoder.items()}
 
     def num_special_tokens_to_add(self, pair: bool = False) -> int:
         """How many special tokens encoding adds to one text (or a pair)."""
@@ -281,6 +405,11 @@ class Tokenizer:
         skip = set(self.all_special_ids) if skip_special_tokens else set()
         return [self._backend.id_to_token(int(i)) for i in ids if int(i) not in skip]
 
+    def convert_tokens_to_string(self, tokens: Sequence[str]) -> str:
+        """Join tokens into text, undoing the sub-word marks (``##``, GPT-2's byte symbols)."""
+        decoder = self._backend.decoder
+        return decoder.decode(list(tokens)) if decoder is not None else " ".join(tokens)
+
     # ---- encoding ----------------------------------------------------------------------------
 
     def __call__(
@@ -294,9 +423,15 @@ class Tokenizer:
         truncation: bool | str | None = None,
         max_length: int | None = None,
         pad_to_multiple_of: int | None = None,
+        padding_side: str | None = None,
         return_tensors: str | None = None,
         return_token_type_ids: bool | None = None,
         return_attention_mask: bool | None = None,
+        return_special_tokens_mask: bool = False,
+        return_offsets_mapping: bool = False,
+        return_length: bool = False,
+        verbose: bool = True,
+        **unsupported: Any,
     ) -> BatchEncoding:
         """Tokenize a text, a pair of texts, or a batch of either.
 
@@ -311,14 +446,24 @@ class Tokenizer:
                 is given and ``padding`` is not.
             max_length: the length to truncate (and, with padding="max_length", pad) to.
             pad_to_multiple_of: round padded lengths up to a multiple of this.
+            padding_side: "right" or "left" (default: the tokenizer's ``padding_side``).
             return_tensors: "pt" for torch tensors of shape (batch, length), or None for lists.
             return_token_type_ids: include ``token_type_ids`` (default: if the model takes them).
             return_attention_mask: include ``attention_mask`` (default: if the model takes it).
+            return_special_tokens_mask: include ``special_tokens_mask`` (1 for special tokens).
+            return_offsets_mapping: include ``offset_mapping``: each token's (start, end) in text.
+            return_length: include ``length``, the number of ids of each text (a list, as in
+                transformers, even for one text).
+            verbose: warn about sequences longer than ``model_max_length``.
+            **unsupported: transformers' other options (``stride``, ``is_split_into_words``,
+                ...) are accepted at their defaults only; unknown names raise TypeError, where
+                transformers ignores them.
 
         Returns:
             A BatchEncoding of ``input_ids`` (and ``token_type_ids``, ``attention_mask``,
-            ``labels``): lists of ids for one text, lists of lists for a batch, or tensors.
+            ``labels``, ...): lists of ids for one text, lists of lists for a batch, or tensors.
         """
+        _check_unsupported(unsupported, f"{type(self).__name__}.__call__")
         if text is None and text_target is None:
             raise ValueError("Pass `text` (or `text_target`) to tokenize.")
         options = {
@@ -327,9 +472,14 @@ class Tokenizer:
             "truncation": truncation,
             "max_length": max_length,
             "pad_to_multiple_of": pad_to_multiple_of,
+            "padding_side": padding_side,
             "return_tensors": return_tensors,
             "return_token_type_ids": return_token_type_ids,
             "return_attention_mask": return_attention_mask,
+            "return_special_tokens_mask": return_special_tokens_mask,
+            "return_offsets_mapping": return_offsets_mapping,
+            "return_length": return_length,
+            "verbose": verbose,
         }
         encoded = self._encode(text, text_pair, **options) if text is not None else None
         if text_target is None:
@@ -397,39 +547,52 @@ class Tokenizer:
         truncation: Any = None,
         max_length: int | None = None,
         pad_to_multiple_of: int | None = None,
+        padding_side: str | None = None,
         return_tensors: str | None = None,
         return_token_type_ids: bool | None = None,
         return_attention_mask: bool | None = None,
+        return_special_tokens_mask: bool = False,
+        return_offsets_mapping: bool = False,
+        return_length: bool = False,
+        verbose: bool = True,
     ) -> BatchEncoding:
-        if return_tensors not in (None, "pt"):
-            raise ValueError(
-                f"return_tensors={return_tensors!r} is not supported; use 'pt' or None."
-            )
+        return_tensors = _tensor_type(return_tensors)
         batched, inputs = _as_batch(text, text_pair)
         pad, trunc, max_length = self._strategies(
-            padding, truncation, max_length, pad_to_multiple_of
+            padding, truncation, max_length, pad_to_multiple_of, verbose
         )
         encodings = self._run(
-            inputs, add_special_tokens, pad, trunc, max_length, pad_to_multiple_of
+            inputs, add_special_tokens, pad, trunc, max_length, pad_to_multiple_of, padding_side
         )
         data = self._fields(encodings, return_token_type_ids, return_attention_mask)
-        if max_length is None:
+        if return_special_tokens_mask:
+            data["special_tokens_mask"] = [e.special_tokens_mask for e in encodings]
+        if return_offsets_mapping:
+            data["offset_mapping"] = [e.offsets for e in encodings]
+        if return_length:
+            data["length"] = [len(e.ids) for e in encodings]
+        if max_length is None and verbose:
             self._warn_if_too_long(data["input_ids"])
         if return_tensors is not None:
-            return BatchEncoding(_to_tensors(data))
-        if not batched:
-            data = {key: rows[0] for key, rows in data.items()}
-        return BatchEncoding(data)
+            return BatchEncoding(_to_tensors(data), encodings)
+        if not batched:  # one text: drop the batch axis of per-token fields, as transformers does
+            data = {k: v[0] if isinstance(v[0], list) else v for k, v in data.items()}
+        return BatchEncoding(data, encodings)
 
     def _strategies(
-        self, padding: Any, truncation: Any, max_length: int | None, multiple: int | None
+        self,
+        padding: Any,
+        truncation: Any,
+        max_length: int | None,
+        multiple: int | None,
+        verbose: bool = True,
     ) -> tuple[str | None, str | None, int | None]:
         """Resolve padding/truncation to tokenizers' names and a length, as transformers does."""
         if max_length is not None and padding is False and truncation is None:
             truncation = True
         pad = _choice(padding, _PADDING, "padding")
         trunc = _choice(truncation, _TRUNCATION, "truncation")
-        if padding is True and max_length is not None and trunc is None:
+        if padding is True and max_length is not None and trunc is None and verbose:
             warnings.warn(
                 "`max_length` is ignored when `padding`=`True` and there is no truncation "
                 "strategy. To pad to max length, use `padding='max_length'`.",
@@ -461,6 +624,7 @@ class Tokenizer:
         trunc: str | None,
         max_length: int | None,
         multiple: int | None,
+        side: str | None = None,
     ) -> list:
         """Configure the backend's truncation and padding for this call, then encode."""
         backend = self._backend
@@ -475,7 +639,7 @@ class Tokenizer:
                 backend.no_padding()
             else:
                 backend.enable_padding(
-                    direction=self.padding_side,
+                    direction=_side(side or self.padding_side, "padding_side"),
                     pad_id=self.pad_token_id,
                     pad_type_id=0,
                     pad_token=self.pad_token,
@@ -511,6 +675,109 @@ class Tokenizer:
                 longest,
                 self.model_max_length,
             )
+
+    def pad(
+        self,
+        encoded_inputs: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+        padding: bool | str = True,
+        max_length: int | None = None,
+        pad_to_multiple_of: int | None = None,
+        padding_side: str | None = None,
+        return_attention_mask: bool | None = None,
+        return_tensors: str | None = None,
+        verbose: bool = True,
+    ) -> BatchEncoding:
+        """Pad already tokenized inputs, as transformers' ``pad`` (and so its data collators) do.
+
+        ``input_ids`` are padded with ``pad_token_id``, ``attention_mask`` with 0 (and made when
+        missing), ``token_type_ids`` with 0 and ``special_tokens_mask`` with 1; other fields
+        (``labels``, ...) are left as they are.
+
+        Args:
+            encoded_inputs: one example (a dict of id lists), a batch as a dict of lists of id
+                lists, or a list of examples (dicts or BatchEncodings, as a collator gets them).
+                Tensors are accepted in place of lists and make ``return_tensors`` default to "pt".
+            padding: True or "longest" (to the longest in the batch), "max_length", or False.
+            max_length: the length to pad to with padding="max_length".
+            pad_to_multiple_of: round padded lengths up to a multiple of this.
+            padding_side: "right" or "left" (default: the tokenizer's ``padding_side``).
+            return_attention_mask: pad and return ``attention_mask`` (default: if the model
+                takes it).
+            return_tensors: "pt" for torch tensors, or None for lists.
+            verbose: warn when ``max_length`` is given with padding=True.
+
+        Returns:
+            A BatchEncoding of the padded fields.
+        """
+        examples = encoded_inputs
+        if isinstance(examples, (list, tuple)) and examples and isinstance(examples[0], Mapping):
+            encoded_inputs = {k: [ex[k] for ex in examples] for k in examples[0]}
+        if not isinstance(encoded_inputs, Mapping):
+            raise TypeError(
+                "pad takes a dict of id lists, or a list of such dicts; "
+                f"got {type(encoded_inputs).__name__}."
+            )
+        main = self.model_input_names[0]
+        if main not in encoded_inputs:
+            raise ValueError(f"pad needs `{main}`; the inputs have {list(encoded_inputs)}.")
+        if return_attention_mask is None:
+            return_attention_mask = "attention_mask" in self.model_input_names
+        side = _side(padding_side or self.padding_side, "padding_side")
+        if len(encoded_inputs[main]) == 0:  # nothing to pad
+            return BatchEncoding(encoded_inputs)
+        return_tensors = _tensor_type(return_tensors, given=encoded_inputs[main])
+        data = {k: _to_python(v) for k, v in encoded_inputs.items()}
+        pad, _, max_length = self._strategies(padding, None, max_length, None, verbose)
+        rows = data[main]
+        if not isinstance(rows[0], list):  # one example
+            length = len(rows) if pad == "longest" else max_length if pad else None
+            data = self._pad_example(data, length, pad_to_multiple_of, side, return_attention_mask)
+        else:
+            sizes = {k: len(v) for k, v in data.items()}
+            if len(set(sizes.values())) > 1:
+                raise ValueError(f"The fields given to pad have different batch sizes: {sizes}.")
+            length = max(map(len, rows)) if pad == "longest" else max_length if pad else None
+            examples = [
+                self._pad_example(
+                    {k: v[i] for k, v in data.items()},
+                    length,
+                    pad_to_multiple_of,
+                    side,
+                    return_attention_mask,
+                )
+                for i in range(len(rows))
+            ]
+            data = {k: [ex[k] for ex in examples] for k in examples[0]}
+        return BatchEncoding(_to_tensors(data) if return_tensors else data)
+
+    def _pad_example(
+        self,
+        example: dict[str, Any],
+        length: int | None,
+        multiple: int | None,
+        side: str,
+        attention_mask: bool,
+    ) -> dict[str, Any]:
+        """Pad one example's fields to ``length`` (rounded up to ``multiple``); None: no padding."""
+        main = self.model_input_names[0]
+        ids = example[main]
+        if attention_mask and "attention_mask" not in example:
+            example["attention_mask"] = [1] * len(ids)
+        if length is not None and multiple and length % multiple:
+            length = (length // multiple + 1) * multiple
+        missing = 0 if length is None else length - len(ids)
+        if missing <= 0:
+            return example
+        fills = {main: self.pad_token_id, "token_type_ids": self.pad_token_type_id}
+        fills["special_tokens_mask"] = 1
+        if attention_mask:
+            fills["attention_mask"] = 0
+        for key, fill in fills.items():
+            if key in example:
+                padding = [fill] * missing
+                row = list(example[key])
+                example[key] = row + padding if side == "right" else padding + row
+        return example
 
     # ---- decoding ----------------------------------------------------------------------------
 
@@ -649,7 +916,8 @@ class BertTokenizer(Tokenizer):
     Like transformers, it takes only the vocabulary (and added tokens) from tokenizer.json and
     builds the rest from the settings: ``do_lower_case`` (default True), ``strip_accents``
     (default: follow ``do_lower_case``), ``tokenize_chinese_chars`` (default True), and the
-    special tokens (defaults ``[UNK]``, ``[SEP]``, ``[PAD]``, ``[CLS]``, ``[MASK]``).
+    special tokens (defaults ``[UNK]``, ``[SEP]``, ``[PAD]``, ``[CLS]``, ``[MASK]``). Built
+    directly, ``vocab`` is a vocab.txt path or a dict (default: the special tokens alone).
     """
 
     tokenizer_class_name = "BertTokenizer"
@@ -657,8 +925,7 @@ class BertTokenizer(Tokenizer):
 
     def __init__(
         self,
-        vocab: Mapping[str, int] | str | os.PathLike,
-        /,
+        vocab: Mapping[str, int] | str | os.PathLike | None = None,
         *,
         added_tokens: Sequence[Mapping[str, Any]] = (),
         name_or_path: str = "",
@@ -667,7 +934,11 @@ class BertTokenizer(Tokenizer):
         for name, default in BERT_DEFAULT_TOKENS.items():
             if config.get(name) is None:
                 config[name] = default
-        if not isinstance(vocab, Mapping):
+        if vocab is None:  # transformers' default: the special tokens alone
+            _no_file_keywords(config, "vocab_file")
+            names = ("pad_token", "unk_token", "cls_token", "sep_token", "mask_token")
+            vocab = {_token_text(config[name]): i for i, name in enumerate(names)}
+        elif not isinstance(vocab, Mapping):
             vocab = WordPiece.read_file(str(vocab))
         self.do_lower_case = bool(config.get("do_lower_case", True))
         self.tokenize_chinese_chars = bool(config.get("tokenize_chinese_chars", True))
@@ -733,15 +1004,15 @@ class GPT2Tokenizer(Tokenizer):
     vocab.json and merges.txt) and builds the rest from the settings: ``add_prefix_space`` (default
     False), ``add_bos_token``/``add_eos_token`` (default False), special tokens ``unk``/``bos``/
     ``eos`` = ``<|endoftext|>`` and no pad token (set ``tok.pad_token = tok.eos_token`` to pad).
+    Built directly, ``vocab`` and ``merges`` are file paths, or a dict and a list of pairs.
     """
 
     tokenizer_class_name = "GPT2Tokenizer"
 
     def __init__(
         self,
-        vocab: Mapping[str, int],
-        merges: Sequence[tuple[str, str]],
-        /,
+        vocab: Mapping[str, int] | str | os.PathLike | None = None,
+        merges: Sequence[tuple[str, str] | str] | str | os.PathLike | None = None,
         *,
         added_tokens: Sequence[Mapping[str, Any]] = (),
         name_or_path: str = "",
@@ -750,12 +1021,22 @@ class GPT2Tokenizer(Tokenizer):
         for name in ("unk_token", "bos_token", "eos_token"):
             if config.get(name) is None:
                 config[name] = GPT2_DEFAULT_TOKEN
+        if vocab is None and merges is None:
+            _no_file_keywords(config, "vocab_file", "merges_file")
+        paths = [isinstance(f, (str, os.PathLike)) for f in (vocab, merges)]
+        if all(paths):
+            vocab, merges = BPE.read_file(str(vocab), str(merges))
+        elif any(paths):
+            raise TypeError(
+                "Pass GPT2Tokenizer's vocab and merges both as file paths (vocab.json, "
+                "merges.txt), or as a dict and a list of pairs."
+            )
         self.add_prefix_space = bool(config.get("add_prefix_space", False))
         self.add_bos_token = bool(config.get("add_bos_token", False))
         self.add_eos_token = bool(config.get("add_eos_token", False))
         model = BPE(
-            dict(vocab),
-            [tuple(m) for m in merges],
+            dict(vocab or {}),
+            [tuple(m.split(" ", 1)) if isinstance(m, str) else tuple(m) for m in merges or []],
             dropout=None,
             continuing_subword_prefix="",
             end_of_word_suffix="",
@@ -963,7 +1244,7 @@ def _bert_vocab(folder: Path) -> tuple[dict[str, int], list[dict[str, Any]]]:
     )
 
 
-def _bpe_vocab(folder: Path) -> tuple[dict[str, int], list[tuple[str, str]], list[dict[str, Any]]]:
+def _bpe_vocab(folder: Path) -> tuple[dict[str, int], list, list[dict[str, Any]]]:
     """The BPE vocabulary, merges and added tokens of a GPT-2 style tokenizer folder."""
     path = folder / TOKENIZER_FILE
     if path.is_file():
@@ -974,10 +1255,7 @@ def _bpe_vocab(folder: Path) -> tuple[dict[str, int], list[tuple[str, str]], lis
                 f"{path} holds a {model.get('type')!r} model, not a BPE vocabulary; load it with "
                 "AutoTokenizer instead of GPT2Tokenizer."
             )
-        merges = [
-            tuple(m.split(" ", 1)) if isinstance(m, str) else tuple(m) for m in model["merges"]
-        ]
-        return model["vocab"], merges, list(data.get("added_tokens") or [])
+        return model["vocab"], model["merges"], list(data.get("added_tokens") or [])
     vocab, merges = folder / BPE_VOCAB_FILE, folder / BPE_MERGES_FILE
     if vocab.is_file() and merges.is_file():
         return (*BPE.read_file(str(vocab), str(merges)), [])
@@ -1036,6 +1314,23 @@ def _token_text(value: Any) -> str | None:
     raise TypeError(f"A special token must be a string, got {value!r}.")
 
 
+def _no_file_keywords(config: Mapping[str, Any], *names: str) -> None:
+    """transformers 5 ignores ``vocab_file=`` and gives a tokenizer of special tokens alone."""
+    given = [name for name in names if config.get(name)]
+    if given:
+        raise TypeError(
+            f"{given[0]}= is not read by the constructor (transformers 5 ignores it too, and builds "
+            "an empty vocabulary); pass the file as vocab= (and merges=), or use from_pretrained."
+        )
+
+
+def _special_added_token(token: str | AddedToken) -> AddedToken:
+    """A string becomes a special AddedToken that is matched before normalisation."""
+    if isinstance(token, AddedToken):
+        return token
+    return AddedToken(token, rstrip=False, lstrip=False, normalized=False, special=True)
+
+
 def _extra_tokens(config: Mapping[str, Any]) -> list[str]:
     extra = config.get("extra_special_tokens") or config.get("additional_special_tokens") or []
     if isinstance(extra, Mapping):
@@ -1079,19 +1374,67 @@ def _as_batch(text: Any, text_pair: Any) -> tuple[bool, list]:
     return True, list(zip(text, text_pair))
 
 
-def _to_tensors(data: Mapping[str, list[list[int]]]) -> dict[str, Any]:
+def _to_tensors(data: Mapping[str, Any]) -> dict[str, Any]:
     import torch
 
     tensors = {}
     for key, rows in data.items():
-        lengths = sorted({len(row) for row in rows})
-        if len(lengths) > 1:
-            raise ValueError(
-                f"Cannot make one tensor of `{key}`: its sequences have lengths {lengths}. "
-                "Pass padding=True (and truncation=True for long texts) to return_tensors='pt'."
-            )
-        tensors[key] = torch.tensor(rows, dtype=torch.long)
+        if torch.is_tensor(rows):
+            tensors[key] = rows
+            continue
+        if rows and all(isinstance(row, (list, tuple)) for row in rows):
+            lengths = sorted({len(row) for row in rows})
+            if len(lengths) > 1:
+                raise ValueError(
+                    f"Cannot make one tensor of `{key}`: its sequences have lengths {lengths}. "
+                    "Pass padding=True (and truncation=True for long texts) to return_tensors='pt'."
+                )
+        try:
+            tensor = torch.tensor(rows)
+        except (TypeError, ValueError, RuntimeError) as err:
+            raise ValueError(f"Cannot make a tensor of `{key}`: {err}") from err
+        tensors[key] = tensor.long() if tensor.numel() == 0 else tensor  # ints, as transformers
     return tensors
+
+
+def _tensor_type(return_tensors: Any, given: Any = None) -> str | None:
+    """Check ``return_tensors``; pad (``given`` its inputs) returns tensors when given tensors."""
+    value = getattr(return_tensors, "value", return_tensors)  # accept transformers' TensorType
+    if value is None and given is not None:
+        first = given[0]
+        if isinstance(first, (list, tuple)):
+            first = next((row[0] for row in given if len(row)), None)
+        if first is not None and not isinstance(first, (int, float)):
+            if not type(first).__module__.startswith("torch"):
+                raise ValueError(
+                    f"pad was given {type(first).__name__} values; warmstart returns torch "
+                    "tensors or lists (not numpy arrays): pass return_tensors='pt', or lists."
+                )
+            value = "pt"
+    if value not in (None, "pt"):
+        raise ValueError(
+            f"return_tensors={value!r} is not supported; use 'pt' (torch tensors) or None (lists)."
+        )
+    return value
+
+
+# transformers' __call__ options that warmstart takes at their default values only.
+_DEFAULT_ONLY = {"stride": 0, "is_split_into_words": False, "return_overflowing_tokens": False}
+_DEFAULT_ONLY.update({"text_pair_target": None, "tokenizer_kwargs": None})
+
+
+def _check_unsupported(options: Mapping[str, Any], where: str) -> None:
+    for key, value in options.items():
+        if key not in _DEFAULT_ONLY:
+            raise TypeError(
+                f"{where} got an unexpected keyword argument {key!r}. (transformers ignores "
+                "keywords it does not know; warmstart raises, so that a misspelt option shows.)"
+            )
+        if value != _DEFAULT_ONLY[key]:
+            raise NotImplementedError(
+                f"{where}: {key}={value!r} is a transformers option that warmstart does not "
+                f"support (only {key}={_DEFAULT_ONLY[key]!r})."
+            )
 
 
 def _to_python(value: Any) -> Any:

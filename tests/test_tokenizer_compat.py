@@ -1,0 +1,395 @@
+"""The rest of transformers' tokenizer API, live against transformers: pad (and the data collators
+built on it), add_tokens/add_special_tokens, convert_tokens_to_string, the extra call options and
+the constructors' keywords. Each test runs the same calls on both libraries' tokenizers, built from
+the same files (MiniLM's BERT vocabulary, a GPT-2 byte-level BPE trained here)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import transformers
+from test_tokenizer_gpt2 import train_byte_level_bpe
+
+import warmstart
+from warmstart.tokenizer import BatchEncoding
+
+TEXTS = ["Hello, world!", "a much longer text with café and 中文 in it", "", "x y"]
+PAIRS = ["and its pair", "b", "c d e", ""]
+ADDED = "hello newtok<x> the [PAD] cat<sp1>newtokcat Newtok <z> end"
+
+
+@pytest.fixture(scope="module")
+def bpe_folder(tmp_path_factory) -> Path:
+    return train_byte_level_bpe(tmp_path_factory.mktemp("gpt2_files"))
+
+
+@pytest.fixture(params=["bert", "gpt2"])
+def pair(request, minilm_dir, bpe_folder):
+    """Fresh (ours, transformers') tokenizers of one kind; GPT-2's with a pad token (its eos)."""
+    if request.param == "bert":
+        return (
+            warmstart.BertTokenizer.from_pretrained(minilm_dir),
+            transformers.BertTokenizer.from_pretrained(minilm_dir),
+        )
+    ours = warmstart.GPT2Tokenizer.from_pretrained(bpe_folder)
+    ref = transformers.GPT2Tokenizer.from_pretrained(bpe_folder)
+    ours.pad_token, ref.pad_token = ours.eos_token, ref.eos_token
+    return ours, ref
+
+
+def plain(value):
+    """Tensors to (nested) lists, keeping which values were tensors."""
+    if isinstance(value, torch.Tensor):
+        return ("tensor", str(value.dtype), value.tolist())
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    return value
+
+
+def assert_same(got, want):
+    assert list(got) == list(want)  # same keys, in the same order
+    assert plain(dict(got)) == plain(dict(want))
+
+
+def assert_same_outcome(ours, ref):
+    """Call ``ref()`` and ``ours()``: the same result, or the same type of error."""
+    try:
+        want = ref()
+    except Exception as err:
+        with pytest.raises(type(err)):
+            ours()
+        return None
+    got = ours()
+    assert_same(got, want)
+    return got
+
+
+# ---- pad and the data collators --------------------------------------------------------------
+
+
+def inputs(tok, form: str):
+    """The same unpadded batch in the forms pad takes (a fresh copy for each library)."""
+    enc = tok(TEXTS, PAIRS, return_special_tokens_mask=True)
+    if form == "dict":
+        return dict(enc)
+    if form == "batch_encoding":
+        return enc
+    if form == "features":
+        return [{k: v[i] for k, v in enc.items()} for i in range(len(TEXTS))]
+    if form == "tensors":
+        return [{k: torch.tensor(v[i]) for k, v in enc.items()} for i in range(len(TEXTS))]
+    if form == "single":
+        return {k: v[1] for k, v in enc.items()}
+    if form == "no_mask":
+        return [{"input_ids": ids} for ids in enc["input_ids"]]
+    raise ValueError(form)
+
+
+@pytest.mark.parametrize(
+    "form", ["dict", "batch_encoding", "features", "tensors", "single", "no_mask"]
+)
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"padding": "longest", "return_tensors": "pt"},
+        {"padding": "max_length", "max_length": 30},
+        {"padding": "max_length"},
+        {"padding": False},
+        {"pad_to_multiple_of": 8, "return_tensors": "pt"},
+        {"padding": False, "pad_to_multiple_of": 8},
+        {"return_attention_mask": False},
+        {"padding_side": "left"},
+    ],
+)
+def test_pad_matches(pair, form, kwargs):
+    ours, ref = pair
+    got = assert_same_outcome(
+        lambda: ours.pad(inputs(ours, form), **kwargs), lambda: ref.pad(inputs(ref, form), **kwargs)
+    )
+    assert got is None or isinstance(got, BatchEncoding)
+
+
+def test_pad_follows_padding_side_and_leaves_other_fields(pair):
+    ours, ref = pair
+    ours.padding_side = ref.padding_side = "left"
+    features = [{"input_ids": ids, "labels": ids[:2]} for ids in ref(TEXTS)["input_ids"]]
+    want = ref.pad([dict(f) for f in features])
+    got = ours.pad([dict(f) for f in features])
+    assert_same(got, want)
+    assert got["attention_mask"][0][0] == 0  # padded on the left
+    with pytest.raises(ValueError):  # labels are not padded, so they do not make one tensor
+        ref.pad([dict(f, labels=f["input_ids"]) for f in features], return_tensors="pt")
+    with pytest.raises(ValueError, match="labels"):
+        ours.pad([dict(f, labels=f["input_ids"]) for f in features], return_tensors="pt")
+
+
+def test_numpy_inputs_to_pad_need_return_tensors(pair):
+    ours, ref = pair
+    features = [{"input_ids": np.array(ids)} for ids in ref(TEXTS)["input_ids"]]
+    assert isinstance(ref.pad(features)["input_ids"], np.ndarray)  # warmstart has no numpy output
+    with pytest.raises(ValueError, match="return_tensors='pt'"):
+        ours.pad(features)
+    assert_same(ours.pad(features, return_tensors="pt"), ref.pad(features, return_tensors="pt"))
+
+
+def test_pad_errors_match(bpe_folder):
+    ours = warmstart.GPT2Tokenizer.from_pretrained(bpe_folder)
+    ref = transformers.GPT2Tokenizer.from_pretrained(bpe_folder)
+    features = [{"input_ids": [1, 2]}, {"input_ids": [3]}]
+    for tok in (ref, ours):
+        with pytest.raises(ValueError, match="pad_token"):
+            tok.pad(features)
+        with pytest.raises(ValueError, match="input_ids"):
+            tok.pad({"labels": [[1]]})
+        assert_same(tok.pad(features, padding=False), ref.pad(features, padding=False))
+
+
+def seq2seq_features(tok):
+    sources = tok(TEXTS)["input_ids"]
+    targets = tok(text_target=list(reversed(TEXTS)))["input_ids"]
+    return [{"input_ids": s, "labels": t} for s, t in zip(sources, targets)]
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"pad_to_multiple_of": 8},
+        {"padding": "max_length", "max_length": 32},
+        {"label_pad_token_id": 0, "padding": "longest"},
+    ],
+)
+def test_data_collator_for_seq2seq(pair, kwargs):
+    ours, ref = pair
+    got = transformers.DataCollatorForSeq2Seq(ours, model=None, **kwargs)(seq2seq_features(ours))
+    want = transformers.DataCollatorForSeq2Seq(ref, model=None, **kwargs)(seq2seq_features(ref))
+    assert isinstance(got["input_ids"], torch.Tensor)
+    assert_same(got, want)
+
+
+def test_data_collator_for_seq2seq_left_padding(pair):
+    ours, ref = pair
+    ours.padding_side = ref.padding_side = "left"
+    got = transformers.DataCollatorForSeq2Seq(ours, model=None)(seq2seq_features(ours))
+    want = transformers.DataCollatorForSeq2Seq(ref, model=None)(seq2seq_features(ref))
+    assert_same(got, want)
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"pad_to_multiple_of": 8}])
+def test_data_collator_with_padding(pair, kwargs):
+    ours, ref = pair
+
+    def features(tok):
+        enc = tok(TEXTS, PAIRS)
+        rows = [{k: v[i] for k, v in enc.items()} for i in range(len(TEXTS))]
+        return [{**row, "label": i % 2, "score": i / 4} for i, row in enumerate(rows)]
+
+    got = transformers.DataCollatorWithPadding(ours, **kwargs)(features(ours))
+    want = transformers.DataCollatorWithPadding(ref, **kwargs)(features(ref))
+    assert "labels" in got and got["score"].dtype == torch.float32
+    assert_same(got, want)
+
+
+# ---- added tokens ----------------------------------------------------------------------------
+
+
+def add_tokens_recipe(tok) -> list:
+    """The usual calls, returning what each returns."""
+    return [
+        tok.add_special_tokens({"pad_token": "[PAD]"}),
+        tok.add_tokens(["newtok", "hello", "the", "newtok"]),
+        tok.add_tokens("<sp1>", special_tokens=True),
+        tok.add_special_tokens({"additional_special_tokens": ["<x>", "<y>"]}),
+        tok.add_special_tokens({"extra_special_tokens": ["<z>"]}),  # replaces <x>, <y>
+        tok.add_special_tokens(
+            {"extra_special_tokens": ["<w>"]}, replace_extra_special_tokens=False
+        ),
+        tok.add_special_tokens({"mask_token": "<mask>"}),
+        tok.add_tokens([]),
+        tok.add_special_tokens({}),
+    ]
+
+
+def assert_same_vocab_and_specials(ours, ref):
+    assert len(ours) == len(ref)
+    assert ours.get_vocab() == ref.get_vocab()
+    assert ours.get_added_vocab() == ref.get_added_vocab()
+    assert {i: str(t) for i, t in ours.added_tokens_decoder.items()} == {
+        i: str(t) for i, t in ref.added_tokens_decoder.items()
+    }
+    for name in ("pad_token", "pad_token_id", "mask_token", "mask_token_id", "eos_token_id"):
+        assert getattr(ours, name) == getattr(ref, name), name
+    for name in ("extra_special_tokens", "extra_special_tokens_ids", "all_special_tokens"):
+        assert getattr(ours, name) == getattr(ref, name), name
+    assert ours.all_special_ids == ref.all_special_ids
+    assert ours.special_tokens_map == ref.special_tokens_map
+    assert hasattr(ours, "additional_special_tokens") == hasattr(ref, "additional_special_tokens")
+
+
+def assert_same_added_encoding(ours, ref):
+    for text in (ADDED, [ADDED, "newtok"]):
+        assert plain(dict(ours(text, padding=True))) == plain(dict(ref(text, padding=True)))
+    ids = ref(ADDED)["input_ids"]
+    assert ours.convert_ids_to_tokens(ids) == ref.convert_ids_to_tokens(ids)
+    for skip in (False, True):
+        assert ours.decode(ids, skip_special_tokens=skip) == ref.decode(ids, skip)
+        assert ours.convert_ids_to_tokens(ids, skip) == ref.convert_ids_to_tokens(ids, skip)
+
+
+def test_add_tokens_and_special_tokens_match(pair):
+    ours, ref = pair
+    ours.pad_token = ref.pad_token = None  # GPT-2 as it comes: no pad token
+    assert add_tokens_recipe(ours) == add_tokens_recipe(ref)
+    assert_same_vocab_and_specials(ours, ref)
+    assert_same_added_encoding(ours, ref)
+    assert "newtok" in ours.tokenize(ADDED)
+
+
+def test_gpt2_pad_token_recipe(bpe_folder):
+    ours = warmstart.GPT2Tokenizer.from_pretrained(bpe_folder)
+    ref = transformers.GPT2Tokenizer.from_pretrained(bpe_folder)
+    n = len(ours)
+    assert ours.add_special_tokens({"pad_token": "[PAD]"}) == ref.add_special_tokens(
+        {"pad_token": "[PAD]"}
+    )
+    assert len(ours) == len(ref) == n + 1
+    assert ours.pad_token_id == ref.pad_token_id == n
+    want = ref(TEXTS, padding=True, return_tensors="pt")
+    assert_same(ours(TEXTS, padding=True, return_tensors="pt"), want)
+    assert ours.batch_decode(want["input_ids"], skip_special_tokens=True) == ref.batch_decode(
+        want["input_ids"], skip_special_tokens=True
+    )
+
+
+def test_add_special_tokens_errors_match(pair):
+    ours, ref = pair
+    for bad in ({"foo_token": "x"}, {"pad_token": 3}, {"extra_special_tokens": "<x>"}):
+        with pytest.raises(ValueError):
+            ref.add_special_tokens(bad)
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            ours.add_special_tokens(bad)
+
+
+@pytest.mark.parametrize("saver", ["warmstart", "transformers"])
+def test_added_tokens_survive_save_and_load(pair, saver, tmp_path):
+    ours, ref = pair
+    ours.pad_token = ref.pad_token = None
+    add_tokens_recipe(ours)
+    add_tokens_recipe(ref)
+    (ours if saver == "warmstart" else ref).save_pretrained(tmp_path)
+    ours_loaded = type(ours).from_pretrained(tmp_path)
+    ref_loaded = type(ref).from_pretrained(tmp_path)
+    for loaded in (ours_loaded, warmstart.AutoTokenizer.from_pretrained(tmp_path)):
+        assert_same_vocab_and_specials(loaded, ref)
+        assert_same_added_encoding(loaded, ref)
+    assert_same_vocab_and_specials(ours, ref_loaded)
+    assert_same_added_encoding(ours, ref_loaded)
+
+
+# ---- convert_tokens_to_string and call options -----------------------------------------------
+
+
+def test_convert_tokens_to_string_matches(pair):
+    ours, ref = pair
+    for text in [*TEXTS, "unaffable naïve 😀  spaces", ADDED]:
+        tokens = ref.tokenize(text)
+        assert ours.convert_tokens_to_string(tokens) == ref.convert_tokens_to_string(tokens)
+    assert ours.convert_tokens_to_string([]) == ref.convert_tokens_to_string([])
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"return_length": True},
+        {"return_length": True, "padding": True},
+        {"return_length": True, "padding": True, "return_tensors": "pt"},
+        {"return_offsets_mapping": True},
+        {"return_offsets_mapping": True, "padding": True, "return_tensors": "pt"},
+        {"return_special_tokens_mask": True, "padding": True},
+        {"padding": True, "padding_side": "left", "return_special_tokens_mask": True},
+        {"stride": 0, "is_split_into_words": False, "verbose": False},
+        {
+            "return_length": True,
+            "return_offsets_mapping": True,
+            "truncation": True,
+            "max_length": 5,
+        },
+    ],
+)
+def test_call_options_match(pair, kwargs):
+    ours, ref = pair
+    for args in ((TEXTS[1],), (TEXTS,), (TEXTS, PAIRS), (TEXTS[0], PAIRS[0])):
+        assert_same(ours(*args, **kwargs), ref(*args, **kwargs))
+
+
+def test_word_ids_tokens_and_sequence_ids_match(pair):
+    ours, ref = pair
+    for args in ((TEXTS,), (TEXTS, PAIRS)):
+        got, want = ours(*args, padding=True), ref(*args, padding=True)
+        for i in range(len(TEXTS)):
+            assert got.word_ids(i) == want.word_ids(i)
+            assert got.tokens(i) == want.tokens(i)
+            assert got.sequence_ids(i) == want.sequence_ids(i)
+    one, one_ref = ours(TEXTS[1], return_tensors="pt"), ref(TEXTS[1], return_tensors="pt")
+    assert one.to("cpu").word_ids() == one_ref.word_ids()
+    assert len(one.encodings) == len(one_ref.encodings) == 1
+    with pytest.raises(ValueError, match="word_ids"):
+        ours.pad(ours(TEXTS)).word_ids(0)
+
+
+def test_other_keywords(pair):
+    ours, ref = pair
+    ref("hello", max_lenght=3)  # transformers ignores a keyword it does not know
+    with pytest.raises(TypeError, match="max_lenght"):
+        ours("hello", max_lenght=3)
+    with pytest.raises(NotImplementedError, match="stride"):
+        ours(TEXTS, stride=2, truncation=True, max_length=4)
+
+
+# ---- constructors ----------------------------------------------------------------------------
+
+
+def test_bert_constructor_keywords_match(minilm_dir):
+    path = str(minilm_dir / "vocab.txt")
+    vocab = {"[PAD]": 0, "[UNK]": 1, "[CLS]": 2, "[SEP]": 3, "[MASK]": 4, "hello": 5, "##s": 6}
+    for kwargs in (
+        {"vocab": path},
+        {"vocab": path, "do_lower_case": False},
+        {"vocab": vocab},
+        {"vocab": vocab, "unk_token": "[MASK]"},
+        {},
+    ):
+        ours, ref = warmstart.BertTokenizer(**kwargs), transformers.BertTokenizer(**kwargs)
+        assert len(ours) == len(ref), kwargs
+        assert_same(ours([*TEXTS, "Hellos"]), ref([*TEXTS, "Hellos"]))
+    assert_same(warmstart.BertTokenizer(path)("Hello"), transformers.BertTokenizer(path)("Hello"))
+    with pytest.raises(TypeError, match="vocab="):
+        warmstart.BertTokenizer(vocab_file=path)  # transformers ignores it: a 5-token vocab
+
+
+def test_gpt2_constructor_keywords_match(bpe_folder):
+    files = {"vocab": str(bpe_folder / "vocab.json"), "merges": str(bpe_folder / "merges.txt")}
+    vocab = json.loads(Path(files["vocab"]).read_text(encoding="utf-8"))
+    lines = Path(files["merges"]).read_text(encoding="utf-8").splitlines()[1:]
+    merges = [tuple(line.split()) for line in lines if line]
+    for kwargs in (
+        files,
+        {**files, "add_prefix_space": True},
+        {"vocab": vocab, "merges": merges},
+        {"vocab": vocab},
+        {},
+    ):
+        ours, ref = warmstart.GPT2Tokenizer(**kwargs), transformers.GPT2Tokenizer(**kwargs)
+        assert len(ours) == len(ref), kwargs
+        assert_same(ours(TEXTS), ref(TEXTS))
+    ours = warmstart.GPT2Tokenizer(files["vocab"], files["merges"])
+    assert_same(ours(TEXTS), transformers.GPT2Tokenizer(**files)(TEXTS))
+    with pytest.raises(TypeError, match="both"):
+        warmstart.GPT2Tokenizer(vocab=files["vocab"])
+    with pytest.raises(TypeError, match="vocab="):
+        warmstart.GPT2Tokenizer(vocab_file=files["vocab"], merges_file=files["merges"])
