@@ -66,6 +66,28 @@ def test_parameter_count_of_default_bert2bert_equals_transformers():
     assert ours.num_parameters() == sum(p.numel() for p in theirs.parameters()) == 247_363_386
 
 
+def test_model_utilities_of_transformers(tmp_path):
+    theirs, folder = _hf_tiny(tmp_path)
+    ours = EncoderDecoderModel.from_pretrained(folder)
+    for exclude in (False, True):
+        assert ours.num_parameters(exclude_embeddings=exclude) == theirs.num_parameters(
+            exclude_embeddings=exclude
+        )
+    assert ours.can_generate() and not ours.is_gradient_checkpointing
+    ours.gradient_checkpointing_enable()
+    assert ours.is_gradient_checkpointing
+
+
+def test_shift_tokens_right_by_keyword_as_in_transformers():
+    from transformers.models.encoder_decoder.modeling_encoder_decoder import (
+        shift_tokens_right as theirs,
+    )
+
+    labels = torch.tensor([[5, 6, -100], [8, -100, -100]])
+    kw = dict(input_ids=labels, pad_token_id=0, decoder_start_token_id=1)
+    assert torch.equal(shift_tokens_right(**kw), theirs(**kw))
+
+
 def test_shift_tokens_right():
     labels = torch.tensor([[5, 6, 7], [8, -100, -100]])
     assert shift_tokens_right(labels, 0, 1).tolist() == [[1, 5, 6], [1, 8, 0]]
@@ -323,3 +345,113 @@ def test_accessors_return_the_halves():
     assert model.encoder.encoder.gradient_checkpointing
     model.gradient_checkpointing_disable()
     assert not model.decoder.bert.encoder.gradient_checkpointing
+
+
+# ----------------------------------------------------------------- loading options
+def test_loading_options_of_transformers(tmp_path, monkeypatch):
+    """transformers' from_pretrained options: looked-up repo ids, one device, the loading report,
+    dtype "auto"; none of them ends up in the config."""
+    from conftest import add_to_hf_cache
+
+    folder = _tiny_saved(tmp_path)
+    cache = tmp_path / "elsewhere"
+    add_to_hf_cache(cache, "someone/tiny", folder, commit="b" * 40)
+    model, info = EncoderDecoderModel.from_pretrained(
+        "someone/tiny",
+        cache_dir=cache,
+        revision="b" * 40,
+        local_files_only=True,
+        device_map="cpu",
+        token=None,
+        trust_remote_code=False,
+        attn_implementation="sdpa",
+        output_loading_info=True,
+    )
+    _, expected = hf.EncoderDecoderModel.from_pretrained(folder, output_loading_info=True)
+    assert info == expected and model.device.type == "cpu"
+    model.save_pretrained(tmp_path / "again")
+    saved = json.loads((tmp_path / "again" / "config.json").read_text())
+    assert not {"revision", "cache_dir", "device_map", "token"} & set(saved)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)  # the option alone keeps the hub out
+    with pytest.raises(FileNotFoundError, match="local_files_only"):
+        EncoderDecoderModel.from_pretrained("someone/other", cache_dir=cache, local_files_only=True)
+
+
+def test_unknown_keyword_to_from_pretrained_is_refused(tmp_path):
+    folder = _tiny_saved(tmp_path)
+    with pytest.raises(TypeError, match="decoder_star_token_id"):
+        EncoderDecoderModel.from_pretrained(folder, decoder_star_token_id=5)
+    with pytest.raises(ValueError, match="device_map"):
+        EncoderDecoderModel.from_pretrained(folder, device_map={"encoder": 0})
+    assert (
+        EncoderDecoderModel.from_pretrained(
+            folder, decoder_start_token_id=5
+        ).config.decoder_start_token_id
+        == 5
+    )
+
+
+def test_dtype_auto_keeps_the_stored_dtype(tmp_path):
+    folder = _tiny_saved(tmp_path)
+    EncoderDecoderModel.from_pretrained(folder, dtype=torch.bfloat16).save_pretrained(
+        tmp_path / "b"
+    )
+    theirs = hf.EncoderDecoderModel.from_pretrained(tmp_path / "b", dtype="auto")
+    assert EncoderDecoderModel.from_pretrained(tmp_path / "b", dtype="auto").dtype == theirs.dtype
+    assert EncoderDecoderModel.from_pretrained(tmp_path / "b").dtype == torch.float32
+
+
+def test_decoder_config_without_decoder_flags_is_made_a_decoder(minilm_dir):
+    """As in transformers: a decoder_config= read for the checkpoint alone gets cross-attention."""
+    config = BertConfig.from_pretrained(minilm_dir, num_hidden_layers=2)
+    ours = EncoderDecoderModel.from_encoder_decoder_pretrained(
+        minilm_dir, minilm_dir, decoder_config=config
+    )
+    theirs = hf.EncoderDecoderModel.from_encoder_decoder_pretrained(
+        minilm_dir,
+        minilm_dir,
+        decoder_config=hf.BertConfig.from_pretrained(minilm_dir, num_hidden_layers=2),
+    )
+    assert ours.config.decoder.is_decoder and ours.config.decoder.add_cross_attention
+    assert ours.num_parameters() == theirs.num_parameters()
+
+
+def test_bad_ids_give_clear_errors(tmp_path):
+    model = EncoderDecoderModel.from_pretrained(_tiny_saved(tmp_path))
+    ids = torch.randint(3, 99, (2, 5))
+    with pytest.raises(ValueError, match=r"ids\[None\]"):
+        model(input_ids=ids[0], labels=ids)
+    with pytest.raises(ValueError, match=r"ids\[None\]"):
+        model.generate(ids[0])
+    with pytest.raises(TypeError, match="return_tensors"):
+        model.generate(ids.tolist())
+    with pytest.raises(TypeError, match="integer"):
+        model(input_ids=ids.float(), labels=ids)
+    with pytest.raises(ValueError, match="inputs_embeds"):
+        model(labels=ids)
+    with pytest.raises(ValueError, match="differ in shape"):
+        model(input_ids=ids, labels=ids, decoder_input_ids=ids[:, :3])
+    with pytest.raises(ValueError, match="empty"):
+        model(input_ids=ids[:0], labels=ids[:0])
+    with pytest.raises(ValueError, match="once"):
+        model.generate(ids, input_ids=ids)
+
+
+def test_generate_arguments_by_position_as_in_transformers(tmp_path):
+    """transformers' generate(inputs, generation_config): the second positional argument is the
+    config, and the cache is ``cache`` (``past_key_values`` still read)."""
+    from warmstart import GenerationConfig
+
+    model = EncoderDecoderModel.from_pretrained(_tiny_saved(tmp_path))
+    ids = torch.randint(3, 99, (2, 5))
+    config = GenerationConfig(max_new_tokens=3, decoder_start_token_id=2, pad_token_id=0)
+    assert model.generate(ids, config).shape == (2, 4)
+    assert torch.equal(
+        model.generate(inputs=ids, generation_config=config), model.generate(ids, config)
+    )
+    with torch.no_grad():
+        start = torch.full((2, 1), 2)
+        out = model(input_ids=ids, decoder_input_ids=start, use_cache=True)
+        assert out.cache is out.past_key_values is out["cache"] and out.cache.length == 1
+        nxt = model(input_ids=ids, decoder_input_ids=start, past_key_values=out.cache)
+        assert nxt.cache.length == 2

@@ -214,6 +214,47 @@ def test_generation_config_is_saved_and_loaded(tiny_pair, tmp_path):
     assert again.generate(torch.randint(4, 99, (1, 5))).shape[1] <= 5
 
 
+def test_edits_to_the_generation_config_are_used_and_saved(tiny_pair, tmp_path):
+    """Settings set on ``model.generation_config`` take effect and are saved, in a model whose
+    generation config transformers wrote as derived from the model config."""
+    theirs, _ = tiny_pair
+    theirs.save_pretrained(tmp_path / "m")
+    saved = hf.GenerationConfig.from_pretrained(tmp_path / "m")
+    assert saved._from_model_config  # the case where the edits were ignored
+    ours = EncoderDecoderModel.from_pretrained(tmp_path / "m")
+    theirs = hf.EncoderDecoderModel.from_pretrained(tmp_path / "m").eval()
+    x, mask = _source()
+    for model in (ours, theirs):
+        model.generation_config.max_new_tokens = 4
+        model.generation_config.num_beams = 2
+        model.generation_config.eos_token_id = 5
+    a, b = theirs.generate(x, attention_mask=mask), ours.generate(x, attention_mask=mask)
+    assert b.shape[1] == 5 and torch.equal(b, a)
+    ours.save_pretrained(tmp_path / "again")
+    again = hf.GenerationConfig.from_pretrained(tmp_path / "again")
+    assert (again.max_new_tokens, again.num_beams, again.eos_token_id) == (4, 2, 5)
+    mine = EncoderDecoderModel.from_pretrained(tmp_path / "again")
+    assert torch.equal(mine.generate(x, attention_mask=mask), a)
+
+
+def test_generation_config_of_a_new_model_takes_edits_and_model_config_changes():
+    from warmstart import BertConfig, EncoderDecoderConfig
+
+    config = EncoderDecoderConfig.from_encoder_decoder_configs(
+        BertConfig(**TINY), BertConfig(**TINY)
+    )
+    model = EncoderDecoderModel(config).eval()
+    model.generation_config.decoder_start_token_id = 3
+    model.generation_config.max_new_tokens = 4
+    x = torch.randint(4, 99, (1, 5))
+    out = model.generate(x)
+    assert out.shape == (1, 5) and out[0, 0] == 3
+    model.config.pad_token_id = 7  # changed on the model config after creation: taken too
+    assert model._generation_config(None).pad_token_id == 7
+    model.config.decoder_start_token_id = 9  # but not where the generation config was set
+    assert model.generate(x)[0, 0] == 3
+
+
 # ----------------------------------------------------------------- real weights
 @pytest.fixture(scope="module")
 def minilm_pair(minilm_dir, tmp_path_factory):
@@ -273,7 +314,7 @@ def test_generate_takes_the_whole_tokenizer_batch(minilm_pair):
     b = ours.generate(**batch, **kw)
     assert torch.equal(b.sequences, a.sequences)
     torch.testing.assert_close(torch.stack(b.scores), torch.stack(a.scores), atol=1e-4, rtol=1e-4)
-    without = ours.generate(batch["input_ids"], batch["attention_mask"], **kw)
+    without = ours.generate(batch["input_ids"], attention_mask=batch["attention_mask"], **kw)
     assert not torch.allclose(torch.stack(without.scores), torch.stack(b.scores))
 
 

@@ -135,12 +135,12 @@ def test_fused_cached_step_equals_plain_logits(pair):
     y = torch.randint(4, 99, (x.shape[0], 6))
     enc = ours.encode(x, mask)[0]
     with torch.no_grad():
-        full = ours.decoder(y, encoder_hidden_states=enc, encoder_attention_mask=mask)
+        full = ours.decoder(y, encoder_hidden_states=enc, encoder_attention_mask=mask).logits
         cache = ours.decoder.new_cache(x.shape[0], 8)
         steps = [
             ours.decoder(
                 y[:, t : t + 1], encoder_hidden_states=enc, encoder_attention_mask=mask, cache=cache
-            )
+            ).logits
             for t in range(y.shape[1])
         ]
     assert cache.fused[0] is not None  # the fused path ran
@@ -171,10 +171,10 @@ def test_last_only_logits_are_the_last_position(pair):
     y = torch.randint(4, 99, (x.shape[0], 5))
     enc = ours.encode(x, mask)[0]
     with torch.no_grad():
-        full = ours.decoder(y, encoder_hidden_states=enc, encoder_attention_mask=mask)
+        full = ours.decoder(y, encoder_hidden_states=enc, encoder_attention_mask=mask).logits
         last = ours.decoder(
             y, encoder_hidden_states=enc, encoder_attention_mask=mask, last_only=True
-        )
+        ).logits
     torch.testing.assert_close(last, full[:, -1:])
 
 

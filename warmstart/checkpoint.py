@@ -45,6 +45,8 @@ def pretrained_half(
     if config is None:
         config = read_config(folder)
         config.is_decoder = config.add_cross_attention = side == "decoder"
+    elif side == "decoder":  # a decoder_config= made for the checkpoint alone, as transformers does
+        config.is_decoder = config.add_cross_attention = True
     if isinstance(config, EncoderDecoderConfig):
         raise ValueError(f"{folder} is a whole encoder-decoder; load it with from_pretrained.")
     for key, value in options.items():

@@ -132,7 +132,7 @@ class CompiledStep:
                 encoder_attention_mask=enc_mask,
                 cache=cache,
                 last_only=True,
-            )[:, -1]
+            ).logits[:, -1]
             cache.write()
             return logits
 

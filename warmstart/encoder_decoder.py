@@ -15,7 +15,7 @@ import logging
 import os
 import warnings
 from contextlib import nullcontext
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -29,42 +29,51 @@ from .layers import DecoderCache, LMHeadDecoder, cross_entropy, init_normal_, re
 from .linear import Linear, packed_weights
 from .models import family
 from .models.bert import BaseModelOutput
+from .outputs import ModelOutput
 from .quantize import native_gemv, quantize_linears_
 
 logger = logging.getLogger("warmstart")
 
+IGNORED_LOAD_OPTIONS = (
+    "token",
+    "force_download",
+    "trust_remote_code",
+    "low_cpu_mem_usage",
+    "use_safetensors",
+    "attn_implementation",
+)
+"""transformers' ``from_pretrained`` options with nothing to do here: the weights load the same."""
+
 
 @dataclass
-class Seq2SeqLMOutput:
-    """What ``EncoderDecoderModel.forward`` returns; indexable like transformers' outputs."""
+class Seq2SeqLMOutput(ModelOutput):
+    """What ``EncoderDecoderModel.forward`` returns; read like transformers' outputs."""
 
     loss: Tensor | None = None
     logits: Tensor | None = None
-    past_key_values: DecoderCache | None = None
+    cache: DecoderCache | None = None
     encoder_last_hidden_state: Tensor | None = None
 
-    def to_tuple(self) -> tuple:
-        return tuple(
-            getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None
-        )
-
-    def __getitem__(self, key: int | str) -> Any:
-        return getattr(self, key) if isinstance(key, str) else self.to_tuple()[key]
+    @property
+    def past_key_values(self) -> DecoderCache | None:
+        """The cache, by its name before transformers 5."""
+        return self.cache
 
 
 def shift_tokens_right(
-    labels: Tensor, pad_token_id: int | None, start_token_id: int | None
+    input_ids: Tensor, pad_token_id: int | None, decoder_start_token_id: int | None
 ) -> Tensor:
     """Decoder inputs from labels: start token first, labels moved right by one, -100 read as pad.
 
     Args:
-        labels: (B, T) target ids, -100 where ignored.
+        input_ids: (B, T) labels, -100 where ignored.
         pad_token_id: id written where labels hold -100.
-        start_token_id: id of the first decoder input.
+        decoder_start_token_id: id of the first decoder input.
 
     Returns:
         (B, T) decoder input ids.
     """
+    labels, start_token_id = input_ids, decoder_start_token_id
     if start_token_id is None:
         raise ValueError(
             "Make sure to set the decoder_start_token_id attribute of the model's configuration, "
@@ -130,8 +139,9 @@ class EncoderDecoderModel(nn.Module):
         if config.tie_encoder_decoder:
             self._tie_encoder_decoder()
         self._warned_labels = False
-        self.generation_config = generation.GenerationConfig.from_model_config(config)
-        self.generation_config.extra["_from_model_config"] = True
+        gen = generation.GenerationConfig.from_model_config(config)
+        gen.extra["_from_model_config"] = True
+        self._adopt_generation_config(gen)
 
     # ----------------------------------------------------------------- accessors
     def get_encoder(self) -> nn.Module:
@@ -227,9 +237,25 @@ class EncoderDecoderModel(nn.Module):
     def dtype(self) -> torch.dtype:
         return next(self.parameters()).dtype
 
-    def num_parameters(self, only_trainable: bool = False) -> int:
-        """Distinct parameters (tied ones counted once)."""
-        return sum(p.numel() for p in self.parameters() if p.requires_grad or not only_trainable)
+    def num_parameters(self, only_trainable: bool = False, exclude_embeddings: bool = False) -> int:
+        """Distinct parameters (tied ones counted once); without the embedding tables' weights
+        (``nn.Embedding``) when ``exclude_embeddings``."""
+        skip = set()
+        if exclude_embeddings:
+            skip = {id(m.weight) for m in self.modules() if isinstance(m, nn.Embedding)}
+        return sum(
+            p.numel()
+            for p in self.parameters()
+            if (p.requires_grad or not only_trainable) and id(p) not in skip
+        )
+
+    @property
+    def is_gradient_checkpointing(self) -> bool:
+        return any(getattr(m, "gradient_checkpointing", False) for m in self.modules())
+
+    @staticmethod
+    def can_generate() -> bool:
+        return True
 
     def gradient_checkpointing_enable(
         self, gradient_checkpointing_kwargs: dict | None = None
@@ -333,13 +359,14 @@ class EncoderDecoderModel(nn.Module):
         decoder_input_ids: Tensor | None = None,
         decoder_attention_mask: Tensor | None = None,
         encoder_outputs: BaseModelOutput | tuple | Tensor | None = None,
-        past_key_values: DecoderCache | None = None,
+        cache: DecoderCache | None = None,
         inputs_embeds: Tensor | None = None,
         decoder_inputs_embeds: Tensor | None = None,
         labels: Tensor | None = None,
         use_cache: bool | None = None,
         token_type_ids: Tensor | None = None,
         return_dict: bool | None = None,
+        past_key_values: DecoderCache | None = None,
     ) -> Seq2SeqLMOutput | tuple:
         """Encode the source (unless ``encoder_outputs`` is given) and decode the target.
 
@@ -350,15 +377,23 @@ class EncoderDecoderModel(nn.Module):
             decoder_attention_mask: (B, T); defaults to ``decoder_input_ids != pad`` when built
                 from labels.
             encoder_outputs: the encoder's output, to skip running it again.
-            past_key_values: a ``DecoderCache`` to continue decoding from.
+            cache: a ``DecoderCache`` to continue decoding from (``past_key_values=`` before
+                transformers 5).
             labels: (B, T) targets, -100 where the loss should ignore a position.
-            use_cache: keep a cache and return it as ``past_key_values``.
+            use_cache: keep a cache and return it as ``cache``.
 
         Returns:
             ``Seq2SeqLMOutput`` with ``loss`` (when labels are given), ``logits`` (B, T, V) and
             ``encoder_last_hidden_state``.
         """
+        if cache is None:
+            cache = past_key_values
+        input_ids = _check_ids("input_ids", input_ids)
+        decoder_input_ids = _check_ids("decoder_input_ids", decoder_input_ids)
+        labels = _check_ids("labels", labels)
         if encoder_outputs is None:
+            if input_ids is None and inputs_embeds is None:
+                raise ValueError("Pass input_ids (or inputs_embeds or encoder_outputs).")
             encoder_outputs = self.encode(input_ids, attention_mask, token_type_ids, inputs_embeds)
         enc = _last_hidden_state(encoder_outputs)
         if labels is not None:
@@ -375,7 +410,6 @@ class EncoderDecoderModel(nn.Module):
             raise ValueError(
                 "Pass decoder_input_ids or labels (decoder inputs are built from labels)."
             )
-        cache = past_key_values
         if use_cache and cache is None:
             B, T = (
                 decoder_input_ids if decoder_input_ids is not None else decoder_inputs_embeds
@@ -388,7 +422,7 @@ class EncoderDecoderModel(nn.Module):
             encoder_attention_mask=attention_mask,
             inputs_embeds=decoder_inputs_embeds,
             cache=cache,
-        )
+        ).logits
         loss = None
         if labels is not None:
             loss = cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1))
@@ -396,6 +430,14 @@ class EncoderDecoderModel(nn.Module):
         return out.to_tuple() if return_dict is False else out
 
     def _check_labels(self, labels: Tensor, decoder_input_ids: Tensor | None) -> None:
+        if labels.shape[0] == 0:
+            raise ValueError("The batch is empty: labels have no rows.")
+        if decoder_input_ids is not None and decoder_input_ids.shape != labels.shape:
+            raise ValueError(
+                f"labels {tuple(labels.shape)} and decoder_input_ids "
+                f"{tuple(decoder_input_ids.shape)} differ in shape: there is one label per decoder "
+                "position. Pass only labels to have the decoder inputs built from them."
+            )
         if self._warned_labels:
             return
         pad = self.config.pad_token_id
@@ -419,10 +461,11 @@ class EncoderDecoderModel(nn.Module):
     @torch.no_grad()
     def generate(
         self,
-        input_ids: Tensor | None = None,
-        attention_mask: Tensor | None = None,
+        inputs: Tensor | None = None,
         generation_config: generation.GenerationConfig | None = None,
         *,
+        input_ids: Tensor | None = None,
+        attention_mask: Tensor | None = None,
         encoder_outputs: BaseModelOutput | tuple | Tensor | None = None,
         decoder_input_ids: Tensor | None = None,
         token_type_ids: Tensor | None = None,
@@ -437,10 +480,10 @@ class EncoderDecoderModel(nn.Module):
         self-attention cache is written in place.
 
         Args:
-            input_ids: (B, S) source ids.
-            attention_mask: (B, S); inferred from ``pad_token_id`` when omitted.
+            inputs: (B, S) source ids (transformers' name; ``input_ids=`` works too).
             generation_config: base settings (default: the model's, with token ids set on
                 ``model.config`` after creation honoured).
+            attention_mask: (B, S); inferred from ``pad_token_id`` when omitted.
             encoder_outputs: the encoder's output, to skip running it.
             decoder_input_ids: (B, P) decoder prompt (default: the start token).
             token_type_ids: (B, S) segment ids for the encoder, as a BERT tokenizer returns them,
@@ -456,6 +499,9 @@ class EncoderDecoderModel(nn.Module):
             a ``GenerateOutput`` (sequences, scores, sequences_scores) with
             ``return_dict_in_generate=True``.
         """
+        if inputs is not None and input_ids is not None:
+            raise ValueError("Pass the source ids once: as inputs or as input_ids, not both.")
+        input_ids = _check_ids("input_ids", inputs if input_ids is None else input_ids)
         config = self._generation_config(generation_config)
         unknown = config.update(**kwargs)
         if unknown:
@@ -525,23 +571,37 @@ class EncoderDecoderModel(nn.Module):
                 encoder_attention_mask=state.enc_mask,
                 cache=state.cache,
                 last_only=True,
-            )
+            ).logits
         return logits[:, -1].float(), state  # (N, V)
+
+    def _adopt_generation_config(self, gen: generation.GenerationConfig) -> None:
+        """Make ``gen`` the model's generation config, remembering its settings and what the model
+        config says now, so that later changes to either are told apart (see _generation_config)."""
+        self.generation_config = gen
+        derived = generation.GenerationConfig.from_model_config(self.config).to_dict()
+        self._generation_origin = (gen, gen.to_dict(), derived)
 
     def _generation_config(
         self, generation_config: generation.GenerationConfig | None
     ) -> generation.GenerationConfig:
         """The settings to generate with: the given ones, else the model's; token ids from the
-        model config fill what they leave unset. A config derived from the model config is derived
-        again, so ``model.config.decoder_start_token_id = ...`` after creation takes effect."""
-        base = generation_config or self.generation_config
-        if base.extra.get("_from_model_config"):
-            base = generation.GenerationConfig.from_model_config(self.config)
-        config = copy.deepcopy(base)
-        fallback = generation.GenerationConfig.from_model_config(self.config)
+        model config fill what they leave unset.
+
+        For the model's own config (derived from the model config, or loaded beside it) a setting
+        that the model config changed since, and that was not set on the generation config
+        since, takes the model config's value: ``model.config.decoder_start_token_id = ...``
+        after creation takes effect, and so does ``model.generation_config.max_new_tokens = ...``.
+        """
+        config = copy.deepcopy(generation_config or self.generation_config)
+        current = generation.GenerationConfig.from_model_config(self.config)
+        origin, settings, derived = self._generation_origin
+        if generation_config is None and origin is self.generation_config:
+            for name, value in current.to_dict().items():
+                if value != derived.get(name) and config.to_dict().get(name) == settings.get(name):
+                    config.update(**{name: copy.deepcopy(value)})
         for name in ("decoder_start_token_id", "bos_token_id", "eos_token_id", "pad_token_id"):
             if getattr(config, name) is None:
-                setattr(config, name, getattr(fallback, name))
+                setattr(config, name, getattr(current, name))
         return config
 
     # ----------------------------------------------------------------- saving
@@ -560,10 +620,7 @@ class EncoderDecoderModel(nn.Module):
         replaces = (CONFIG_NAME, generation.GENERATION_CONFIG_NAME, *hub.WEIGHT_FILES)
         with hub.atomic_folder(save_directory, replaces=replaces) as tmp:
             write_text_atomic(tmp / CONFIG_NAME, checkpoint.to_json(config))
-            gen = self.generation_config
-            if gen.extra.get("_from_model_config"):
-                gen = generation.GenerationConfig.from_model_config(self.config)
-            gen.save_pretrained(tmp)
+            self._generation_config(None).save_pretrained(tmp)  # what generate would use
             if safe_serialization:
                 hub.save_weights(state, tmp / weights)
             else:
@@ -588,22 +645,42 @@ class EncoderDecoderModel(nn.Module):
         dtype: torch.dtype | str | None = None,
         torch_dtype: torch.dtype | str | None = None,
         quantize: str | None = None,
+        revision: str | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        local_files_only: bool = False,
+        device_map: str | int | torch.device | None = None,
+        output_loading_info: bool = False,
         **kwargs: Any,
-    ) -> EncoderDecoderModel:
+    ) -> EncoderDecoderModel | tuple[EncoderDecoderModel, dict]:
         """Load a saved encoder-decoder model (a folder or a cached repo id), in eval mode.
 
         Args:
             pretrained_model_name_or_path: folder with config.json and weights, or a repo id.
             config: use this config instead of the saved one.
-            dtype: floating dtype of the parameters (default float32).
+            dtype: floating dtype of the parameters (default float32; ``"auto"``: the dtype the
+                weights are stored in).
             quantize: ``"int8"`` or ``"bf16"``: decoder weights in reduced precision, for
                 inference only (see :meth:`quantize`).
-            **kwargs: config fields to set, e.g. ``decoder_start_token_id=101``.
+            revision, cache_dir, local_files_only: where a repo id is looked up
+                (:func:`warmstart.hub.resolve`).
+            device_map: one device for the whole model (``"cpu"``, ``"cuda:0"``, ``0``, ``"auto"``
+                for the GPU when there is one).
+            output_loading_info: also return transformers' loading report (every key loads, or
+                loading fails).
+            **kwargs: config fields to set, e.g. ``decoder_start_token_id=101``; transformers'
+                download options (``token``, ``force_download``, ...) are accepted and unused.
 
         Returns:
-            The model.
+            The model, or ``(model, loading_info)``.
         """
-        folder = hub.resolve(pretrained_model_name_or_path)
+        for name in IGNORED_LOAD_OPTIONS:
+            kwargs.pop(name, None)
+        folder = hub.resolve(
+            pretrained_model_name_or_path,
+            revision=revision,
+            cache_dir=cache_dir,
+            local_files_only=local_files_only,
+        )
         if config is None:
             config = checkpoint.read_config(folder)
         if not isinstance(config, EncoderDecoderConfig):
@@ -611,22 +688,36 @@ class EncoderDecoderModel(nn.Module):
                 f"{folder} holds a {config.model_type!r} model, not an encoder-decoder. Build one from "
                 "it with EncoderDecoderModel.from_encoder_decoder_pretrained(encoder, decoder)."
             )
+        unknown = sorted(k for k in kwargs if not hasattr(config, k))
+        if unknown:
+            raise TypeError(
+                f"from_pretrained() got unexpected keyword arguments: {', '.join(unknown)} (neither "
+                "a field of the encoder-decoder config nor a loading option)."
+            )
         for key, value in kwargs.items():
             setattr(config, key, value)
+        device = _device_of(device_map)
         with torch.device("meta"):
             model = cls(config)
         state = _fill_shared(checkpoint.split_composite(hub.load_weights(folder), config), model)
-        missing = checkpoint.load_into(
-            model, state, checkpoint.float_dtype(dtype or torch_dtype), model._init_for
-        )
+        dtype = dtype or torch_dtype
+        if dtype == "auto":
+            dtype = next((t.dtype for t in state.values() if t.is_floating_point()), None)
+        missing = checkpoint.load_into(model, state, checkpoint.float_dtype(dtype), model._init_for)
         if (folder / generation.GENERATION_CONFIG_NAME).is_file():
-            model.generation_config = generation.GenerationConfig.from_pretrained(folder)
+            model._adopt_generation_config(generation.GenerationConfig.from_pretrained(folder))
         if missing:
             raise ValueError(
                 f"The checkpoint in {folder} lacks {len(missing)} tensors the model needs: "
                 f"{', '.join(summarize_keys(missing))}. It may be truncated or for another model."
             )
-        return model.quantize(quantize) if quantize is not None else model.eval()
+        if device is not None:
+            model.to(device)
+        model = model.quantize(quantize) if quantize is not None else model.eval()
+        if output_loading_info:
+            info = {"missing_keys": set(), "unexpected_keys": set(), "mismatched_keys": set()}
+            return model, {**info, "error_msgs": []}
+        return model
 
     @classmethod
     def from_encoder_decoder_pretrained(
@@ -730,6 +821,40 @@ class _DecodeState:
 
 
 # ----------------------------------------------------------------- loading helpers
+def _check_ids(name: str, ids: Any) -> Tensor | None:
+    """``ids`` as given when it is a (B, L) tensor of integers; a clear error otherwise."""
+    if ids is None or (isinstance(ids, Tensor) and ids.dim() == 2 and not ids.is_floating_point()):
+        return ids
+    if not isinstance(ids, Tensor):
+        raise TypeError(
+            f"{name} must be a torch tensor of shape (batch, length), not {type(ids).__name__}: "
+            'use tokenizer(texts, return_tensors="pt") or torch.tensor(ids).'
+        )
+    if ids.is_floating_point():
+        raise TypeError(f"{name} must hold integer token ids, not {ids.dtype}.")
+    raise ValueError(
+        f"{name} must have shape (batch, length), not {tuple(ids.shape)}"
+        + (": add the batch dimension with ids[None]." if ids.dim() == 1 else ".")
+    )
+
+
+def _device_of(device_map: str | int | torch.device | None) -> torch.device | None:
+    """The one device ``device_map`` names; ``"auto"`` is the GPU when torch sees one."""
+    if device_map is None:
+        return None
+    if device_map == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if isinstance(device_map, dict):
+        raise ValueError(
+            "device_map as a dict (parts of the model on several devices) is not supported; pass "
+            "one device such as 'cuda:0', or load and then call model.to(device)."
+        )
+    try:
+        return torch.device(device_map)
+    except (RuntimeError, TypeError) as err:
+        raise ValueError(f"device_map={device_map!r} names no device ({err}).") from None
+
+
 def _last_hidden_state(encoder_outputs: Any) -> Tensor:
     if isinstance(encoder_outputs, Tensor):
         return encoder_outputs

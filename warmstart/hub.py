@@ -45,12 +45,20 @@ def offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-def resolve(name_or_path: str | os.PathLike, *, revision: str | None = None) -> Path:
+def resolve(
+    name_or_path: str | os.PathLike,
+    *,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    local_files_only: bool = False,
+) -> Path:
     """Return the local folder holding a model or tokenizer.
 
     Args:
         name_or_path: a local folder, or a repo id such as ``"google-bert/bert-base-uncased"``.
         revision: a branch, tag or commit of the repo (repo ids only).
+        cache_dir: the Hugging Face cache to look in (default: :func:`hf_cache_dir`).
+        local_files_only: never try the hub.
 
     Returns:
         The folder's path.
@@ -70,15 +78,16 @@ def resolve(name_or_path: str | os.PathLike, *, revision: str | None = None) -> 
 
     from huggingface_hub import snapshot_download
 
-    cache = hf_cache_dir()
+    cache = Path(cache_dir).expanduser() if cache_dir is not None else hf_cache_dir()
     try:
         return Path(
             snapshot_download(name, revision=revision, cache_dir=cache, local_files_only=True)
         )
     except Exception as err:  # not in the cache (or an invalid repo id)
         looked.append(f"the Hugging Face cache {str(cache)!r} ({type(err).__name__})")
-    if offline():
-        looked.append("the hub (not tried: HF_HUB_OFFLINE is set)")
+    if offline() or local_files_only:
+        why = "HF_HUB_OFFLINE is set" if offline() else "local_files_only=True"
+        looked.append(f"the hub (not tried: {why})")
     else:
         try:
             return Path(

@@ -8,6 +8,7 @@ L layers.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -16,6 +17,7 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from .linear import fuse_linears, linear
+from .outputs import ModelOutput
 
 
 def split_heads(x: Tensor, num_heads: int) -> Tensor:
@@ -473,11 +475,19 @@ def new_cache(
     )
 
 
+@dataclass
+class CausalLMOutput(ModelOutput):
+    """What a decoder returns, read like transformers' decoder outputs (``out.logits``,
+    ``out[0]``)."""
+
+    logits: Tensor  # (B, T, V)
+
+
 class LMHeadDecoder(nn.Module):
     """A decoder body (the attribute named ``base_model_prefix``) under a language-model head.
 
-    This is the decoder contract ``EncoderDecoderModel`` relies on: ``forward`` returns logits
-    (B, T, V), ``new_cache``, ``tie_weights`` and the embedding accessors. Subclasses build the body
+    This is the decoder contract ``EncoderDecoderModel`` relies on: ``forward`` returns the logits
+    (B, T, V) in a :class:`CausalLMOutput`, ``new_cache``, ``tie_weights`` and the embedding accessors. Subclasses build the body
     and the head and implement ``head`` and ``get_output_embeddings``.
     """
 
@@ -518,8 +528,8 @@ class LMHeadDecoder(nn.Module):
         inputs_embeds: Tensor | None = None,
         cache: DecoderCache | None = None,
         last_only: bool = False,
-    ) -> Tensor:
-        """Return logits (B, T, V); with ``cache``, continue after its ``length`` tokens; with
+    ) -> CausalLMOutput:
+        """The logits (B, T, V); with ``cache``, continue after its ``length`` tokens; with
         ``last_only``, only the last position's (B, 1, V)."""
         h = self.body(
             input_ids,
@@ -529,4 +539,4 @@ class LMHeadDecoder(nn.Module):
             inputs_embeds=inputs_embeds,
             cache=cache,
         ).last_hidden_state  # (B, T, C)
-        return self.head(h[:, -1:] if last_only else h)
+        return CausalLMOutput(self.head(h[:, -1:] if last_only else h))

@@ -52,7 +52,7 @@ def assert_decoder_matches(theirs: nn.Module, ours: nn.Module, vocab: int, pad: 
             encoder_hidden_states=enc,
             encoder_attention_mask=emask,
         ).logits
-        b = ours(y, ymask, enc, emask)
+        b = ours(y, ymask, enc, emask).logits
     keep = ymask.bool()
     torch.testing.assert_close(b[keep], a[keep], atol=1e-5, rtol=1e-4)
     return (b[keep] - a[keep]).abs().max().item()
@@ -63,10 +63,10 @@ def assert_cached_equals_uncached(ours: nn.Module, vocab: int, width: int) -> fl
     y = torch.randint(3, vocab, (2, 7))
     enc, emask = torch.randn(2, 5, width), torch.tensor([[1] * 5, [1] * 3 + [0] * 2])
     with torch.no_grad():
-        full = ours(y, None, enc, emask)
+        full = ours(y, None, enc, emask).logits
         cache = ours.new_cache(2, 4)  # smaller than needed: the cache grows
-        steps = [ours(y[:, :3], None, enc, emask, cache=cache)]
-        steps += [ours(y[:, t : t + 1], None, enc, emask, cache=cache) for t in range(3, 7)]
+        steps = [ours(y[:, :3], None, enc, emask, cache=cache).logits]
+        steps += [ours(y[:, t : t + 1], None, enc, emask, cache=cache).logits for t in range(3, 7)]
     stepped = torch.cat(steps, 1)
     torch.testing.assert_close(stepped, full, atol=1e-5, rtol=1e-5)
     assert cache.length == 7

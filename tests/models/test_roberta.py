@@ -65,7 +65,7 @@ def test_cached_positions_follow_transformers_after_padding():
         )
         cache = ours.new_cache(1, 4)
         ours(y[:, :2], encoder_hidden_states=enc, cache=cache)
-        b = ours(y[:, 2:], encoder_hidden_states=enc, cache=cache)
+        b = ours(y[:, 2:], encoder_hidden_states=enc, cache=cache).logits
     torch.testing.assert_close(b, a.logits, atol=1e-5, rtol=1e-4)
 
 

@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..outputs import ModelOutput
 from .config import GenerationConfig
 from .processors import Processor, apply_processors, build_processors
 
@@ -37,7 +38,7 @@ Streamer = Callable[[Tensor | None], None]
 
 
 @dataclass
-class GenerateOutput:
+class GenerateOutput(ModelOutput):
     """What :func:`generate` returns.
 
     Attributes:

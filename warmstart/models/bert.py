@@ -28,16 +28,14 @@ from ..layers import (
     vocab_logits,
 )
 from ..linear import Linear, activation, linear_then
+from ..outputs import ModelOutput
 from .keys import KeyLayout, rename
 
 
 @dataclass
-class BaseModelOutput:
+class BaseModelOutput(ModelOutput):
     last_hidden_state: Tensor
     pooler_output: Tensor | None = None
-
-    def __getitem__(self, i: int) -> Tensor:
-        return (self.last_hidden_state, self.pooler_output)[i]
 
 
 class BertEmbeddings(nn.Module):

@@ -1,0 +1,49 @@
+"""Model outputs that read like transformers' ``ModelOutput``: attributes, and a mapping of the fields
+that are set.
+
+transformers' outputs are ordered dicts of their non-``None`` fields, also indexable by position, so
+user code reads them every way: ``out.loss``, ``out["loss"]``, ``out[0]``, ``"loss" in out``,
+``out.keys()``, ``out.to_tuple()``. A dataclass with this mixin answers all of them the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import fields
+from typing import Any
+
+
+class ModelOutput:
+    """Mixin for dataclasses: a read-only ordered mapping of the fields that are not ``None``;
+    an integer index or slice reads :meth:`to_tuple`."""
+
+    def keys(self) -> list[str]:
+        return [f.name for f in fields(self) if getattr(self, f.name) is not None]
+
+    def values(self) -> list[Any]:
+        return [getattr(self, k) for k in self.keys()]
+
+    def items(self) -> list[tuple[str, Any]]:
+        return [(k, getattr(self, k)) for k in self.keys()]
+
+    def to_tuple(self) -> tuple:
+        return tuple(self.values())
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return getattr(self, key) if key in self.keys() else default
+
+    def __getitem__(self, key: int | slice | str) -> Any:
+        if isinstance(key, str):
+            if key not in self.keys():
+                raise KeyError(key)
+            return getattr(self, key)
+        return self.to_tuple()[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.keys()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.keys())
+
+    def __len__(self) -> int:
+        return len(self.keys())
