@@ -496,8 +496,9 @@ class EncoderDecoderModel(nn.Module):
 
         Returns:
             (B * num_return_sequences, L) ids starting with the start token, finished rows padded;
-            a ``GenerateOutput`` (sequences, scores, sequences_scores) with
-            ``return_dict_in_generate=True``.
+            with ``return_dict_in_generate=True`` a ``GenerateOutput``: ``sequences``, and as
+            asked ``scores`` / ``sequences_scores`` (``output_scores``), ``logits``
+            (``output_logits``), ``beam_indices`` (beam search).
         """
         if inputs is not None and input_ids is not None:
             raise ValueError("Pass the source ids once: as inputs or as input_ids, not both.")

@@ -127,6 +127,57 @@ def test_min_p_by_hand():
     exact(P.min_p(ids([[0]]), scores, 0.2, min_tokens_to_keep=4), scores)
 
 
+def test_sequence_bias_by_hand():
+    biases = [[[2], 1.0], [[0, 3], -2.0], [[1, 0, 3], 0.5], [[2], 3.0]]  # [2] again: last wins
+    out = P.sequence_bias(ids([[1, 0], [5, 5]]), torch.zeros(2, 4), biases)
+    exact(out, t([[0, 0, 3.0, -1.5], [0, 0, 3.0, 0]]))
+    exact(P.sequence_bias(ids([[0]]), torch.zeros(1, 4), {(0, 3): -2.0}), t([[0, 0, 0, -2.0]]))
+    with pytest.raises(ValueError, match="outside the vocabulary"):
+        P.sequence_bias(ids([[0]]), torch.zeros(1, 4), [[[9], 1.0]])
+
+
+def test_encoder_repetition_penalty_by_hand():
+    scores = t([[2.0, -2.0, 1.0], [2.0, -2.0, 1.0]])
+    out = P.encoder_repetition_penalty(ids([[0], [0]]), scores, 2.0, ids([[0, 1], [2, 2]]))
+    exact(out, t([[4.0, -1.0, 1.0], [2.0, -2.0, 2.0]]))  # encoder tokens made more likely
+
+
+def test_length_controls_by_hand():
+    scores = t([[1.0, -2.0, 4.0]])
+    row = ids([[0, 1, 1, 1]])  # 4 tokens: prompt of 1, 3 generated
+    # start after 1 new token: 2 tokens past it, factor 2: eos gains |s| * (2**2 - 1)
+    out = P.exponential_decay_length_penalty(row, scores, 1, 2.0, 1, 1)
+    exact(out, t([[1.0, 4.0, 4.0]]))
+    exact(P.exponential_decay_length_penalty(row, scores, 3, 2.0, 1, 1), scores)
+    exact(P.begin_suppress_tokens(ids([[0]]), scores, [0, 2], 1), t([[-INF, -2.0, -INF]]))
+    exact(P.begin_suppress_tokens(ids([[0, 1]]), scores, [0, 2], 1), scores)
+
+
+def test_remove_invalid_values_and_renormalize_by_hand():
+    big = torch.finfo(torch.float32).max
+    out = P.remove_invalid_values(ids([[0]]), t([[math.nan, INF, -INF, 1.5]]))
+    exact(out, t([[0.0, big, -big, 1.5]]))
+    scores = t([[1.0, 1.0, 1.0, 1.0]]) * 7
+    exact(P.renormalize(ids([[0]]), scores), torch.full((1, 4), -math.log(4.0)))
+
+
+def test_cutoffs_by_hand():
+    scores = torch.log(t([[0.05, 0.5, 0.15, 0.3]]))
+    drop_first = scores.masked_fill(torch.tensor([[True, False, False, False]]), -INF)
+    exact(P.epsilon_cutoff(ids([[0]]), scores, 0.1), drop_first)
+    only_best = scores.masked_fill(torch.tensor([[True, False, True, True]]), -INF)
+    exact(P.epsilon_cutoff(ids([[0]]), scores, 0.99), only_best)  # the best token always stays
+    # eta: entropy ~1.14 nats, so the threshold is min(0.1, sqrt(0.1) * exp(-1.14)) ~ 0.1
+    exact(P.eta_cutoff(ids([[0]]), scores, 0.1), drop_first)
+    # typical: surprises -log p are 3.00, 0.69, 1.90, 1.20 around an entropy of 1.14, so by
+    # closeness 0.3, 0.5, 0.15, 0.05; the mass reaches 0.4 with the second: keep 0.3 and 0.5
+    kept = P.typical_p(ids([[0]]), scores, 0.4)
+    exact(kept, scores.masked_fill(torch.tensor([[True, False, True, False]]), -INF))
+    # top-h: the best token always stays; with h=1 every token of the top 100 does
+    exact(P.top_h(ids([[0]]), scores, 1.0), scores)
+    assert torch.isfinite(P.top_h(ids([[0]]), scores, 0.01)).sum() == 1
+
+
 # ------------------------------------------------------------------- live against transformers
 
 VOCAB = 12
@@ -193,6 +244,45 @@ CASES = [
         lambda: hf.MinPLogitsWarper(0.9, min_tokens_to_keep=2),
         lambda i, s: P.min_p(i, s, 0.9, min_tokens_to_keep=2),
     ),
+    (
+        lambda: hf.SequenceBiasLogitsProcessor([[[3], 1.5], [[1, 2], -2.0], [[4, 5, 6], 3.0]]),
+        lambda i, s: P.sequence_bias(i, s, [[[3], 1.5], [[1, 2], -2.0], [[4, 5, 6], 3.0]]),
+    ),
+    (
+        lambda: hf.SequenceBiasLogitsProcessor([[[2, 7], 1.0], [[5], -0.5], [[9, 2, 7], 2.5]]),
+        lambda i, s: P.sequence_bias(i, s, [[[2, 7], 1.0], [[5], -0.5], [[9, 2, 7], 2.5]]),
+    ),
+    (
+        lambda: hf.ExponentialDecayLengthPenalty((2, 1.7), [3, 8], 3),
+        lambda i, s: P.exponential_decay_length_penalty(i, s, 2, 1.7, 3, [3, 8]),
+    ),
+    (
+        lambda: hf.ExponentialDecayLengthPenalty((1, 0.5), 4, 2),
+        lambda i, s: P.exponential_decay_length_penalty(i, s, 1, 0.5, 2, 4),
+    ),
+    (
+        lambda: hf.SuppressTokensAtBeginLogitsProcessor([1, 6], 7),
+        lambda i, s: P.begin_suppress_tokens(i, s, [1, 6], 7),
+    ),
+    (lambda: hf.InfNanRemoveLogitsProcessor(), P.remove_invalid_values),
+    (lambda: hf.LogitNormalization(), P.renormalize),
+    (lambda: hf.TopHLogitsWarper(0.4), lambda i, s: P.top_h(i, s, 0.4)),
+    (lambda: hf.TopHLogitsWarper(0.9), lambda i, s: P.top_h(i, s, 0.9)),
+    (lambda: hf.TypicalLogitsWarper(0.5), lambda i, s: P.typical_p(i, s, 0.5)),
+    (
+        lambda: hf.TypicalLogitsWarper(0.2, min_tokens_to_keep=3),
+        lambda i, s: P.typical_p(i, s, 0.2, min_tokens_to_keep=3),
+    ),
+    (lambda: hf.EpsilonLogitsWarper(0.05), lambda i, s: P.epsilon_cutoff(i, s, 0.05)),
+    (
+        lambda: hf.EpsilonLogitsWarper(0.3, min_tokens_to_keep=2),
+        lambda i, s: P.epsilon_cutoff(i, s, 0.3, min_tokens_to_keep=2),
+    ),
+    (lambda: hf.EtaLogitsWarper(0.05), lambda i, s: P.eta_cutoff(i, s, 0.05)),
+    (
+        lambda: hf.EtaLogitsWarper(0.5, min_tokens_to_keep=3),
+        lambda i, s: P.eta_cutoff(i, s, 0.5, min_tokens_to_keep=3),
+    ),
 ]
 
 
@@ -214,9 +304,41 @@ def test_encoder_no_repeat_ngram_matches_transformers(seed, ngram_size):
     exact(P.encoder_no_repeat_ngram(input_ids, scores, ngram_size, encoder), expected)
 
 
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("penalty", [1.6, 0.7])
+def test_encoder_repetition_penalty_matches_transformers(seed, penalty):
+    input_ids, scores = random_inputs(seed, rows=6)  # 2 inputs x 3 beams
+    encoder = torch.randint(0, VOCAB, (2, 10), generator=torch.Generator().manual_seed(seed))
+    processor = hf.EncoderRepetitionPenaltyLogitsProcessor(penalty, encoder)
+    exact(
+        P.encoder_repetition_penalty(input_ids, scores, penalty, encoder),
+        processor(input_ids, scores),
+    )
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_remove_invalid_values_matches_transformers(seed):
+    input_ids, scores = random_inputs(seed)
+    gen = torch.Generator().manual_seed(seed)
+    special = torch.tensor([math.nan, INF, -INF])[torch.randint(0, 3, scores.shape, generator=gen)]
+    scores = torch.where(torch.rand(scores.shape, generator=gen) < 0.3, special, scores)
+    expected = hf.InfNanRemoveLogitsProcessor()(input_ids, scores)
+    exact(P.remove_invalid_values(input_ids, scores), expected)
+
+
 # ------------------------------------------------------------------------- order of processors
 
 HF_NAMES = {
+    "sequence_bias": "SequenceBiasLogitsProcessor",
+    "encoder_repetition_penalty": "EncoderRepetitionPenaltyLogitsProcessor",
+    "remove_invalid_values": "InfNanRemoveLogitsProcessor",
+    "exponential_decay_length_penalty": "ExponentialDecayLengthPenalty",
+    "begin_suppress_tokens": "SuppressTokensAtBeginLogitsProcessor",
+    "renormalize": "LogitNormalization",
+    "top_h": "TopHLogitsWarper",
+    "typical_p": "TypicalLogitsWarper",
+    "epsilon_cutoff": "EpsilonLogitsWarper",
+    "eta_cutoff": "EtaLogitsWarper",
     "repetition_penalty": "RepetitionPenaltyLogitsProcessor",
     "no_repeat_ngram": "NoRepeatNGramLogitsProcessor",
     "encoder_no_repeat_ngram": "EncoderNoRepeatNGramLogitsProcessor",
@@ -248,6 +370,16 @@ EVERYTHING = dict(
     min_p=0.05,
     eos_token_id=3,
     max_new_tokens=6,
+    sequence_bias=[[[2], 1.5], [[5, 6], -1.0]],
+    encoder_repetition_penalty=1.4,
+    remove_invalid_values=True,
+    exponential_decay_length_penalty=(1, 1.5),
+    begin_suppress_tokens=[3, 11],
+    renormalize_logits=True,
+    top_h=0.9,
+    typical_p=0.9,
+    epsilon_cutoff=0.01,
+    eta_cutoff=0.02,
 )
 
 
@@ -257,7 +389,14 @@ EVERYTHING = dict(
         dict(EVERYTHING),
         dict(EVERYTHING, do_sample=True),
         dict(EVERYTHING, do_sample=True, num_beams=3, eos_token_id=[3, 10]),
-        dict(EVERYTHING, do_sample=True, eos_token_id=None, forced_eos_token_id=None),
+        dict(
+            EVERYTHING,
+            do_sample=True,
+            eos_token_id=None,
+            forced_eos_token_id=None,
+            exponential_decay_length_penalty=None,
+        ),
+        dict(EVERYTHING, forced_bos_token_id=None),  # tokens suppressed at the first step
         dict(do_sample=True, max_new_tokens=6),
         dict(max_new_tokens=6),
     ],
@@ -273,7 +412,8 @@ def test_order_and_result_match_transformers(tiny_model, options):
     theirs = tiny_model._get_logits_processor(
         generation_config=hf_config, input_ids_seq_length=1, encoder_input_ids=encoder, device="cpu"
     )
-    assert [HF_NAMES[p.func.__name__] for p in ours] == [type(p).__name__ for p in theirs]
+    names = [HF_NAMES[getattr(p, "func", p).__name__] for p in ours]
+    assert names == [type(p).__name__ for p in theirs]
 
     beams = config.num_beams
     for length in (1, 2, 4, 5):

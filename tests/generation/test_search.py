@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import types
 from typing import Any
 
 import pytest
@@ -68,6 +69,10 @@ GREEDY = [
     dict(max_new_tokens=None, max_length=9, forced_bos_token_id=10, forced_eos_token_id=EOS),
     dict(eos_token_id=[EOS, 69]),
     dict(pad_token_id=None),  # pads with the eos id
+    dict(sequence_bias=[[[EOS], 1.0], [[5, 60], -3.0]], encoder_repetition_penalty=1.5),
+    dict(exponential_decay_length_penalty=(3, 1.5), begin_suppress_tokens=[EOS, 7]),
+    dict(remove_invalid_values=True, renormalize_logits=True, suppress_tokens=[9]),
+    dict(guidance_scale=1.0, output_attentions=False, cache_implementation="static"),  # no-ops
 ]
 
 
@@ -93,6 +98,8 @@ BEAM = [
     dict(num_beams=3, early_stopping=True, eos_token_id=[EOS, 69]),  # ends once all are full
     dict(num_beams=2, eos_token_id=[EOS, 87, 35]),  # beams finish after the heuristic gave up
     dict(num_beams=3, early_stopping="never", length_penalty=-0.5),
+    dict(num_beams=3, sequence_bias=[[[5], 2.0]], exponential_decay_length_penalty=(2, 1.3)),
+    dict(num_beams=3, encoder_repetition_penalty=0.8, renormalize_logits=True),
 ]
 
 
@@ -150,12 +157,110 @@ SAMPLING = [
     dict(do_sample=True, num_return_sequences=3, min_p=0.1),
     dict(do_sample=True, num_beams=3),
     dict(do_sample=True, num_beams=3, num_return_sequences=2, temperature=1.5, top_k=10),
+    dict(do_sample=True, typical_p=0.8, epsilon_cutoff=0.005),
+    dict(do_sample=True, eta_cutoff=0.01, top_h=0.8, temperature=0.9),
+    dict(do_sample=True, num_beams=2, typical_p=0.9, eta_cutoff=0.005),
 ]
 
 
 @pytest.mark.parametrize("options", SAMPLING)
 def test_sampling_matches_transformers_with_the_same_seed(bert2bert, options):
     assert_same_as_transformers(bert2bert, options, seed=5)
+
+
+# -------------------------------------------------------------------- raw logits and max_time
+
+LOGITS = [
+    dict(),
+    dict(repetition_penalty=1.3),
+    dict(do_sample=True, top_k=5),
+    dict(num_beams=3, num_return_sequences=2),
+    dict(num_beams=3, do_sample=True),
+]
+
+
+@pytest.mark.parametrize("options", LOGITS)
+def test_output_logits_matches_transformers(bert2bert, options):
+    ours = assert_same_as_transformers(bert2bert, dict(options, output_logits=True), seed=3)
+    torch.manual_seed(3)
+    theirs = bert2bert.hf(output_logits=True, max_new_tokens=MAX_NEW, **options)
+    assert len(ours.logits) == len(theirs.logits) == len(ours.scores)
+    for mine, hf_logits in zip(ours.logits, theirs.logits):
+        torch.testing.assert_close(mine, hf_logits)
+    if options.get("num_beams", 1) > 1:
+        assert torch.equal(ours.beam_indices, theirs.beam_indices)
+        names = ["sequences", "sequences_scores", "scores", "logits", "beam_indices"]
+        assert list(ours.keys()) == names
+    else:
+        assert ours.beam_indices is None and list(ours.keys()) == ["sequences", "scores", "logits"]
+    assert bert2bert.ours(max_new_tokens=3, **options).logits is None  # only when asked for
+
+
+def test_beam_search_returns_what_transformers_returns(bert2bert):
+    ours = bert2bert.ours(num_beams=3, max_new_tokens=MAX_NEW)
+    options = dict(decoder_start_token_id=2, pad_token_id=PAD, eos_token_id=EOS)
+    theirs = bert2bert.model.generate(
+        bert2bert.input_ids,
+        attention_mask=bert2bert.attention_mask,
+        num_beams=3,
+        max_new_tokens=MAX_NEW,
+        return_dict_in_generate=True,
+        **options,
+    )
+    assert ours.sequences_scores is None and theirs.sequences_scores is None  # no output_scores
+    assert torch.equal(ours.sequences, theirs.sequences)
+    assert torch.equal(ours.beam_indices, theirs.beam_indices)
+
+
+def test_use_cache_is_accepted_and_changes_nothing(bert2bert):
+    plain = bert2bert.ours(max_new_tokens=MAX_NEW, num_beams=2).sequences
+    assert torch.equal(
+        bert2bert.ours(max_new_tokens=MAX_NEW, num_beams=2, use_cache=False).sequences, plain
+    )
+
+
+class FakeClock:
+    """One second passes per decoder call."""
+
+    def __init__(self, model) -> None:
+        self.now = 1000.0
+        self.hook = model.model.decoder.register_forward_hook(lambda *args: self.tick())
+
+    def tick(self) -> None:
+        self.now += 1.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize(
+    "options",
+    [dict(), dict(do_sample=True), dict(num_beams=3), dict(num_beams=2, num_return_sequences=2)],
+)
+def test_max_time_stops_as_transformers_does(bert2bert, monkeypatch, options):
+    from transformers.generation import stopping_criteria
+
+    from warmstart.generation import search
+
+    clock = FakeClock(bert2bert)
+    monkeypatch.setattr(search, "monotonic", clock)
+    monkeypatch.setattr(stopping_criteria, "time", types.SimpleNamespace(time=clock))
+    try:
+        ours = assert_same_as_transformers(bert2bert, dict(options, max_time=2.5), seed=4)
+    finally:
+        clock.hook.remove()
+    assert ours.sequences.shape[1] == 1 + 3  # stopped after the third step, not at max_length
+    assert len(ours.scores) == 3
+
+
+def test_max_time_with_real_clock(bert2bert):
+    full = bert2bert.ours(max_new_tokens=MAX_NEW)
+    assert torch.equal(
+        bert2bert.ours(max_new_tokens=MAX_NEW, max_time=60.0).sequences, full.sequences
+    )
+    assert bert2bert.ours(max_new_tokens=MAX_NEW, max_time=0.0).sequences.shape[1] == 2
+    beams = bert2bert.ours(max_new_tokens=MAX_NEW, max_time=0.0, num_beams=2)
+    assert beams.sequences.shape[1] == 2
 
 
 # ------------------------------------------------------------------------------------- sampling
@@ -346,6 +451,17 @@ INVALID_OPTIONS = [
     (dict(bad_words_ids=[[500]]), "outside the vocabulary"),
     (dict(forced_bos_token_id=4, suppress_tokens=[4]), "suppress_tokens"),
     (dict(num_beams=2, streamer=print), "streamer"),
+    (dict(guidance_scale=1.5), "guidance_scale=1.5"),
+    (dict(output_attentions=True), "output_attentions=True"),
+    (dict(output_hidden_states=True), "output_hidden_states=True"),
+    (dict(num_beams=4, num_beam_groups=2, diversity_penalty=0.5), "num_beam_groups=2"),
+    (dict(stop_strings=["end"]), "stop_strings"),
+    (dict(force_words_ids=[[5]]), "force_words_ids"),
+    (dict(watermarking_config={"bias": 2.0}), "watermarking_config"),
+    (dict(exponential_decay_length_penalty=(1, 2.0), eos_token_id=None), "eos_token_id"),
+    (dict(encoder_repetition_penalty=1.2), "encoder_input_ids"),
+    (dict(sequence_bias=[[[500], 1.0]]), "outside the vocabulary"),
+    (dict(typical_p=0.0), "typical_p"),
 ]
 
 

@@ -13,8 +13,9 @@ transformers' ``generate`` applies, with their settings bound.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -57,6 +58,73 @@ def repetition_penalty(input_ids: Tensor, scores: Tensor, penalty: float) -> Ten
     seen.scatter_(1, input_ids.clamp(max=vocab_size), True)  # ids past the vocab land in the spare
     penalized = torch.where(scores < 0, scores * penalty, scores / penalty)
     return torch.where(seen[:, :vocab_size], penalized, scores)
+
+
+def encoder_repetition_penalty(
+    input_ids: Tensor, scores: Tensor, penalty: float, encoder_input_ids: Tensor
+) -> Tensor:
+    """Make every token of the encoder input more likely (``penalty`` > 1) or less (< 1).
+
+    Args:
+        input_ids: ``(N, T)`` tokens so far (unused).
+        scores: ``(N, V)`` next-token scores.
+        penalty: positive scores are multiplied by it, negative ones divided by it.
+        encoder_input_ids: ``(B, S)``, one row per input, or already expanded to ``(N, S)``; laid
+            out as for :func:`encoder_no_repeat_ngram`. Padding counts, as in transformers.
+
+    Returns:
+        The new scores, ``(N, V)``.
+    """
+    encoder = encoder_input_ids.to(scores.device)
+    if scores.shape[0] > encoder.shape[0]:
+        encoder = encoder.repeat_interleave(scores.shape[0] // encoder.shape[0], dim=0)
+    inverse = 1 / penalty
+    picked = scores.gather(1, encoder)  # (N, S)
+    picked = torch.where(picked < 0, picked * inverse, picked / inverse)
+    return scores.scatter(1, encoder, picked)
+
+
+SequenceBias = Sequence[Sequence[Any]] | Mapping[tuple[int, ...], float]
+
+
+def sequence_bias(input_ids: Tensor, scores: Tensor, biases: SequenceBias) -> Tensor:
+    """Add a bias to the last token of each listed sequence where the rest just occurred.
+
+    Args:
+        input_ids: ``(N, T)`` tokens so far.
+        scores: ``(N, V)`` next-token scores.
+        biases: ``[[token ids], bias]`` pairs (or a dict of token-id tuples to biases); a
+            one-token sequence is biased everywhere. A sequence listed twice keeps its last bias.
+
+    Returns:
+        The new scores, ``(N, V)``.
+
+    Raises:
+        ValueError: a listed token is outside the vocabulary.
+    """
+    pairs = biases.items() if isinstance(biases, Mapping) else biases
+    by_sequence = {tuple(seq): float(bias) for seq, bias in pairs}
+    vocab_size = scores.shape[-1]
+    too_big = [t for seq in by_sequence for t in seq if t >= vocab_size]
+    if too_big:
+        raise ValueError(
+            f"`sequence_bias` holds token ids {too_big}, outside the vocabulary of {vocab_size}."
+        )
+    bias = torch.zeros_like(scores)
+    for seq, value in by_sequence.items():
+        if len(seq) == 1:
+            bias[:, seq[0]] = value
+    # Longer sequences by prefix length, in order of first appearance, as transformers adds them.
+    longer = [(seq, value) for seq, value in by_sequence.items() if len(seq) > 1]
+    for prefix_length in dict.fromkeys(len(seq) - 1 for seq, _ in longer):
+        if prefix_length > input_ids.shape[-1]:
+            continue
+        for seq, value in longer:
+            if len(seq) - 1 == prefix_length:
+                prefix = torch.tensor(seq[:-1], dtype=input_ids.dtype, device=input_ids.device)
+                matches = (input_ids[:, -prefix_length:] == prefix).all(dim=-1)  # (N,)
+                bias[matches, seq[-1]] += value
+    return scores + bias
 
 
 def _ban_matching_windows(windows: Tensor, suffix: Tensor, scores: Tensor) -> Tensor:
@@ -253,6 +321,88 @@ def suppress_tokens(input_ids: Tensor, scores: Tensor, token_ids: Sequence[int])
     return torch.where(_vocab_mask(scores, list(token_ids)), -math.inf, scores)
 
 
+def begin_suppress_tokens(
+    input_ids: Tensor, scores: Tensor, token_ids: Sequence[int], begin_index: int
+) -> Tensor:
+    """Forbid the listed tokens at the first generated step (when the rows hold
+    ``begin_index`` tokens).
+
+    Args:
+        input_ids: ``(N, T)`` tokens so far.
+        scores: ``(N, V)`` next-token scores.
+        token_ids: the forbidden tokens.
+        begin_index: the row length at that step: the prompt length, plus one after a forced bos.
+
+    Returns:
+        The new scores, ``(N, V)``.
+    """
+    if input_ids.shape[-1] != begin_index:
+        return scores
+    return torch.where(_vocab_mask(scores, list(token_ids)), -math.inf, scores)
+
+
+def exponential_decay_length_penalty(
+    input_ids: Tensor,
+    scores: Tensor,
+    start: int,
+    factor: float,
+    prompt_length: int,
+    eos_token_id: TokenIds,
+) -> Tensor:
+    """Raise the eos scores exponentially once ``start`` tokens follow the prompt.
+
+    Args:
+        input_ids: ``(N, T)`` tokens so far.
+        scores: ``(N, V)`` next-token scores.
+        start: new tokens after which the boost begins.
+        factor: the growth per further token (> 1 makes eos ever more likely).
+        prompt_length: tokens in each row before generation started.
+        eos_token_id: eos id(s).
+
+    Returns:
+        The new scores, ``(N, V)``: each eos score ``s`` gains ``|s| * (factor ** k - 1)``, ``k``
+        the tokens past the start (infinite scores are left as they are).
+    """
+    past = input_ids.shape[-1] - (start + prompt_length)
+    if past <= 0:
+        return scores
+    eos = _ids(eos_token_id, scores.device)
+    eos_scores = scores[:, eos]
+    boost = (eos_scores.abs() * (pow(factor, past) - 1)).masked_fill(~eos_scores.isfinite(), 0.0)
+    penalties = torch.zeros_like(scores)
+    penalties[:, eos] = boost
+    return scores + penalties
+
+
+def remove_invalid_values(input_ids: Tensor, scores: Tensor) -> Tensor:
+    """Replace NaN by 0 and +/-inf by the largest/smallest finite value of the dtype.
+
+    Args:
+        input_ids: ``(N, T)`` tokens so far (unused).
+        scores: ``(N, V)`` next-token scores.
+
+    Returns:
+        The new scores, ``(N, V)``.
+    """
+    finfo = torch.finfo(scores.dtype)
+    out = torch.where(scores != scores, 0.0, scores)
+    out = torch.where(scores == math.inf, finfo.max, out)
+    return torch.where(scores == -math.inf, finfo.min, out)
+
+
+def renormalize(input_ids: Tensor, scores: Tensor) -> Tensor:
+    """Turn the scores into log-probabilities again (``renormalize_logits``; applied last).
+
+    Args:
+        input_ids: ``(N, T)`` tokens so far (unused).
+        scores: ``(N, V)`` next-token scores.
+
+    Returns:
+        ``log_softmax`` of the scores, ``(N, V)``.
+    """
+    return scores.log_softmax(dim=-1)
+
+
 # -------------------------------------------------------------------------------------- sampling
 
 
@@ -347,6 +497,114 @@ def min_p(
     return scores.masked_fill(drop, filter_value)
 
 
+def top_h(input_ids: Tensor, scores: Tensor, h: float, filter_value: float = -math.inf) -> Tensor:
+    """Keep the best tokens (of the best 100) while their entropy terms add up to at most
+    ``h`` times the entropy of those 100 (the best token always stays).
+
+    Args:
+        input_ids: ``(N, T)`` tokens so far.
+        scores: ``(N, V)`` next-token scores.
+        h: the fraction of the entropy, in (0, 1].
+        filter_value: the score given to the others.
+
+    Returns:
+        The new scores, ``(N, V)``.
+    """
+    best, order = torch.topk(scores, min(100, scores.shape[-1]), dim=-1)  # (N, n), sorted
+    dist = torch.distributions.Categorical(logits=best)
+    probs = dist.probs
+    cumulative = torch.cumsum(-probs * torch.log(probs), dim=-1)
+    keep_sorted = cumulative <= (dist.entropy() * h)[:, None]
+    keep_sorted[:, 0] = True
+    keep = torch.zeros_like(scores, dtype=torch.bool).scatter_(1, order, keep_sorted)
+    return scores.masked_fill(~keep, filter_value)
+
+
+def typical_p(
+    input_ids: Tensor,
+    scores: Tensor,
+    mass: float,
+    min_tokens_to_keep: int = 1,
+    filter_value: float = -math.inf,
+) -> Tensor:
+    """Locally typical sampling: keep the tokens whose surprise is closest to the entropy, until
+    their probabilities add up to ``mass`` (Meister et al., 2022).
+
+    Args:
+        input_ids: ``(N, T)`` tokens so far.
+        scores: ``(N, V)`` next-token scores.
+        mass: the probability mass to keep, in (0, 1).
+        min_tokens_to_keep: keep at least this many.
+        filter_value: the score given to the others.
+
+    Returns:
+        The new scores, ``(N, V)``.
+    """
+    log_probs = torch.log_softmax(scores, dim=-1)
+    entropy = -(log_probs * log_probs.exp()).nansum(-1, keepdim=True)  # (N, 1)
+    distance, order = torch.sort((-log_probs - entropy).abs(), descending=False)
+    cumulative = scores.gather(-1, order).softmax(dim=-1).cumsum(dim=-1)
+    last = (cumulative < mass).sum(dim=1).clamp_(max=distance.shape[-1] - 1)  # (N,)
+    drop_sorted = distance > distance.gather(1, last[:, None])
+    drop_sorted[..., :min_tokens_to_keep] = False
+    drop = drop_sorted.scatter(1, order, drop_sorted)
+    return scores.masked_fill(drop, filter_value)
+
+
+def epsilon_cutoff(
+    input_ids: Tensor,
+    scores: Tensor,
+    epsilon: float,
+    min_tokens_to_keep: int = 1,
+    filter_value: float = -math.inf,
+) -> Tensor:
+    """Drop tokens with a probability below ``epsilon`` (Hewitt et al., 2022).
+
+    Args:
+        input_ids: ``(N, T)`` tokens so far.
+        scores: ``(N, V)`` next-token scores.
+        epsilon: the probability threshold, in (0, 1).
+        min_tokens_to_keep: keep at least this many (the best ones).
+        filter_value: the score given to the others.
+
+    Returns:
+        The new scores, ``(N, V)``.
+    """
+    return _drop_below(scores, scores.softmax(dim=-1) < epsilon, min_tokens_to_keep, filter_value)
+
+
+def eta_cutoff(
+    input_ids: Tensor,
+    scores: Tensor,
+    epsilon: float,
+    min_tokens_to_keep: int = 1,
+    filter_value: float = -math.inf,
+) -> Tensor:
+    """Drop tokens with a probability below ``min(epsilon, sqrt(epsilon) * exp(-entropy))``
+    (eta sampling, Hewitt et al., 2022).
+
+    Args:
+        input_ids: ``(N, T)`` tokens so far.
+        scores: ``(N, V)`` next-token scores.
+        epsilon: the largest threshold, in (0, 1).
+        min_tokens_to_keep: keep at least this many (the best ones).
+        filter_value: the score given to the others.
+
+    Returns:
+        The new scores, ``(N, V)``.
+    """
+    eps = torch.tensor(epsilon, device=scores.device)
+    entropy = torch.distributions.Categorical(logits=scores).entropy()  # (N,)
+    eta = torch.min(eps, torch.sqrt(eps) * torch.exp(-entropy))[..., None]
+    return _drop_below(scores, scores.softmax(dim=-1) < eta, min_tokens_to_keep, filter_value)
+
+
+def _drop_below(scores: Tensor, below: Tensor, min_tokens_to_keep: int, fill: float) -> Tensor:
+    """Fill the ``below`` entries, sparing the ``min_tokens_to_keep`` best (and their ties)."""
+    kth_best = torch.topk(scores, min(min_tokens_to_keep, scores.shape[-1]))[0][..., -1:]
+    return scores.masked_fill(below & (scores < kth_best), fill)
+
+
 # -------------------------------------------------------------------------------------- assembly
 
 
@@ -358,40 +616,51 @@ def build_processors(
 ) -> list[Processor]:
     """The controls ``config`` asks for, in the order transformers' ``generate`` applies them.
 
-    Order: repetition penalty, no-repeat n-gram, encoder no-repeat n-gram, bad words, min length,
-    min new tokens, forced bos, forced eos, suppressed tokens; then, only when sampling,
-    temperature, top-k, top-p, min-p. Eos-dependent controls are left out when there is no eos.
+    Order: sequence bias, encoder repetition penalty, repetition penalty, no-repeat n-gram,
+    encoder no-repeat n-gram, bad words, min length, min new tokens, forced bos, forced eos,
+    invalid-value removal, exponential decay length penalty, suppressed tokens, tokens suppressed
+    at the start; then, only when sampling, temperature, top-h, top-k, top-p, min-p, typical-p,
+    epsilon and eta cutoffs; last, renormalization. Min-length controls are left out when there is
+    no eos.
 
     Args:
         config: the generation settings.
         prompt_length: tokens in each row before generation starts (1: the start token).
         encoder_input_ids: ``(B, S)`` encoder input ids, needed for
-            ``encoder_no_repeat_ngram_size`` > 0.
+            ``encoder_no_repeat_ngram_size`` > 0 and ``encoder_repetition_penalty`` != 1.
 
     Returns:
         Processors to apply in turn with :func:`apply_processors`.
 
     Raises:
-        ValueError: ``encoder_no_repeat_ngram_size`` > 0 without ``encoder_input_ids``.
+        ValueError: an encoder control without ``encoder_input_ids``, or
+            ``exponential_decay_length_penalty`` without an eos.
     """
     c = config
     eos = c.eos_ids()
     out: list[Processor] = []
+    if c.sequence_bias is not None:
+        out.append(partial(sequence_bias, biases=c.sequence_bias))
+    if c.encoder_repetition_penalty != 1.0:
+        encoder = _need_encoder_ids(encoder_input_ids, "encoder_repetition_penalty", "1.0")
+        out.append(
+            partial(
+                encoder_repetition_penalty,
+                penalty=c.encoder_repetition_penalty,
+                encoder_input_ids=encoder,
+            )
+        )
     if c.repetition_penalty != 1.0:
         out.append(partial(repetition_penalty, penalty=c.repetition_penalty))
     if c.no_repeat_ngram_size > 0:
         out.append(partial(no_repeat_ngram, ngram_size=c.no_repeat_ngram_size))
     if c.encoder_no_repeat_ngram_size > 0:
-        if encoder_input_ids is None:
-            raise ValueError(
-                "`encoder_no_repeat_ngram_size` needs the encoder input ids; pass "
-                "`encoder_input_ids`, or set `encoder_no_repeat_ngram_size=0`."
-            )
+        encoder = _need_encoder_ids(encoder_input_ids, "encoder_no_repeat_ngram_size", "0")
         out.append(
             partial(
                 encoder_no_repeat_ngram,
                 ngram_size=c.encoder_no_repeat_ngram_size,
-                encoder_input_ids=encoder_input_ids,
+                encoder_input_ids=encoder,
             )
         )
     if c.bad_words_ids is not None:
@@ -412,11 +681,46 @@ def build_processors(
     if c.forced_eos_token_id is not None:
         max_length = c.max_total_length(prompt_length)
         out.append(partial(forced_eos, max_length=max_length, eos_token_id=c.forced_eos_token_id))
+    if c.remove_invalid_values:
+        out.append(remove_invalid_values)
+    if c.exponential_decay_length_penalty is not None:
+        if eos is None:
+            raise ValueError(
+                "`exponential_decay_length_penalty` makes eos more likely, but no "
+                "`eos_token_id` is set; set one, or unset the penalty."
+            )
+        start, factor = c.exponential_decay_length_penalty
+        out.append(
+            partial(
+                exponential_decay_length_penalty,
+                start=start,
+                factor=factor,
+                prompt_length=prompt_length,
+                eos_token_id=eos,
+            )
+        )
     if c.suppress_tokens is not None:
         out.append(partial(suppress_tokens, token_ids=c.suppress_tokens))
+    if c.begin_suppress_tokens is not None:
+        # The first generated step, one later when a forced bos takes it (single-token prompts).
+        late = prompt_length == 1 and c.forced_bos_token_id is not None
+        begin = prompt_length + 1 if late else prompt_length
+        out.append(
+            partial(begin_suppress_tokens, token_ids=c.begin_suppress_tokens, begin_index=begin)
+        )
     if c.do_sample:
         out.extend(_sampling_processors(c, eos))
+    if c.renormalize_logits:
+        out.append(renormalize)
     return out
+
+
+def _need_encoder_ids(encoder_input_ids: Tensor | None, name: str, off: str) -> Tensor:
+    if encoder_input_ids is None:
+        raise ValueError(
+            f"`{name}` needs the encoder input ids; pass `encoder_input_ids`, or set `{name}={off}`."
+        )
+    return encoder_input_ids
 
 
 def _sampling_processors(c: GenerationConfig, eos: list[int] | None) -> list[Processor]:
@@ -425,12 +729,22 @@ def _sampling_processors(c: GenerationConfig, eos: list[int] | None) -> list[Pro
     out: list[Processor] = []
     if c.temperature != 1.0:
         out.append(partial(temperature, value=float(c.temperature)))
+    if c.top_h is not None:
+        out.append(partial(top_h, h=c.top_h))
     if c.top_k:
         out.append(partial(top_k, k=c.top_k, min_tokens_to_keep=keep))
     if c.top_p < 1.0:
         out.append(partial(top_p, p=float(c.top_p), min_tokens_to_keep=keep))
     if c.min_p is not None:
         out.append(partial(min_p, p=c.min_p, min_tokens_to_keep=keep))
+    if c.typical_p < 1.0:
+        out.append(partial(typical_p, mass=float(c.typical_p), min_tokens_to_keep=keep))
+    if 0.0 < c.epsilon_cutoff < 1.0:
+        out.append(
+            partial(epsilon_cutoff, epsilon=float(c.epsilon_cutoff), min_tokens_to_keep=keep)
+        )
+    if 0.0 < c.eta_cutoff < 1.0:
+        out.append(partial(eta_cutoff, epsilon=float(c.eta_cutoff), min_tokens_to_keep=keep))
     return out
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
+from time import monotonic
 from typing import Any
 
 import torch
@@ -39,21 +40,28 @@ Streamer = Callable[[Tensor | None], None]
 
 @dataclass
 class GenerateOutput(ModelOutput):
-    """What :func:`generate` returns.
+    """What :func:`generate` returns; the fields in transformers' order.
 
     Attributes:
         sequences: ``(B * num_return_sequences, L)``, prompt included; rows that finished early are
             padded (greedy/sampling: ``pad_token_id``, else the first eos id; beam search: see
             :func:`beam_search`).
+        sequences_scores: beam search with ``output_scores``, ``(B * num_return_sequences,)``: the
+            final, length-penalised score of each returned sequence.
         scores: with ``output_scores``, one ``(N, V)`` tensor per step: the processed scores the
             token was chosen from (beam search: processed log-probabilities of every beam).
-        sequences_scores: beam search only, ``(B * num_return_sequences,)``: the final,
-            length-penalised score of each returned sequence.
+        logits: with ``output_logits``, one ``(N, V)`` tensor per step: the model's raw logits
+            (beam search: of every live beam, in the order of ``scores``).
+        beam_indices: beam search only, ``(B * num_return_sequences, L - P)``: for each returned
+            sequence and generated step, the row of ``scores`` / ``logits`` its token came from
+            (-1 past its end).
     """
 
     sequences: Tensor
-    scores: tuple[Tensor, ...] | None = None
     sequences_scores: Tensor | None = None
+    scores: tuple[Tensor, ...] | None = None
+    logits: tuple[Tensor, ...] | None = None
+    beam_indices: Tensor | None = None
 
 
 # ----------------------------------------------------------------------------------- preparation
@@ -81,7 +89,8 @@ def prepare(
         The resolved config and the ordered logits processors.
 
     Raises:
-        ValueError: an unknown option, an invalid setting, or inputs of the wrong shape.
+        ValueError: an unknown option, an invalid setting, a transformers option this package
+            does not implement, or inputs of the wrong shape.
     """
     config = copy.deepcopy(config) if config is not None else GenerationConfig()
     unknown = config.update(**options)
@@ -90,6 +99,7 @@ def prepare(
             f"Unknown generation options {sorted(unknown)}; pass fields of GenerationConfig."
         )
     config.validate()
+    config.check_implemented()
     _check_inputs(start_ids, encoder_input_ids)
     prompt = start_ids.shape[1]
     config = _resolve_lengths(config, prompt)
@@ -238,7 +248,12 @@ def generate(
         return sample(
             step, cache, input_ids, config, processors, generator=generator, streamer=streamer
         )
-    if config.output_scores or config.encoder_no_repeat_ngram_size:
+    if (
+        config.output_scores
+        or config.output_logits
+        or config.encoder_no_repeat_ngram_size
+        or config.encoder_repetition_penalty != 1.0
+    ):
         select = None  # every row's scores are returned / a processor reads rows by position
     return greedy(step, cache, input_ids, config, processors, streamer=streamer, select=select)
 
@@ -387,13 +402,18 @@ def _token_loop(
     unfinished = torch.ones(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
     active: Tensor | None = None  # (n,) rows the cache holds, None while it holds all
     all_scores: list[Tensor] | None = [] if config.output_scores else None
+    all_logits: list[Tensor] | None = [] if config.output_logits else None
+    deadline = _deadline(config)
     new_tokens = input_ids
     while True:
         logits, cache = step(new_tokens, cache)
+        logits = logits.float()  # (n, V)
         rows = input_ids if active is None else input_ids[active]
-        scores = apply_processors(processors, rows, logits.float())  # (n, V)
+        scores = apply_processors(processors, rows, logits)  # (n, V)
         if all_scores is not None:
             all_scores.append(scores)
+        if all_logits is not None:
+            all_logits.append(logits.clone())  # a compiled step may reuse its output buffer
         if sampling:
             probs = torch.softmax(scores, dim=-1)
             tokens = torch.multinomial(probs, num_samples=1, generator=generator).squeeze(1)
@@ -408,12 +428,26 @@ def _token_loop(
             unfinished &= ~torch.isin(tokens, eos)
         input_ids = torch.cat([input_ids, tokens[:, None]], dim=-1)
         yield tokens
-        if input_ids.shape[1] >= config.max_length or not unfinished.any():
+        if input_ids.shape[1] >= config.max_length or not unfinished.any() or _past(deadline):
             break
         if compact:
             cache, active = _drop_finished(select, cache, active, unfinished)
         new_tokens = (tokens if active is None else tokens[active])[:, None]
-    return GenerateOutput(input_ids, tuple(all_scores) if all_scores is not None else None)
+    return GenerateOutput(sequences=input_ids, scores=_tuple(all_scores), logits=_tuple(all_logits))
+
+
+def _tuple(steps: list[Tensor] | None) -> tuple[Tensor, ...] | None:
+    return None if steps is None else tuple(steps)
+
+
+def _deadline(config: GenerationConfig) -> float | None:
+    """When ``max_time`` runs out, on the :func:`time.monotonic` clock (None: never)."""
+    return None if config.max_time is None else monotonic() + config.max_time
+
+
+def _past(deadline: float | None) -> bool:
+    """Whether ``max_time`` ran out (checked after each step, as transformers' MaxTimeCriteria)."""
+    return deadline is not None and monotonic() > deadline
 
 
 def _drop_finished(
@@ -441,6 +475,8 @@ class _Beams:
     done_lengths: Tensor  # (B, K) their lengths
     is_done: Tensor  # (B, K) whether a slot holds a finished hypothesis
     improvable: Tensor  # (B, 1) whether a live beam may still beat the finished ones
+    running_sources: Tensor  # (B, K, L - P) the row each generated token came from (-1: none)
+    done_sources: Tensor  # (B, K, L - P) the same for the finished hypotheses
 
     @classmethod
     def start(cls, input_ids: Tensor, beams: int, max_length: int, fill: int) -> _Beams:
@@ -451,6 +487,9 @@ class _Beams:
         # Only the first beam is live at first, so the K copies do not pick the same tokens.
         running_scores = torch.zeros(batch, beams, device=device)
         running_scores[:, 1:] = -1e9
+        sources = torch.full(
+            (batch, beams, max_length - prompt), -1, dtype=torch.int32, device=device
+        )
         return cls(
             running=running,
             running_scores=running_scores,
@@ -459,6 +498,8 @@ class _Beams:
             done_lengths=torch.full((batch, beams), prompt, dtype=torch.long, device=device),
             is_done=torch.zeros(batch, beams, dtype=torch.bool, device=device),
             improvable=torch.ones(batch, 1, dtype=torch.bool, device=device),
+            running_sources=sources,
+            done_sources=sources.clone(),
         )
 
 
@@ -508,8 +549,9 @@ def beam_search(
         generator: random source for beam sampling.
 
     Returns:
-        The best ``num_return_sequences`` hypotheses of each input, best first, with their scores
-        in ``sequences_scores``. Shorter ones are padded with ``pad_token_id``, except that a pad
+        The best ``num_return_sequences`` hypotheses of each input, best first, with
+        ``beam_indices`` and (with ``output_scores``, as transformers) their scores in
+        ``sequences_scores``. Shorter ones are padded with ``pad_token_id``, except that a pad
         id of 0 (or none) pads with the first eos id, as in transformers.
     """
     config = _resolve_lengths(config, input_ids.shape[1])
@@ -518,16 +560,23 @@ def beam_search(
     eos = _eos_tensor(config, input_ids.device)
     state = _Beams.start(input_ids, beams_per_input, config.max_length, _beam_fill(config))
     all_scores: list[Tensor] | None = [] if config.output_scores else None
+    all_logits: list[Tensor] | None = [] if config.output_logits else None
+    deadline = _deadline(config)
     new_tokens, length = input_ids, prompt
     while True:
         logits, cache = step(new_tokens, cache)
+        logits = logits.float()  # (N, V)
+        if all_logits is not None:
+            all_logits.append(logits.clone())
         flat_running = state.running[:, :, :length].flatten(0, 1)  # (N, length)
-        log_probs = torch.log_softmax(logits.float(), dim=-1)  # (N, V)
+        log_probs = torch.log_softmax(logits, dim=-1)  # (N, V)
         log_probs = apply_processors(processors, flat_running, log_probs)
         if all_scores is not None:
             all_scores.append(log_probs.clone())
-        candidates = _candidates(state, log_probs, length, eos, config, generator)
-        source = _advance_running(state, *candidates)
+        candidates = _candidates(state, log_probs, length, prompt, eos, config, generator)
+        if _past(deadline):  # every candidate ends here, as with transformers' MaxTimeCriteria
+            candidates[-1].fill_(True)
+        source = _advance_running(state, *candidates, length - prompt)
         _record_finished(state, *candidates, length, prompt, config)
         length += 1
         _check_improvable(state, length, prompt, config)
@@ -535,20 +584,22 @@ def beam_search(
             break
         cache = reorder(cache, source)
         new_tokens = state.running[:, :, length - 1].reshape(-1, 1)
-    return _beam_output(state, config, all_scores)
+    return _beam_output(state, config, all_scores, all_logits)
 
 
 def _candidates(
     state: _Beams,
     log_probs: Tensor,
     length: int,
+    prompt: int,
     eos: Tensor | None,
     config: GenerationConfig,
     generator: torch.Generator | None,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """The best (or sampled) continuations over all beams of each input.
 
-    Returns (scores (B, C), sequences (B, C, L), source beam (B, C), finished (B, C)).
+    Returns (scores (B, C), sequences (B, C, L), sources (B, C, L - P), finished (B, C)); the
+    sources column of this step holds the row of ``log_probs`` each candidate extends.
     """
     batch, beams, _ = state.running.shape
     vocab = log_probs.shape[-1]
@@ -564,30 +615,38 @@ def _candidates(
     source, tokens = picks // vocab, picks % vocab
     sequences = _gather(state.running, source)  # (B, C, L)
     sequences[:, :, length] = tokens
+    sources = _gather(state.running_sources, source)  # (B, C, L - P)
+    offsets = torch.arange(batch, device=source.device)[:, None] * beams
+    sources[:, :, length - prompt] = source + offsets
     finished = torch.full_like(tokens, length + 1 >= config.max_length, dtype=torch.bool)
     if eos is not None:
         finished |= torch.isin(tokens, eos)
-    return scores, sequences, source, finished
+    return scores, sequences, sources, finished
 
 
 def _advance_running(
-    state: _Beams, scores: Tensor, sequences: Tensor, source: Tensor, finished: Tensor
+    state: _Beams,
+    scores: Tensor,
+    sequences: Tensor,
+    sources: Tensor,
+    finished: Tensor,
+    step: int,
 ) -> Tensor:
     """Keep the K best unfinished candidates as live beams; return the cache rows they extend."""
-    batch, beams, _ = state.running.shape
+    beams = state.running.shape[1]
     live_scores = scores + finished.to(torch.float32) * -1.0e9
     keep = torch.topk(live_scores, k=beams)[1]  # (B, K)
     state.running = _gather(sequences, keep)
     state.running_scores = _gather(live_scores, keep)
-    offsets = torch.arange(batch, device=keep.device)[:, None] * beams
-    return (_gather(source, keep) + offsets).reshape(-1)  # (B*K,)
+    state.running_sources = _gather(sources, keep)
+    return state.running_sources[:, :, step].reshape(-1).long()  # (B*K,)
 
 
 def _record_finished(
     state: _Beams,
     scores: Tensor,
     sequences: Tensor,
-    source: Tensor,
+    sources: Tensor,
     finished: Tensor,
     length: int,
     prompt: int,
@@ -605,10 +664,11 @@ def _record_finished(
     final += (~new) * -1.0e9
     merged_scores = torch.cat((state.done_scores, final), dim=1)
     keep = torch.topk(merged_scores, k=beams)[1]  # (B, K)
-    new_lengths = torch.full_like(source, length + 1)
+    new_lengths = torch.full_like(finished, length + 1, dtype=torch.long)
     state.done = _gather(torch.cat((state.done, sequences), dim=1), keep)
     state.done_scores = _gather(merged_scores, keep)
     state.done_lengths = _gather(torch.cat((state.done_lengths, new_lengths), dim=1), keep)
+    state.done_sources = _gather(torch.cat((state.done_sources, sources), dim=1), keep)
     state.is_done = _gather(torch.cat((state.is_done, new), dim=1), keep)
 
 
@@ -632,13 +692,21 @@ def _keep_going(state: _Beams, finished: Tensor, config: GenerationConfig) -> bo
 
 
 def _beam_output(
-    state: _Beams, config: GenerationConfig, all_scores: list[Tensor] | None
+    state: _Beams,
+    config: GenerationConfig,
+    all_scores: list[Tensor] | None,
+    all_logits: list[Tensor] | None,
 ) -> GenerateOutput:
     returned = config.num_return_sequences
-    lengths = state.done_lengths[:, :returned]
-    sequences = state.done[:, :returned].flatten(0, 1)[:, : int(lengths.max())]
+    length = int(state.done_lengths[:, :returned].max())
+    prompt = state.done.shape[2] - state.done_sources.shape[2]
     return GenerateOutput(
-        sequences=sequences,
-        scores=tuple(all_scores) if all_scores is not None else None,
-        sequences_scores=state.done_scores[:, :returned].flatten(),
+        sequences=state.done[:, :returned].flatten(0, 1)[:, :length],
+        # transformers returns the final scores only with output_scores
+        sequences_scores=state.done_scores[:, :returned].flatten()
+        if config.output_scores
+        else None,
+        scores=_tuple(all_scores),
+        logits=_tuple(all_logits),
+        beam_indices=state.done_sources[:, :returned].flatten(0, 1)[:, : length - prompt],
     )
