@@ -332,6 +332,37 @@ def test_generate_from_inputs_embeds_equals_from_ids(tiny_pair):
         ours.generate(attention_mask=mask)
 
 
+def test_transformers_streamers_work(minilm_pair, capsys):
+    """A transformers streamer object (put/end) gets what transformers' generate gives it, so
+    ``TextStreamer`` prints the same text with either library's tokenizer."""
+    theirs, ours, folder = minilm_pair
+
+    class Recorder:
+        def __init__(self):
+            self.calls = []
+
+        def put(self, value):
+            self.calls.append(value.tolist())
+
+        def end(self):
+            self.calls.append("end")
+
+    x = AutoTokenizer.from_pretrained(folder)("The tower is tall.", return_tensors="pt").input_ids
+    ids = dict(decoder_start_token_id=101, pad_token_id=0, eos_token_id=102)
+    a, b = Recorder(), Recorder()
+    theirs.generate(x, max_new_tokens=5, streamer=a, **ids)
+    ours.generate(x, max_new_tokens=5, streamer=b)
+    assert b.calls == a.calls and len(a.calls) == 7
+    for tok, model in (
+        (hf.AutoTokenizer.from_pretrained(folder), theirs),
+        (AutoTokenizer.from_pretrained(folder), ours),
+    ):
+        kw = ids if model is theirs else {}
+        model.generate(x, max_new_tokens=5, streamer=hf.TextStreamer(tok), **kw)
+    printed = capsys.readouterr().out.splitlines()
+    assert len(printed) == 2 and printed[0] == printed[1] and printed[0].strip()
+
+
 def test_seed_inference_example(minilm_pair, hf_cache):
     """The seed's inference example, with a warm-started MiniLM standing in for the fine-tuned one."""
     add_to_hf_cache(hf_cache, "patrickvonplaten/bert2bert_cnn_daily_mail", minilm_pair[2])

@@ -226,7 +226,9 @@ def generate(
             ``encoder_no_repeat_ngram_size``.
         generator: random source for sampling (default: torch's global one).
         streamer: greedy search and sampling only: called after each step with the new token of
-            every row, ``(N,)`` (pad for finished rows), and once at the end with ``None``.
+            every row, ``(N,)`` (pad for finished rows), and once at the end with ``None``; or
+            an object with transformers' streamer methods (``TextStreamer``): ``put`` gets the
+            prompt, then each step's tokens, and ``end`` is called at the end.
         select: like ``reorder`` but selecting rows of every part of the cache; given, greedy
             search drops finished rows from the batch (see :func:`greedy`).
         options: any :class:`GenerationConfig` field, e.g. ``max_new_tokens=32, num_beams=4``.
@@ -242,6 +244,8 @@ def generate(
         raise ValueError("A streamer cannot follow beam search; set `num_beams=1` to stream.")
     times = max(config.num_beams, config.num_return_sequences)
     input_ids, cache = expand_rows(reorder, cache, start_ids, times)
+    if streamer is not None and hasattr(streamer, "put"):
+        streamer = _streamer_calls(streamer, input_ids)
     if config.num_beams > 1:
         return beam_search(step, reorder, cache, input_ids, config, processors, generator=generator)
     if config.do_sample:
@@ -364,6 +368,20 @@ def _default_processors(
     if processors is not None:
         return processors
     return build_processors(config, prompt_length=input_ids.shape[1])
+
+
+def _streamer_calls(streamer: Any, input_ids: Tensor) -> Streamer:
+    """A :data:`Streamer` over an object with transformers' ``put``/``end`` methods, which first
+    gets the prompt (on the CPU, as transformers hands it)."""
+    streamer.put(input_ids.cpu())
+
+    def call(tokens: Tensor | None) -> None:
+        if tokens is None:
+            streamer.end()
+        else:
+            streamer.put(tokens.cpu())
+
+    return call
 
 
 def _drain(
