@@ -1,4 +1,5 @@
-"""Shared fixtures: the real MiniLM checkpoint, and a local Hugging Face cache."""
+"""Shared fixtures: the real MiniLM checkpoint, a local Hugging Face cache, and a tiny bert2bert
+pair for generation tests."""
 
 from __future__ import annotations
 
@@ -10,6 +11,34 @@ import pytest
 import torch
 
 from warmstart import linear as products
+
+IDS = dict(decoder_start_token_id=2, pad_token_id=0, eos_token_id=3)
+"""The token ids of :func:`tiny_bert2bert`."""
+
+
+def tiny_bert2bert(folder: Path, eos_bias: float = 0.2, randomized: bool = False):
+    """A tiny transformers bert2bert (token ids :data:`IDS`) saved to ``folder``, and ours loaded
+    from it. Random tiny models barely read their input, and rarely end: the cross-attention
+    output is scaled up and eos made likelier, so rows finish at different steps."""
+    import transformers as hf
+    from tiny_configs import TINY, randomize_
+
+    from warmstart import EncoderDecoderModel
+
+    config = hf.EncoderDecoderConfig.from_encoder_decoder_configs(
+        hf.BertConfig(**TINY), hf.BertConfig(**TINY)
+    )
+    for key, value in IDS.items():
+        setattr(config, key, value)
+    theirs = hf.EncoderDecoderModel(config).eval()
+    if randomized:
+        randomize_(theirs)
+    with torch.no_grad():
+        for layer in theirs.decoder.bert.encoder.layer:
+            layer.crossattention.output.dense.weight.mul_(30)
+        theirs.decoder.cls.predictions.bias[IDS["eos_token_id"]] += eos_bias
+    theirs.save_pretrained(folder)
+    return theirs, EncoderDecoderModel.from_pretrained(folder)
 
 
 @pytest.fixture(autouse=True)

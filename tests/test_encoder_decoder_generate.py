@@ -3,7 +3,7 @@
 import pytest
 import torch
 import transformers as hf
-from conftest import add_to_hf_cache
+from conftest import IDS, add_to_hf_cache, tiny_bert2bert
 from tiny_configs import TINY
 
 from warmstart import AutoTokenizer, EncoderDecoderModel
@@ -11,26 +11,12 @@ from warmstart import linear as products
 from warmstart.encoder_decoder import PACK_MIN_STEPS
 from warmstart.generation import GenerationConfig
 
-IDS = dict(decoder_start_token_id=2, pad_token_id=0, eos_token_id=3)
-
 
 @pytest.fixture(scope="module")
 def tiny_pair(tmp_path_factory):
     """A tiny transformers bert2bert whose eos is likely enough that rows finish at different steps."""
     torch.manual_seed(0)
-    config = hf.EncoderDecoderConfig.from_encoder_decoder_configs(
-        hf.BertConfig(**TINY), hf.BertConfig(**TINY)
-    )
-    for key, value in IDS.items():
-        setattr(config, key, value)
-    theirs = hf.EncoderDecoderModel(config).eval()
-    with torch.no_grad():  # random tiny models barely look at their input: make them
-        for layer in theirs.decoder.bert.encoder.layer:
-            layer.crossattention.output.dense.weight.mul_(30)
-        theirs.decoder.cls.predictions.bias[3] += 0.2
-    folder = tmp_path_factory.mktemp("tiny") / "model"
-    theirs.save_pretrained(folder)
-    return theirs, EncoderDecoderModel.from_pretrained(folder)
+    return tiny_bert2bert(tmp_path_factory.mktemp("tiny") / "model")
 
 
 def _source(B=4, S=10, seed=1):

@@ -5,6 +5,7 @@ after generation updates the real parameters."""
 import pytest
 import torch
 import transformers as hf
+from conftest import IDS, tiny_bert2bert
 from tiny_configs import BART_TINY, TINY, randomize_
 
 from warmstart import EncoderDecoderModel, generation
@@ -12,24 +13,12 @@ from warmstart.encoder_decoder import _DecodeState
 from warmstart.quantize import WeightOnlyLinear, native_gemv
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-IDS = dict(decoder_start_token_id=2, pad_token_id=0, eos_token_id=3)
 
 
 def _tiny_bert2bert(tmp_path, seed: int = 0):
     """A tiny transformers bert2bert whose rows reach eos at different steps, and ours."""
     torch.manual_seed(seed)
-    config = hf.EncoderDecoderConfig.from_encoder_decoder_configs(
-        hf.BertConfig(**TINY), hf.BertConfig(**TINY)
-    )
-    for key, value in IDS.items():
-        setattr(config, key, value)
-    theirs = randomize_(hf.EncoderDecoderModel(config).eval())
-    with torch.no_grad():  # make the decoder read its input, and eos likely
-        for layer in theirs.decoder.bert.encoder.layer:
-            layer.crossattention.output.dense.weight.mul_(30)
-        theirs.decoder.cls.predictions.bias[3] += 0.3
-    theirs.save_pretrained(tmp_path / "model")
-    return theirs, EncoderDecoderModel.from_pretrained(tmp_path / "model")
+    return tiny_bert2bert(tmp_path / "model", eos_bias=0.3, randomized=True)
 
 
 @pytest.fixture(scope="module")

@@ -7,32 +7,16 @@ import types
 
 import pytest
 import torch
-import transformers as hf
-from tiny_configs import TINY
+from conftest import IDS, tiny_bert2bert
 from transformers.generation import stopping_criteria
 
-from warmstart import EncoderDecoderModel
 from warmstart.generation import GenerationConfig, search
-
-IDS = dict(decoder_start_token_id=2, pad_token_id=0, eos_token_id=3)
 
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory):
     torch.manual_seed(0)
-    config = hf.EncoderDecoderConfig.from_encoder_decoder_configs(
-        hf.BertConfig(**TINY), hf.BertConfig(**TINY)
-    )
-    for key, value in IDS.items():
-        setattr(config, key, value)
-    theirs = hf.EncoderDecoderModel(config).eval()
-    with torch.no_grad():  # make the decoder read its input, and eos likely enough to occur
-        for layer in theirs.decoder.bert.encoder.layer:
-            layer.crossattention.output.dense.weight.mul_(30)
-        theirs.decoder.cls.predictions.bias[3] += 0.2
-    folder = tmp_path_factory.mktemp("tiny") / "model"
-    theirs.save_pretrained(folder)
-    return theirs, EncoderDecoderModel.from_pretrained(folder)
+    return tiny_bert2bert(tmp_path_factory.mktemp("tiny") / "model")
 
 
 def _source() -> tuple[torch.Tensor, torch.Tensor]:
