@@ -1,0 +1,444 @@
+"""Text to ids: the tokenizer call, ``encode``, ``tokenize`` and ``pad``, which
+:class:`~warmstart.tokenizer.Tokenizer` inherits from here, and the checks of their arguments."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .batch import BatchEncoding, _tensor_type, _to_python, _to_tensors
+
+logger = logging.getLogger("warmstart.tokenizer")
+
+LARGE_INTEGER = int(1e20)
+_PADDING = {True: "longest", "longest": "longest", "max_length": "max_length", False: None}
+_PADDING.update({None: None, "do_not_pad": None})
+_TRUNCATION = {True: "longest_first", False: None, None: None, "do_not_truncate": None}
+_TRUNCATION.update({s: s for s in ("longest_first", "only_first", "only_second")})
+# transformers' __call__ options that warmstart takes at their default values only.
+_DEFAULT_ONLY = {"stride": 0, "is_split_into_words": False, "return_overflowing_tokens": False}
+_DEFAULT_ONLY.update({"text_pair_target": None, "tokenizer_kwargs": None})
+
+
+class _EncodingMixin:
+    """The encoding methods of :class:`~warmstart.tokenizer.Tokenizer`, which supplies the
+    backend, its lock, the special tokens and the settings they read."""
+
+    def __call__(
+        self,
+        text: str | Sequence[str] | None = None,
+        text_pair: str | Sequence[str] | None = None,
+        *,
+        text_target: str | Sequence[str] | None = None,
+        add_special_tokens: bool = True,
+        padding: bool | str = False,
+        truncation: bool | str | None = None,
+        max_length: int | None = None,
+        pad_to_multiple_of: int | None = None,
+        padding_side: str | None = None,
+        return_tensors: str | None = None,
+        return_token_type_ids: bool | None = None,
+        return_attention_mask: bool | None = None,
+        return_special_tokens_mask: bool = False,
+        return_offsets_mapping: bool = False,
+        return_length: bool = False,
+        verbose: bool = True,
+        **unsupported: Any,
+    ) -> BatchEncoding:
+        """Tokenize a text, a pair of texts, or a batch of either.
+
+        Args:
+            text: a string, or a list of strings (a batch).
+            text_pair: the second text of each pair (same shape as ``text``).
+            text_target: texts whose ids are returned as ``labels`` (alone if ``text`` is None).
+            add_special_tokens: add ``[CLS]``/``[SEP]`` (or what the tokenizer's template says).
+            padding: False, True or "longest" (to the longest in the batch), or "max_length".
+            truncation: True or "longest_first", "only_first", "only_second", or False. With no
+                ``max_length`` it truncates to ``model_max_length``. Default: on if ``max_length``
+                is given and ``padding`` is not.
+            max_length: the length to truncate (and, with padding="max_length", pad) to.
+            pad_to_multiple_of: round padded lengths up to a multiple of this.
+            padding_side: "right" or "left" (default: the tokenizer's ``padding_side``).
+            return_tensors: "pt" for torch tensors of shape (batch, length), or None for lists.
+            return_token_type_ids: include ``token_type_ids`` (default: if the model takes them).
+            return_attention_mask: include ``attention_mask`` (default: if the model takes it).
+            return_special_tokens_mask: include ``special_tokens_mask`` (1 for special tokens).
+            return_offsets_mapping: include ``offset_mapping``: each token's (start, end) in text.
+            return_length: include ``length``, the number of ids of each text (a list, as in
+                transformers, even for one text).
+            verbose: warn about sequences longer than ``model_max_length``.
+            **unsupported: transformers' other options (``stride``, ``is_split_into_words``,
+                ...) are accepted at their defaults only; unknown names raise TypeError, where
+                transformers ignores them.
+
+        Returns:
+            A BatchEncoding of ``input_ids`` (and ``token_type_ids``, ``attention_mask``,
+            ``labels``, ...): lists of ids for one text, lists of lists for a batch, or tensors.
+        """
+        _check_unsupported(unsupported, f"{type(self).__name__}.__call__")
+        if text is None and text_target is None:
+            raise ValueError("Pass `text` (or `text_target`) to tokenize.")
+        options = {
+            "add_special_tokens": add_special_tokens,
+            "padding": padding,
+            "truncation": truncation,
+            "max_length": max_length,
+            "pad_to_multiple_of": pad_to_multiple_of,
+            "padding_side": padding_side,
+            "return_tensors": return_tensors,
+            "return_token_type_ids": return_token_type_ids,
+            "return_attention_mask": return_attention_mask,
+            "return_special_tokens_mask": return_special_tokens_mask,
+            "return_offsets_mapping": return_offsets_mapping,
+            "return_length": return_length,
+            "verbose": verbose,
+        }
+        encoded = self._encode(text, text_pair, **options) if text is not None else None
+        if text_target is None:
+            return encoded
+        target = self._encode(text_target, None, **options)
+        if encoded is None:
+            return target
+        encoded["labels"] = target["input_ids"]
+        return encoded
+
+    def encode(
+        self,
+        text: str,
+        text_pair: str | None = None,
+        *,
+        add_special_tokens: bool = True,
+        padding: bool | str = False,
+        truncation: bool | str | None = None,
+        max_length: int | None = None,
+        return_tensors: str | None = None,
+    ) -> list[int]:
+        """Tokenize one text (or pair) to a list of ids.
+
+        Args:
+            text: the text.
+            text_pair: an optional second text.
+            add_special_tokens, padding, truncation, max_length, return_tensors: as in ``__call__``.
+
+        Returns:
+            The ids (a tensor of shape (1, length) with ``return_tensors="pt"``).
+        """
+        return self._encode(
+            text,
+            text_pair,
+            add_special_tokens=add_special_tokens,
+            padding=padding,
+            truncation=truncation,
+            max_length=max_length,
+            return_tensors=return_tensors,
+        )["input_ids"]
+
+    def tokenize(
+        self, text: str, pair: str | None = None, add_special_tokens: bool = False
+    ) -> list[str]:
+        """Split a text into tokens (strings), without special tokens by default.
+
+        Args:
+            text: the text.
+            pair: an optional second text.
+            add_special_tokens: also return the special tokens encoding adds.
+
+        Returns:
+            The tokens.
+        """
+        _, inputs = _as_batch(text, pair)
+        return self._run(inputs, add_special_tokens, None, None, None, None)[0].tokens
+
+    def _encode(
+        self,
+        text: Any,
+        text_pair: Any,
+        *,
+        add_special_tokens: bool = True,
+        padding: Any = False,
+        truncation: Any = None,
+        max_length: int | None = None,
+        pad_to_multiple_of: int | None = None,
+        padding_side: str | None = None,
+        return_tensors: str | None = None,
+        return_token_type_ids: bool | None = None,
+        return_attention_mask: bool | None = None,
+        return_special_tokens_mask: bool = False,
+        return_offsets_mapping: bool = False,
+        return_length: bool = False,
+        verbose: bool = True,
+    ) -> BatchEncoding:
+        return_tensors = _tensor_type(return_tensors)
+        batched, inputs = _as_batch(text, text_pair)
+        pad, trunc, max_length = self._strategies(
+            padding, truncation, max_length, pad_to_multiple_of, verbose
+        )
+        encodings = self._run(
+            inputs, add_special_tokens, pad, trunc, max_length, pad_to_multiple_of, padding_side
+        )
+        data = self._fields(encodings, return_token_type_ids, return_attention_mask)
+        if return_special_tokens_mask:
+            data["special_tokens_mask"] = [e.special_tokens_mask for e in encodings]
+        if return_offsets_mapping:
+            data["offset_mapping"] = [e.offsets for e in encodings]
+        if return_length:
+            data["length"] = [len(e.ids) for e in encodings]
+        if max_length is None and verbose:
+            self._warn_if_too_long(data["input_ids"])
+        if return_tensors is not None:
+            return BatchEncoding(_to_tensors(data), encodings)
+        if not batched:  # one text: drop the batch axis of per-token fields, as transformers does
+            data = {k: v[0] if isinstance(v[0], list) else v for k, v in data.items()}
+        return BatchEncoding(data, encodings)
+
+    def _strategies(
+        self,
+        padding: Any,
+        truncation: Any,
+        max_length: int | None,
+        multiple: int | None,
+        verbose: bool = True,
+    ) -> tuple[str | None, str | None, int | None]:
+        """Resolve padding/truncation to tokenizers' names and a length, as transformers does."""
+        if max_length is not None and padding is False and truncation is None:
+            truncation = True
+        pad = _choice(padding, _PADDING, "padding")
+        trunc = _choice(truncation, _TRUNCATION, "truncation")
+        if padding is True and max_length is not None and trunc is None and verbose:
+            warnings.warn(
+                "`max_length` is ignored when `padding`=`True` and there is no truncation "
+                "strategy. To pad to max length, use `padding='max_length'`.",
+                stacklevel=4,
+            )
+        if max_length is None:
+            limit = self.model_max_length if self.model_max_length <= LARGE_INTEGER else None
+            if pad == "max_length":
+                pad, max_length = (pad, limit) if limit is not None else (None, None)
+            if trunc is not None:
+                trunc, max_length = (trunc, limit) if limit is not None else (None, max_length)
+        if pad is not None and (self.pad_token is None or self.pad_token_id is None):
+            raise ValueError(
+                "Asked to pad, but this tokenizer has no pad_token; set one first, "
+                "e.g. `tokenizer.pad_token = tokenizer.eos_token`."
+            )
+        if pad and trunc and multiple and max_length is not None and max_length % multiple:
+            raise ValueError(
+                f"Truncation length ({max_length}) is not a multiple of pad_to_multiple_of "
+                f"({multiple}), so padded sequences could exceed it."
+            )
+        return pad, trunc, max_length
+
+    def _run(
+        self,
+        inputs: list,
+        add_special_tokens: bool,
+        pad: str | None,
+        trunc: str | None,
+        max_length: int | None,
+        multiple: int | None,
+        side: str | None = None,
+    ) -> list:
+        """Configure the backend's truncation and padding for this call, then encode."""
+        backend = self._backend
+        with self._lock:
+            if trunc is None:
+                backend.no_truncation()
+            else:
+                backend.enable_truncation(
+                    max_length, stride=0, strategy=trunc, direction=self.truncation_side
+                )
+            if pad is None:
+                backend.no_padding()
+            else:
+                backend.enable_padding(
+                    direction=_side(side or self.padding_side, "padding_side"),
+                    pad_id=self.pad_token_id,
+                    pad_type_id=0,
+                    pad_token=self.pad_token,
+                    length=max_length if pad == "max_length" else None,
+                    pad_to_multiple_of=multiple,
+                )
+            try:
+                return backend.encode_batch(inputs, add_special_tokens=add_special_tokens)
+            except Exception as err:  # the Rust library raises a bare Exception
+                raise ValueError(f"Could not tokenize the input: {err}") from err
+
+    def _fields(
+        self, encodings: list, token_type_ids: bool | None, attention_mask: bool | None
+    ) -> dict[str, list[list[int]]]:
+        if token_type_ids is None:
+            token_type_ids = "token_type_ids" in self.model_input_names
+        if attention_mask is None:
+            attention_mask = "attention_mask" in self.model_input_names
+        data = {"input_ids": [e.ids for e in encodings]}
+        if token_type_ids:
+            data["token_type_ids"] = [e.type_ids for e in encodings]
+        if attention_mask:
+            data["attention_mask"] = [e.attention_mask for e in encodings]
+        return data
+
+    def _warn_if_too_long(self, rows: list[list[int]]) -> None:
+        longest = max((len(row) for row in rows), default=0)
+        if longest > self.model_max_length and not self._warned_too_long:
+            self._warned_too_long = True
+            logger.warning(
+                "Token sequence length %d is longer than this model's maximum (%d); running it "
+                "through the model will fail. Pass truncation=True to cut it.",
+                longest,
+                self.model_max_length,
+            )
+
+    def pad(
+        self,
+        encoded_inputs: Mapping[str, Any] | Sequence[Mapping[str, Any]],
+        padding: bool | str = True,
+        max_length: int | None = None,
+        pad_to_multiple_of: int | None = None,
+        padding_side: str | None = None,
+        return_attention_mask: bool | None = None,
+        return_tensors: str | None = None,
+        verbose: bool = True,
+    ) -> BatchEncoding:
+        """Pad already tokenized inputs, as transformers' ``pad`` (and so its data collators) do.
+
+        ``input_ids`` are padded with ``pad_token_id``, ``attention_mask`` with 0 (and made when
+        missing), ``token_type_ids`` with 0 and ``special_tokens_mask`` with 1; other fields
+        (``labels``, ...) are left as they are.
+
+        Args:
+            encoded_inputs: one example (a dict of id lists), a batch as a dict of lists of id
+                lists, or a list of examples (dicts or BatchEncodings, as a collator gets them).
+                Tensors are accepted in place of lists and make ``return_tensors`` default to "pt".
+            padding: True or "longest" (to the longest in the batch), "max_length", or False.
+            max_length: the length to pad to with padding="max_length".
+            pad_to_multiple_of: round padded lengths up to a multiple of this.
+            padding_side: "right" or "left" (default: the tokenizer's ``padding_side``).
+            return_attention_mask: pad and return ``attention_mask`` (default: if the model
+                takes it).
+            return_tensors: "pt" for torch tensors, or None for lists.
+            verbose: warn when ``max_length`` is given with padding=True.
+
+        Returns:
+            A BatchEncoding of the padded fields.
+        """
+        examples = encoded_inputs
+        if isinstance(examples, (list, tuple)) and examples and isinstance(examples[0], Mapping):
+            encoded_inputs = {k: [ex[k] for ex in examples] for k in examples[0]}
+        if not isinstance(encoded_inputs, Mapping):
+            raise TypeError(
+                "pad takes a dict of id lists, or a list of such dicts; "
+                f"got {type(encoded_inputs).__name__}."
+            )
+        main = self.model_input_names[0]
+        if main not in encoded_inputs:
+            raise ValueError(f"pad needs `{main}`; the inputs have {list(encoded_inputs)}.")
+        if return_attention_mask is None:
+            return_attention_mask = "attention_mask" in self.model_input_names
+        side = _side(padding_side or self.padding_side, "padding_side")
+        if len(encoded_inputs[main]) == 0:  # nothing to pad
+            return BatchEncoding(encoded_inputs)
+        return_tensors = _tensor_type(return_tensors, given=encoded_inputs[main])
+        data = {k: _to_python(v) for k, v in encoded_inputs.items()}
+        pad, _, max_length = self._strategies(padding, None, max_length, None, verbose)
+        rows = data[main]
+        if not isinstance(rows[0], list):  # one example
+            length = len(rows) if pad == "longest" else max_length if pad else None
+            data = self._pad_example(data, length, pad_to_multiple_of, side, return_attention_mask)
+        else:
+            sizes = {k: len(v) for k, v in data.items()}
+            if len(set(sizes.values())) > 1:
+                raise ValueError(f"The fields given to pad have different batch sizes: {sizes}.")
+            length = max(map(len, rows)) if pad == "longest" else max_length if pad else None
+            examples = [
+                self._pad_example(
+                    {k: v[i] for k, v in data.items()},
+                    length,
+                    pad_to_multiple_of,
+                    side,
+                    return_attention_mask,
+                )
+                for i in range(len(rows))
+            ]
+            data = {k: [ex[k] for ex in examples] for k in examples[0]}
+        return BatchEncoding(_to_tensors(data) if return_tensors else data)
+
+    def _pad_example(
+        self,
+        example: dict[str, Any],
+        length: int | None,
+        multiple: int | None,
+        side: str,
+        attention_mask: bool,
+    ) -> dict[str, Any]:
+        """Pad one example's fields to ``length`` (rounded up to ``multiple``); None: no padding."""
+        main = self.model_input_names[0]
+        ids = example[main]
+        if attention_mask and "attention_mask" not in example:
+            example["attention_mask"] = [1] * len(ids)
+        if length is not None and multiple and length % multiple:
+            length = (length // multiple + 1) * multiple
+        missing = 0 if length is None else length - len(ids)
+        if missing <= 0:
+            return example
+        fills = {main: self.pad_token_id, "token_type_ids": self.pad_token_type_id}
+        fills["special_tokens_mask"] = 1
+        if attention_mask:
+            fills["attention_mask"] = 0
+        for key, fill in fills.items():
+            if key in example:
+                padding = [fill] * missing
+                row = list(example[key])
+                example[key] = row + padding if side == "right" else padding + row
+        return example
+
+
+def _side(value: str, name: str) -> str:
+    if value not in ("right", "left"):
+        raise ValueError(f"{name} must be 'right' or 'left', got {value!r}.")
+    return value
+
+
+def _choice(value: Any, table: Mapping[Any, str | None], name: str) -> str | None:
+    value = getattr(value, "value", value)  # accept transformers' strategy enums
+    try:
+        return table[value]
+    except (KeyError, TypeError):
+        allowed = ", ".join(repr(k) for k in table)
+        raise ValueError(f"{name}={value!r} is not valid; use one of {allowed}.") from None
+
+
+def _as_batch(text: Any, text_pair: Any) -> tuple[bool, list]:
+    """Whether the input is a batch, and the inputs as tokenizers' encode_batch takes them."""
+    if isinstance(text, str):
+        if text_pair is not None and not isinstance(text_pair, str):
+            raise TypeError("When `text` is one string, `text_pair` must be a string too.")
+        return False, [(text, text_pair)] if text_pair else [text]  # "" counts as no pair
+    if not isinstance(text, (list, tuple)) or not all(isinstance(t, str) for t in text):
+        raise ValueError("`text` must be a string or a list of strings.")
+    if not text:
+        raise ValueError("`text` is an empty list; there is nothing to tokenize.")
+    if text_pair is None:
+        return True, list(text)
+    if isinstance(text_pair, str) or not isinstance(text_pair, (list, tuple)):
+        raise TypeError("For a batch, `text_pair` must be a list as long as `text`.")
+    if len(text_pair) != len(text) or not all(isinstance(t, str) for t in text_pair):
+        raise ValueError(
+            f"`text_pair` must be {len(text)} strings, one per text; got {len(text_pair)} items."
+        )
+    return True, list(zip(text, text_pair))
+
+
+def _check_unsupported(options: Mapping[str, Any], where: str) -> None:
+    for key, value in options.items():
+        if key not in _DEFAULT_ONLY:
+            raise TypeError(
+                f"{where} got an unexpected keyword argument {key!r}. (transformers ignores "
+                "keywords it does not know; warmstart raises, so that a misspelt option shows.)"
+            )
+        if value != _DEFAULT_ONLY[key]:
+            raise NotImplementedError(
+                f"{where}: {key}={value!r} is a transformers option that warmstart does not "
+                f"support (only {key}={_DEFAULT_ONLY[key]!r})."
+            )
