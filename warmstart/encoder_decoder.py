@@ -490,7 +490,8 @@ class EncoderDecoderModel(nn.Module):
                 so ``generate(**tokenizer(texts, return_tensors="pt"))`` works.
             inputs_embeds: (B, S, C) source embeddings for the encoder instead of ``input_ids``.
             generator: random source for sampling.
-            streamer: called with the new token of every row (N,) after each step, then ``None``.
+            streamer: called with the new token of every row (N,) after each step, then ``None``;
+                or transformers' streamer objects (``put``/``end``, e.g. ``TextStreamer``).
             **kwargs: any GenerationConfig field: ``max_new_tokens``, ``num_beams``, ``do_sample``,
                 ``no_repeat_ngram_size``, ``return_dict_in_generate``, ...
 
@@ -597,9 +598,10 @@ class EncoderDecoderModel(nn.Module):
         current = generation.GenerationConfig.from_model_config(self.config)
         origin, settings, derived = self._generation_origin
         if generation_config is None and origin is self.generation_config:
+            now = config.to_dict()
             for name, value in current.to_dict().items():
-                if value != derived.get(name) and config.to_dict().get(name) == settings.get(name):
-                    config.update(**{name: copy.deepcopy(value)})
+                if value != derived.get(name) and now.get(name) == settings.get(name):
+                    config.update(**{name: value})
         for name in ("decoder_start_token_id", "bos_token_id", "eos_token_id", "pad_token_id"):
             if getattr(config, name) is None:
                 setattr(config, name, getattr(current, name))
