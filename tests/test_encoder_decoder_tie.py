@@ -125,6 +125,28 @@ def test_checkpoint_with_only_the_decoder_names_loads_tied(tmp_path):
         assert torch.equal(p, q), name
 
 
+def test_checkpoint_trained_apart_by_transformers_5_loads_apart(tmp_path, caplog):
+    """transformers 5 keeps the two sides apart whatever tie_encoder_decoder says; a checkpoint it
+    trained has different encoder and decoder weights, and tying them would silently drop the
+    encoder's."""
+    config = hf.EncoderDecoderConfig.from_encoder_decoder_configs(
+        hf.BertConfig(**TINY), hf.BertConfig(**TINY), tie_encoder_decoder=True, **TOKENS
+    )
+    theirs = hf.EncoderDecoderModel(config).eval()
+    with torch.no_grad():
+        theirs.encoder.encoder.layer[0].attention.self.query.weight.add_(0.5)
+    theirs.save_pretrained(tmp_path)
+    with caplog.at_level("WARNING", logger="warmstart"):
+        ours = EncoderDecoderModel.from_pretrained(tmp_path)
+    assert "loaded apart" in caplog.text and not ours.shared_parameter_names
+    assert ours.num_parameters() == theirs.num_parameters()
+    batch = padded_batch(99, pad=1)
+    torch.testing.assert_close(_logits(ours, batch), _logits(theirs, batch))
+    ours.save_pretrained(tmp_path / "again")  # and stays apart through a save
+    again = EncoderDecoderModel.from_pretrained(tmp_path / "again")
+    torch.testing.assert_close(_logits(again, batch), _logits(theirs, batch))
+
+
 def test_warm_start_ties_to_the_decoder_checkpoint_and_survives_to(tmp_path):
     hf.BertModel(hf.BertConfig(**TINY)).save_pretrained(tmp_path / "enc")
     decoder = hf.BertForMaskedLM(hf.BertConfig(**TINY))

@@ -136,6 +136,7 @@ class EncoderDecoderModel(nn.Module):
             init_normal_(self.enc_to_dec_proj, dec.initializer_range)
         # (encoder name, decoder name) of each parameter the two sides share
         self.shared_parameter_names: list[tuple[str, str]] = []
+        self._loaded_apart = False  # a tied config, but weights transformers 5 trained apart
         if config.tie_encoder_decoder:
             self._tie_encoder_decoder()
         self._warned_labels = False
@@ -160,7 +161,7 @@ class EncoderDecoderModel(nn.Module):
         """Tie the decoder's LM head to its word embeddings and, with ``tie_encoder_decoder``, the
         encoder to the decoder's body."""
         self.decoder.tie_weights()
-        if self.config.tie_encoder_decoder:
+        if self.config.tie_encoder_decoder and not self._loaded_apart:
             self._tie_encoder_decoder()
 
     def _tie_encoder_decoder(self) -> None:
@@ -181,6 +182,15 @@ class EncoderDecoderModel(nn.Module):
             owner, _, leaf = name.rpartition(".")
             setattr(self.encoder.get_submodule(owner), leaf, body.get_parameter(name))
         self.shared_parameter_names = [(f"encoder.{n}", f"decoder.{prefix}{n}") for n in names]
+
+    def _untie_encoder_decoder(self) -> None:
+        """Give the encoder parameters of its own again (empty ones, for a load to fill)."""
+        for name, _ in self.shared_parameter_names:
+            owner, _, leaf = name.removeprefix("encoder.").rpartition(".")
+            module = self.encoder.get_submodule(owner)
+            setattr(module, leaf, nn.Parameter(torch.empty_like(getattr(module, leaf))))
+        self.shared_parameter_names = []
+        self._loaded_apart = True
 
     def resize_token_embeddings(self, new_num_tokens: int, side: str | None = None) -> nn.Embedding:
         """Give one side, or both, a vocabulary of ``new_num_tokens`` tokens.
@@ -702,7 +712,16 @@ class EncoderDecoderModel(nn.Module):
         device = _device_of(device_map)
         with torch.device("meta"):
             model = cls(config)
-        state = _fill_shared(checkpoint.split_composite(hub.load_weights(folder), config), model)
+        state = checkpoint.split_composite(hub.load_weights(folder), config)
+        if _trained_apart(state, model):
+            logger.warning(
+                "%s says tie_encoder_decoder=True but holds different encoder and decoder weights "
+                "(transformers 5 trains them apart); they are loaded apart, as transformers 5 "
+                "loads them.",
+                folder,
+            )
+            model._untie_encoder_decoder()
+        state = _fill_shared(state, model)
         dtype = dtype or torch_dtype
         if dtype == "auto":
             dtype = next((t.dtype for t in state.values() if t.is_floating_point()), None)
@@ -864,6 +883,15 @@ def _last_hidden_state(encoder_outputs: Any) -> Tensor:
     if isinstance(encoder_outputs, (tuple, list)):
         return encoder_outputs[0]
     return encoder_outputs.last_hidden_state
+
+
+def _trained_apart(state: dict[str, Tensor], model: EncoderDecoderModel) -> bool:
+    """Whether a checkpoint holds both names of a shared parameter with different values: saved by
+    transformers 5, which keeps the two sides apart whatever ``tie_encoder_decoder`` says."""
+    return any(
+        all(n in state for n in names) and not torch.equal(*(state[n] for n in names))
+        for names in model.shared_parameter_names
+    )
 
 
 def _fill_shared(state: dict[str, Tensor], model: EncoderDecoderModel) -> dict[str, Tensor]:
