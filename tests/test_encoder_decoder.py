@@ -455,3 +455,28 @@ def test_generate_arguments_by_position_as_in_transformers(tmp_path):
         assert out.cache is out.past_key_values is out["cache"] and out.cache.length == 1
         nxt = model(input_ids=ids, decoder_input_ids=start, past_key_values=out.cache)
         assert nxt.cache.length == 2
+
+
+def test_bad_token_ids_and_labels_give_clear_errors(tmp_path):
+    model = EncoderDecoderModel.from_pretrained(_tiny_saved(tmp_path))
+    ids = torch.randint(3, 99, (2, 5))
+    model.config.decoder_start_token_id = "2"
+    with pytest.raises(TypeError, match="decoder_start_token_id must be one token id"):
+        model(input_ids=ids, labels=ids)
+    model.config.decoder_start_token_id = 2
+    for bad in (150, -5):
+        labels = ids.clone()
+        labels[1, -1] = bad
+        with pytest.raises(IndexError, match=f"Target {bad} is out of bounds"):
+            model(input_ids=ids, labels=labels)
+
+
+def test_gradient_checkpointing_drops_the_cache_in_training(tmp_path, caplog):
+    """As transformers does: a cache would be written again when checkpointing recomputes."""
+    model = EncoderDecoderModel.from_pretrained(_tiny_saved(tmp_path)).train()
+    model.gradient_checkpointing_enable()
+    ids = torch.randint(3, 99, (2, 5))
+    with caplog.at_level("WARNING", logger="warmstart"):
+        out = model(input_ids=ids, labels=ids, use_cache=True)
+    out.loss.backward()
+    assert out.cache is None and "gradient checkpointing" in caplog.text

@@ -74,6 +74,9 @@ def shift_tokens_right(
         (B, T) decoder input ids.
     """
     labels, start_token_id = input_ids, decoder_start_token_id
+    for name, value in (("decoder_start_token_id", start_token_id), ("pad_token_id", pad_token_id)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise TypeError(f"{name} must be one token id (an int), not {value!r}.")
     if start_token_id is None:
         raise ValueError(
             "Make sure to set the decoder_start_token_id attribute of the model's configuration, "
@@ -139,7 +142,7 @@ class EncoderDecoderModel(nn.Module):
         self._loaded_apart = False  # a tied config, but weights transformers 5 trained apart
         if config.tie_encoder_decoder:
             self._tie_encoder_decoder()
-        self._warned_labels = False
+        self._warned_labels = self._warned_checkpoint_cache = False
         gen = generation.GenerationConfig.from_model_config(config)
         gen.extra["_from_model_config"] = True
         self._adopt_generation_config(gen)
@@ -420,6 +423,11 @@ class EncoderDecoderModel(nn.Module):
             raise ValueError(
                 "Pass decoder_input_ids or labels (decoder inputs are built from labels)."
             )
+        if use_cache and self.training and self.is_gradient_checkpointing:
+            if not self._warned_checkpoint_cache:
+                logger.warning("use_cache=True does not go with gradient checkpointing: no cache.")
+                self._warned_checkpoint_cache = True
+            use_cache = False
         if use_cache and cache is None:
             B, T = (
                 decoder_input_ids if decoder_input_ids is not None else decoder_inputs_embeds

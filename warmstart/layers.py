@@ -409,6 +409,20 @@ def cross_entropy(logits: Tensor, labels: Tensor, ignore_index: int = -100) -> T
     return _CrossEntropy.apply(logits, labels, ignore_index)
 
 
+def _check_targets(targets: Tensor, vocab: int, ignore_index: int) -> None:
+    """A clear error for a label that is no token id (torch's would be an index error deep in the
+    loss, or a wrong loss)."""
+    if targets.numel() == 0:
+        return
+    low, high = int(targets.min()), int(targets.max())
+    if low < 0 or high >= vocab:
+        bad = high if high >= vocab else low
+        raise IndexError(
+            f"Target {bad} is out of bounds: labels must be token ids below the decoder's "
+            f"vocabulary size {vocab}, or {ignore_index} where the loss should ignore a position."
+        )
+
+
 def _row_slices(n: int) -> Iterator[slice]:
     return (slice(i, i + LOSS_CHUNK) for i in range(0, n, LOSS_CHUNK))
 
@@ -418,6 +432,7 @@ class _CrossEntropy(torch.autograd.Function):
     def forward(ctx, logits: Tensor, labels: Tensor, ignore_index: int) -> Tensor:
         counted = labels != ignore_index
         targets = labels.masked_fill(~counted, 0)
+        _check_targets(targets, logits.shape[-1], ignore_index)
         picked = logits.new_empty(logits.shape[0], 1, dtype=torch.float32)  # target log-probs
         scratch = _Fp32Rows(logits)
         for rows in _row_slices(logits.shape[0]):
