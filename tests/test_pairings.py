@@ -15,6 +15,7 @@ import warmstart.config as ws
 from warmstart import EncoderDecoderConfig, EncoderDecoderModel
 
 ELECTRA = dict(TINY, embedding_size=16)
+UNTIED = dict(TINY, tie_word_embeddings=False)  # the LM head's weight and bias its own
 
 # name -> (encoder family, its kwargs), (decoder family, its kwargs)
 PAIRINGS = {
@@ -22,6 +23,9 @@ PAIRINGS = {
     "roberta2roberta": (("Roberta", TINY), ("Roberta", TINY)),
     "roberta2gpt2": (("Roberta", TINY), ("GPT2", GPT2_TINY)),
     "electra2bert": (("Electra", ELECTRA), ("Bert", TINY)),
+    "electra2electra": (("Electra", ELECTRA), ("Electra", ELECTRA)),
+    "bert2bert_untied": (("Bert", TINY), ("Bert", UNTIED)),
+    "roberta2xlmroberta_untied": (("Roberta", TINY), ("XLMRoberta", UNTIED)),
     "bert2bart": (("Bert", TINY), ("Bart", BART_TINY)),
     "bart2bart": (("Bart", BART_TINY), ("Bart", BART_TINY)),
 }
@@ -82,6 +86,27 @@ def test_our_checkpoint_loads_in_transformers_with_equal_logits(name, tmp_path):
         assert torch.equal(p, q), key
 
 
+@pytest.mark.parametrize("tie", [True, False])
+@pytest.mark.parametrize("family", ["Bert", "Roberta"])
+def test_transformers_state_dict_loads_in_memory(family, tie):
+    """``load_state_dict(theirs.state_dict())``: their LM head's ``decoder.bias`` (an alias of the
+    head's bias when tied, the bias their forward adds when untied) loads as our one bias."""
+    kw = dict(TINY, tie_word_embeddings=tie)
+    config = hf.EncoderDecoderConfig.from_encoder_decoder_configs(
+        getattr(hf, family + "Config")(**TINY), getattr(hf, family + "Config")(**kw)
+    )
+    for key, value in TOKENS.items():
+        setattr(config, key, value)
+    theirs = randomize_(hf.EncoderDecoderModel(config)).eval()
+    ours = EncoderDecoderModel(
+        EncoderDecoderConfig.from_encoder_decoder_configs(
+            getattr(ws, family + "Config")(**TINY), getattr(ws, family + "Config")(**kw), **TOKENS
+        )
+    ).eval()
+    ours.load_state_dict(theirs.state_dict())
+    _compare(theirs, ours)
+
+
 # ----------------------------------------------------------------- warm starts
 def _save(model, folder):
     model.save_pretrained(folder)
@@ -106,6 +131,12 @@ WARM = {
         # transformers 5 loads BartForCausalLM from a whole BART without its word embeddings
         # (they are saved once, as model.shared); we take them from model.shared
         {"decoder.model.decoder.embed_tokens.weight", "decoder.lm_head.weight"},
+    ),
+    "electra2electra": (
+        lambda: hf.ElectraForPreTraining(hf.ElectraConfig(**ELECTRA)),
+        # the generator; perturbed, so that a reset generator_lm_head.bias shows
+        lambda: randomize_(hf.ElectraForMaskedLM(hf.ElectraConfig(**ELECTRA))),
+        set(),
     ),
     "bart2gpt2": (
         lambda: hf.BartForConditionalGeneration(hf.BartConfig(**BART_TINY)),

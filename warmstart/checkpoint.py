@@ -117,6 +117,9 @@ def load_into(
             f"{tuple(expected[k].shape)} (and {len(shapes) - 1} more). Does config.json match?"
         )
     module.load_state_dict(state, strict=False, assign=True)
+    # tie first: an alias of a loaded tensor is not missing, and the init below would also reset
+    # what its module did load (ELECTRA's tied generator_lm_head and its bias)
+    module.tie_weights()
     for name, sub in module.named_modules():
         if any(p.is_meta for p in sub.parameters(recurse=False)):
             sub.to_empty(device="cpu", recurse=False)

@@ -34,14 +34,19 @@ def test_encoder_matches_transformers_on_padded_batch(kind):
     assert_encoder_matches(theirs, ours, 99, pad=1)
 
 
+@pytest.mark.parametrize("tie", [True, False])
 @pytest.mark.parametrize("kind", sorted(CONFIGS))
-def test_decoder_with_cross_attention_matches_transformers(kind):
+def test_decoder_with_cross_attention_matches_transformers(kind, tie):
+    """Untied, transformers' head holds two biases and its forward adds ``lm_head.decoder.bias``."""
     hf_config, config, _, hf_decoder = CONFIGS[kind]
-    theirs = hf_decoder(hf_config(**TINY, **DECODER)).eval()
-    ours = RobertaForCausalLM(config(**TINY, **DECODER))
+    theirs = hf_decoder(hf_config(**TINY, **DECODER, tie_word_embeddings=tie)).eval()
+    assert (theirs.lm_head.decoder.bias is theirs.lm_head.bias) == tie
+    ours = RobertaForCausalLM(config(**TINY, **DECODER, tie_word_embeddings=tie))
     load_reference(ours, theirs, fix_keys, as_decoder=True)
     assert_decoder_matches(theirs, ours, 99, pad=1, width=32)
-    assert ours.lm_head.decoder.weight is ours.roberta.embeddings.word_embeddings.weight
+    torch.testing.assert_close(ours.output_bias(), theirs.lm_head.decoder.bias)
+    tied = ours.lm_head.decoder.weight is ours.roberta.embeddings.word_embeddings.weight
+    assert tied == tie
 
 
 def test_cached_decoding_equals_uncached():
@@ -77,13 +82,13 @@ def test_input_longer_than_positions_is_refused():
 
 
 def test_fix_keys_keeps_the_lm_head_for_the_decoder_only():
-    w = torch.zeros(1)
+    w, used = torch.zeros(1), torch.ones(1)
     state = {
         "roberta.embeddings.position_ids": w,
         "roberta.encoder.layer.0.output.dense.weight": w,
         "lm_head.dense.weight": w,
         "lm_head.bias": w,
-        "lm_head.decoder.bias": w,
+        "lm_head.decoder.bias": used,  # what transformers' forward adds, tied or not
         "classifier.dense.weight": w,
     }
     enc, dropped = fix_keys(state, as_decoder=False)
@@ -95,3 +100,4 @@ def test_fix_keys_keeps_the_lm_head_for_the_decoder_only():
         "lm_head.dense.weight",
         "lm_head.bias",
     }
+    assert dec["lm_head.bias"] is used

@@ -21,15 +21,18 @@ class Family:
     encoder: type[nn.Module]
     decoder: type[nn.Module]
     fix_keys: Callable[[dict[str, Tensor], bool], tuple[dict[str, Tensor], list[str]]]
-    # this library's state -> transformers' tensor layout, for saving (GPT-2's Conv1D transpose)
+    # this library's state -> transformers' tensor layout, for saving (GPT-2's Conv1D transpose, an
+    # untied BERT/RoBERTa head's second bias name)
     to_hf_keys: Callable[[dict[str, Tensor], bool], dict[str, Tensor]] = _same_keys
 
 
-_ROBERTA = Family(roberta.RobertaModel, roberta.RobertaForCausalLM, roberta.fix_keys)
+_ROBERTA = Family(
+    roberta.RobertaModel, roberta.RobertaForCausalLM, roberta.fix_keys, roberta.to_hf_keys
+)
 
 FAMILIES: dict[str, Family] = {
     "bart": Family(bart.BartModel, bart.BartForCausalLM, bart.fix_keys),
-    "bert": Family(bert.BertModel, bert.BertLMHeadModel, bert.fix_keys),
+    "bert": Family(bert.BertModel, bert.BertLMHeadModel, bert.fix_keys, bert.to_hf_keys),
     "electra": Family(electra.ElectraModel, electra.ElectraForCausalLM, electra.fix_keys),
     "gpt2": Family(gpt2.GPT2Model, gpt2.GPT2LMHeadModel, gpt2.fix_keys, gpt2.to_hf_keys),
     "roberta": _ROBERTA,

@@ -29,7 +29,7 @@ from ..layers import (
 )
 from ..linear import Linear, activation, linear_then
 from ..outputs import ModelOutput
-from .keys import KeyLayout, rename
+from .keys import KeyLayout, export, rename
 
 
 @dataclass
@@ -269,9 +269,18 @@ class BertLMPredictionHead(nn.Module):
         self.transform = BertPredictionHeadTransform(c)
         self.decoder = Linear(c.hidden_size, c.vocab_size, bias=False)
         self.bias = nn.Parameter(torch.zeros(c.vocab_size))
+        self.register_load_state_dict_pre_hook(take_projection_bias)
 
     def forward(self, x: Tensor) -> Tensor:
         return vocab_logits(self.decoder, self.transform(x), self.bias)  # (B, T, V)
+
+
+def take_projection_bias(head: nn.Module, state: dict[str, Tensor], prefix: str, *_) -> None:
+    """A load_state_dict pre-hook of an LM head with one ``bias``: transformers' state also holds
+    ``decoder.bias``, an alias of ``bias`` when tied and the bias its forward adds when untied; it
+    loads as ``bias`` (as :func:`.keys.rename` maps checkpoint keys)."""
+    if prefix + "decoder.bias" in state:
+        state[prefix + "bias"] = state.pop(prefix + "decoder.bias")
 
 
 class BertOnlyMLMHead(nn.Module):
@@ -322,17 +331,24 @@ KEYS = KeyLayout(
     # heads of other BERT checkpoints (pre-training, classification, QA) a seq2seq model has no use for
     foreign=("cls.seq_relationship.", "classifier.", "qa_outputs."),
     encoder_only=("pooler.",),
-    skip=r"(embeddings\.position_ids|cls\.predictions\.decoder\.bias)$",
+    skip=r"embeddings\.position_ids$",
+    head_bias=("cls.predictions.bias", "cls.predictions.decoder.bias"),
 )
 
 
 def fix_keys(state: dict[str, Tensor], as_decoder: bool) -> tuple[dict[str, Tensor], list[str]]:
     """Rename a BERT checkpoint's keys to this module's names.
 
-    Handles old ``gamma``/``beta`` LayerNorm names, the ``embeddings.position_ids`` buffer, the tied
-    ``cls.predictions.decoder.*`` aliases, a bare ``BertModel`` or a ``bert.``-prefixed head model.
+    Handles old ``gamma``/``beta`` LayerNorm names, the ``embeddings.position_ids`` buffer, the LM
+    head's bias also saved as ``cls.predictions.decoder.bias`` (that one wins: transformers' forward
+    adds it, tied or not), a bare ``BertModel`` or a ``bert.``-prefixed head model.
 
     Returns:
         The renamed state and the keys dropped as belonging to heads this model has not.
     """
     return rename(state, as_decoder, KEYS)
+
+
+def to_hf_keys(state: dict[str, Tensor], as_decoder: bool) -> dict[str, Tensor]:
+    """This module's state in transformers' layout (an untied LM head's bias under both names)."""
+    return export(state, as_decoder, KEYS)

@@ -30,6 +30,11 @@ class KeyLayout:
         foreign: key prefixes of heads for other tasks (always dropped).
         encoder_only: body key prefixes the decoder's body lacks (BERT's pooler).
         skip: regex of keys to ignore silently (buffers, tied aliases written by old versions).
+        head_bias: the LM head's bias and the second name transformers gives it on the output
+            projection: ``("cls.predictions.bias", "cls.predictions.decoder.bias")``. Tied, the two
+            are one tensor and transformers writes only the first; untied
+            (``tie_word_embeddings=False``) they are two and its forward adds the second. This
+            library keeps one bias, the one forward adds.
     """
 
     prefix: str
@@ -37,6 +42,7 @@ class KeyLayout:
     foreign: tuple[str, ...] = ()
     encoder_only: tuple[str, ...] = ()
     skip: str = r"$^"
+    head_bias: tuple[str, str] | None = None
 
 
 def rename(
@@ -72,4 +78,21 @@ def rename(
             dropped.append(key)
         else:
             out[new] = value
+    if as_decoder and layout.head_bias is not None:
+        kept, alias = layout.head_bias
+        if alias in out:  # the bias transformers' forward adds, tied or not
+            out[kept] = out.pop(alias)
     return out, dropped
+
+
+def export(state: dict[str, Tensor], as_decoder: bool, layout: KeyLayout) -> dict[str, Tensor]:
+    """This library's decoder state in transformers' layout: an untied LM head (its projection's
+    weight written, not tied to the word embeddings) also gets its bias under the projection's name,
+    where transformers' forward reads it. A tied head is written as transformers writes it: once."""
+    if not as_decoder or layout.head_bias is None:
+        return state
+    kept, alias = layout.head_bias
+    weight = alias.removesuffix("bias") + "weight"
+    if weight not in state or kept not in state:
+        return state
+    return {**state, alias: state[kept].clone()}  # safetensors refuses two names for one tensor

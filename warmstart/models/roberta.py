@@ -15,8 +15,8 @@ from torch import Tensor, nn
 from ..config import RobertaConfig
 from ..layers import LMHeadDecoder, check_length, init_normal_, vocab_logits
 from ..linear import Linear, linear_then
-from .bert import BertEmbeddings, BertModel
-from .keys import KeyLayout, rename
+from .bert import BertEmbeddings, BertModel, take_projection_bias
+from .keys import KeyLayout, export, rename
 
 
 class RobertaEmbeddings(BertEmbeddings):
@@ -57,6 +57,7 @@ class RobertaLMHead(nn.Module):
         self.layer_norm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
         self.decoder = Linear(c.hidden_size, c.vocab_size, bias=False)
         self.bias = nn.Parameter(torch.zeros(c.vocab_size))
+        self.register_load_state_dict_pre_hook(take_projection_bias)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.layer_norm(linear_then(self.dense, x, "gelu"))  # (B, T, C); exact GELU, as fairseq
@@ -96,8 +97,8 @@ KEYS = KeyLayout(
     heads=("lm_head.",),
     foreign=("classifier.", "qa_outputs."),
     encoder_only=("pooler.",),
-    # lm_head.decoder.bias is an alias of lm_head.bias
-    skip=r"(embeddings\.position_ids|lm_head\.decoder\.bias)$",
+    skip=r"embeddings\.position_ids$",
+    head_bias=("lm_head.bias", "lm_head.decoder.bias"),
 )
 
 
@@ -108,3 +109,8 @@ def fix_keys(state: dict[str, Tensor], as_decoder: bool) -> tuple[dict[str, Tens
         The renamed state and the keys dropped as belonging to heads this model has not.
     """
     return rename(state, as_decoder, KEYS)
+
+
+def to_hf_keys(state: dict[str, Tensor], as_decoder: bool) -> dict[str, Tensor]:
+    """This module's state in transformers' layout (an untied LM head's bias under both names)."""
+    return export(state, as_decoder, KEYS)
