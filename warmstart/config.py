@@ -2,7 +2,9 @@
 
 Field names and defaults are transformers' own, so a config.json written by either library loads in the
 other. Fields a class does not know are kept in ``extra`` (and readable as attributes), so a round trip
-loses nothing.
+loses nothing. Constructors take keywords as transformers' ``PretrainedConfig(**kwargs)`` does: one
+metaclass (``_ConfigMeta``) maps ``attribute_map`` aliases to the field they name and keeps unknown
+keywords in ``extra``, for every config class.
 """
 
 from __future__ import annotations
@@ -18,9 +20,49 @@ from . import hub
 
 CONFIG_NAME = "config.json"
 
+# transformers' common PretrainedConfig fields and their defaults (its ``PreTrainedConfig().to_dict()``);
+# to_diff_dict leaves them out at these values, as transformers does. Ours has two of them as fields
+# (architectures, is_encoder_decoder); the others are only ever in ``extra``.
+BASE_DEFAULTS: dict[str, Any] = {
+    "architectures": None,
+    "chunk_size_feed_forward": 0,
+    "dtype": None,
+    "id2label": {0: "LABEL_0", 1: "LABEL_1"},
+    "is_encoder_decoder": False,
+    "label2id": {"LABEL_0": 0, "LABEL_1": 1},
+    "output_attentions": False,
+    "output_hidden_states": False,
+    "problem_type": None,
+    "return_dict": True,
+}
+
+
+class _ConfigMeta(type):
+    """Constructor keywords as transformers takes them, for every config class.
+
+    ``attribute_map`` aliases (``GPT2Config(hidden_size=...)``) set the field they name and win over
+    that field's own keyword, as in transformers; keywords that are not fields are kept in ``extra``
+    (``BertConfig(foo=1).foo``); a ``model_type`` keyword must name the class's own type.
+    """
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        declared = kwargs.pop("model_type", cls.model_type)
+        if cls.model_type and declared != cls.model_type:
+            raise ValueError(f"{cls.__name__} cannot read a config of model_type {declared!r}.")
+        names = cls.field_names()
+        known: dict[str, Any] = {}
+        extra = dict(kwargs.pop("extra", None) or {})
+        for key, value in sorted(kwargs.items(), key=lambda kv: kv[0] in cls.attribute_map):
+            name = cls.attribute_map.get(key, key)
+            if name in names:
+                known[name] = value
+            else:
+                extra[key] = value
+        return super().__call__(*args, **known, extra=extra)
+
 
 @dataclass(kw_only=True)
-class Config:
+class Config(metaclass=_ConfigMeta):
     """Fields every architecture shares (transformers' ``PretrainedConfig`` subset that matters here)."""
 
     model_type: ClassVar[str] = ""
@@ -29,10 +71,12 @@ class Config:
 
     is_decoder: bool = False
     add_cross_attention: bool = False
+    is_encoder_decoder: bool = False
     tie_word_embeddings: bool = True
     pad_token_id: int | None = None
     bos_token_id: int | None = None
     eos_token_id: int | list[int] | None = None
+    architectures: list[str] | None = None
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def __getattr__(self, name: str) -> Any:
@@ -54,13 +98,7 @@ class Config:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Config:
         """Build from a config.json dict; unknown fields go to ``extra``."""
-        data = {cls.attribute_map.get(k, k): v for k, v in data.items()}
-        declared = data.pop("model_type", cls.model_type)
-        if cls.model_type and declared != cls.model_type:
-            raise ValueError(f"{cls.__name__} cannot read a config of model_type {declared!r}.")
-        names = _field_names(cls) - {"extra"}
-        known = {k: data.pop(k) for k in list(data) if k in names}
-        return cls(**known, extra=data)
+        return cls(**data)
 
     def to_dict(self) -> dict[str, Any]:
         """The config.json dict, with unknown fields kept."""
@@ -71,27 +109,84 @@ class Config:
         out.update(copy.deepcopy(self.extra))
         return dict(sorted(out.items()))
 
-    def to_json_string(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+    def to_diff_dict(self) -> dict[str, Any]:
+        """``to_dict`` less transformers' common fields at their defaults, as transformers writes it.
+
+        Every field of this architecture is kept; a :data:`BASE_DEFAULTS` field is left out when it
+        has its default value and this class's default (in a sub-config: this class's default).
+        """
+        return self._diff_dict(nested=False)
+
+    def _diff_dict(self, nested: bool) -> dict[str, Any]:
+        default = type(self)().to_dict()
+        out = {}
+        for key, value in self.to_dict().items():
+            sub = getattr(self, key, None)
+            if isinstance(sub, Config):
+                value = sub._diff_dict(nested=True)
+            elif key == "_name_or_path" or (
+                key in BASE_DEFAULTS
+                and (nested or _same(value, BASE_DEFAULTS[key]))
+                and _same(value, default.get(key, value))
+            ):
+                continue
+            out[key] = value
+        return out
+
+    def to_json_string(self, use_diff: bool = True) -> str:
+        """The config as JSON text, keys sorted; ``use_diff`` as :meth:`to_diff_dict`."""
+        values = self.to_diff_dict() if use_diff else self.to_dict()
+        return json.dumps(values, indent=2, sort_keys=True) + "\n"
+
+    def to_json_file(self, json_file_path: str | os.PathLike, use_diff: bool = True) -> None:
+        """Write :meth:`to_json_string` to ``json_file_path``."""
+        write_text_atomic(Path(json_file_path), self.to_json_string(use_diff=use_diff))
 
     @classmethod
-    def from_pretrained(cls, name_or_path: str | os.PathLike, **overrides: Any) -> Config:
-        """Read config.json from a folder or a cached repo id; ``overrides`` set fields afterwards."""
+    def from_json_file(cls, json_file: str | os.PathLike) -> Config:
+        """Read a config.json file (``Config.from_json_file`` dispatches on its model_type)."""
+        data = hub.load_json(Path(json_file))
+        return config_from_dict(data) if cls is Config else cls.from_dict(data)
+
+    def update(self, config_dict: dict[str, Any]) -> None:
+        """Set each entry of ``config_dict`` as an attribute, as transformers' ``update``."""
+        for key, value in config_dict.items():
+            setattr(self, key, value)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str | os.PathLike,
+        return_unused_kwargs: bool = False,
+        **overrides: Any,
+    ) -> Config | tuple[Config, dict[str, Any]]:
+        """Read config.json from a folder or a cached repo id; ``overrides`` set fields afterwards.
+
+        Args:
+            name_or_path: a folder, or a repo id in the local Hugging Face cache.
+            return_unused_kwargs: return ``(config, unused)`` as transformers does, where
+                ``unused`` holds the overrides that are not attributes of the config (those are
+                then not set).
+            **overrides: attributes to set on the loaded config.
+
+        Returns:
+            The config, or ``(config, unused)``.
+        """
         folder = hub.resolve(name_or_path)
         path = folder / CONFIG_NAME
         if not path.is_file():
             raise FileNotFoundError(f"No {CONFIG_NAME} in {folder}.")
-        config = (
-            config_from_dict(hub.load_json(path))
-            if cls is Config
-            else cls.from_dict(hub.load_json(path))
-        )
+        config = cls.from_json_file(path)
+        unused = {}
         for key, value in overrides.items():
-            setattr(config, key, value)
-        return config
+            if return_unused_kwargs and not hasattr(config, key):
+                unused[key] = value
+            else:
+                setattr(config, key, value)
+        return (config, unused) if return_unused_kwargs else config
 
     def save_pretrained(self, save_directory: str | os.PathLike) -> None:
-        """Write config.json into ``save_directory`` atomically."""
+        """Write config.json (:meth:`to_json_string`) into ``save_directory`` atomically."""
         folder = Path(save_directory)
         folder.mkdir(parents=True, exist_ok=True)
         write_text_atomic(folder / CONFIG_NAME, self.to_json_string())
@@ -275,24 +370,23 @@ class EncoderDecoderConfig(Config):
     def from_encoder_decoder_configs(
         cls, encoder_config: Config, decoder_config: Config, **kwargs: Any
     ) -> EncoderDecoderConfig:
-        """Compose two configs; the decoder's copy gets ``is_decoder`` and ``add_cross_attention``.
+        """Compose two configs, as transformers does.
+
+        Like transformers, this sets ``is_decoder`` and ``add_cross_attention`` on ``decoder_config``
+        itself (so ``BertLMHeadModel(decoder_config)`` then builds a decoder with cross-attention),
+        and the composite holds copies of both configs.
 
         Args:
             encoder_config: config of the encoder (copied).
-            decoder_config: config of the decoder (copied, then made a decoder with cross-attention).
+            decoder_config: config of the decoder (made a decoder with cross-attention, then copied).
             **kwargs: fields of the composite config, e.g. ``decoder_start_token_id``.
 
         Returns:
             The composite config.
         """
-        encoder = encoder_config.copy()
-        decoder = decoder_config.copy()
-        decoder.is_decoder = True
-        decoder.add_cross_attention = True
-        config = cls(encoder=encoder, decoder=decoder)
-        for key, value in kwargs.items():
-            setattr(config, key, value)
-        return config
+        decoder_config.is_decoder = True
+        decoder_config.add_cross_attention = True
+        return cls(encoder=encoder_config.copy(), decoder=decoder_config.copy(), **kwargs)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EncoderDecoderConfig:
@@ -308,7 +402,8 @@ class EncoderDecoderConfig(Config):
         out = super().to_dict()
         out["encoder"] = self.encoder.to_dict()
         out["decoder"] = self.decoder.to_dict()
-        out.setdefault("architectures", ["EncoderDecoderModel"])
+        if out["architectures"] is None:
+            out["architectures"] = ["EncoderDecoderModel"]
         return out
 
 
@@ -352,8 +447,11 @@ class AutoConfig:
         return config_from_dict({"model_type": model_type, **kwargs})
 
     @staticmethod
-    def from_pretrained(name_or_path: str | os.PathLike, **overrides: Any) -> Config:
-        return Config.from_pretrained(name_or_path, **overrides)
+    def from_pretrained(
+        name_or_path: str | os.PathLike, **kwargs: Any
+    ) -> Config | tuple[Config, dict[str, Any]]:
+        """:meth:`Config.from_pretrained` of the class named by the file's model_type."""
+        return Config.from_pretrained(name_or_path, **kwargs)
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -372,6 +470,11 @@ def write_text_atomic(path: Path, text: str) -> None:
 def _check_heads(width: int, heads: int) -> None:
     if width % heads:
         raise ValueError(f"hidden_size {width} is not a multiple of num_attention_heads {heads}.")
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal once written as JSON (``{0: "x"}`` equals ``{"0": "x"}``)."""
+    return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
 
 
 def _field_names(cls: type) -> frozenset[str]:
