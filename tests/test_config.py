@@ -77,7 +77,7 @@ def test_constructor_keeps_unknown_keywords_like_transformers(name, tmp_path):
 @pytest.mark.parametrize("name", FAMILIES)
 def test_attribute_map_aliases_match_transformers(name, tmp_path):
     ours_cls, theirs_cls = getattr(ws, name), getattr(hf, name)
-    assert theirs_cls.attribute_map.items() <= ours_cls.attribute_map.items()
+    assert theirs_cls.attribute_map == ours_cls.attribute_map
     kwargs = {alias: ALIAS_VALUES[alias] for alias in theirs_cls.attribute_map}
     ours, theirs = ours_cls(**kwargs), theirs_cls(**kwargs)
     assert_same_fields(ours, theirs)
@@ -90,6 +90,13 @@ def test_attribute_map_aliases_match_transformers(name, tmp_path):
     written = json.loads((tmp_path / "config.json").read_text())
     assert not set(written) & set(ours_cls.attribute_map)  # alias names are never written
     assert not set(ours.to_dict()) & set(ours_cls.attribute_map)
+
+
+def test_bart_initializer_range_is_its_own_field_as_in_transformers():
+    """BART's std is init_std; an initializer_range given to it is kept apart (and written)."""
+    ours, theirs = ws.BartConfig(initializer_range=0.5), hf.BartConfig(initializer_range=0.5)
+    assert (ours.init_std, ours.initializer_range) == (theirs.init_std, theirs.initializer_range)
+    assert ours.to_dict()["initializer_range"] == theirs.to_dict()["initializer_range"] == 0.5
 
 
 def test_alias_keyword_wins_over_the_field_keyword_as_in_transformers():

@@ -311,7 +311,6 @@ class BartConfig(Config):
         "num_attention_heads": "encoder_attention_heads",
         "hidden_size": "d_model",
         "num_hidden_layers": "encoder_layers",
-        "initializer_range": "init_std",
     }
 
     vocab_size: int = 50265

@@ -136,7 +136,7 @@ class EncoderDecoderModel(nn.Module):
         enc_width, dec_width = config.encoder.hidden_size, dec.hidden_size
         if enc_width != dec_width and getattr(dec, "cross_attention_hidden_size", None) is None:
             self.enc_to_dec_proj = Linear(enc_width, dec_width)
-            init_normal_(self.enc_to_dec_proj, dec.initializer_range)
+            init_normal_(self.enc_to_dec_proj, _init_std(dec))
         # (encoder name, decoder name) of each parameter the two sides share
         self.shared_parameter_names: list[tuple[str, str]] = []
         self._loaded_apart = False  # a tied config, but weights transformers 5 trained apart
@@ -810,7 +810,7 @@ class EncoderDecoderModel(nn.Module):
             return self.encoder._init_weights
         if name.startswith("decoder."):
             return self.decoder._init_weights
-        return lambda m: init_normal_(m, self.config.decoder.initializer_range)
+        return lambda m: init_normal_(m, _init_std(self.config.decoder))
 
 
 class _DecodeState:
@@ -891,6 +891,12 @@ def _last_hidden_state(encoder_outputs: Any) -> Tensor:
     if isinstance(encoder_outputs, (tuple, list)):
         return encoder_outputs[0]
     return encoder_outputs.last_hidden_state
+
+
+def _init_std(config: Any) -> float:
+    """The standard deviation a config gives new weights (BART names it ``init_std``)."""
+    std = getattr(config, "init_std", None)
+    return std if std is not None else config.initializer_range
 
 
 def _trained_apart(state: dict[str, Tensor], model: EncoderDecoderModel) -> bool:
