@@ -7,7 +7,7 @@ import pytest
 import torch
 import transformers as hf
 from conftest import padded_batch
-from test_pairings import _compare, _ours
+from test_pairings import _compare, _ours, _theirs
 from tiny_configs import TINY
 
 from warmstart import BertConfig, EncoderDecoderConfig, EncoderDecoderModel
@@ -98,3 +98,45 @@ def test_tied_encoder_and_decoder_resize_together():
     assert word.shape[0] == NEW
     assert word is model.decoder.bert.embeddings.word_embeddings.weight
     assert word is model.decoder.cls.predictions.decoder.weight
+
+
+@pytest.mark.parametrize("name", ["bert2gpt2", "roberta2roberta", "bert2bert_untied", "bert2bart"])
+def test_each_side_resizes_as_in_transformers(name, tmp_path):
+    """transformers refuses the composite's resize and points to model.encoder / model.decoder."""
+    theirs = _theirs(name)
+    theirs.save_pretrained(tmp_path)
+    ours = EncoderDecoderModel.from_pretrained(tmp_path)
+    for model in (theirs, ours):
+        assert model.encoder.resize_token_embeddings(NEW).num_embeddings == NEW
+        assert model.decoder.resize_token_embeddings(NEW + 1).num_embeddings == NEW + 1
+    shapes = {n: p.shape for n, p in ours.state_dict().items()}
+    resized = [k for k, v in theirs.state_dict().items() if v.shape[0] in (NEW, NEW + 1)]
+    assert resized
+    for key in resized:
+        if key in shapes:  # (transformers also lists tied aliases)
+            assert shapes[key][0] == theirs.state_dict()[key].shape[0], key
+    for side in ("encoder", "decoder"):
+        assert getattr(ours.config, side).vocab_size == getattr(theirs.config, side).vocab_size
+    x, mask, y = padded_batch(99, pad=1)
+    with torch.no_grad():
+        if isinstance(theirs.encoder, hf.BartModel):
+            enc = theirs.encoder.encoder(input_ids=x, attention_mask=mask).last_hidden_state
+            a = theirs(
+                encoder_outputs=(enc,), attention_mask=mask, decoder_input_ids=y.clamp(min=1)
+            )
+        else:
+            a = theirs(input_ids=x, attention_mask=mask, decoder_input_ids=y.clamp(min=1))
+        b = ours(input_ids=x, attention_mask=mask, decoder_input_ids=y.clamp(min=1))
+    # the new rows are random in each library; the old tokens' logits are not
+    torch.testing.assert_close(b.logits[..., :99], a.logits[..., :99], atol=1e-4, rtol=1e-4)
+
+
+def test_one_side_of_a_tied_model_is_refused():
+    config = EncoderDecoderConfig.from_encoder_decoder_configs(
+        BertConfig(**TINY), BertConfig(**TINY), tie_encoder_decoder=True
+    )
+    model = EncoderDecoderModel(config)
+    with pytest.raises(ValueError, match=r"model.resize_token_embeddings\(n\)"):
+        model.decoder.resize_token_embeddings(NEW)
+    model.resize_token_embeddings(NEW)  # the whole model still resizes
+    assert model.config.encoder.vocab_size == model.config.decoder.vocab_size == NEW

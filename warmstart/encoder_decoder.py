@@ -25,7 +25,7 @@ from . import checkpoint, generation, hub
 from .checkpoint import summarize_keys
 from .compile import compile_decoder, compile_encoder
 from .config import CONFIG_NAME, EncoderDecoderConfig, write_text_atomic
-from .layers import DecoderCache, LMHeadDecoder, cross_entropy, init_normal_, resize_rows_
+from .layers import DecoderCache, LMHeadDecoder, cross_entropy, init_normal_
 from .linear import Linear, packed_weights
 from .models import family
 from .models.bert import BaseModelOutput
@@ -185,6 +185,7 @@ class EncoderDecoderModel(nn.Module):
             owner, _, leaf = name.rpartition(".")
             setattr(self.encoder.get_submodule(owner), leaf, body.get_parameter(name))
         self.shared_parameter_names = [(f"encoder.{n}", f"decoder.{prefix}{n}") for n in names]
+        self.encoder.shares_vocabulary = self.decoder.shares_vocabulary = True
 
     def _untie_encoder_decoder(self) -> None:
         """Give the encoder parameters of its own again (empty ones, for a load to fill)."""
@@ -194,6 +195,7 @@ class EncoderDecoderModel(nn.Module):
             setattr(module, leaf, nn.Parameter(torch.empty_like(getattr(module, leaf))))
         self.shared_parameter_names = []
         self._loaded_apart = True
+        self.encoder.shares_vocabulary = self.decoder.shares_vocabulary = False
 
     def resize_token_embeddings(self, new_num_tokens: int, side: str | None = None) -> nn.Embedding:
         """Give one side, or both, a vocabulary of ``new_num_tokens`` tokens.
@@ -213,15 +215,13 @@ class EncoderDecoderModel(nn.Module):
         """
         self._refuse_if_quantized("resized")
         sides = self._sides_to_resize(side)
-        done: set[int] = set()
-        for name in sides:
-            modules, params = _vocab_parameters(getattr(self, name))
-            for param in params:
-                if id(param) not in done:  # tied parameters are resized once
-                    done.add(id(param))
-                    resize_rows_(param, new_num_tokens)
-            for module in modules:
-                _set_vocab_size(module, new_num_tokens)
+        for name in sides:  # a parameter the sides share is resized once (then it fits)
+            half = getattr(self, name)
+            shared, half.shares_vocabulary = half.shares_vocabulary, False
+            try:
+                half.resize_token_embeddings(new_num_tokens)
+            finally:
+                half.shares_vocabulary = shared
             getattr(self.config, name).vocab_size = new_num_tokens
         self.tie_weights()
         return getattr(self, sides[0]).get_input_embeddings()
@@ -939,26 +939,3 @@ def _common_parameters(encoder: nn.Module, body: nn.Module) -> list[str]:
             f"{tuple(mine[n].shape)} in the encoder and {tuple(theirs[n].shape)} in the decoder."
         )
     return common
-
-
-def _vocab_parameters(half: nn.Module) -> tuple[list[nn.Module], list[nn.Parameter]]:
-    """The modules of one side with a row per token (word embeddings, BART's ``shared`` and both
-    stacks' copies, a decoder's LM head) and their parameters, the LM head's bias included."""
-    token_embeddings = getattr(half, "token_embeddings", None)
-    modules = token_embeddings() if token_embeddings else [half.get_input_embeddings()]
-    params = []
-    if isinstance(half, LMHeadDecoder):
-        head = half.get_output_embeddings()
-        modules.append(head)
-        params.append(half.output_bias())
-    params += [m.weight for m in modules]
-    return modules, [p for p in params if p is not None]
-
-
-def _set_vocab_size(module: nn.Module, n: int) -> None:
-    if isinstance(module, nn.Embedding):
-        module.num_embeddings = n
-        if module.padding_idx is not None and module.padding_idx >= n:
-            module.padding_idx = None
-    elif isinstance(module, nn.Linear):
-        module.out_features = n

@@ -498,7 +498,51 @@ class CausalLMOutput(ModelOutput):
     logits: Tensor  # (B, T, V)
 
 
-class LMHeadDecoder(nn.Module):
+class ResizableVocabulary:
+    """``resize_token_embeddings`` for one side of a seq2seq model (an encoder, or a decoder under
+    its LM head), the per-side call transformers points encoder-decoder users to."""
+
+    shares_vocabulary: bool = False  # set when tie_encoder_decoder shares it with the other side
+
+    def resize_token_embeddings(self, new_num_tokens: int) -> nn.Embedding:
+        """Give this side ``new_num_tokens`` tokens: word embeddings, the LM head (kept tied) and
+        its bias keep their first rows, new rows drawn as :func:`resize_rows_` does;
+        ``config.vocab_size`` follows. Returns the input embeddings."""
+        if self.shares_vocabulary:
+            raise ValueError(
+                "This side shares its embeddings with the other side (tie_encoder_decoder): resize "
+                "both together with model.resize_token_embeddings(n)."
+            )
+        modules, params = self.vocabulary_parameters()
+        for param in params:
+            resize_rows_(param, new_num_tokens)
+        for module in modules:
+            if isinstance(module, nn.Embedding):
+                module.num_embeddings = new_num_tokens
+                if module.padding_idx is not None and module.padding_idx >= new_num_tokens:
+                    module.padding_idx = None
+            elif isinstance(module, nn.Linear):
+                module.out_features = new_num_tokens
+        self.config.vocab_size = new_num_tokens
+        self.tie_weights()
+        return self.get_input_embeddings()
+
+    def vocabulary_parameters(self) -> tuple[list[nn.Module], list[nn.Parameter]]:
+        """The modules with a row per token (word embeddings, BART's ``shared`` and both stacks'
+        copies, a decoder's LM head) and their parameters, the LM head's bias included; a
+        parameter tied to another is listed once."""
+        token_embeddings = getattr(self, "token_embeddings", None)
+        modules = token_embeddings() if token_embeddings else [self.get_input_embeddings()]
+        params = []
+        if isinstance(self, LMHeadDecoder):
+            modules.append(self.get_output_embeddings())
+            params.append(self.output_bias())
+        params += [m.weight for m in modules]
+        unique = {id(p): p for p in params if p is not None}
+        return modules, list(unique.values())
+
+
+class LMHeadDecoder(ResizableVocabulary, nn.Module):
     """A decoder body (the attribute named ``base_model_prefix``) under a language-model head.
 
     This is the decoder contract ``EncoderDecoderModel`` relies on: ``forward`` returns the logits

@@ -27,6 +27,7 @@ from ..layers import (
     DecoderCache,
     Dropout,
     LMHeadDecoder,
+    ResizableVocabulary,
     check_length,
     decode_stack,
     init_normal_,
@@ -181,7 +182,7 @@ class BartDecoder(BartEncoder):
         )
 
 
-class BartModel(nn.Module):
+class BartModel(ResizableVocabulary, nn.Module):
     """The whole BART (``shared``, ``encoder``, ``decoder``), used as an encoder: returns the encoder
     stack's states; the decoder stack is kept for the checkpoint layout (see the module docstring)."""
 

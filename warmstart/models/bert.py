@@ -18,6 +18,7 @@ from ..layers import (
     DecoderCache,
     Dropout,
     LMHeadDecoder,
+    ResizableVocabulary,
     check_length,
     decode_stack,
     init_normal_,
@@ -175,7 +176,7 @@ class BertPooler(nn.Module):
         return torch.tanh(self.dense(x[:, 0]))
 
 
-class BertModel(nn.Module):
+class BertModel(ResizableVocabulary, nn.Module):
     """BERT's embeddings and layer stack; causal with cross-attention when ``config.is_decoder``."""
 
     embeddings_class: type[nn.Module] = BertEmbeddings

@@ -21,6 +21,7 @@ from ..layers import (
     DecoderCache,
     Dropout,
     LMHeadDecoder,
+    ResizableVocabulary,
     attend,
     check_length,
     cross_kv,
@@ -131,7 +132,7 @@ class GPT2Block(nn.Module):
         return x + self.mlp(self.ln_2(x))
 
 
-class GPT2Model(nn.Module):
+class GPT2Model(ResizableVocabulary, nn.Module):
     """GPT-2's embeddings and blocks (``transformer.*`` in ``GPT2LMHeadModel``); always causal."""
 
     def __init__(self, config: GPT2Config) -> None:
