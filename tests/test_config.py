@@ -260,3 +260,16 @@ def assert_same_diff(ours: dict, theirs: dict, skip: tuple[str, ...] = ()) -> No
 def as_json(values: dict) -> dict:
     """``values`` as written to config.json (integer keys become strings)."""
     return json.loads(json.dumps(values, default=str))
+
+
+def test_loading_options_locate_the_config_and_are_not_fields(tmp_path):
+    from conftest import add_to_hf_cache
+
+    ws.BertConfig(**TINY).save_pretrained(tmp_path / "bert")
+    cache = tmp_path / "cache"
+    add_to_hf_cache(cache, "someone/bert", tmp_path / "bert", commit="c" * 40)
+    config = ws.AutoConfig.from_pretrained(
+        "someone/bert", cache_dir=cache, revision="c" * 40, local_files_only=True, token=None
+    )
+    assert config.hidden_size == TINY["hidden_size"]
+    assert not {"cache_dir", "revision", "local_files_only", "token"} & set(config.to_dict())

@@ -167,12 +167,13 @@ class Config(metaclass=_ConfigMeta):
             return_unused_kwargs: return ``(config, unused)`` as transformers does, where
                 ``unused`` holds the overrides that are not attributes of the config (those are
                 then not set).
-            **overrides: attributes to set on the loaded config.
+            **overrides: attributes to set on the loaded config; transformers' loading options
+                (``revision``, ``cache_dir``, ``local_files_only``, ``token``, ...) say where to look.
 
         Returns:
             The config, or ``(config, unused)``.
         """
-        folder = hub.resolve(name_or_path)
+        folder = hub.resolve_with(name_or_path, overrides)
         path = folder / CONFIG_NAME
         if not path.is_file():
             raise FileNotFoundError(f"No {CONFIG_NAME} in {folder}.")

@@ -35,9 +35,7 @@ from .quantize import native_gemv, quantize_linears_
 logger = logging.getLogger("warmstart")
 
 IGNORED_LOAD_OPTIONS = (
-    "token",
-    "force_download",
-    "trust_remote_code",
+    *hub.DOWNLOAD_ONLY_OPTIONS,
     "low_cpu_mem_usage",
     "use_safetensors",
     "attn_implementation",

@@ -45,6 +45,28 @@ def offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+LOOKUP_OPTIONS = ("revision", "cache_dir", "local_files_only")
+"""transformers' ``from_pretrained`` options that say where to look: :func:`resolve` takes them."""
+DOWNLOAD_ONLY_OPTIONS = (
+    "token",
+    "force_download",
+    "proxies",
+    "trust_remote_code",
+    "_from_auto",
+    "_from_pipeline",
+)
+"""transformers' ``from_pretrained`` options that change nothing here (no code is run, files are
+downloaded only when missing)."""
+
+
+def resolve_with(name_or_path: str | os.PathLike, options: dict) -> Path:
+    """:func:`resolve`, taking transformers' ``from_pretrained`` options out of ``options``: the
+    lookup options are used, the download-only ones dropped; the rest stay for the caller."""
+    for name in DOWNLOAD_ONLY_OPTIONS:
+        options.pop(name, None)
+    return resolve(name_or_path, **{k: options.pop(k) for k in LOOKUP_OPTIONS if k in options})
+
+
 def resolve(
     name_or_path: str | os.PathLike,
     *,

@@ -38,9 +38,6 @@ _SUB_CONFIG_NAMES = ("decoder", "generator", "text_config")
 # transformers' metadata entries, dropped by ``to_json_string(ignore_metadata=True)``.
 _METADATA = ("_from_model_config", "_commit_hash", "_original_object_hash", "transformers_version")
 
-# Arguments of transformers' ``from_pretrained`` that locate the file rather than set anything.
-_HUB_ARGUMENTS = ("cache_dir", "revision", "local_files_only")
-_IGNORED_ARGUMENTS = ("force_download", "token", "proxies", "_from_auto", "_from_pipeline")
 
 UNIMPLEMENTED: dict[str, tuple[Any, ...]] = {
     # transformers GenerationConfig settings warmstart does not implement, each with the values
@@ -199,8 +196,10 @@ class GenerationConfig:
         Returns:
             The config (not validated; call :meth:`validate`).
         """
+        from ..hub import DOWNLOAD_ONLY_OPTIONS
+
         return_unused = kwargs.pop("return_unused_kwargs", False)
-        for name in _IGNORED_ARGUMENTS:
+        for name in DOWNLOAD_ONLY_OPTIONS:
             kwargs.pop(name, None)
         values = copy.deepcopy({**values, **kwargs})
         known = set(cls.field_names())
@@ -272,8 +271,7 @@ class GenerationConfig:
         """
         from .. import hub  # the hub module is only needed here
 
-        located = {k: kwargs.pop(k) for k in _HUB_ARGUMENTS if k in kwargs}
-        folder = hub.resolve(pretrained_model_name, **located) / kwargs.pop("subfolder", "")
+        folder = hub.resolve_with(pretrained_model_name, kwargs) / kwargs.pop("subfolder", "")
         path = folder / (config_file_name or GENERATION_CONFIG_NAME)
         if not path.is_file():
             raise FileNotFoundError(

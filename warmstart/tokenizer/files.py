@@ -13,7 +13,7 @@ from typing import Any
 from tokenizers import AddedToken
 from tokenizers import Tokenizer as RustTokenizer
 
-from ..hub import load_json
+from ..hub import DOWNLOAD_ONLY_OPTIONS, LOOKUP_OPTIONS, load_json
 
 TOKENIZER_FILE = "tokenizer.json"
 VOCAB_FILE = "vocab.txt"
@@ -29,8 +29,7 @@ SPECIAL_TOKEN_NAMES = (
     "mask_token",
 )
 # Keys of from_pretrained that steer loading and are not tokenizer settings.
-_LOADER_KEYS = {"use_fast", "trust_remote_code", "cache_dir", "local_files_only", "token"}
-_LOADER_KEYS |= {"force_download", "subfolder", "_from_auto"}
+_LOADER_KEYS = {*LOOKUP_OPTIONS, *DOWNLOAD_ONLY_OPTIONS, "use_fast", "subfolder"}
 
 
 def _read_json(path: Path) -> dict[str, Any]:
