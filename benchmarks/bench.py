@@ -267,6 +267,49 @@ def decode_rows(models: dict, args, floors: dict[str, float]) -> list[Row]:
     ]
 
 
+LOOKUP_TOKENS = 10
+"""``prompt_lookup_num_tokens`` of the prompt lookup rows (transformers' documented example)."""
+
+
+def lookup_rows(models: dict, folder: Path, test_file: Path, n: int, repeats: int) -> list[Row]:
+    """Greedy decoding of real inputs (the demo's test sources, one at a time, to their eos), plain
+    and with prompt lookup decoding, in ms per generated token; each library's prompt lookup is
+    compared with its own plain greedy's tokens and with the other library's prompt lookup."""
+    from warmstart import AutoTokenizer
+    from warmstart.train.data import read_pairs
+
+    tok = AutoTokenizer.from_pretrained(folder)
+    sources = [
+        tok(source, truncation=True, max_length=64, return_tensors="pt").input_ids
+        for source, _ in read_pairs(test_file)[:n]
+    ]
+
+    def decode_all(model, **options) -> Callable[[], list]:
+        def run():
+            with torch.no_grad():
+                return [model.generate(x, max_new_tokens=40, **options) for x in sources]
+
+        return run
+
+    lookup = {"prompt_lookup_num_tokens": LOOKUP_TOKENS}
+    theirs, ours, fast = models["transformers"], models["fp32"], models["compiled"]
+    plain = decode_all(ours)()
+    tokens = sum(out.shape[1] - 1 for out in plain)
+    same = sum(torch.equal(a, b) for a, b in zip(plain, decode_all(ours, **lookup)()))
+    fns = [
+        decode_all(m, **o) for m in (theirs, ours, fast) for o in ({}, lookup)
+    ]  # transformers, transformers lookup, ours, ours lookup, compiled, compiled lookup
+    hf, hf_lookup, *mine = (1000 * t / tokens for t in interleaved(fns, repeats))
+    name = f"decode greedy b1, {len(sources)} demo inputs"
+    note = f"vs transformers' own prompt lookup; tokens identical to greedy {same}/{len(sources)}"
+    return [
+        Row(name, "ms/token", mine[0], hf),
+        Row(f"{name}, compiled", "ms/token", mine[2], hf),
+        Row(f"{name}, prompt lookup {LOOKUP_TOKENS}", "ms/token", mine[1], hf_lookup, None, note),
+        Row(f"{name}, compiled, prompt lookup", "ms/token", mine[3], hf_lookup, None, note),
+    ]
+
+
 # ----------------------------------------------------------------------------------- quality
 def quality(models: dict, folder: Path, test_file: Path, n: int) -> dict[str, dict[str, float]]:
     """Greedy outputs of each variant on the first ``n`` examples of the demo's test split: ROUGE-L
@@ -397,6 +440,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--quality-inputs", type=int, default=300, help="test examples scored")
     parser.add_argument(
+        "--lookup-inputs", type=int, default=30, help="test inputs decoded one at a time"
+    )
+    parser.add_argument(
         "--trained", default=None, help="fine-tuned model folder (default: make demo's, if there)"
     )
     parser.add_argument(
@@ -436,6 +482,7 @@ def main(argv: list[str] | None = None) -> None:
                     f"identical {round(mark['identical'] * mark['inputs'])}/{mark['inputs']}, "
                     f"ROUGE-L {mark['rougeL_vs_fp32']:+.2f}; " + row.note
                 ).strip("; ")
+        rows += lookup_rows(models, folder, data["test"], args.lookup_inputs, 3)
         rows += matmul_rows(models, args, rate)
         rows += load_rows(folder, 1 if args.quick else 3)
     report(rows, rate, floors, mats, marks, args)

@@ -246,3 +246,21 @@ def test_decoding_in_training_mode_compiles_with_dropout(tmp_path):
             out = model.generate(_source(B=1)[0], max_new_tokens=6, min_new_tokens=6)
     assert out.shape == (1, 7) and len(calls) == 4
     assert not model.compiled_step.failed
+
+
+def test_prompt_lookup_rewinds_a_compiled_decode(compiled_pair):
+    """Passes over guesses run eager, the steps between them compiled, over one rewound cache."""
+    theirs, eager, fast = compiled_pair
+    x, _ = _source(B=1, S=8, seed=3)  # a source whose decode has both
+    passes = []
+    real, guessing = fast.compiled_step.compiled, type(fast)._step_all
+    calls = counted(fast.compiled_step)
+    fast._step_all = lambda *args: passes.append(1) or guessing(fast, *args)
+    try:
+        out = fast.generate(x, max_new_tokens=20, prompt_lookup_num_tokens=3)
+    finally:
+        fast.compiled_step.compiled = real
+        del fast._step_all
+    assert calls and passes
+    assert torch.equal(out, eager.generate(x, max_new_tokens=20))
+    assert torch.equal(out, theirs.generate(x, **IDS, max_new_tokens=20))

@@ -370,3 +370,55 @@ def test_seed_inference_example(minilm_pair, hf_cache):
     assert isinstance(generated_text, str) and generated_ids[0, 0] == 101
     theirs = minilm_pair[0].generate(input_ids, decoder_start_token_id=101, pad_token_id=0)
     assert torch.equal(generated_ids, theirs)
+
+
+LOOKUPS = [
+    dict(prompt_lookup_num_tokens=1),
+    dict(prompt_lookup_num_tokens=3),
+    dict(prompt_lookup_num_tokens=10, max_matching_ngram_size=1),
+    dict(prompt_lookup_num_tokens=3, no_repeat_ngram_size=3, repetition_penalty=1.2),
+    dict(prompt_lookup_num_tokens=5, max_new_tokens=7, min_new_tokens=4),
+]
+
+
+@pytest.mark.parametrize("options", LOOKUPS, ids=[str(o) for o in LOOKUPS])
+@pytest.mark.parametrize("seed", [2, 3])
+def test_prompt_lookup_gives_greedy_tokens_as_transformers_does(tiny_pair, options, seed):
+    theirs, ours = tiny_pair
+    x, _ = _source(B=1, S=12, seed=seed)
+    kw = dict(max_new_tokens=30, return_dict_in_generate=True, output_scores=True) | options
+    passes = []
+    hook = ours.decoder.register_forward_hook(lambda *args: passes.append(1))
+    try:
+        b = ours.generate(x, **kw)
+    finally:
+        hook.remove()
+    a = theirs.generate(x, **IDS, **kw)
+    plain = ours.generate(x, **{k: v for k, v in kw.items() if k != "prompt_lookup_num_tokens"})
+    assert torch.equal(b.sequences, a.sequences) and torch.equal(b.sequences, plain.sequences)
+    assert len(b.scores) == len(a.scores) == b.sequences.shape[1] - 1
+    for mine, hf_scores in zip(b.scores, a.scores):
+        torch.testing.assert_close(mine, hf_scores)
+    if b.sequences.shape[1] > 20:
+        assert len(passes) < b.sequences.shape[1] - 1  # some guesses were kept
+
+
+def test_prompt_lookup_guesses_from_the_source_only_in_a_shared_vocabulary(tiny_pair, monkeypatch):
+    from warmstart import generation
+
+    _, ours = tiny_pair
+    seen = []
+    real = generation.generate
+    monkeypatch.setattr(generation, "generate", lambda *a, **k: seen.append(k) or real(*a, **k))
+    x, _ = _source(B=1)
+    ours.generate(x, max_new_tokens=3, prompt_lookup_num_tokens=2)
+    assert torch.equal(seen[-1]["lookahead"].source, x)
+    monkeypatch.setattr(ours.config.encoder, "vocab_size", ours.config.decoder.vocab_size + 1)
+    ours.generate(x, max_new_tokens=3, prompt_lookup_num_tokens=2)
+    assert seen[-1]["lookahead"].source is None
+
+
+def test_prompt_lookup_of_a_batch_is_refused_by_name(tiny_pair):
+    x, _ = _source(B=2)
+    with pytest.raises(ValueError, match="prompt_lookup_num_tokens.*2 rows"):
+        tiny_pair[1].generate(x, prompt_lookup_num_tokens=3)

@@ -26,7 +26,7 @@ from .checkpoint import summarize_keys
 from .compile import compile_decoder, compile_encoder
 from .config import CONFIG_NAME, EncoderDecoderConfig, write_text_atomic
 from .layers import DecoderCache, LMHeadDecoder, cross_entropy, init_normal_
-from .linear import Linear, packed_weights
+from .linear import FEW_ROWS, Linear, packed_weights
 from .models import family
 from .models.bert import BaseModelOutput
 from .outputs import ModelOutput
@@ -551,6 +551,10 @@ class EncoderDecoderModel(nn.Module):
         bf16 = self.decoder.get_input_embeddings().weight.dtype == torch.bfloat16
         state = _DecodeState(self.decoder.new_cache(B, length), enc, attention_mask, bf16)
         packing = self._packs(config, B, length - start.shape[1])
+        lookahead = None
+        if config.prompt_lookup_num_tokens is not None:
+            source = input_ids if self._shares_token_ids() else None  # else: the output alone
+            lookahead = generation.Lookahead(self._step_all, _DecodeState.rewind, source, FEW_ROWS)
         with packed_weights() if packing else nullcontext():
             out = generation.generate(
                 self._step,
@@ -562,6 +566,7 @@ class EncoderDecoderModel(nn.Module):
                 generator=generator,
                 streamer=streamer,
                 select=_DecodeState.select,
+                lookahead=lookahead,
             )
         return out if config.return_dict_in_generate else out.sequences
 
@@ -591,6 +596,21 @@ class EncoderDecoderModel(nn.Module):
                 last_only=True,
             ).logits
         return logits[:, -1].float(), state  # (N, V)
+
+    def _step_all(self, tokens: Tensor, state: _DecodeState) -> tuple[Tensor, _DecodeState]:
+        """Feed tokens (N, t) after the cache; the logits after each of them (N, t, V)."""
+        logits = self.decoder(
+            tokens,
+            encoder_hidden_states=state.enc,
+            encoder_attention_mask=state.enc_mask,
+            cache=state.cache,
+        ).logits
+        return logits.float(), state
+
+    def _shares_token_ids(self) -> bool:
+        """Whether source ids are decoder ids too (equal vocabularies), so that prompt lookup
+        decoding may guess tokens from the source. A wrong guess costs time, never tokens."""
+        return self.config.encoder.vocab_size == self.config.decoder.vocab_size
 
     def _adopt_generation_config(self, gen: generation.GenerationConfig) -> None:
         """Make ``gen`` the model's generation config, remembering its settings and what the model
@@ -835,6 +855,12 @@ class _DecodeState:
     def select(state: _DecodeState, index: Tensor) -> _DecodeState:
         """Greedy search drops finished rows: keep rows ``index`` of everything."""
         return state._take(index)
+
+    @staticmethod
+    def rewind(state: _DecodeState, n: int) -> _DecodeState:
+        """Forget the n newest self-attention positions (guesses prompt lookup refused)."""
+        state.cache.length -= n
+        return state
 
     @staticmethod
     def reorder(state: _DecodeState, index: Tensor) -> _DecodeState:

@@ -284,7 +284,7 @@ def test_check_implemented_refuses_only_effective_values():
         ("watermarking_config", {"greenlist_ratio": 0.25}),
         ("force_words_ids", [[5]]),
         ("cache_implementation", "quantized"),
-        ("prompt_lookup_num_tokens", 3),
+        ("assistant_early_exit", 2),
         ("token_healing", True),
     ]:
         with pytest.raises(ValueError, match=re.escape(f"{name}={value!r}")):
@@ -293,6 +293,7 @@ def test_check_implemented_refuses_only_effective_values():
 
 NON_DEFAULT = dict(
     do_sample=True,
+    prompt_lookup_num_tokens=4,
     top_k=5,
     use_cache=False,
     typical_p=0.8,

@@ -6,6 +6,7 @@ Model-agnostic and API-compatible with transformers' ``generate``: see
 """
 
 from .config import DEFAULT_MAX_NEW_TOKENS, GENERATION_CONFIG_NAME, GenerationConfig
+from .lookup import Lookahead
 from .processors import Processor, apply_processors, build_processors
 from .search import (
     GenerateOutput,
@@ -13,6 +14,7 @@ from .search import (
     expand_rows,
     generate,
     greedy,
+    greedy_lookup,
     prepare,
     sample,
     start_ids_for,
@@ -24,6 +26,7 @@ __all__ = [
     "GENERATION_CONFIG_NAME",
     "GenerateOutput",
     "GenerationConfig",
+    "Lookahead",
     "Processor",
     "apply_processors",
     "beam_search",
@@ -31,6 +34,7 @@ __all__ = [
     "expand_rows",
     "generate",
     "greedy",
+    "greedy_lookup",
     "prepare",
     "sample",
     "start_ids_for",

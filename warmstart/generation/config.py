@@ -62,7 +62,6 @@ UNIMPLEMENTED: dict[str, tuple[Any, ...]] = {
     ),  # every cache but "quantized", which changes the numbers
     "is_assistant": (None, False),
     "use_mtp": (None, False),
-    "prompt_lookup_num_tokens": (None,),
     "assistant_early_exit": (None,),
     "speculation_type": (None,),
     # moved out of transformers to hub repositories (custom_generate) or removed
@@ -78,6 +77,7 @@ UNIMPLEMENTED: dict[str, tuple[Any, ...]] = {
 NO_EFFECT: tuple[str, ...] = (
     # transformers GenerationConfig settings that change its speed or memory, or only matter with
     # an assistant model (which generate() does not take), never the tokens or outputs: accepted.
+    # max_matching_ngram_size is read by prompt lookup decoding, to guess tokens.
     "cache_config",
     "max_cache_len",
     "compile_config",
@@ -119,6 +119,7 @@ class GenerationConfig:
     num_beams: int = 1
     num_return_sequences: int = 1
     use_cache: bool = True
+    prompt_lookup_num_tokens: int | None = None
     temperature: float = 1.0
     top_k: int = 50
     top_p: float = 1.0
@@ -477,6 +478,8 @@ def _check_search(c: GenerationConfig) -> None:
     for name in ("output_logits", "renormalize_logits"):
         _need_bool(name, getattr(c, name), optional=True)
     _need_int("num_beams", c.num_beams, 1)
+    _need_int("prompt_lookup_num_tokens", c.prompt_lookup_num_tokens, 1, optional=True)
+    _need_int("max_matching_ngram_size", c.max_matching_ngram_size, 1, optional=True)
     _need_int("num_return_sequences", c.num_return_sequences, 1)
     if c.num_beams == 1 and not c.do_sample and c.num_return_sequences > 1:
         raise ValueError(

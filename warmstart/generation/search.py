@@ -29,6 +29,7 @@ import torch
 from torch import Tensor
 
 from ..outputs import ModelOutput
+from . import lookup
 from .config import GenerationConfig
 from .processors import Processor, apply_processors, build_processors
 
@@ -208,12 +209,14 @@ def generate(
     generator: torch.Generator | None = None,
     streamer: Streamer | None = None,
     select: Reorder | None = None,
+    lookahead: lookup.Lookahead | None = None,
     **options: Any,
 ) -> GenerateOutput:
     """Generate continuations of ``start_ids`` with the search ``config`` asks for.
 
     ``num_beams`` > 1: beam search (beam sampling with ``do_sample``); else sampling with
-    ``do_sample``, else greedy search. ``return_dict_in_generate`` is not consulted: the result is
+    ``do_sample``, else greedy search (with ``prompt_lookup_num_tokens``: prompt lookup decoding,
+    see :func:`greedy_lookup`). ``return_dict_in_generate`` is not consulted: the result is
     always a :class:`GenerateOutput`.
 
     Args:
@@ -231,21 +234,29 @@ def generate(
             prompt, then each step's tokens, and ``end`` is called at the end.
         select: like ``reorder`` but selecting rows of every part of the cache; given, greedy
             search drops finished rows from the batch (see :func:`greedy`).
+        lookahead: the model's multi-token step and cache rewind; needed for
+            ``prompt_lookup_num_tokens``.
         options: any :class:`GenerationConfig` field, e.g. ``max_new_tokens=32, num_beams=4``.
 
     Returns:
         The sequences, and the scores when asked for.
 
     Raises:
-        ValueError: invalid settings or inputs, or a streamer with beam search.
+        ValueError: invalid settings or inputs, a streamer with beam search, or prompt lookup
+            decoding without a ``lookahead`` or with anything but greedy search of one row.
     """
     config, processors = prepare(config, start_ids, encoder_input_ids=encoder_input_ids, **options)
     if config.num_beams > 1 and streamer is not None:
         raise ValueError("A streamer cannot follow beam search; set `num_beams=1` to stream.")
+    if config.prompt_lookup_num_tokens is not None:
+        _check_lookup(config, start_ids, lookahead)
     times = max(config.num_beams, config.num_return_sequences)
     input_ids, cache = expand_rows(reorder, cache, start_ids, times)
     if streamer is not None and hasattr(streamer, "put"):
         streamer = _streamer_calls(streamer, input_ids)
+    if lookahead is not None and config.prompt_lookup_num_tokens is not None:  # checked above
+        loop = _lookup_loop(step, lookahead, cache, input_ids, config, processors)
+        return _drain(loop, streamer)
     if config.num_beams > 1:
         return beam_search(step, reorder, cache, input_ids, config, processors, generator=generator)
     if config.do_sample:
@@ -292,6 +303,8 @@ def stream(
     config, processors = prepare(config, start_ids, encoder_input_ids=encoder_input_ids, **options)
     if config.num_beams > 1:
         raise ValueError("Beam search cannot be streamed; set `num_beams=1` to stream.")
+    if config.prompt_lookup_num_tokens is not None:
+        _check_lookup(config, start_ids, None)  # stream has no lookahead: refused, not ignored
     input_ids, cache = expand_rows(reorder, cache, start_ids, config.num_return_sequences)
     loop = _token_loop(step, cache, input_ids, config, processors, config.do_sample, generator)
     return (yield from loop)
@@ -360,6 +373,117 @@ def sample(
     processors = _default_processors(processors, config, input_ids)
     loop = _token_loop(step, cache, input_ids, config, processors, True, generator)
     return _drain(loop, streamer)
+
+
+def greedy_lookup(
+    step: Step,
+    lookahead: lookup.Lookahead,
+    cache: Any,
+    input_ids: Tensor,
+    config: GenerationConfig,
+    processors: Sequence[Processor] | None = None,
+    *,
+    streamer: Streamer | None = None,
+) -> GenerateOutput:
+    """Greedy search of one row with prompt lookup decoding (:mod:`warmstart.generation.lookup`).
+
+    Each decoder pass feeds the newest token and up to ``prompt_lookup_num_tokens`` guesses: the
+    tokens that followed the last ``max_matching_ngram_size``-gram (default 2, down to 1) of the
+    output where it occurs earlier in ``lookahead.source`` or the output. Guesses are kept while
+    greedy search would have chosen them, each scored with the processors over the tokens before
+    it, so the result is :func:`greedy`'s (up to float rounding, as a pass over several positions
+    sums in another order than one-token steps). A pass without guesses is a plain ``step``.
+
+    Args:
+        step: the model's step callable.
+        lookahead: the model's multi-token step, cache rewind and source ids.
+        cache: the cache of the one row.
+        input_ids: ``(1, P)`` prompt.
+        config: the settings, with ``prompt_lookup_num_tokens`` set.
+        processors: logits processors; default: built from ``config``.
+        streamer: see :func:`generate`; called once per token.
+
+    Returns:
+        Sequences ``(1, L)``, ending at the first eos; ``scores`` / ``logits`` one per token.
+    """
+    config = _resolve_lengths(config, input_ids.shape[1])
+    _check_lookup(config, input_ids, lookahead)
+    processors = _default_processors(processors, config, input_ids)
+    return _drain(_lookup_loop(step, lookahead, cache, input_ids, config, processors), streamer)
+
+
+def _check_lookup(
+    config: GenerationConfig, input_ids: Tensor, lookahead: lookup.Lookahead | None
+) -> None:
+    what = (
+        "beam search"
+        if config.num_beams > 1
+        else "sampling"
+        if config.do_sample
+        else f"{input_ids.shape[0]} rows at once"
+        if input_ids.shape[0] != 1
+        else None
+    )
+    if what is not None:
+        raise ValueError(
+            f"Prompt lookup decoding (`prompt_lookup_num_tokens`) is greedy search of one row; it "
+            f"cannot run {what}. Unset `prompt_lookup_num_tokens`, or generate one input at a "
+            "time with greedy search."
+        )
+    if lookahead is None:
+        raise ValueError(
+            "`prompt_lookup_num_tokens` needs the model's multi-token step: pass `lookahead` "
+            "(EncoderDecoderModel.generate does)."
+        )
+
+
+def _lookup_loop(
+    step: Step,
+    lookahead: lookup.Lookahead,
+    cache: Any,
+    input_ids: Tensor,
+    config: GenerationConfig,
+    processors: Sequence[Processor],
+) -> Generator[Tensor, None, GenerateOutput]:
+    """One token per yield, several per decoder pass when guesses hold; returns the output."""
+    count, ngram = lookup.settings(config)
+    if lookahead.width is not None:
+        count = min(count, lookahead.width - 1)
+    eos = set(config.eos_ids() or ())
+    all_scores: list[Tensor] | None = [] if config.output_scores else None
+    all_logits: list[Tensor] | None = [] if config.output_logits else None
+    deadline = _deadline(config)
+    logits, cache = step(input_ids, cache)
+    rows = logits[:, None]  # (1, t, V): the logits after each position fed
+    guessed = input_ids.new_empty(0)  # (t - 1,) the guesses fed after the newest token
+    ids = input_ids
+    while True:
+        for j in range(rows.shape[1]):
+            raw = rows[:, j].float()  # (1, V)
+            if all_logits is not None:
+                all_logits.append(raw.clone())  # processors may write into their input
+            scores = apply_processors(processors, ids, raw)
+            if all_scores is not None:
+                all_scores.append(scores)
+            token = torch.argmax(scores, dim=-1)  # (1,)
+            ids = torch.cat([ids, token[:, None]], dim=-1)
+            yield token
+            chosen = int(token)
+            done = chosen in eos or ids.shape[1] >= config.max_length
+            if done or j == guessed.shape[0] or chosen != int(guessed[j]):
+                break
+        if done or _past(deadline):
+            return GenerateOutput(ids, scores=_tuple(all_scores), logits=_tuple(all_logits))
+        if guessed.shape[0] > j:  # the guesses after the first one refused are not the text
+            cache = lookahead.rewind(cache, guessed.shape[0] - j)
+        room = config.max_length - ids.shape[1] - 1  # the pass adds a token after the guesses
+        text = lookup.with_source(lookahead.source, ids)
+        guessed = lookup.guess(text, ngram, min(count, room))
+        if guessed.shape[0]:
+            rows, cache = lookahead.step_all(torch.cat([token, guessed])[None], cache)
+        else:
+            logits, cache = step(token[:, None], cache)
+            rows = logits[:, None]
 
 
 def _default_processors(
