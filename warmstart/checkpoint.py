@@ -19,10 +19,18 @@ import torch
 from torch import Tensor, nn
 
 from . import hub
-from .config import CONFIG_NAME, Config, EncoderDecoderConfig, config_from_dict
+from .config import CONFIG_NAME, Config, EncoderDecoderConfig, config_from_dict, write_text_atomic
 from .models import family
 
 logger = logging.getLogger("warmstart")
+
+IGNORED_LOAD_OPTIONS = (
+    *hub.DOWNLOAD_ONLY_OPTIONS,
+    "low_cpu_mem_usage",
+    "use_safetensors",
+    "attn_implementation",
+)
+"""transformers' ``from_pretrained`` options with nothing to do here: the weights load the same."""
 
 
 def read_config(folder: Path) -> Config:
@@ -47,18 +55,110 @@ def pretrained_half(
         config.is_decoder = config.add_cross_attention = side == "decoder"
     elif side == "decoder":  # a decoder_config= made for the checkpoint alone, as transformers does
         config.is_decoder = config.add_cross_attention = True
-    if isinstance(config, EncoderDecoderConfig):
-        raise ValueError(f"{folder} is a whole encoder-decoder; load it with from_pretrained.")
+    _refuse_composite(config, folder)
     for key, value in options.items():
         setattr(config, key, value)
     fam = family(config)
+    return load_module(fam.decoder if side == "decoder" else fam.encoder, folder, config, dtype)
+
+
+def load_module(
+    cls: type[nn.Module], folder: Path, config: Config, dtype: torch.dtype | str
+) -> tuple[nn.Module, list[str]]:
+    """Build ``cls`` (its family's encoder or decoder) from ``config`` on the meta device and load
+    the checkpoint in ``folder`` into it, in ``dtype`` (``"auto"``: as stored). Tensors it has no
+    place for (another head, say) are dropped; what it lacks is initialised. Returns the module and
+    the names of the new parameters."""
+    fam = family(config)
     with torch.device("meta"):
-        module = (fam.decoder if side == "decoder" else fam.encoder)(config)
-    state, dropped = fam.fix_keys(hub.load_weights(folder), side == "decoder")
+        module = cls(config)
+    state, dropped = fam.fix_keys(hub.load_weights(folder), cls is fam.decoder)
     if dropped:
-        logger.info("Not used by the %s: %s", side, "; ".join(summarize_keys(dropped)))
-    missing = load_into(module, state, dtype, lambda _: module._init_weights, drop_unknown=True)
-    return module, missing
+        logger.info("Not used by the %s: %s", cls.__name__, "; ".join(summarize_keys(dropped)))
+    if dtype == "auto":
+        dtype = stored_dtype(state)
+    init = lambda _: module._init_weights  # noqa: E731
+    return module, load_into(module, state, float_dtype(dtype), init, drop_unknown=True)
+
+
+def pretrained_module(
+    cls: type[nn.Module],
+    path: str | os.PathLike,
+    config: Config | None,
+    dtype: torch.dtype | str | None,
+    options: dict[str, Any],
+) -> nn.Module:
+    """``cls.from_pretrained``: one encoder or decoder of a family, as transformers loads it alone.
+
+    The config is the checkpoint's (or ``config``) with ``options`` that name its fields set
+    (``is_decoder=True, add_cross_attention=True`` make a decoder for a composite); transformers'
+    lookup options say where to look. New parameters are logged by name.
+
+    Raises:
+        ValueError: the checkpoint is a whole encoder-decoder, or of another family than ``cls``.
+        TypeError: an option that is neither a config field nor a loading option.
+    """
+    for name in IGNORED_LOAD_OPTIONS:
+        options.pop(name, None)
+    folder = hub.resolve_with(path, options)
+    config = read_config(folder) if config is None else config
+    _refuse_composite(config, folder)
+    fam = family(config)
+    if cls not in (fam.encoder, fam.decoder):
+        raise ValueError(
+            f"{folder} holds a {config.model_type!r} model, which {cls.__name__} cannot load; "
+            f"use {fam.encoder.__name__} or {fam.decoder.__name__}."
+        )
+    unknown = sorted(k for k in options if not hasattr(config, k))
+    if unknown:
+        raise TypeError(
+            f"{cls.__name__}.from_pretrained() got unexpected keyword arguments: "
+            f"{', '.join(unknown)} (neither a config field nor a loading option)."
+        )
+    for key, value in options.items():
+        setattr(config, key, value)
+    module, missing = load_module(cls, folder, config, dtype)
+    if missing:
+        logger.warning(
+            "Newly initialised in %s (train before use): %s",
+            cls.__name__,
+            "; ".join(summarize_keys(missing)),
+        )
+    return module.eval()
+
+
+def save_module(module: nn.Module, directory: str | os.PathLike, safe: bool = True) -> None:
+    """``save_pretrained`` of one encoder or decoder: config.json and its weights under
+    transformers' names (its class's ``architectures``), atomically, other files kept."""
+    fam = family(module.config)
+    state = fam.to_hf_keys(dedupe_tied(module), type(module) is fam.decoder)
+    config = module.config.to_dict()
+    config["architectures"] = [type(module).__name__]
+    config["dtype"] = str(next(module.parameters()).dtype).removeprefix("torch.")
+    with hub.atomic_folder(directory, replaces=(CONFIG_NAME, *hub.WEIGHT_FILES)) as tmp:
+        write_text_atomic(tmp / CONFIG_NAME, to_json(config))
+        write_weights(state, tmp, safe)
+
+
+def write_weights(state: dict[str, Tensor], folder: Path, safe: bool = True) -> None:
+    """``state`` as model.safetensors (``safe``) or pytorch_model.bin in ``folder``."""
+    if safe:
+        hub.save_weights(state, folder / hub.SAFE_WEIGHTS)
+    else:
+        torch.save({k: v.contiguous() for k, v in state.items()}, folder / hub.TORCH_WEIGHTS)
+
+
+def stored_dtype(state: dict[str, Tensor]) -> torch.dtype | None:
+    """The dtype of a checkpoint's first floating tensor (``dtype="auto"``)."""
+    return next((t.dtype for t in state.values() if t.is_floating_point()), None)
+
+
+def _refuse_composite(config: Config, folder: Path) -> None:
+    if isinstance(config, EncoderDecoderConfig):
+        raise ValueError(
+            f"{folder} is a whole encoder-decoder; load it with EncoderDecoderModel.from_pretrained "
+            "(its .encoder and .decoder are the two halves)."
+        )
 
 
 def split_composite(state: dict[str, Tensor], config: EncoderDecoderConfig) -> dict[str, Tensor]:

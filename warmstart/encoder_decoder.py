@@ -34,14 +34,6 @@ from .quantize import native_gemv, quantize_linears_
 
 logger = logging.getLogger("warmstart")
 
-IGNORED_LOAD_OPTIONS = (
-    *hub.DOWNLOAD_ONLY_OPTIONS,
-    "low_cpu_mem_usage",
-    "use_safetensors",
-    "attn_implementation",
-)
-"""transformers' ``from_pretrained`` options with nothing to do here: the weights load the same."""
-
 
 @dataclass
 class Seq2SeqLMOutput(ModelOutput):
@@ -653,17 +645,13 @@ class EncoderDecoderModel(nn.Module):
         """
         self._refuse_if_quantized("saved")
         state = checkpoint.to_hf_layout(self._state_to_save(), self.config)
-        weights = hub.SAFE_WEIGHTS if safe_serialization else hub.TORCH_WEIGHTS
         config = self.config.to_dict()
         config["dtype"] = str(self.dtype).removeprefix("torch.")
         replaces = (CONFIG_NAME, generation.GENERATION_CONFIG_NAME, *hub.WEIGHT_FILES)
         with hub.atomic_folder(save_directory, replaces=replaces) as tmp:
             write_text_atomic(tmp / CONFIG_NAME, checkpoint.to_json(config))
             self._generation_config(None).save_pretrained(tmp)  # what generate would use
-            if safe_serialization:
-                hub.save_weights(state, tmp / weights)
-            else:
-                torch.save({k: v.contiguous() for k, v in state.items()}, tmp / weights)
+            checkpoint.write_weights(state, tmp, safe_serialization)
 
     def _state_to_save(self) -> dict[str, Tensor]:
         """Each tensor once, except those the encoder shares with the decoder: transformers 5 no
@@ -712,7 +700,7 @@ class EncoderDecoderModel(nn.Module):
         Returns:
             The model, or ``(model, loading_info)``.
         """
-        for name in IGNORED_LOAD_OPTIONS:
+        for name in checkpoint.IGNORED_LOAD_OPTIONS:
             kwargs.pop(name, None)
         folder = hub.resolve(
             pretrained_model_name_or_path,
@@ -750,7 +738,7 @@ class EncoderDecoderModel(nn.Module):
         state = _fill_shared(state, model)
         dtype = dtype or torch_dtype
         if dtype == "auto":
-            dtype = next((t.dtype for t in state.values() if t.is_floating_point()), None)
+            dtype = checkpoint.stored_dtype(state)
         missing = checkpoint.load_into(model, state, checkpoint.float_dtype(dtype), model._init_for)
         if (folder / generation.GENERATION_CONFIG_NAME).is_file():
             model._adopt_generation_config(generation.GenerationConfig.from_pretrained(folder))

@@ -18,6 +18,7 @@ from torch.utils.checkpoint import checkpoint
 
 from .linear import fuse_linears, linear
 from .outputs import ModelOutput
+from .pretrained import Pretrained
 
 
 def split_heads(x: Tensor, num_heads: int) -> Tensor:
@@ -542,7 +543,7 @@ class ResizableVocabulary:
         return modules, list(unique.values())
 
 
-class LMHeadDecoder(ResizableVocabulary, nn.Module):
+class LMHeadDecoder(Pretrained, ResizableVocabulary, nn.Module):
     """A decoder body (the attribute named ``base_model_prefix``) under a language-model head.
 
     This is the decoder contract ``EncoderDecoderModel`` relies on: ``forward`` returns the logits

@@ -37,6 +37,7 @@ from ..layers import (
     run_layers,
 )
 from ..linear import Linear, activation, linear_then
+from ..pretrained import Pretrained
 from .bert import BaseModelOutput
 from .keys import KeyLayout, rename
 
@@ -182,7 +183,7 @@ class BartDecoder(BartEncoder):
         )
 
 
-class BartModel(ResizableVocabulary, nn.Module):
+class BartModel(Pretrained, ResizableVocabulary, nn.Module):
     """The whole BART (``shared``, ``encoder``, ``decoder``), used as an encoder: returns the encoder
     stack's states; the decoder stack is kept for the checkpoint layout (see the module docstring)."""
 

@@ -30,6 +30,7 @@ from ..layers import (
 )
 from ..linear import Linear, activation, linear_then
 from ..outputs import ModelOutput
+from ..pretrained import Pretrained
 from .keys import KeyLayout, export, rename
 
 
@@ -176,7 +177,7 @@ class BertPooler(nn.Module):
         return torch.tanh(self.dense(x[:, 0]))
 
 
-class BertModel(ResizableVocabulary, nn.Module):
+class BertModel(Pretrained, ResizableVocabulary, nn.Module):
     """BERT's embeddings and layer stack; causal with cross-attention when ``config.is_decoder``."""
 
     embeddings_class: type[nn.Module] = BertEmbeddings

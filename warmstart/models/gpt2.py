@@ -32,6 +32,7 @@ from ..layers import (
     split_heads,
 )
 from ..linear import Linear, activation, linear_then
+from ..pretrained import Pretrained
 from .bert import BaseModelOutput
 from .keys import KeyLayout, rename
 
@@ -132,7 +133,7 @@ class GPT2Block(nn.Module):
         return x + self.mlp(self.ln_2(x))
 
 
-class GPT2Model(ResizableVocabulary, nn.Module):
+class GPT2Model(Pretrained, ResizableVocabulary, nn.Module):
     """GPT-2's embeddings and blocks (``transformer.*`` in ``GPT2LMHeadModel``); always causal."""
 
     def __init__(self, config: GPT2Config) -> None:

@@ -1,0 +1,65 @@
+"""transformers' ``from_pretrained`` / ``save_pretrained`` on the encoders and decoders themselves.
+
+``BertModel.from_pretrained(path)`` and ``BertLMHeadModel.from_pretrained(path, is_decoder=True,
+add_cross_attention=True)``, then ``EncoderDecoderModel(encoder=..., decoder=...)``, is the way
+transformers' documentation composes a model by hand; ``save_pretrained`` writes what transformers'
+class of the same name loads. The work is done in :mod:`warmstart.checkpoint`.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+
+
+class Pretrained:
+    """Loading and saving for a model that is one encoder or decoder (``BertModel``,
+    ``GPT2LMHeadModel``, ...), in the layout of transformers' class of the same name."""
+
+    config: Any
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        pretrained_model_name_or_path: str | os.PathLike,
+        *,
+        config: Any = None,
+        dtype: torch.dtype | str | None = None,
+        torch_dtype: torch.dtype | str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Load this class from a folder or a cached repo id, in eval mode.
+
+        Args:
+            pretrained_model_name_or_path: a folder with config.json and weights, or a repo id.
+            config: use this config instead of the saved one.
+            dtype: floating dtype of the parameters (default float32; ``"auto"``: as stored).
+            torch_dtype: the old name of ``dtype``.
+            **kwargs: config fields to set (``is_decoder=True, add_cross_attention=True`` make a
+                decoder for an encoder-decoder); transformers' loading options (``revision``,
+                ``cache_dir``, ``local_files_only``, ``token``, ...).
+
+        Returns:
+            The model. Parameters the checkpoint lacks (a new cross-attention, say) are initialised
+            and logged by name; tensors it has no place for (another head) are dropped.
+
+        Raises:
+            ValueError: the checkpoint is of another family, or a whole encoder-decoder.
+            TypeError: a keyword that is neither a config field nor a loading option.
+        """
+        from .checkpoint import pretrained_module  # checkpoint imports the model classes
+
+        return pretrained_module(
+            cls, pretrained_model_name_or_path, config, dtype or torch_dtype, kwargs
+        )
+
+    def save_pretrained(
+        self, save_directory: str | os.PathLike, safe_serialization: bool = True
+    ) -> None:
+        """Write config.json and the weights under transformers' names, atomically; other files in
+        ``save_directory`` (a tokenizer, say) are kept."""
+        from .checkpoint import save_module
+
+        save_module(self, save_directory, safe_serialization)
