@@ -3,6 +3,7 @@
 The public names keep transformers' spelling, so code ports by changing the import.
 """
 
+from .auto import AutoModel, AutoModelForCausalLM, AutoModelForSeq2SeqLM
 from .config import (
     AutoConfig,
     BartConfig,
@@ -35,6 +36,9 @@ from .tokenizer import (
 
 __all__ = [
     "AutoConfig",
+    "AutoModel",
+    "AutoModelForCausalLM",
+    "AutoModelForSeq2SeqLM",
     "AutoTokenizer",
     "BartConfig",
     "BartForCausalLM",
