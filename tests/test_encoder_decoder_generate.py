@@ -422,3 +422,32 @@ def test_prompt_lookup_of_a_batch_is_refused_by_name(tiny_pair):
     x, _ = _source(B=2)
     with pytest.raises(ValueError, match="prompt_lookup_num_tokens.*2 rows"):
         tiny_pair[1].generate(x, prompt_lookup_num_tokens=3)
+
+
+SCORED = [
+    dict(),
+    dict(do_sample=True, top_k=5),
+    dict(num_beams=3, num_return_sequences=2),
+    dict(num_beams=4, length_penalty=0.5, early_stopping=True),
+]
+
+
+@pytest.mark.parametrize("options", SCORED, ids=[str(o) for o in SCORED])
+@pytest.mark.parametrize("normalize", [False, True])
+def test_transition_scores_equal_transformers(tiny_pair, options, normalize):
+    theirs, ours = tiny_pair
+    x, mask = _source(B=3)
+    kw = dict(max_new_tokens=9, return_dict_in_generate=True, output_scores=True, **options)
+    torch.manual_seed(5)
+    out = ours.generate(x, attention_mask=mask, **kw)
+    args = (out.sequences, out.scores, out.beam_indices, normalize)
+    mine = ours.compute_transition_scores(*args)
+    torch.testing.assert_close(mine, theirs.compute_transition_scores(*args))
+    torch.manual_seed(5)
+    ref = theirs.generate(x, attention_mask=mask, **IDS, **kw)
+    torch.testing.assert_close(
+        mine,
+        theirs.compute_transition_scores(
+            ref.sequences, ref.scores, getattr(ref, "beam_indices", None), normalize
+        ),
+    )

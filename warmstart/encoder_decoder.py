@@ -562,6 +562,23 @@ class EncoderDecoderModel(nn.Module):
             )
         return out if config.return_dict_in_generate else out.sequences
 
+    def compute_transition_scores(
+        self,
+        sequences: Tensor,
+        scores: tuple[Tensor, ...],
+        beam_indices: Tensor | None = None,
+        normalize_logits: bool = False,
+    ) -> Tensor:
+        """The score of each generated token, from ``generate(..., output_scores=True,
+        return_dict_in_generate=True)``'s ``sequences``, ``scores`` and (beam search)
+        ``beam_indices``, as transformers computes it; see
+        :func:`warmstart.generation.transition_scores`.
+
+        Returns:
+            (N, T): one score per generated token, 0 past a sequence's end.
+        """
+        return generation.transition_scores(sequences, scores, beam_indices, normalize_logits)
+
     def _packs(self, config: generation.GenerationConfig, B: int, new_tokens: int) -> bool:
         """Whether a decode keeps the decoder's weights in oneDNN's layout. Batched steps reuse every
         weight, but reordering them costs about as much as ten steps gain: only decodes that may

@@ -8,6 +8,7 @@ Model-agnostic and API-compatible with transformers' ``generate``: see
 from .config import DEFAULT_MAX_NEW_TOKENS, GENERATION_CONFIG_NAME, GenerationConfig
 from .lookup import Lookahead
 from .processors import Processor, apply_processors, build_processors
+from .scores import transition_scores
 from .search import (
     GenerateOutput,
     beam_search,
@@ -39,4 +40,5 @@ __all__ = [
     "sample",
     "start_ids_for",
     "stream",
+    "transition_scores",
 ]
