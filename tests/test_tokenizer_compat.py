@@ -393,3 +393,16 @@ def test_gpt2_constructor_keywords_match(bpe_folder):
         warmstart.GPT2Tokenizer(vocab=files["vocab"])
     with pytest.raises(TypeError, match="vocab="):
         warmstart.GPT2Tokenizer(vocab_file=files["vocab"], merges_file=files["merges"])
+
+
+def test_get_special_tokens_mask_matches(pair):
+    ours, ref = pair
+    ids = ref(TEXTS[0], PAIRS[0])["input_ids"] + [ref.pad_token_id]
+    mask = ours.get_special_tokens_mask(ids, already_has_special_tokens=True)
+    assert mask == ref.get_special_tokens_mask(ids, already_has_special_tokens=True)
+    assert 1 in mask and 0 in mask
+    for args, kwargs in [((ids, [5]), dict(already_has_special_tokens=True)), (([5, 6],), {})]:
+        with pytest.raises(Exception) as theirs:
+            ref.get_special_tokens_mask(*args, **kwargs)
+        with pytest.raises(type(theirs.value)):
+            ours.get_special_tokens_mask(*args, **kwargs)

@@ -273,6 +273,33 @@ class Tokenizer(_EncodingMixin):
         """The added tokens (special ones included) mapped to their ids."""
         return {token.content: i for i, token in self.added_tokens_decoder.items()}
 
+    def get_special_tokens_mask(
+        self,
+        token_ids_0: Sequence[int],
+        token_ids_1: Sequence[int] | None = None,
+        already_has_special_tokens: bool = False,
+    ) -> list[int]:
+        """1 for each special token id in ``token_ids_0``, else 0 (``already_has_special_tokens``).
+
+        Raises:
+            NotImplementedError: for ids without their special tokens (as transformers 5); encode
+                with ``return_special_tokens_mask=True`` instead.
+            ValueError: a second sequence with ``already_has_special_tokens``.
+        """
+        if not already_has_special_tokens:
+            raise NotImplementedError(
+                "get_special_tokens_mask reads ids that hold their special tokens "
+                "(already_has_special_tokens=True); for text, encode with "
+                "return_special_tokens_mask=True."
+            )
+        if token_ids_1 is not None:
+            raise ValueError(
+                "Pass one sequence of ids with already_has_special_tokens=True: a pair is "
+                "already joined in it."
+            )
+        special = set(self.all_special_ids)
+        return [int(i in special) for i in token_ids_0]
+
     def num_special_tokens_to_add(self, pair: bool = False) -> int:
         """How many special tokens encoding adds to one text (or a pair)."""
         return self._backend.num_special_tokens_to_add(pair)
