@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from . import hub
 from .config import CONFIG_NAME, Config, EncoderDecoderConfig, config_from_dict, write_text_atomic
-from .models import family
+from .families import family
 
 logger = logging.getLogger("warmstart")
 

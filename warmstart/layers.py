@@ -18,7 +18,6 @@ from torch.utils.checkpoint import checkpoint
 
 from .linear import fuse_linears, linear
 from .outputs import ModelOutput
-from .pretrained import Pretrained
 
 
 def split_heads(x: Tensor, num_heads: int) -> Tensor:
@@ -543,7 +542,7 @@ class ResizableVocabulary:
         return modules, list(unique.values())
 
 
-class LMHeadDecoder(Pretrained, ResizableVocabulary, nn.Module):
+class LMHeadDecoder(ResizableVocabulary, nn.Module):
     """A decoder body (the attribute named ``base_model_prefix``) under a language-model head.
 
     This is the decoder contract ``EncoderDecoderModel`` relies on: ``forward`` returns the logits

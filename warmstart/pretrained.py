@@ -13,6 +13,8 @@ from typing import Any
 
 import torch
 
+from . import checkpoint
+
 
 class Pretrained:
     """Loading and saving for a model that is one encoder or decoder (``BertModel``,
@@ -49,9 +51,7 @@ class Pretrained:
             ValueError: the checkpoint is of another family, or a whole encoder-decoder.
             TypeError: a keyword that is neither a config field nor a loading option.
         """
-        from .checkpoint import pretrained_module  # checkpoint imports the model classes
-
-        return pretrained_module(
+        return checkpoint.pretrained_module(
             cls, pretrained_model_name_or_path, config, dtype or torch_dtype, kwargs
         )
 
@@ -60,6 +60,4 @@ class Pretrained:
     ) -> None:
         """Write config.json and the weights under transformers' names, atomically; other files in
         ``save_directory`` (a tokenizer, say) are kept."""
-        from .checkpoint import save_module
-
-        save_module(self, save_directory, safe_serialization)
+        checkpoint.save_module(self, save_directory, safe_serialization)

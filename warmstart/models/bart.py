@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from ..config import BartConfig
+from ..families import FAMILIES, Family
 from ..layers import (
     DecoderCache,
     Dropout,
@@ -233,7 +234,7 @@ class BartDecoderWrapper(nn.Module):
         self.decoder = BartDecoder(config)
 
 
-class BartForCausalLM(LMHeadDecoder):
+class BartForCausalLM(Pretrained, LMHeadDecoder):
     """BART's decoder with an LM head (``lm_head``, tied to ``model.decoder.embed_tokens``)."""
 
     base_model_prefix = "model"
@@ -297,3 +298,6 @@ def fix_keys(state: dict[str, Tensor], as_decoder: bool) -> tuple[dict[str, Tens
     if shared is not None:
         out.setdefault("model.decoder.embed_tokens.weight", shared)
     return out, dropped
+
+
+FAMILIES["bart"] = Family(BartModel, BartForCausalLM, fix_keys)

@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from ..config import BertConfig
+from ..families import FAMILIES, Family
 from ..layers import (
     DecoderCache,
     Dropout,
@@ -291,7 +292,7 @@ class BertOnlyMLMHead(nn.Module):
         self.predictions = BertLMPredictionHead(c)
 
 
-class BertLMHeadModel(LMHeadDecoder):
+class BertLMHeadModel(Pretrained, LMHeadDecoder):
     """BERT used as a decoder: ``bert`` (no pooler) plus the ``cls.predictions`` LM head."""
 
     base_model_prefix = "bert"
@@ -354,3 +355,6 @@ def fix_keys(state: dict[str, Tensor], as_decoder: bool) -> tuple[dict[str, Tens
 def to_hf_keys(state: dict[str, Tensor], as_decoder: bool) -> dict[str, Tensor]:
     """This module's state in transformers' layout (an untied LM head's bias under both names)."""
     return export(state, as_decoder, KEYS)
+
+
+FAMILIES["bert"] = Family(BertModel, BertLMHeadModel, fix_keys, to_hf_keys)

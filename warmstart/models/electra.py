@@ -14,8 +14,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config import ElectraConfig
+from ..families import FAMILIES, Family
 from ..layers import LMHeadDecoder, init_normal_
 from ..linear import Linear
+from ..pretrained import Pretrained
 from .bert import BertEmbeddings, BertModel
 from .keys import KeyLayout, rename
 
@@ -58,7 +60,7 @@ class ElectraGeneratorPredictions(nn.Module):
         return self.LayerNorm(F.gelu(self.dense(x)))  # (B, T, E)
 
 
-class ElectraForCausalLM(LMHeadDecoder):
+class ElectraForCausalLM(Pretrained, LMHeadDecoder):
     """ELECTRA used as a decoder: ``electra`` plus the generator's LM head."""
 
     base_model_prefix = "electra"
@@ -98,3 +100,6 @@ def fix_keys(state: dict[str, Tensor], as_decoder: bool) -> tuple[dict[str, Tens
         The renamed state and the keys dropped as belonging to heads this model has not.
     """
     return rename(state, as_decoder, KEYS)
+
+
+FAMILIES["electra"] = Family(ElectraModel, ElectraForCausalLM, fix_keys)

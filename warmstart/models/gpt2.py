@@ -17,6 +17,7 @@ import re
 from torch import Tensor, nn
 
 from ..config import GPT2Config
+from ..families import FAMILIES, Family
 from ..layers import (
     DecoderCache,
     Dropout,
@@ -196,7 +197,7 @@ class GPT2Model(Pretrained, ResizableVocabulary, nn.Module):
         return new_cache(self.wte.weight, c.n_layer, batch_size, c.n_head, c.n_embd, max_length)
 
 
-class GPT2LMHeadModel(LMHeadDecoder):
+class GPT2LMHeadModel(Pretrained, LMHeadDecoder):
     """GPT-2 used as a decoder: ``transformer`` plus ``lm_head`` (tied to ``wte``)."""
 
     base_model_prefix = "transformer"
@@ -250,3 +251,6 @@ def fix_keys(state: dict[str, Tensor], as_decoder: bool) -> tuple[dict[str, Tens
 def to_hf_keys(state: dict[str, Tensor], as_decoder: bool) -> dict[str, Tensor]:
     """This module's state in transformers' layout (Conv1D weights as (in, out)), for saving."""
     return _transpose_conv1d(state)
+
+
+FAMILIES["gpt2"] = Family(GPT2Model, GPT2LMHeadModel, fix_keys, to_hf_keys)

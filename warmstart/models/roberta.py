@@ -13,8 +13,10 @@ import torch
 from torch import Tensor, nn
 
 from ..config import RobertaConfig
+from ..families import FAMILIES, Family
 from ..layers import LMHeadDecoder, check_length, init_normal_, vocab_logits
 from ..linear import Linear, linear_then
+from ..pretrained import Pretrained
 from .bert import BertEmbeddings, BertModel, take_projection_bias
 from .keys import KeyLayout, export, rename
 
@@ -64,7 +66,7 @@ class RobertaLMHead(nn.Module):
         return vocab_logits(self.decoder, x, self.bias)  # (B, T, V)
 
 
-class RobertaForCausalLM(LMHeadDecoder):
+class RobertaForCausalLM(Pretrained, LMHeadDecoder):
     """RoBERTa used as a decoder: ``roberta`` (no pooler) plus ``lm_head``."""
 
     base_model_prefix = "roberta"
@@ -114,3 +116,8 @@ def fix_keys(state: dict[str, Tensor], as_decoder: bool) -> tuple[dict[str, Tens
 def to_hf_keys(state: dict[str, Tensor], as_decoder: bool) -> dict[str, Tensor]:
     """This module's state in transformers' layout (an untied LM head's bias under both names)."""
     return export(state, as_decoder, KEYS)
+
+
+FAMILIES["roberta"] = FAMILIES["xlm-roberta"] = Family(
+    RobertaModel, RobertaForCausalLM, fix_keys, to_hf_keys
+)
