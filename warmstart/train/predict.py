@@ -42,7 +42,8 @@ def generate_ids(
         model: an encoder-decoder model with a transformers-style ``generate``.
         inputs: source token ids, one list per input.
         pad_token_id: the id that pads sources.
-        batch_size: inputs per ``generate`` call.
+        batch_size: inputs per ``generate`` call (1 with ``prompt_lookup_num_tokens``, which
+            decodes one input at a time).
         progress: show a tqdm bar.
         **generate_kwargs: passed to ``generate`` (``num_beams``, ``max_new_tokens``, ...).
 
@@ -53,6 +54,8 @@ def generate_ids(
     device = next(model.parameters()).device
     order = sorted(range(len(inputs)), key=lambda i: len(inputs[i]))
     kwargs = {**special_token_kwargs(model), **generate_kwargs}
+    if kwargs.get("prompt_lookup_num_tokens") is not None:
+        batch_size = 1
     out: list[list[int]] = [[] for _ in inputs]
     bar = tqdm(total=len(inputs), desc="generate", unit="ex", disable=not progress)
     for start in range(0, len(order), batch_size):
