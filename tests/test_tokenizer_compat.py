@@ -1,7 +1,8 @@
 """The rest of transformers' tokenizer API, live against transformers: pad (and the data collators
-built on it), add_tokens/add_special_tokens, convert_tokens_to_string, the extra call options and
-the constructors' keywords. Each test runs the same calls on both libraries' tokenizers, built from
-the same files (MiniLM's BERT vocabulary, a GPT-2 byte-level BPE trained here)."""
+built on it), add_tokens/add_special_tokens, convert_tokens_to_string, the extra call options
+(numpy outputs, words, overflowing windows) and the constructors' keywords. Each test runs the
+same calls on both libraries' tokenizers, built from the same files (MiniLM's BERT vocabulary, a
+GPT-2 byte-level BPE trained here)."""
 
 from __future__ import annotations
 
@@ -42,9 +43,14 @@ def pair(request, minilm_dir, bpe_folder):
 
 
 def plain(value):
-    """Tensors to (nested) lists, keeping which values were tensors."""
+    """Tensors and arrays to (nested) lists, keeping which values were tensors or arrays, their
+    dtypes and shapes (numpy's ragged rows are object arrays of arrays)."""
     if isinstance(value, torch.Tensor):
         return ("tensor", str(value.dtype), value.tolist())
+    if isinstance(value, np.ndarray) and value.dtype == object:
+        return ("ndarray", "object", value.shape, [plain(row) for row in value])
+    if isinstance(value, np.ndarray):
+        return ("ndarray", str(value.dtype), value.shape, value.tolist())
     if isinstance(value, dict):
         return {k: plain(v) for k, v in value.items()}
     return value
@@ -128,13 +134,57 @@ def test_pad_follows_padding_side_and_leaves_other_fields(pair):
         ours.pad([dict(f, labels=f["input_ids"]) for f in features], return_tensors="pt")
 
 
-def test_numpy_inputs_to_pad_need_return_tensors(pair):
+def numpy_inputs(tok, form: str):
+    """The unpadded batch of :func:`inputs` as numpy arrays (a fresh copy for each library)."""
+    enc = tok(TEXTS, PAIRS, return_special_tokens_mask=True)
+    if form == "arrays":
+        return [{k: np.array(v[i]) for k, v in enc.items()} for i in range(len(TEXTS))]
+    if form == "matrix":  # a dict of 2-D arrays, as a padded numpy call returns it
+        return dict(tok(TEXTS, PAIRS, padding=True, return_tensors="np"))
+    raise ValueError(form)
+
+
+@pytest.mark.parametrize("form", ["arrays", "matrix"])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"padding": "max_length", "max_length": 30, "padding_side": "left"},
+        {"padding": False},
+        {"pad_to_multiple_of": 8, "return_tensors": "pt"},
+        {"return_tensors": "np", "return_attention_mask": False},
+    ],
+)
+def test_pad_numpy_inputs_match(pair, form, kwargs):
     ours, ref = pair
-    features = [{"input_ids": np.array(ids)} for ids in ref(TEXTS)["input_ids"]]
-    assert isinstance(ref.pad(features)["input_ids"], np.ndarray)  # warmstart has no numpy output
-    with pytest.raises(ValueError, match="return_tensors='pt'"):
-        ours.pad(features)
-    assert_same(ours.pad(features, return_tensors="pt"), ref.pad(features, return_tensors="pt"))
+    got = ours.pad(numpy_inputs(ours, form), **kwargs)
+    assert_same(got, ref.pad(numpy_inputs(ref, form), **kwargs))
+    kind = torch.Tensor if kwargs.get("return_tensors") == "pt" else np.ndarray
+    assert isinstance(got["input_ids"], kind)
+
+
+def test_pad_lists_to_numpy_match(pair):
+    ours, ref = pair
+    for form in ("features", "dict", "single", "tensors"):
+        want = ref.pad(inputs(ref, form), return_tensors="np")
+        assert_same(ours.pad(inputs(ours, form), return_tensors="np"), want)
+    labels = [{"input_ids": ids, "labels": ids[:2]} for ids in ref(TEXTS)["input_ids"]]
+    want = ref.pad([dict(f) for f in labels], return_tensors="np")  # ragged labels: object array
+    assert_same(ours.pad([dict(f) for f in labels], return_tensors="np"), want)
+
+
+def test_pad_one_numpy_example(pair):
+    """transformers' pad raises on one example given as 1-D arrays (it reads a numpy int as an
+    unknown type); warmstart pads it, as transformers pads the same example given as lists."""
+    ours, ref = pair
+    example = {k: v[1] for k, v in inputs(ref, "dict").items()}
+    with pytest.raises(ValueError):
+        ref.pad({k: np.array(v) for k, v in example.items()}, padding="max_length", max_length=40)
+    got = ours.pad(
+        {k: np.array(v) for k, v in example.items()}, padding="max_length", max_length=40
+    )
+    want = ref.pad(example, padding="max_length", max_length=40, return_tensors="np")
+    assert_same(got, want)
 
 
 def test_pad_errors_match(bpe_folder):
@@ -347,8 +397,216 @@ def test_other_keywords(pair):
     ref("hello", max_lenght=3)  # transformers ignores a keyword it does not know
     with pytest.raises(TypeError, match="max_lenght"):
         ours("hello", max_lenght=3)
-    with pytest.raises(NotImplementedError, match="stride"):
-        ours(TEXTS, stride=2, truncation=True, max_length=4)
+    with pytest.raises(NotImplementedError, match="text_pair_target"):
+        ours(TEXTS, text_target=TEXTS, text_pair_target=PAIRS)
+
+
+# ---- numpy outputs ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"padding": True, "return_length": True, "return_special_tokens_mask": True},
+        {"return_offsets_mapping": True, "return_length": True},  # ragged rows: object arrays
+        {"padding": "max_length", "max_length": 12, "truncation": True, "padding_side": "left"},
+        {"return_offsets_mapping": True, "padding": True, "add_special_tokens": False},
+    ],
+)
+def test_numpy_outputs_match(pair, kwargs):
+    ours, ref = pair
+    for args in ((TEXTS[1],), (TEXTS,), (TEXTS, PAIRS), ("",)):
+        got, want = (
+            ours(*args, return_tensors="np", **kwargs),
+            ref(*args, return_tensors="np", **kwargs),
+        )
+        assert_same(got, want)
+        assert_same(got.to("cpu"), want.to("cpu"))  # numpy arrays stay as they are
+    enum = transformers.TensorType.NUMPY
+    got = ours(TEXTS, text_target=PAIRS, return_tensors=enum, **kwargs)
+    assert_same(got, ref(TEXTS, text_target=PAIRS, return_tensors=enum, **kwargs))
+    assert isinstance(got["input_ids"], np.ndarray)
+
+
+def test_numpy_encode_matches(pair):
+    ours, ref = pair
+    for args in ((TEXTS[1],), (TEXTS[0], PAIRS[0]), ("",)):
+        got = ours.encode(*args, return_tensors="np")
+        assert plain(got) == plain(ref.encode(*args, return_tensors="np"))
+        assert got.dtype == np.int64 and got.ndim == 2
+
+
+# ---- texts split into words ------------------------------------------------------------------
+
+WORDS = [
+    ["Hello,", "wörld!"],
+    ["a", "much", "longer", "text", "unaffable", "café", "中文"],
+    [],
+    ["x"],
+]
+PAIR_WORDS = [["and", "its", "pair"], ["b"], ["c", "d e"], []]
+
+
+def assert_same_rows(got, want):
+    """The same fields, and the same tokens, word ids and sequence ids in every row."""
+    assert_same(got, want)
+    assert len(got.encodings) == len(want.encodings)
+    for i in range(len(want.encodings)):
+        assert got.tokens(i) == want.tokens(i)
+        assert got.word_ids(i) == want.word_ids(i)
+        assert got.sequence_ids(i) == want.sequence_ids(i)
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"return_offsets_mapping": True, "return_special_tokens_mask": True},
+        {"padding": True, "return_length": True},
+        {"truncation": True, "max_length": 6, "padding": True, "return_tensors": "pt"},
+        {"add_special_tokens": False, "return_offsets_mapping": True},
+    ],
+)
+def test_split_into_words_matches(pair, kwargs):
+    ours, ref = pair
+    for args in ((WORDS[1],), (WORDS,), (WORDS, PAIR_WORDS), (WORDS[0], PAIR_WORDS[0]), ([], [])):
+        got = ours(*args, is_split_into_words=True, **kwargs)
+        assert_same_rows(got, ref(*args, is_split_into_words=True, **kwargs))
+    got = ours(WORDS[1], is_split_into_words=True)
+    assert got.word_ids() != ours(" ".join(WORDS[1])).word_ids()  # words, not text: not ignored
+
+
+def test_split_into_words_other_entry_points(pair):
+    ours, ref = pair
+    words = {"is_split_into_words": True}
+    assert ours.encode(WORDS[1], PAIR_WORDS[0], **words) == ref.encode(
+        WORDS[1], PAIR_WORDS[0], **words
+    )
+    assert ours.tokenize(WORDS[1], **words) == ref.tokenize(WORDS[1], **words)
+    got = ours(WORDS, text_target=PAIR_WORDS, padding=True, **words)
+    assert_same(got, ref(WORDS, text_target=PAIR_WORDS, padding=True, **words))
+    batch = [tuple(WORDS[0]), (WORDS[1], PAIR_WORDS[1])]  # tuples of words; a (words, words) pair
+    assert_same_rows(ours(batch, **words), ref(batch, **words))
+
+
+def test_gpt2_split_into_words_with_prefix_space(bpe_folder):
+    """transformers 5 needs no add_prefix_space for words (it does not raise without it); with
+    it, each word gets GPT-2's leading space."""
+    ours = warmstart.GPT2Tokenizer.from_pretrained(bpe_folder, add_prefix_space=True)
+    ref = transformers.GPT2Tokenizer.from_pretrained(bpe_folder, add_prefix_space=True)
+    for args in ((WORDS[1],), (WORDS,), (WORDS, PAIR_WORDS)):
+        kwargs = {"is_split_into_words": True, "return_offsets_mapping": True}
+        assert_same_rows(ours(*args, **kwargs), ref(*args, **kwargs))
+    without = warmstart.GPT2Tokenizer.from_pretrained(bpe_folder)
+    assert (
+        ours(WORDS[1], is_split_into_words=True)["input_ids"]
+        != without(WORDS[1], is_split_into_words=True)["input_ids"]
+    )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("hello there",),  # a string is not a list of words
+        (WORDS[1], "a pair"),
+        (WORDS, "a pair"),
+        (WORDS, PAIR_WORDS[:2]),
+        ([1, 2],),
+        ([["a"], "b c"],),
+        ([(WORDS[0], PAIR_WORDS[0])], PAIR_WORDS[:1]),
+    ],
+)
+def test_split_into_words_errors_match(pair, args):
+    ours, ref = pair
+    assert_same_outcome(
+        lambda: ours(*args, is_split_into_words=True), lambda: ref(*args, is_split_into_words=True)
+    )
+
+
+def test_lists_of_words_without_the_flag(pair):
+    ours, ref = pair
+    with pytest.raises(TypeError):
+        ref(WORDS)
+    with pytest.raises(TypeError, match="is_split_into_words=True"):
+        ours(WORDS)
+
+
+# ---- overflowing tokens and stride -----------------------------------------------------------
+
+LONG_TEXTS = ["one two three four five six seven eight nine ten eleven", "short", "a b c d e f g"]
+QUESTIONS = ["what?", "who", "b"]
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"max_length": 6, "stride": 2},
+        {"max_length": 7, "stride": 1, "padding": "max_length", "return_offsets_mapping": True},
+        {"max_length": 6, "stride": 2, "padding": True, "return_tensors": "pt"},
+        {"max_length": 6, "stride": 3, "padding": True, "return_tensors": "np"},
+        {"max_length": 5, "padding": True, "padding_side": "left", "return_length": True},
+        {"max_length": 6, "stride": 2, "return_special_tokens_mask": True, "verbose": False},
+    ],
+)
+def test_overflowing_tokens_match(pair, kwargs):
+    ours, ref = pair
+    options = {"truncation": True, "return_overflowing_tokens": True, **kwargs}
+    for args in ((LONG_TEXTS[0],), (LONG_TEXTS,), ([w.split() for w in LONG_TEXTS],)):
+        words = {"is_split_into_words": isinstance(args[0][0], list)}
+        got = ours(*args, **options, **words)
+        assert_same_rows(got, ref(*args, **options, **words))
+        texts = 1 if isinstance(args[0], str) else len(args[0])
+        assert len(got["overflow_to_sample_mapping"]) > texts  # windows were added
+
+
+@pytest.mark.parametrize(
+    "args, kwargs",
+    [
+        ((QUESTIONS, LONG_TEXTS), {"truncation": "only_second", "max_length": 10, "stride": 2}),
+        ((LONG_TEXTS, QUESTIONS), {"truncation": "only_first", "max_length": 10, "stride": 1}),
+        ((QUESTIONS, LONG_TEXTS), {"truncation": "longest_first", "max_length": 8}),
+        ((QUESTIONS, LONG_TEXTS), {"truncation": "only_second", "max_length": 4, "stride": 1}),
+        ((LONG_TEXTS,), {"truncation": True, "max_length": 6, "stride": 5}),  # stride too long
+        ((LONG_TEXTS,), {"truncation": True, "max_length": 6, "stride": 2, "return_tensors": "pt"}),
+        ((LONG_TEXTS,), {"return_length": True}),  # no truncation: one row per text
+    ],
+)
+def test_overflowing_pairs_and_errors_match(pair, args, kwargs):
+    ours, ref = pair
+    options = {"return_overflowing_tokens": True, "padding": False, **kwargs}
+    got = assert_same_outcome(lambda: ours(*args, **options), lambda: ref(*args, **options))
+    if got is not None:
+        assert_same_rows(got, ref(*args, **options))
+
+
+def test_overflow_with_left_truncation_and_labels(pair):
+    ours, ref = pair
+    ours.truncation_side = ref.truncation_side = "left"
+    options = {"truncation": True, "max_length": 5, "stride": 1, "return_overflowing_tokens": True}
+    got = ours(LONG_TEXTS, text_target=QUESTIONS, **options)
+    assert_same_rows(got, ref(LONG_TEXTS, text_target=QUESTIONS, **options))
+    assert ours.encode(LONG_TEXTS[0], **options) == ref.encode(LONG_TEXTS[0], **options)
+
+
+def test_stride_without_overflowing_tokens(pair):
+    ours, ref = pair
+    for kwargs in ({"truncation": True, "max_length": 6}, {}):
+        got = ours(LONG_TEXTS, stride=3, **kwargs)
+        assert_same(got, ref(LONG_TEXTS, stride=3, **kwargs))
+        assert_same(got, ours(LONG_TEXTS, **kwargs))  # stride alone changes nothing
+
+
+def test_stride_longer_than_the_room_left_is_a_value_error(pair):
+    """The tokenizers library panics there (transformers passes on its PanicException, which is
+    no Exception); warmstart raises a ValueError that says what to change."""
+    ours, ref = pair
+    question = len(ref(QUESTIONS[0], add_special_tokens=False)["input_ids"])
+    room = 10 - question - ref.num_special_tokens_to_add(pair=True)  # for the second text
+    options = {"truncation": "only_second", "max_length": 10, "stride": room}
+    with pytest.raises(BaseException) as theirs:
+        ref(QUESTIONS, LONG_TEXTS, **options)
+    assert not isinstance(theirs.value, Exception)
+    with pytest.raises(ValueError, match="stride"):
+        ours(QUESTIONS, LONG_TEXTS, **options)
 
 
 # ---- constructors ----------------------------------------------------------------------------

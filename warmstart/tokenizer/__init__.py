@@ -7,8 +7,9 @@ byte-level BPE (``tokenizer.json``, or ``vocab.json`` and ``merges.txt``). :clas
 ``tokenizer.json`` as written. :class:`AutoTokenizer` picks between them. :func:`save_tokenizers` and
 :func:`load_tokenizers` keep an encoder's and a decoder's tokenizers with a model folder.
 
-Layout: base.py (Tokenizer), encoding.py (its call, encode and pad), batch.py (BatchEncoding),
-files.py (file names, reading and writing settings), bert.py, gpt2.py, auto.py.
+Layout: base.py (Tokenizer), encoding.py (its call, encode and pad), inputs.py (texts, pairs and
+words to the backend's inputs), batch.py (BatchEncoding, tensors and arrays), files.py (file
+names, reading and writing settings), bert.py, gpt2.py, auto.py.
 """
 
 from .auto import (

@@ -1,17 +1,20 @@
 """BatchEncoding, the output of a tokenizer call, and the conversions between id lists and
-tensors."""
+torch tensors or numpy arrays."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 
 class BatchEncoding(dict):
     """The output of a tokenizer call: a dict whose fields can also be read as attributes.
 
-    A tokenizer call also keeps the ``tokenizers`` encodings, for :meth:`tokens`, :meth:`word_ids`
-    and :meth:`sequence_ids`; the output of ``pad`` has none.
+    A tokenizer call also keeps the ``tokenizers`` encodings, one per row (with
+    ``return_overflowing_tokens``, one per window), for :meth:`tokens`, :meth:`word_ids` and
+    :meth:`sequence_ids`; the output of ``pad`` has none.
     """
 
     def __init__(self, data: Mapping[str, Any] | None = None, encodings: list | None = None):
@@ -52,7 +55,8 @@ class BatchEncoding(dict):
             ) from None
 
     def to(self, device: Any, *, non_blocking: bool = False) -> BatchEncoding:
-        """Move every tensor to ``device``, in place.
+        """Move every torch tensor to ``device``, in place; numpy arrays and lists stay as they
+        are, as in transformers.
 
         Args:
             device: a torch device, device string or index.
@@ -67,48 +71,88 @@ class BatchEncoding(dict):
         return self
 
 
-def _to_tensors(data: Mapping[str, Any]) -> dict[str, Any]:
+def _to_tensors(data: Mapping[str, Any], kind: str = "pt") -> dict[str, Any]:
+    """Each field as a torch tensor (``kind="pt"``) or a numpy array (``kind="np"``)."""
+    convert = _as_numpy if kind == "np" else _as_torch
+    return {key: convert(key, rows) for key, rows in data.items()}
+
+
+def _as_torch(key: str, rows: Any) -> Any:
     import torch
 
-    tensors = {}
-    for key, rows in data.items():
-        if torch.is_tensor(rows):
-            tensors[key] = rows
-            continue
-        if rows and all(isinstance(row, (list, tuple)) for row in rows):
-            lengths = sorted({len(row) for row in rows})
-            if len(lengths) > 1:
-                raise ValueError(
-                    f"Cannot make one tensor of `{key}`: its sequences have lengths {lengths}. "
-                    "Pass padding=True (and truncation=True for long texts) to return_tensors='pt'."
-                )
-        try:
-            tensor = torch.tensor(rows)
-        except (TypeError, ValueError, RuntimeError) as err:
-            raise ValueError(f"Cannot make a tensor of `{key}`: {err}") from err
-        tensors[key] = tensor.long() if tensor.numel() == 0 else tensor  # ints, as transformers
-    return tensors
+    if torch.is_tensor(rows):
+        return rows
+    if rows and all(isinstance(row, (list, tuple)) for row in rows):
+        lengths = sorted({len(row) for row in rows})
+        if len(lengths) > 1:
+            raise ValueError(
+                f"Cannot make one tensor of `{key}`: its sequences have lengths {lengths}. "
+                "Pass padding=True (and truncation=True for long texts) to return_tensors='pt'."
+            )
+    try:
+        tensor = torch.tensor(rows)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise ValueError(f"Cannot make a tensor of `{key}`: {err}") from err
+    return tensor.long() if tensor.numel() == 0 else tensor  # ints, as transformers
+
+
+def _as_numpy(key: str, rows: Any) -> np.ndarray:
+    """An int64 array (from python ints), or, as transformers does for sequences of different
+    lengths, a 1-D object array holding one array per sequence."""
+    if isinstance(rows, np.ndarray):
+        return rows
+    dtype = np.int64 if _no_values(rows) else None
+    if _ragged(rows):
+        rows, dtype = [np.asarray(row) for row in rows], object
+    try:
+        return np.asarray(rows, dtype=dtype)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"Cannot make a numpy array of `{key}`: {err}") from err
+
+
+def _ragged(rows: Any) -> bool:
+    """Sequences of different lengths."""
+    if not isinstance(rows, (list, tuple)) or not rows:
+        return False
+    return isinstance(rows[0], (list, tuple, np.ndarray)) and len({len(r) for r in rows}) > 1
+
+
+def _no_values(rows: Any) -> bool:
+    """True for an empty list, or lists of lists with nothing in them."""
+    if not isinstance(rows, (list, tuple)):
+        return False
+    return all(_no_values(row) for row in rows) if rows else True
 
 
 def _tensor_type(return_tensors: Any, given: Any = None) -> str | None:
-    """Check ``return_tensors``; pad (``given`` its inputs) returns tensors when given tensors."""
-    value = getattr(return_tensors, "value", return_tensors)  # accept transformers' TensorType
+    """Check ``return_tensors`` ("pt", "np", None or transformers' TensorType). ``pad`` passes
+    its main input as ``given``: with no ``return_tensors`` it returns what it was given."""
+    value = getattr(return_tensors, "value", return_tensors)
     if value is None and given is not None:
-        first = given[0]
-        if isinstance(first, (list, tuple)):
-            first = next((row[0] for row in given if len(row)), None)
-        if first is not None and not isinstance(first, (int, float)):
-            if not type(first).__module__.startswith("torch"):
-                raise ValueError(
-                    f"pad was given {type(first).__name__} values; warmstart returns torch "
-                    "tensors or lists (not numpy arrays): pass return_tensors='pt', or lists."
-                )
-            value = "pt"
-    if value not in (None, "pt"):
+        value = _given_type(given)
+    if value not in (None, "pt", "np"):
         raise ValueError(
-            f"return_tensors={value!r} is not supported; use 'pt' (torch tensors) or None (lists)."
+            f"return_tensors={value!r} is not supported; use 'pt' (torch tensors), 'np' (numpy "
+            "arrays) or None (lists)."
         )
     return value
+
+
+def _given_type(given: Any) -> str | None:
+    """ "pt" for torch tensors, "np" for numpy arrays (or numpy ints), None for lists of ints."""
+    first = given[0]
+    if isinstance(first, (list, tuple)):
+        first = next((row[0] for row in given if len(row)), None)
+    if first is None or isinstance(first, (int, float, list, tuple)):
+        return None
+    if type(first).__module__.startswith("torch"):
+        return "pt"
+    if isinstance(first, (np.ndarray, np.generic)):
+        return "np"
+    raise ValueError(
+        f"pad was given {type(first).__name__} values; it takes lists of ints, torch tensors "
+        "or numpy arrays."
+    )
 
 
 def _to_python(value: Any) -> Any:

@@ -6,9 +6,14 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .batch import BatchEncoding, _tensor_type, _to_python, _to_tensors
+from .inputs import _as_batch
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
 
 logger = logging.getLogger("warmstart.tokenizer")
 
@@ -18,8 +23,13 @@ _PADDING.update({None: None, "do_not_pad": None})
 _TRUNCATION = {True: "longest_first", False: None, None: None, "do_not_truncate": None}
 _TRUNCATION.update({s: s for s in ("longest_first", "only_first", "only_second")})
 # transformers' __call__ options that warmstart takes at their default values only.
-_DEFAULT_ONLY = {"stride": 0, "is_split_into_words": False, "return_overflowing_tokens": False}
-_DEFAULT_ONLY.update({"text_pair_target": None, "tokenizer_kwargs": None})
+_DEFAULT_ONLY = {"text_pair_target": None, "tokenizer_kwargs": None}
+# The optional per-row fields of a call, read from each ``tokenizers.Encoding``.
+_EXTRA_FIELDS = {
+    "special_tokens_mask": lambda e: e.special_tokens_mask,
+    "offset_mapping": lambda e: e.offsets,
+    "length": lambda e: len(e.ids),
+}
 
 
 class _EncodingMixin:
@@ -36,11 +46,14 @@ class _EncodingMixin:
         padding: bool | str = False,
         truncation: bool | str | None = None,
         max_length: int | None = None,
+        stride: int = 0,
+        is_split_into_words: bool = False,
         pad_to_multiple_of: int | None = None,
         padding_side: str | None = None,
         return_tensors: str | None = None,
         return_token_type_ids: bool | None = None,
         return_attention_mask: bool | None = None,
+        return_overflowing_tokens: bool = False,
         return_special_tokens_mask: bool = False,
         return_offsets_mapping: bool = False,
         return_length: bool = False,
@@ -50,7 +63,8 @@ class _EncodingMixin:
         """Tokenize a text, a pair of texts, or a batch of either.
 
         Args:
-            text: a string, or a list of strings (a batch).
+            text: a string, or a list of strings (a batch); with ``is_split_into_words``, a list
+                of words, or a list of lists of words (a batch).
             text_pair: the second text of each pair (same shape as ``text``).
             text_target: texts whose ids are returned as ``labels`` (alone if ``text`` is None).
             add_special_tokens: add ``[CLS]``/``[SEP]`` (or what the tokenizer's template says).
@@ -59,19 +73,29 @@ class _EncodingMixin:
                 ``max_length`` it truncates to ``model_max_length``. Default: on if ``max_length``
                 is given and ``padding`` is not.
             max_length: the length to truncate (and, with padding="max_length", pad) to.
+            stride: with ``return_overflowing_tokens``, how many tokens each overflowing window
+                repeats from the end of the one before (ignored without truncation).
+            is_split_into_words: ``text`` (and ``text_pair``) are already split into words; each
+                word is tokenized on its own and ``word_ids()`` index the words. GPT-2 puts no
+                space before a word unless built with ``add_prefix_space=True``.
             pad_to_multiple_of: round padded lengths up to a multiple of this.
             padding_side: "right" or "left" (default: the tokenizer's ``padding_side``).
-            return_tensors: "pt" for torch tensors of shape (batch, length), or None for lists.
+            return_tensors: "pt" for torch tensors or "np" for numpy (int64) arrays, of shape
+                (batch, length), or None for lists.
             return_token_type_ids: include ``token_type_ids`` (default: if the model takes them).
             return_attention_mask: include ``attention_mask`` (default: if the model takes it).
+            return_overflowing_tokens: with truncation, also return the tokens cut off, as more
+                rows (windows of ``max_length``, overlapping by ``stride``) after their text's
+                row, and ``overflow_to_sample_mapping``: each row's text. The output keeps its
+                batch axis even for one text.
             return_special_tokens_mask: include ``special_tokens_mask`` (1 for special tokens).
             return_offsets_mapping: include ``offset_mapping``: each token's (start, end) in text.
             return_length: include ``length``, the number of ids of each text (a list, as in
                 transformers, even for one text).
             verbose: warn about sequences longer than ``model_max_length``.
-            **unsupported: transformers' other options (``stride``, ``is_split_into_words``,
-                ...) are accepted at their defaults only; unknown names raise TypeError, where
-                transformers ignores them.
+            **unsupported: transformers' other options (``text_pair_target``,
+                ``tokenizer_kwargs``) are accepted at their defaults only; unknown names raise
+                TypeError, where transformers ignores them.
 
         Returns:
             A BatchEncoding of ``input_ids`` (and ``token_type_ids``, ``attention_mask``,
@@ -85,11 +109,14 @@ class _EncodingMixin:
             "padding": padding,
             "truncation": truncation,
             "max_length": max_length,
+            "stride": stride,
+            "is_split_into_words": is_split_into_words,
             "pad_to_multiple_of": pad_to_multiple_of,
             "padding_side": padding_side,
             "return_tensors": return_tensors,
             "return_token_type_ids": return_token_type_ids,
             "return_attention_mask": return_attention_mask,
+            "return_overflowing_tokens": return_overflowing_tokens,
             "return_special_tokens_mask": return_special_tokens_mask,
             "return_offsets_mapping": return_offsets_mapping,
             "return_length": return_length,
@@ -106,24 +133,31 @@ class _EncodingMixin:
 
     def encode(
         self,
-        text: str,
-        text_pair: str | None = None,
+        text: str | Sequence[str],
+        text_pair: str | Sequence[str] | None = None,
         *,
         add_special_tokens: bool = True,
         padding: bool | str = False,
         truncation: bool | str | None = None,
         max_length: int | None = None,
+        stride: int = 0,
+        padding_side: str | None = None,
         return_tensors: str | None = None,
-    ) -> list[int]:
+        is_split_into_words: bool = False,
+        return_overflowing_tokens: bool = False,
+    ) -> list[int] | list[list[int]] | torch.Tensor | np.ndarray:
         """Tokenize one text (or pair) to a list of ids.
 
         Args:
-            text: the text.
+            text: the text (a list of words with ``is_split_into_words``).
             text_pair: an optional second text.
-            add_special_tokens, padding, truncation, max_length, return_tensors: as in ``__call__``.
+            add_special_tokens, padding, truncation, max_length, stride, padding_side,
+                return_tensors, is_split_into_words, return_overflowing_tokens: as in
+                ``__call__``.
 
         Returns:
-            The ids (a tensor of shape (1, length) with ``return_tensors="pt"``).
+            The ids: a list, an array of shape (1, length) with ``return_tensors`` ("pt" or
+            "np"), or one row per window with ``return_overflowing_tokens``.
         """
         return self._encode(
             text,
@@ -132,24 +166,37 @@ class _EncodingMixin:
             padding=padding,
             truncation=truncation,
             max_length=max_length,
+            stride=stride,
+            is_split_into_words=is_split_into_words,
+            padding_side=padding_side,
             return_tensors=return_tensors,
+            return_overflowing_tokens=return_overflowing_tokens,
         )["input_ids"]
 
     def tokenize(
-        self, text: str, pair: str | None = None, add_special_tokens: bool = False
+        self,
+        text: str | Sequence[str],
+        pair: str | Sequence[str] | None = None,
+        add_special_tokens: bool = False,
+        *,
+        is_split_into_words: bool = False,
     ) -> list[str]:
         """Split a text into tokens (strings), without special tokens by default.
 
         Args:
-            text: the text.
+            text: the text (a list of words with ``is_split_into_words``).
             pair: an optional second text.
             add_special_tokens: also return the special tokens encoding adds.
+            is_split_into_words: as in ``__call__``.
 
         Returns:
             The tokens.
         """
-        _, inputs = _as_batch(text, pair)
-        return self._run(inputs, add_special_tokens, None, None, None, None)[0].tokens
+        _, inputs = _as_batch(text, pair, is_split_into_words)
+        encodings = self._run(
+            inputs, add_special_tokens, None, None, None, None, words=is_split_into_words
+        )
+        return encodings[0].tokens
 
     def _encode(
         self,
@@ -160,36 +207,50 @@ class _EncodingMixin:
         padding: Any = False,
         truncation: Any = None,
         max_length: int | None = None,
+        stride: int = 0,
+        is_split_into_words: bool = False,
         pad_to_multiple_of: int | None = None,
         padding_side: str | None = None,
         return_tensors: str | None = None,
         return_token_type_ids: bool | None = None,
         return_attention_mask: bool | None = None,
+        return_overflowing_tokens: bool = False,
         return_special_tokens_mask: bool = False,
         return_offsets_mapping: bool = False,
         return_length: bool = False,
         verbose: bool = True,
     ) -> BatchEncoding:
         return_tensors = _tensor_type(return_tensors)
-        batched, inputs = _as_batch(text, text_pair)
+        batched, inputs = _as_batch(text, text_pair, is_split_into_words)
         pad, trunc, max_length = self._strategies(
             padding, truncation, max_length, pad_to_multiple_of, verbose
         )
         encodings = self._run(
-            inputs, add_special_tokens, pad, trunc, max_length, pad_to_multiple_of, padding_side
+            inputs,
+            add_special_tokens,
+            pad,
+            trunc,
+            max_length,
+            pad_to_multiple_of,
+            padding_side,
+            stride=stride,
+            words=is_split_into_words,
         )
-        data = self._fields(encodings, return_token_type_ids, return_attention_mask)
-        if return_special_tokens_mask:
-            data["special_tokens_mask"] = [e.special_tokens_mask for e in encodings]
-        if return_offsets_mapping:
-            data["offset_mapping"] = [e.offsets for e in encodings]
-        if return_length:
-            data["length"] = [len(e.ids) for e in encodings]
+        if return_overflowing_tokens:  # each text's windows become rows after it
+            encodings, sources = _with_overflow(encodings)
+        extras = {
+            "special_tokens_mask": return_special_tokens_mask,
+            "offset_mapping": return_offsets_mapping,
+            "length": return_length,
+        }
+        data = self._fields(encodings, return_token_type_ids, return_attention_mask, extras)
+        if return_overflowing_tokens:
+            data["overflow_to_sample_mapping"] = sources
         if max_length is None and verbose:
             self._warn_if_too_long(data["input_ids"])
         if return_tensors is not None:
-            return BatchEncoding(_to_tensors(data), encodings)
-        if not batched:  # one text: drop the batch axis of per-token fields, as transformers does
+            return BatchEncoding(_to_tensors(data, return_tensors), encodings)
+        if not batched and not return_overflowing_tokens:  # drop the batch axis, as transformers
             data = {k: v[0] if isinstance(v[0], list) else v for k, v in data.items()}
         return BatchEncoding(data, encodings)
 
@@ -239,15 +300,19 @@ class _EncodingMixin:
         max_length: int | None,
         multiple: int | None,
         side: str | None = None,
+        *,
+        stride: int = 0,
+        words: bool = False,
     ) -> list:
-        """Configure the backend's truncation and padding for this call, then encode."""
+        """Configure the backend's truncation and padding for this call, then encode (``words``:
+        the inputs are lists of words)."""
         backend = self._backend
         with self._lock:
             if trunc is None:
                 backend.no_truncation()
             else:
                 backend.enable_truncation(
-                    max_length, stride=0, strategy=trunc, direction=self.truncation_side
+                    max_length, stride=stride, strategy=trunc, direction=self.truncation_side
                 )
             if pad is None:
                 backend.no_padding()
@@ -261,13 +326,27 @@ class _EncodingMixin:
                     pad_to_multiple_of=multiple,
                 )
             try:
-                return backend.encode_batch(inputs, add_special_tokens=add_special_tokens)
+                return backend.encode_batch(
+                    inputs, add_special_tokens=add_special_tokens, is_pretokenized=words
+                )
             except Exception as err:  # the Rust library raises a bare Exception
                 raise ValueError(f"Could not tokenize the input: {err}") from err
+            except BaseException as err:  # or panics (pyo3's PanicException), e.g. on a stride
+                if type(err).__name__ != "PanicException":  # longer than the room left
+                    raise
+                raise ValueError(
+                    f"Could not tokenize the input: {err}. With a pair, the room left for the "
+                    "truncated text must be longer than `stride`: raise max_length or lower stride."
+                ) from err
 
     def _fields(
-        self, encodings: list, token_type_ids: bool | None, attention_mask: bool | None
-    ) -> dict[str, list[list[int]]]:
+        self,
+        encodings: list,
+        token_type_ids: bool | None,
+        attention_mask: bool | None,
+        extras: Mapping[str, bool],
+    ) -> dict[str, list]:
+        """The fields asked for, one row per encoding, in transformers' order."""
         if token_type_ids is None:
             token_type_ids = "token_type_ids" in self.model_input_names
         if attention_mask is None:
@@ -277,6 +356,9 @@ class _EncodingMixin:
             data["token_type_ids"] = [e.type_ids for e in encodings]
         if attention_mask:
             data["attention_mask"] = [e.attention_mask for e in encodings]
+        for key, wanted in extras.items():
+            if wanted:
+                data[key] = [_EXTRA_FIELDS[key](e) for e in encodings]
         return data
 
     def _warn_if_too_long(self, rows: list[list[int]]) -> None:
@@ -310,14 +392,15 @@ class _EncodingMixin:
         Args:
             encoded_inputs: one example (a dict of id lists), a batch as a dict of lists of id
                 lists, or a list of examples (dicts or BatchEncodings, as a collator gets them).
-                Tensors are accepted in place of lists and make ``return_tensors`` default to "pt".
+                Torch tensors or numpy arrays are accepted in place of lists and make
+                ``return_tensors`` default to "pt" or "np".
             padding: True or "longest" (to the longest in the batch), "max_length", or False.
             max_length: the length to pad to with padding="max_length".
             pad_to_multiple_of: round padded lengths up to a multiple of this.
             padding_side: "right" or "left" (default: the tokenizer's ``padding_side``).
             return_attention_mask: pad and return ``attention_mask`` (default: if the model
                 takes it).
-            return_tensors: "pt" for torch tensors, or None for lists.
+            return_tensors: "pt" for torch tensors, "np" for numpy arrays, or None for lists.
             verbose: warn when ``max_length`` is given with padding=True.
 
         Returns:
@@ -362,7 +445,7 @@ class _EncodingMixin:
                 for i in range(len(rows))
             ]
             data = {k: [ex[k] for ex in examples] for k in examples[0]}
-        return BatchEncoding(_to_tensors(data) if return_tensors else data)
+        return BatchEncoding(_to_tensors(data, return_tensors) if return_tensors else data)
 
     def _pad_example(
         self,
@@ -409,25 +492,11 @@ def _choice(value: Any, table: Mapping[Any, str | None], name: str) -> str | Non
         raise ValueError(f"{name}={value!r} is not valid; use one of {allowed}.") from None
 
 
-def _as_batch(text: Any, text_pair: Any) -> tuple[bool, list]:
-    """Whether the input is a batch, and the inputs as tokenizers' encode_batch takes them."""
-    if isinstance(text, str):
-        if text_pair is not None and not isinstance(text_pair, str):
-            raise TypeError("When `text` is one string, `text_pair` must be a string too.")
-        return False, [(text, text_pair)] if text_pair else [text]  # "" counts as no pair
-    if not isinstance(text, (list, tuple)) or not all(isinstance(t, str) for t in text):
-        raise ValueError("`text` must be a string or a list of strings.")
-    if not text:
-        raise ValueError("`text` is an empty list; there is nothing to tokenize.")
-    if text_pair is None:
-        return True, list(text)
-    if isinstance(text_pair, str) or not isinstance(text_pair, (list, tuple)):
-        raise TypeError("For a batch, `text_pair` must be a list as long as `text`.")
-    if len(text_pair) != len(text) or not all(isinstance(t, str) for t in text_pair):
-        raise ValueError(
-            f"`text_pair` must be {len(text)} strings, one per text; got {len(text_pair)} items."
-        )
-    return True, list(zip(text, text_pair))
+def _with_overflow(encodings: list) -> tuple[list, list[int]]:
+    """Each encoding followed by its overflowing windows, and the index of each row's text."""
+    groups = [[encoding, *encoding.overflowing] for encoding in encodings]
+    rows = [row for group in groups for row in group]
+    return rows, [i for i, group in enumerate(groups) for _ in group]
 
 
 def _check_unsupported(options: Mapping[str, Any], where: str) -> None:
