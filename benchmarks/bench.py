@@ -300,13 +300,16 @@ def lookup_rows(models: dict, folder: Path, test_file: Path, n: int, repeats: in
         decode_all(m, **o) for m in (theirs, ours, fast) for o in ({}, lookup)
     ]  # transformers, transformers lookup, ours, ours lookup, compiled, compiled lookup
     hf, hf_lookup, *mine = (1000 * t / tokens for t in interleaved(fns, repeats))
-    name = f"decode greedy b1, {len(sources)} demo inputs"
-    note = f"vs transformers' own prompt lookup; tokens identical to greedy {same}/{len(sources)}"
+    name = "demo inputs, greedy b1"
+    note = f"{len(sources)} test inputs, one at a time, to their eos"
+    lookup_note = (
+        f"vs transformers' own prompt lookup; tokens identical to greedy {same}/{len(sources)}"
+    )
     return [
-        Row(name, "ms/token", mine[0], hf),
+        Row(name, "ms/token", mine[0], hf, None, note),
         Row(f"{name}, compiled", "ms/token", mine[2], hf),
-        Row(f"{name}, prompt lookup {LOOKUP_TOKENS}", "ms/token", mine[1], hf_lookup, None, note),
-        Row(f"{name}, compiled, prompt lookup", "ms/token", mine[3], hf_lookup, None, note),
+        Row(f"{name}, lookup {LOOKUP_TOKENS}", "ms/token", mine[1], hf_lookup, None, lookup_note),
+        Row(f"{name}, compiled, lookup", "ms/token", mine[3], hf_lookup, None, lookup_note),
     ]
 
 
