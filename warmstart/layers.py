@@ -206,11 +206,12 @@ class DecoderCache:
         """Keep rows ``index`` (N',) of the batch, in that order; ``cross=False`` leaves the
         cross-attention keys/values alone (beam search: they are equal within an input's beams)."""
         used = self.kv[:, :, :, :, : self.length]
+        picked = used.index_select(2, index)  # 5-8x faster than used[:, :, index] on a CPU
         if index.shape[0] == self.kv.shape[2]:
-            used.copy_(used[:, :, index])
+            used.copy_(picked)
         else:  # a new buffer; only the positions written so far are copied
             kv = self.kv.new_empty((*self.kv.shape[:2], index.shape[0], *self.kv.shape[3:]))
-            kv[:, :, :, :, : self.length] = used[:, :, index]
+            kv[:, :, :, :, : self.length] = picked
             self.kv = kv
         if cross:
             self.cross = [None if c is None else (c[0][index], c[1][index]) for c in self.cross]
