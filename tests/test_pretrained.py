@@ -140,3 +140,15 @@ def test_save_keeps_other_files_and_replaces_the_weights(tmp_path):
     assert all(
         torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values())
     )
+
+
+def test_a_quantised_half_is_not_saved(tmp_path):
+    config = ws.EncoderDecoderConfig.from_encoder_decoder_configs(
+        ws.BertConfig(**TINY), ws.BertConfig(**TINY)
+    )
+    model = ws.EncoderDecoderModel(config).quantize("int8")
+    with pytest.raises(ValueError, match="quantised"):
+        model.decoder.save_pretrained(tmp_path / "decoder")
+    assert not (tmp_path / "decoder").exists()
+    model.encoder.save_pretrained(tmp_path / "encoder")  # the encoder keeps full precision
+    assert (tmp_path / "encoder" / "model.safetensors").is_file()

@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from . import hub
 from .config import CONFIG_NAME, Config, EncoderDecoderConfig, config_from_dict, write_text_atomic
 from .families import family
+from .quantize import WeightOnlyLinear
 
 logger = logging.getLogger("warmstart")
 
@@ -129,7 +130,16 @@ def pretrained_module(
 
 def save_module(module: nn.Module, directory: str | os.PathLike, safe: bool = True) -> None:
     """``save_pretrained`` of one encoder or decoder: config.json and its weights under
-    transformers' names (its class's ``architectures``), atomically, other files kept."""
+    transformers' names (its class's ``architectures``), atomically, other files kept.
+
+    Raises:
+        ValueError: the module's weights are quantised (``EncoderDecoderModel.quantize``).
+    """
+    if any(isinstance(m, WeightOnlyLinear) for m in module.modules()):
+        raise ValueError(
+            f"This {type(module).__name__} has quantised weights, for inference only, and cannot "
+            "be saved; load the full-precision model again for that."
+        )
     fam = family(module.config)
     state = fam.to_hf_keys(dedupe_tied(module), type(module) is fam.decoder)
     config = module.config.to_dict()
