@@ -110,14 +110,7 @@ def pretrained_module(
             f"{folder} holds a {config.model_type!r} model, which {cls.__name__} cannot load; "
             f"use {fam.encoder.__name__} or {fam.decoder.__name__}."
         )
-    unknown = sorted(k for k in options if not hasattr(config, k))
-    if unknown:
-        raise TypeError(
-            f"{cls.__name__}.from_pretrained() got unexpected keyword arguments: "
-            f"{', '.join(unknown)} (neither a config field nor a loading option)."
-        )
-    for key, value in options.items():
-        setattr(config, key, value)
+    set_fields(config, options, f"{cls.__name__}.from_pretrained()")
     module, missing = load_module(cls, folder, config, dtype)
     if missing:
         logger.warning(
@@ -126,6 +119,23 @@ def pretrained_module(
             "; ".join(summarize_keys(missing)),
         )
     return module.eval()
+
+
+def set_fields(config: Config, fields: dict[str, Any], caller: str) -> None:
+    """Set a loader's leftover keywords on ``config``, as transformers' ``from_pretrained`` does.
+
+    Raises:
+        TypeError: a keyword that is no field of ``config`` (a typo would otherwise be saved in
+            config.json); the message names ``caller``.
+    """
+    unknown = sorted(k for k in fields if not hasattr(config, k))
+    if unknown:
+        raise TypeError(
+            f"{caller} got unexpected keyword arguments: {', '.join(unknown)} (neither a field "
+            f"of the {config.model_type} config nor a loading option)."
+        )
+    for key, value in fields.items():
+        setattr(config, key, value)
 
 
 def save_module(module: nn.Module, directory: str | os.PathLike, safe: bool = True) -> None:

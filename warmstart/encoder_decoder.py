@@ -597,24 +597,22 @@ class EncoderDecoderModel(nn.Module):
             if logits is not None:
                 return logits.float(), state  # (N, V)
         with native_gemv(state.bf16 and tokens.shape[0] == 1):
-            logits = self.decoder(
-                tokens,
-                encoder_hidden_states=state.enc,
-                encoder_attention_mask=state.enc_mask,
-                cache=state.cache,
-                last_only=True,
-            ).logits
+            logits = self._decode(tokens, state, last_only=True)
         return logits[:, -1].float(), state  # (N, V)
 
     def _step_all(self, tokens: Tensor, state: _DecodeState) -> tuple[Tensor, _DecodeState]:
         """Feed tokens (N, t) after the cache; the logits after each of them (N, t, V)."""
-        logits = self.decoder(
+        return self._decode(tokens, state, last_only=False).float(), state
+
+    def _decode(self, tokens: Tensor, state: _DecodeState, last_only: bool) -> Tensor:
+        """The eager decoder over tokens (N, t) after the cache: logits (N, t or 1, V)."""
+        return self.decoder(
             tokens,
             encoder_hidden_states=state.enc,
             encoder_attention_mask=state.enc_mask,
             cache=state.cache,
+            last_only=last_only,
         ).logits
-        return logits.float(), state
 
     def _shares_token_ids(self) -> bool:
         """Whether source ids are decoder ids too (equal vocabularies), so that prompt lookup
@@ -732,14 +730,7 @@ class EncoderDecoderModel(nn.Module):
                 f"{folder} holds a {config.model_type!r} model, not an encoder-decoder. Build one from "
                 "it with EncoderDecoderModel.from_encoder_decoder_pretrained(encoder, decoder)."
             )
-        unknown = sorted(k for k in kwargs if not hasattr(config, k))
-        if unknown:
-            raise TypeError(
-                f"from_pretrained() got unexpected keyword arguments: {', '.join(unknown)} (neither "
-                "a field of the encoder-decoder config nor a loading option)."
-            )
-        for key, value in kwargs.items():
-            setattr(config, key, value)
+        checkpoint.set_fields(config, kwargs, "from_pretrained()")
         device = _device_of(device_map)
         with torch.device("meta"):
             model = cls(config)

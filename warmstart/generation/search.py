@@ -254,7 +254,8 @@ def generate(
     input_ids, cache = expand_rows(reorder, cache, start_ids, times)
     if streamer is not None and hasattr(streamer, "put"):
         streamer = _streamer_calls(streamer, input_ids)
-    if lookahead is not None and config.prompt_lookup_num_tokens is not None:  # checked above
+    if config.prompt_lookup_num_tokens is not None:
+        assert lookahead is not None  # _check_lookup refused a decode without one
         loop = _lookup_loop(step, lookahead, cache, input_ids, config, processors)
         return _drain(loop, streamer)
     if config.num_beams > 1:
@@ -415,15 +416,13 @@ def greedy_lookup(
 def _check_lookup(
     config: GenerationConfig, input_ids: Tensor, lookahead: lookup.Lookahead | None
 ) -> None:
-    what = (
-        "beam search"
-        if config.num_beams > 1
-        else "sampling"
-        if config.do_sample
-        else f"{input_ids.shape[0]} rows at once"
-        if input_ids.shape[0] != 1
-        else None
-    )
+    what = None
+    if config.num_beams > 1:
+        what = "beam search"
+    elif config.do_sample:
+        what = "sampling"
+    elif input_ids.shape[0] != 1:
+        what = f"{input_ids.shape[0]} rows at once"
     if what is not None:
         raise ValueError(
             f"Prompt lookup decoding (`prompt_lookup_num_tokens`) is greedy search of one row; it "
