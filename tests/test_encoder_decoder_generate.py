@@ -7,9 +7,9 @@ from conftest import IDS, add_to_hf_cache, tiny_bert2bert
 from tiny_configs import TINY
 
 from warmstart import AutoTokenizer, EncoderDecoderModel
-from warmstart import linear as products
-from warmstart.encoder_decoder import PACK_MIN_STEPS
 from warmstart.generation import GenerationConfig
+from warmstart.torch import linear as products
+from warmstart.torch.encoder_decoder import PACK_MIN_STEPS
 
 
 @pytest.fixture(scope="module")
@@ -404,7 +404,7 @@ def test_prompt_lookup_gives_greedy_tokens_as_transformers_does(tiny_pair, optio
 
 
 def test_prompt_lookup_guesses_from_the_source_only_in_a_shared_vocabulary(tiny_pair, monkeypatch):
-    from warmstart import generation
+    from warmstart.torch import generation
 
     _, ours = tiny_pair
     seen = []

@@ -8,9 +8,10 @@ import transformers as hf
 from conftest import IDS, tiny_bert2bert
 from tiny_configs import BART_TINY, TINY, randomize_
 
-from warmstart import EncoderDecoderModel, generation
-from warmstart.encoder_decoder import _DecodeState
-from warmstart.quantize import WeightOnlyLinear, native_gemv
+from warmstart import EncoderDecoderModel
+from warmstart.torch import generation
+from warmstart.torch.encoder_decoder import _DecodeState
+from warmstart.torch.quantize import WeightOnlyLinear, native_gemv
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

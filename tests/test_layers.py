@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from warmstart import layers
-from warmstart.layers import Dropout, attend, cross_entropy, dropout
+from warmstart.torch import layers
+from warmstart.torch.layers import Dropout, attend, cross_entropy, dropout
 
 
 def test_dropout_is_the_identity_when_off():

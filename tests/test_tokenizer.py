@@ -318,7 +318,7 @@ def test_bad_arguments_are_clear_errors(pair):
     with pytest.raises(ValueError, match="string"):
         ours(5)
     with pytest.raises(ValueError, match="return_tensors"):
-        ours("x", return_tensors="tf")
+        ours("x", return_tensors="mx")
     with pytest.raises(ValueError, match="too short"):
         ours("hi", "a much longer second text", truncation="only_first", max_length=6)
 
@@ -328,3 +328,22 @@ def test_numpy_and_tensor_ids_decode(pair):
     ids = np.array(ref("hello there").input_ids)
     assert ours.decode(ids) == ref.decode(ids.tolist()) == "[CLS] hello there [SEP]"
     assert ours.convert_ids_to_tokens(torch.tensor([7592, 2045])) == ["hello", "there"]
+
+
+@pytest.mark.parametrize("kind", ["tf", "jax"])
+def test_tensorflow_and_jax_tensors(pair, kind):
+    """return_tensors='tf' / 'jax' give that framework's tensors, equal to the numpy ones; ragged
+    rows are refused as for 'pt'; pad takes them back."""
+    pytest.importorskip("tensorflow" if kind == "tf" else "jax")
+    ours, _ = pair
+    texts = ["a short one", "a somewhat longer sentence to pad against"]
+    expected = ours(texts, padding=True, return_tensors="np")
+    got = ours(texts, padding=True, return_tensors=kind)
+    for key, value in expected.items():
+        tensor = got[key]
+        np.testing.assert_array_equal(np.asarray(tensor), value)
+    assert type(got["input_ids"]).__module__.split(".")[0] in {"tensorflow", "jax", "jaxlib"}
+    with pytest.raises(ValueError, match=f"return_tensors='{kind}'"):
+        ours(texts, return_tensors=kind)
+    padded = ours.pad({"input_ids": list(got["input_ids"])}, padding=True)
+    assert padded["input_ids"].shape == expected["input_ids"].shape

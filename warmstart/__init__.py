@@ -1,9 +1,17 @@
 """warmstart: sequence-to-sequence models warm-started from pretrained checkpoints.
 
-The public names keep transformers' spelling, so code ports by changing the import.
+The public names keep transformers' spelling, so code ports by changing the import. ``import
+warmstart`` imports no framework: configs, tokenizers and generation settings are the framework-free
+core; the models resolve on first use from their framework's side (PEP 562 ``__getattr__``):
+``EncoderDecoderModel`` and the other PyTorch classes from :mod:`warmstart.torch`, the ``TF*`` classes
+from :mod:`warmstart.tf`, the ``Flax*`` classes from :mod:`warmstart.flax`.
 """
 
-from .auto import AutoModel, AutoModelForCausalLM, AutoModelForSeq2SeqLM
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 from .config import (
     AutoConfig,
     BartConfig,
@@ -15,13 +23,7 @@ from .config import (
     RobertaConfig,
     XLMRobertaConfig,
 )
-from .encoder_decoder import EncoderDecoderModel, Seq2SeqLMOutput, shift_tokens_right
-from .generation import GenerateOutput, GenerationConfig
-from .models.bart import BartForCausalLM, BartModel
-from .models.bert import BertLMHeadModel, BertModel
-from .models.electra import ElectraForCausalLM, ElectraModel
-from .models.gpt2 import GPT2LMHeadModel, GPT2Model
-from .models.roberta import RobertaForCausalLM, RobertaModel
+from .generation import GenerationConfig
 from .tokenizer import (
     AutoTokenizer,
     BatchEncoding,
@@ -34,41 +36,84 @@ from .tokenizer import (
     save_tokenizers,
 )
 
+# framework side -> (the module that holds it, the import a user lacks, the extra that installs it)
+_SIDES = {
+    "torch": ("warmstart.torch", "torch", "torch"),
+    "tf": ("warmstart.tf", "tensorflow", "tf"),
+    "flax": ("warmstart.flax", "flax", "flax"),
+}
+
+_LAZY: dict[str, str] = {
+    name: "torch"
+    for name in (
+        "AutoModel",
+        "AutoModelForCausalLM",
+        "AutoModelForSeq2SeqLM",
+        "BartForCausalLM",
+        "BartModel",
+        "BertLMHeadModel",
+        "BertModel",
+        "ElectraForCausalLM",
+        "ElectraModel",
+        "EncoderDecoderModel",
+        "GPT2LMHeadModel",
+        "GPT2Model",
+        "GenerateOutput",
+        "RobertaForCausalLM",
+        "RobertaModel",
+        "Seq2SeqLMOutput",
+        "shift_tokens_right",
+    )
+}
+"""Public name -> the framework side that defines it. The TF and Flax sides add theirs here."""
+
+
+def _side_names(side: str) -> list[str]:
+    return [name for name, s in _LAZY.items() if s == side]
+
+
+def __getattr__(name: str) -> Any:
+    side = _LAZY.get(name)
+    if side is None:
+        raise AttributeError(f"module 'warmstart' has no attribute {name!r}")
+    module_name, package, extra = _SIDES[side]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as err:
+        if err.name is None or err.name.split(".")[0] != package:
+            raise
+        raise ImportError(
+            f"warmstart.{name} needs {package}, which is not installed: "
+            f'pip install "warmstart[{extra}]"'
+        ) from None
+    value = getattr(module, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
 __all__ = [
     "AutoConfig",
-    "AutoModel",
-    "AutoModelForCausalLM",
-    "AutoModelForSeq2SeqLM",
     "AutoTokenizer",
     "BartConfig",
-    "BartForCausalLM",
-    "BartModel",
     "BatchEncoding",
     "BertConfig",
-    "BertLMHeadModel",
-    "BertModel",
     "BertTokenizer",
     "BertTokenizerFast",
     "Config",
     "ElectraConfig",
-    "ElectraForCausalLM",
-    "ElectraModel",
     "EncoderDecoderConfig",
-    "EncoderDecoderModel",
     "GPT2Config",
-    "GPT2LMHeadModel",
-    "GPT2Model",
     "GPT2Tokenizer",
     "GPT2TokenizerFast",
-    "GenerateOutput",
     "GenerationConfig",
     "RobertaConfig",
-    "RobertaForCausalLM",
-    "RobertaModel",
-    "Seq2SeqLMOutput",
     "Tokenizer",
     "XLMRobertaConfig",
     "load_tokenizers",
     "save_tokenizers",
-    "shift_tokens_right",
+    *_LAZY,
 ]

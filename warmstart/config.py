@@ -140,7 +140,7 @@ class Config(metaclass=_ConfigMeta):
 
     def to_json_file(self, json_file_path: str | os.PathLike, use_diff: bool = True) -> None:
         """Write :meth:`to_json_string` to ``json_file_path``."""
-        write_text_atomic(Path(json_file_path), self.to_json_string(use_diff=use_diff))
+        hub.write_text_atomic(Path(json_file_path), self.to_json_string(use_diff=use_diff))
 
     @classmethod
     def from_json_file(cls, json_file: str | os.PathLike) -> Config:
@@ -190,7 +190,7 @@ class Config(metaclass=_ConfigMeta):
         """Write config.json (:meth:`to_json_string`) into ``save_directory`` atomically."""
         folder = Path(save_directory)
         folder.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(folder / CONFIG_NAME, self.to_json_string())
+        hub.write_text_atomic(folder / CONFIG_NAME, self.to_json_string())
 
     @classmethod
     def field_names(cls) -> frozenset[str]:
@@ -452,19 +452,6 @@ class AutoConfig:
     ) -> Config | tuple[Config, dict[str, Any]]:
         """:meth:`Config.from_pretrained` of the class named by the file's model_type."""
         return Config.from_pretrained(name_or_path, **kwargs)
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write a text file so that readers see the old or the new content, never half of it."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _check_heads(width: int, heads: int) -> None:

@@ -20,8 +20,8 @@ from pathlib import Path
 import torch
 
 from . import AutoTokenizer, BertConfig, EncoderDecoderConfig, EncoderDecoderModel
-from .checkpoint import summarize_keys
 from .data import write_splits
+from .torch.checkpoint import summarize_keys
 from .train import TrainConfig, Trainer
 from .train.data import collate, read_pairs, tokenize_pairs
 from .train.predict import evaluate

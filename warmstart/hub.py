@@ -4,9 +4,11 @@ A name is a local folder or a Hugging Face repo id. Repo ids are looked up in th
 cache first (``HF_HUB_CACHE``, else ``HF_HOME/hub``, else ``~/.cache/huggingface/hub``, read at call
 time) and downloaded only when ``HF_HUB_OFFLINE`` is not set and the network answers.
 
-Weights are read from ``model.safetensors``, a sharded ``model.safetensors.index.json``, or a legacy
-``pytorch_model.bin`` (``torch.load(weights_only=True)``, which refuses pickled code). Writes are atomic:
-:func:`atomic_folder` builds the new folder beside the old one and swaps it in only once complete.
+Weights are found as ``model.safetensors``, a sharded ``model.safetensors.index.json``, or a legacy
+``pytorch_model.bin`` (read by the PyTorch side only), and read here as numpy arrays through
+safetensors' framework-neutral API; each framework turns them into its own tensors. No framework is
+imported. Writes are atomic: :func:`atomic_folder` builds the new folder beside the old one and swaps
+it in only once complete; :func:`write_text_atomic` does the same for one text file.
 """
 
 from __future__ import annotations
@@ -14,15 +16,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import pickle
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
-import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+import numpy as np
+from safetensors import SafetensorError, safe_open
+from safetensors.numpy import save_file
 
 SAFE_WEIGHTS = "model.safetensors"
 SAFE_INDEX = "model.safetensors.index.json"
@@ -137,65 +138,109 @@ def load_json(path: Path) -> dict:
         raise ValueError(f"{path} is not valid JSON ({err}); re-save or re-download it.") from err
 
 
-def load_weights(folder: Path) -> dict[str, torch.Tensor]:
-    """Read every tensor of a checkpoint folder into a flat dict of CPU tensors."""
+def weight_files(folder: Path) -> tuple[str, list[Path]]:
+    """The weight files of a checkpoint folder: ``("safetensors" | "pickle", [files])``, a sharded
+    index's shards in order. One rule for every framework's loader.
+
+    Raises:
+        FileNotFoundError: the folder holds no weights, or an index names a missing shard.
+        ValueError: an index with an empty ``weight_map``.
+    """
     folder = Path(folder)
-    if (folder / SAFE_WEIGHTS).is_file():
-        return _load_safetensors(folder / SAFE_WEIGHTS)
-    if (folder / SAFE_INDEX).is_file():
-        return _load_sharded(folder, SAFE_INDEX, _load_safetensors)
-    if (folder / TORCH_WEIGHTS).is_file():
-        return _load_pickle(folder / TORCH_WEIGHTS)
-    if (folder / TORCH_INDEX).is_file():
-        return _load_sharded(folder, TORCH_INDEX, _load_pickle)
+    for name, kind in ((SAFE_WEIGHTS, "safetensors"), (TORCH_WEIGHTS, "pickle")):
+        if (folder / name).is_file():
+            return kind, [folder / name]
+    for name, kind in ((SAFE_INDEX, "safetensors"), (TORCH_INDEX, "pickle")):
+        if (folder / name).is_file():
+            index = load_json(folder / name)
+            shards = sorted(set(index.get("weight_map", {}).values()))
+            if not shards:
+                raise ValueError(f"{folder / name} has an empty weight_map.")
+            for shard in shards:
+                if not (folder / shard).is_file():
+                    raise FileNotFoundError(f"{folder / name} names {shard}, which is missing.")
+            return kind, [folder / s for s in shards]
     raise FileNotFoundError(
         f"No weights in {folder}: expected one of {', '.join(WEIGHT_FILES)}. "
         "Save the model with save_pretrained, or pass the folder that holds the weights."
     )
 
 
-def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
-    try:
-        return load_file(path)
-    except (SafetensorError, OSError, ValueError) as err:
-        raise ValueError(
-            f"{path} is truncated or corrupted and cannot be read ({err}). "
-            "Re-download it or save the model again."
-        ) from err
+def corrupted(path: Path, err: Exception) -> ValueError:
+    return ValueError(
+        f"{path} is truncated or corrupted and cannot be read ({err}). "
+        "Re-download it or save the model again."
+    )
 
 
-def _load_pickle(path: Path) -> dict[str, torch.Tensor]:
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True, mmap=False)
-    except pickle.UnpicklingError as err:
+def load_arrays(folder: str | os.PathLike) -> dict[str, np.ndarray]:
+    """Every tensor of a checkpoint folder as numpy arrays (bfloat16 is widened to float32, which
+    numpy lacks). Frameworks without their own safetensors reader (JAX, TensorFlow) start here.
+
+    Raises:
+        ValueError: a pickled ``pytorch_model.bin`` (save it as safetensors with the PyTorch
+            side), or a truncated file.
+    """
+    kind, files = weight_files(Path(folder))
+    if kind == "pickle":
         raise ValueError(
-            f"Refusing to load {path}: it is a pickle that holds more than tensors and could run code "
-            f"when loaded ({str(err).splitlines()[0][:200]}). Convert it to safetensors with a tool "
-            "you trust, or load it only if you trust its source."
-        ) from err
-    except (RuntimeError, EOFError, OSError) as err:
-        raise ValueError(f"{path} is truncated or corrupted and cannot be read ({err}).") from err
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ValueError(f"{path} does not hold a dict of tensors.")
+            f"{files[0]} is a PyTorch pickle, which only the PyTorch side reads; load and save it "
+            "once with warmstart.EncoderDecoderModel (or the encoder/decoder class) to write "
+            "model.safetensors."
+        )
+    state: dict[str, np.ndarray] = {}
+    for path in files:
+        state.update(_read_safetensors(path))
     return state
 
 
-def _load_sharded(folder: Path, index_name: str, load_one) -> dict[str, torch.Tensor]:
-    index = load_json(folder / index_name)
-    shards = sorted(set(index.get("weight_map", {}).values()))
-    if not shards:
-        raise ValueError(f"{folder / index_name} has an empty weight_map.")
-    state: dict[str, torch.Tensor] = {}
-    for shard in shards:
-        if not (folder / shard).is_file():
-            raise FileNotFoundError(f"{folder / index_name} names {shard}, which is missing.")
-        state.update(load_one(folder / shard))
-    return state
+def _read_safetensors(path: Path) -> dict[str, np.ndarray]:
+    try:
+        with safe_open(path, framework="numpy") as f:
+            return {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (not a dict)
+    except TypeError as err:  # "data type 'bfloat16' not understood": numpy has no bfloat16
+        if "bfloat16" not in str(err):
+            raise
+    except (SafetensorError, OSError) as err:
+        raise corrupted(path, err) from err
+    return _read_bf16(path)
 
 
-def save_weights(state: dict[str, torch.Tensor], path: Path) -> None:
-    """Write tensors as safetensors with transformers' metadata."""
-    state = {k: v.detach().contiguous().cpu() for k, v in state.items()}
+def _read_bf16(path: Path) -> dict[str, np.ndarray]:
+    """safetensors' numpy reader refuses bfloat16: read the file's header and bytes ourselves."""
+    with open(path, "rb") as f:
+        size = int.from_bytes(f.read(8), "little")
+        header = json.loads(f.read(size))
+        data = f.read()
+    header.pop("__metadata__", None)
+    out = {}
+    for name, info in header.items():
+        start, end = info["data_offsets"]
+        raw = np.frombuffer(data[start:end], dtype=_NUMPY_DTYPES[info["dtype"]])
+        if info["dtype"] == "BF16":
+            raw = (raw.astype(np.uint32) << 16).view(np.float32)
+        out[name] = raw.reshape(info["shape"])
+    return out
+
+
+_NUMPY_DTYPES = {
+    "BF16": np.uint16,
+    "F16": np.float16,
+    "F32": np.float32,
+    "F64": np.float64,
+    "I8": np.int8,
+    "U8": np.uint8,
+    "I16": np.int16,
+    "I32": np.int32,
+    "I64": np.int64,
+    "BOOL": np.bool_,
+}
+
+
+def save_arrays(state: dict[str, np.ndarray], path: Path) -> None:
+    """Write numpy arrays as safetensors with transformers' metadata (``format: pt``, so
+    transformers' PyTorch loader takes the file as its own)."""
+    state = {k: np.ascontiguousarray(v) for k, v in state.items()}
     save_file(state, path, metadata={"format": "pt"})
 
 
@@ -229,6 +274,7 @@ def atomic_folder(target: str | os.PathLike, replaces: tuple[str, ...] = ()) -> 
             if f.is_file():
                 with open(f, "rb") as fh:
                     os.fsync(fh.fileno())
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp's 0700 is for while it is being written
         _swap(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -250,3 +296,26 @@ def _swap(new: Path, target: Path) -> None:
     os.replace(target, old)
     os.replace(new, target)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write a text file so that readers see the old or the new content, never half of it; the file
+    gets the mode the umask gives any new file (a temporary file's 0600 is not kept)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

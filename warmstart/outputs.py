@@ -9,7 +9,7 @@ user code reads them every way: ``out.loss``, ``out["loss"]``, ``out[0]``, ``"lo
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 
@@ -47,3 +47,13 @@ class ModelOutput:
 
     def __len__(self) -> int:
         return len(self.keys())
+
+
+@dataclass
+class BaseModelOutput(ModelOutput):
+    """An encoder's output, in any framework's arrays: ``last_hidden_state`` (B, S, H)."""
+
+    last_hidden_state: Any
+    pooler_output: Any = None
+    hidden_states: Any = None
+    attentions: Any = None

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import torch
 
-from warmstart.generation import GenerateOutput, generate
+from warmstart.torch.generation import GenerateOutput, generate
 
 START, PAD, EOS = 2, 1, 3
 VOCAB = 99

@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 import torch
 
-from warmstart.generation import GenerationConfig, Lookahead, greedy, greedy_lookup
-from warmstart.generation.lookup import guess
+from warmstart.torch.generation import GenerationConfig, Lookahead, greedy, greedy_lookup
+from warmstart.torch.generation.lookup import guess
 
 V = 12
 
@@ -148,7 +148,7 @@ def test_width_caps_the_tokens_of_a_pass():
     ],
 )
 def test_unsupported_lookups_are_refused(options, message):
-    from warmstart.generation import generate
+    from warmstart.torch.generation import generate
 
     toy = Counter()
     kw = {"prompt_lookup_num_tokens": 3, **options}
@@ -159,7 +159,7 @@ def test_unsupported_lookups_are_refused(options, message):
 
 
 def test_lookup_needs_one_row_and_a_lookahead():
-    from warmstart.generation import generate, stream
+    from warmstart.torch.generation import generate, stream
 
     toy = Counter()
     two = torch.tensor([[1], [1]])

@@ -10,7 +10,7 @@ import torch
 from conftest import IDS, tiny_bert2bert
 from transformers.generation import stopping_criteria
 
-from warmstart.generation import GenerationConfig, search
+from warmstart.torch.generation import GenerationConfig, search
 
 
 @pytest.fixture(scope="module")

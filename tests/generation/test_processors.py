@@ -8,8 +8,8 @@ import pytest
 import torch
 from transformers import generation as hf
 
-from warmstart.generation import GenerationConfig, apply_processors, build_processors, prepare
-from warmstart.generation import processors as P
+from warmstart.torch.generation import GenerationConfig, apply_processors, build_processors, prepare
+from warmstart.torch.generation import processors as P
 
 INF = math.inf
 

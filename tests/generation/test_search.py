@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import torch
 
-from warmstart.generation import (
+from warmstart.torch.generation import (
     GenerationConfig,
     beam_search,
     expand_rows,
@@ -240,7 +240,7 @@ class FakeClock:
 def test_max_time_stops_as_transformers_does(bert2bert, monkeypatch, options):
     from transformers.generation import stopping_criteria
 
-    from warmstart.generation import search
+    from warmstart.torch.generation import search
 
     clock = FakeClock(bert2bert)
     monkeypatch.setattr(search, "monotonic", clock)

@@ -7,6 +7,24 @@ import torch
 from tiny_configs import randomize_
 from torch import nn
 
+from warmstart import keys
+
+
+def _transpose(t):
+    return t.t().contiguous()
+
+
+def key_fixes(model_type: str):
+    """The family's checkpoint -> module key map and its inverse, as the PyTorch loader applies them."""
+
+    def fix_keys(state, as_decoder):
+        return keys.to_model(model_type, state, as_decoder, _transpose)
+
+    def to_hf_keys(state, as_decoder):
+        return keys.to_checkpoint(model_type, state, as_decoder, _transpose)
+
+    return fix_keys, to_hf_keys
+
 
 def load_reference(ours: nn.Module, theirs: nn.Module, fix_keys, as_decoder: bool) -> nn.Module:
     """Perturb ``theirs``' weights, then load them into ``ours`` through ``fix_keys``; every tensor

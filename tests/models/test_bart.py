@@ -7,12 +7,15 @@ from family_parity import (
     assert_cached_equals_uncached,
     assert_decoder_matches,
     assert_encoder_matches,
+    key_fixes,
     load_reference,
 )
 from tiny_configs import BART_TINY
 
 from warmstart.config import BartConfig
-from warmstart.models.bart import BartForCausalLM, BartModel, fix_keys
+from warmstart.torch.models.bart import BartForCausalLM, BartModel
+
+fix_keys = key_fixes("bart")[0]
 
 
 @pytest.mark.parametrize("scale_embedding", [False, True])

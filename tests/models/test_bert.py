@@ -7,13 +7,16 @@ from family_parity import (
     assert_cached_equals_uncached,
     assert_decoder_matches,
     assert_encoder_matches,
+    key_fixes,
     load_reference,
     padded,
 )
 from tiny_configs import TINY
 
 from warmstart import BertConfig, BertLMHeadModel, BertModel
-from warmstart.models.bert import fix_keys, to_hf_keys
+
+fix_keys, to_hf_keys = key_fixes("bert")
+
 
 DECODER = dict(is_decoder=True, add_cross_attention=True)
 

@@ -7,15 +7,18 @@ from family_parity import (
     assert_cached_equals_uncached,
     assert_decoder_matches,
     assert_encoder_matches,
+    key_fixes,
     load_reference,
 )
 from tiny_configs import TINY
 
 from warmstart.config import ElectraConfig
-from warmstart.models.electra import ElectraForCausalLM, ElectraModel, fix_keys
+from warmstart.torch.models.electra import ElectraForCausalLM, ElectraModel
 
 SMALL = dict(TINY, embedding_size=16)  # narrower embeddings: embeddings_project is used
 DECODER = dict(is_decoder=True, add_cross_attention=True)
+
+fix_keys = key_fixes("electra")[0]
 
 
 @pytest.mark.parametrize("embedding_size", [16, 32])

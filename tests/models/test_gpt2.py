@@ -7,12 +7,15 @@ from family_parity import (
     assert_cached_equals_uncached,
     assert_decoder_matches,
     assert_encoder_matches,
+    key_fixes,
     load_reference,
 )
 from tiny_configs import GPT2_TINY
 
 from warmstart.config import GPT2Config
-from warmstart.models.gpt2 import GPT2LMHeadModel, GPT2Model, fix_keys, to_hf_keys
+from warmstart.torch.models.gpt2 import GPT2LMHeadModel, GPT2Model
+
+fix_keys, to_hf_keys = key_fixes("gpt2")
 
 
 def _pair(**extra):

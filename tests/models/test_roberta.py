@@ -7,12 +7,13 @@ from family_parity import (
     assert_cached_equals_uncached,
     assert_decoder_matches,
     assert_encoder_matches,
+    key_fixes,
     load_reference,
 )
 from tiny_configs import TINY
 
 from warmstart.config import RobertaConfig, XLMRobertaConfig
-from warmstart.models.roberta import RobertaForCausalLM, RobertaModel, fix_keys
+from warmstart.torch.models.roberta import RobertaForCausalLM, RobertaModel
 
 DECODER = dict(is_decoder=True, add_cross_attention=True)
 CONFIGS = {
@@ -24,6 +25,8 @@ CONFIGS = {
         hf.XLMRobertaForCausalLM,
     ),
 }
+
+fix_keys = key_fixes("roberta")[0]
 
 
 @pytest.mark.parametrize("kind", sorted(CONFIGS))

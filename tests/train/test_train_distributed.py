@@ -12,7 +12,7 @@ import torch
 from tiny import train_args
 
 from warmstart.cli import main
-from warmstart.hub import load_weights
+from warmstart.torch.weights import load_weights
 from warmstart.train import distributed
 from warmstart.train.checkpoint import list_checkpoints
 

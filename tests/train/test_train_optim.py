@@ -11,7 +11,7 @@ from tiny import train_args
 
 from warmstart import BertConfig, EncoderDecoderConfig, EncoderDecoderModel
 from warmstart.cli import main
-from warmstart.hub import load_weights
+from warmstart.torch.weights import load_weights
 from warmstart.train.optim import build_optimizer, build_scheduler, linear_schedule, param_groups
 
 

@@ -17,7 +17,7 @@ import torch
 from tiny import train_args
 
 from warmstart.cli import main
-from warmstart.hub import load_weights
+from warmstart.torch.weights import load_weights
 from warmstart.train.checkpoint import list_checkpoints, rotate
 
 HERE = Path(__file__).parent

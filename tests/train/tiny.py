@@ -10,7 +10,7 @@ import torch
 
 from warmstart import BertConfig, BertModel
 from warmstart.data import make_splits
-from warmstart.hub import save_weights
+from warmstart.torch.weights import save_weights
 
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 

@@ -1,44 +1,8 @@
-"""Text generation over a model's step callable: greedy search, sampling and beam search.
-
-Model-agnostic and API-compatible with transformers' ``generate``: see
-:mod:`warmstart.generation.search` for the ``step`` / ``reorder`` contract, and
-:mod:`warmstart.generation.processors` for the logits controls.
+"""Generation settings, framework-free: :class:`GenerationConfig` (transformers' fields, validation,
+``generation_config.json`` both ways). Each framework's search reads them: PyTorch's is
+:mod:`warmstart.torch.generation`.
 """
 
 from .config import DEFAULT_MAX_NEW_TOKENS, GENERATION_CONFIG_NAME, GenerationConfig
-from .lookup import Lookahead
-from .processors import Processor, apply_processors, build_processors
-from .scores import transition_scores
-from .search import (
-    GenerateOutput,
-    beam_search,
-    expand_rows,
-    generate,
-    greedy,
-    greedy_lookup,
-    prepare,
-    sample,
-    start_ids_for,
-    stream,
-)
 
-__all__ = [
-    "DEFAULT_MAX_NEW_TOKENS",
-    "GENERATION_CONFIG_NAME",
-    "GenerateOutput",
-    "GenerationConfig",
-    "Lookahead",
-    "Processor",
-    "apply_processors",
-    "beam_search",
-    "build_processors",
-    "expand_rows",
-    "generate",
-    "greedy",
-    "greedy_lookup",
-    "prepare",
-    "sample",
-    "start_ids_for",
-    "stream",
-    "transition_scores",
-]
+__all__ = ["DEFAULT_MAX_NEW_TOKENS", "GENERATION_CONFIG_NAME", "GenerationConfig"]

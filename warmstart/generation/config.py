@@ -24,7 +24,6 @@ import copy
 import dataclasses
 import json
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -309,16 +308,9 @@ class GenerationConfig:
         folder = Path(save_directory).expanduser()
         folder.mkdir(parents=True, exist_ok=True)
         name = str(config_file_name or GENERATION_CONFIG_NAME)
-        fd, tmp = tempfile.mkstemp(prefix=f".{Path(name).name}.", dir=folder)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(self.to_json_string(use_diff=False))
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, folder / name)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        from .. import hub
+
+        hub.write_text_atomic(folder / name, self.to_json_string(use_diff=False))
         return folder / name
 
     @classmethod

@@ -12,7 +12,7 @@ from typing import Any
 from tokenizers import AddedToken
 from tokenizers import Tokenizer as RustTokenizer
 
-from ..hub import resolve
+from ..hub import resolve, write_text_atomic
 from .batch import _to_python
 from .encoding import _EncodingMixin, _side
 from .files import (
@@ -21,7 +21,6 @@ from .files import (
     SPECIAL_TOKENS_FILE,
     TOKENIZER_FILE,
     VOCAB_FILE,
-    _atomic_write,
     _dump_json,
     _extra_tokens,
     _read_config,
@@ -424,7 +423,7 @@ class Tokenizer(_EncodingMixin):
         if vocab is not None:
             files[VOCAB_FILE] = vocab
         for name, text in files.items():
-            _atomic_write(folder / name, text)
+            write_text_atomic(folder / name, text)
         return tuple(str(folder / name) for name in files)
 
     def _backend_json(self) -> str:

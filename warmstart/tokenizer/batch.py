@@ -72,9 +72,36 @@ class BatchEncoding(dict):
 
 
 def _to_tensors(data: Mapping[str, Any], kind: str = "pt") -> dict[str, Any]:
-    """Each field as a torch tensor (``kind="pt"``) or a numpy array (``kind="np"``)."""
-    convert = _as_numpy if kind == "np" else _as_torch
+    """Each field as a torch tensor (``"pt"``), a numpy array (``"np"``), a TensorFlow tensor
+    (``"tf"``) or a JAX array (``"jax"``); each framework is imported only when asked for."""
+    convert = {"np": _as_numpy, "pt": _as_torch, "tf": _as_tf, "jax": _as_jax}[kind]
     return {key: convert(key, rows) for key, rows in data.items()}
+
+
+def _rectangular(key: str, rows: Any, kind: str) -> np.ndarray:
+    """The rows as one int64 array, or the error transformers gives for ragged rows."""
+    if rows and all(isinstance(row, (list, tuple)) for row in rows):
+        lengths = sorted({len(row) for row in rows})
+        if len(lengths) > 1:
+            raise ValueError(
+                f"Cannot make one tensor of `{key}`: its sequences have lengths {lengths}. "
+                f"Pass padding=True (and truncation=True for long texts) to return_tensors={kind!r}."
+            )
+    array = _as_numpy(key, rows)
+    return array.astype(np.int64) if array.size == 0 else array
+
+
+def _as_tf(key: str, rows: Any) -> Any:
+    import tensorflow as tf
+
+    return rows if tf.is_tensor(rows) else tf.constant(_rectangular(key, rows, "tf"))
+
+
+def _as_jax(key: str, rows: Any) -> Any:
+    import jax.numpy as jnp
+
+    # int64 arrays become int32 unless JAX's x64 mode is on, as transformers' "jax" tensors do
+    return jnp.asarray(_rectangular(key, rows, "jax"))
 
 
 def _as_torch(key: str, rows: Any) -> Any:
@@ -130,10 +157,10 @@ def _tensor_type(return_tensors: Any, given: Any = None) -> str | None:
     value = getattr(return_tensors, "value", return_tensors)
     if value is None and given is not None:
         value = _given_type(given)
-    if value not in (None, "pt", "np"):
+    if value not in (None, "pt", "np", "tf", "jax"):
         raise ValueError(
-            f"return_tensors={value!r} is not supported; use 'pt' (torch tensors), 'np' (numpy "
-            "arrays) or None (lists)."
+            f"return_tensors={value!r} is not supported; use 'pt' (torch tensors), 'tf' "
+            "(TensorFlow), 'jax' (JAX arrays), 'np' (numpy arrays) or None (lists)."
         )
     return value
 
@@ -145,18 +172,25 @@ def _given_type(given: Any) -> str | None:
         first = next((row[0] for row in given if len(row)), None)
     if first is None or isinstance(first, (int, float, list, tuple)):
         return None
-    if type(first).__module__.startswith("torch"):
+    module = type(first).__module__
+    if module.startswith("torch"):
         return "pt"
+    if module.startswith("tensorflow"):
+        return "tf"
+    if module.startswith(("jax", "jaxlib")):
+        return "jax"
     if isinstance(first, (np.ndarray, np.generic)):
         return "np"
     raise ValueError(
-        f"pad was given {type(first).__name__} values; it takes lists of ints, torch tensors "
-        "or numpy arrays."
+        f"pad was given {type(first).__name__} values; it takes lists of ints, torch, TensorFlow "
+        "or JAX tensors, or numpy arrays."
     )
 
 
 def _to_python(value: Any) -> Any:
     """Tensors, arrays and tuples to plain (nested) lists and ints."""
+    if hasattr(value, "numpy") and not hasattr(value, "tolist"):  # a TensorFlow tensor
+        value = value.numpy()
     if hasattr(value, "tolist"):
         value = value.tolist()
     if isinstance(value, (list, tuple)):

@@ -22,8 +22,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..encoder_decoder import EncoderDecoderModel
 from ..tokenizer import AutoTokenizer
+from ..torch.encoder_decoder import EncoderDecoderModel
 from . import checkpoint as ckpt
 from . import distributed
 from .config import TrainConfig

@@ -21,15 +21,16 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from . import checkpoint, generation, hub
+from .. import hub
+from ..config import CONFIG_NAME, EncoderDecoderConfig
+from ..hub import write_text_atomic
+from ..outputs import BaseModelOutput, ModelOutput
+from . import checkpoint, generation, loading, weights
 from .checkpoint import summarize_keys
 from .compile import compile_decoder, compile_encoder
-from .config import CONFIG_NAME, EncoderDecoderConfig, write_text_atomic
+from .families import family
 from .layers import DecoderCache, LMHeadDecoder, cross_entropy, init_normal_
 from .linear import FEW_ROWS, Linear, packed_weights
-from .models import family
-from .models.bert import BaseModelOutput
-from .outputs import ModelOutput
 from .quantize import native_gemv, quantize_linears_
 
 logger = logging.getLogger("warmstart")
@@ -280,7 +281,7 @@ class EncoderDecoderModel(nn.Module):
 
         The first decode with a given number of rows compiles (seconds to tens of seconds); later
         decodes reuse the graph. Tokens are identical to eager decoding; on failure it warns once
-        and decodes eagerly. See :func:`warmstart.compile.compile_decoder`.
+        and decodes eagerly. See :func:`warmstart.torch.compile.compile_decoder`.
         """
         return compile_decoder(self, enabled)
 
@@ -289,7 +290,7 @@ class EncoderDecoderModel(nn.Module):
 
         About a sixth faster on long inputs; the first call, and the first with a new input shape,
         compiles (seconds). On failure it warns once and encodes eagerly. See
-        :func:`warmstart.compile.compile_encoder`.
+        :func:`warmstart.torch.compile.compile_encoder`.
         """
         return compile_encoder(self, enabled)
 
@@ -338,7 +339,9 @@ class EncoderDecoderModel(nn.Module):
         token_type_ids: Tensor | None = None,
         inputs_embeds: Tensor | None = None,
     ) -> BaseModelOutput:
-        compiled = self.__dict__.get("compiled_encoder")  # set by warmstart.compile.compile_encoder
+        compiled = self.__dict__.get(
+            "compiled_encoder"
+        )  # set by warmstart.torch.compile.compile_encoder
         if compiled is not None:
             out = compiled(input_ids, attention_mask, token_type_ids, inputs_embeds)
             if out is not None:
@@ -589,7 +592,9 @@ class EncoderDecoderModel(nn.Module):
         return new_tokens >= PACK_MIN_STEPS and not (compiled is not None and compiled.serves(rows))
 
     def _step(self, tokens: Tensor, state: _DecodeState) -> tuple[Tensor, _DecodeState]:
-        compiled = self.__dict__.get("compiled_step")  # set by warmstart.compile.compile_decoder
+        compiled = self.__dict__.get(
+            "compiled_step"
+        )  # set by warmstart.torch.compile.compile_decoder
         if state.rows is None:
             state.rows = tokens.shape[0]
         if compiled is not None and tokens.shape[0] == state.rows:  # not once greedy drops rows
@@ -666,7 +671,7 @@ class EncoderDecoderModel(nn.Module):
         with hub.atomic_folder(save_directory, replaces=replaces) as tmp:
             write_text_atomic(tmp / CONFIG_NAME, checkpoint.to_json(config))
             self._generation_config(None).save_pretrained(tmp)  # what generate would use
-            checkpoint.write_weights(state, tmp, safe_serialization)
+            weights.write_weights(state, tmp, safe_serialization)
 
     def _state_to_save(self) -> dict[str, Tensor]:
         """Each tensor once, except those the encoder shares with the decoder: transformers 5 no
@@ -734,7 +739,7 @@ class EncoderDecoderModel(nn.Module):
         device = _device_of(device_map)
         with torch.device("meta"):
             model = cls(config)
-        state = checkpoint.split_composite(hub.load_weights(folder), config)
+        state = checkpoint.split_composite(weights.load_weights(folder), config)
         if _trained_apart(state, model):
             logger.warning(
                 "%s says tie_encoder_decoder=True but holds different encoder and decoder weights "
@@ -800,7 +805,7 @@ class EncoderDecoderModel(nn.Module):
             ("encoder", encoder_pretrained_model_name_or_path),
             ("decoder", decoder_pretrained_model_name_or_path),
         ):
-            halves[side], missing = checkpoint.pretrained_half(side, path, sides[side], dtype)
+            halves[side], missing = loading.pretrained_half(side, path, sides[side], dtype)
             new += [f"{side}.{k}" for k in missing]
         config = EncoderDecoderConfig(
             encoder=halves["encoder"].config, decoder=halves["decoder"].config

@@ -3,7 +3,7 @@
 ``BertModel.from_pretrained(path)`` and ``BertLMHeadModel.from_pretrained(path, is_decoder=True,
 add_cross_attention=True)``, then ``EncoderDecoderModel(encoder=..., decoder=...)``, is the way
 transformers' documentation composes a model by hand; ``save_pretrained`` writes what transformers'
-class of the same name loads. The work is done in :mod:`warmstart.checkpoint`.
+class of the same name loads. The work is done in :mod:`warmstart.torch.checkpoint`.
 """
 
 from __future__ import annotations

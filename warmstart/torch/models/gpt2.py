@@ -12,12 +12,11 @@ OpenAI's checkpoints store projections as Conv1D weights of shape (in, out); her
 from __future__ import annotations
 
 import math
-import re
 
 from torch import Tensor, nn
 
-from ..config import GPT2Config
-from ..families import FAMILIES, Family
+from ...config import GPT2Config
+from ...outputs import BaseModelOutput
 from ..layers import (
     DecoderCache,
     Dropout,
@@ -34,8 +33,6 @@ from ..layers import (
 )
 from ..linear import Linear, activation, linear_then
 from ..pretrained import Pretrained
-from .bert import BaseModelOutput
-from .keys import KeyLayout, rename
 
 
 class ResidualProjection(Linear):
@@ -137,6 +134,8 @@ class GPT2Block(nn.Module):
 class GPT2Model(Pretrained, ResizableVocabulary, nn.Module):
     """GPT-2's embeddings and blocks (``transformer.*`` in ``GPT2LMHeadModel``); always causal."""
 
+    model_types = ("gpt2",)
+
     def __init__(self, config: GPT2Config) -> None:
         super().__init__()
         self.config = config
@@ -200,6 +199,8 @@ class GPT2Model(Pretrained, ResizableVocabulary, nn.Module):
 class GPT2LMHeadModel(Pretrained, LMHeadDecoder):
     """GPT-2 used as a decoder: ``transformer`` plus ``lm_head`` (tied to ``wte``)."""
 
+    model_types = ("gpt2",)
+
     base_model_prefix = "transformer"
 
     def __init__(self, config: GPT2Config) -> None:
@@ -218,39 +219,3 @@ class GPT2LMHeadModel(Pretrained, LMHeadDecoder):
 
     def head(self, h: Tensor) -> Tensor:
         return self.lm_head(h)
-
-
-KEYS = KeyLayout(
-    prefix="transformer.",
-    heads=("lm_head.",),
-    foreign=("multiple_choice_head.", "score.", "classifier.", "qa_outputs."),
-    # the causal-mask buffers of old checkpoints
-    skip=r"\.(attn|crossattention)\.(bias|masked_bias)$",
-)
-_CONV1D = re.compile(r"\.(c_attn|q_attn|c_proj|c_fc)\.weight$")
-
-
-def _transpose_conv1d(state: dict[str, Tensor]) -> dict[str, Tensor]:
-    """Conv1D (in, out) <-> Linear (out, in): its own inverse."""
-    return {k: v.t().contiguous() if _CONV1D.search(k) else v for k, v in state.items()}
-
-
-def fix_keys(state: dict[str, Tensor], as_decoder: bool) -> tuple[dict[str, Tensor], list[str]]:
-    """Rename a GPT-2 checkpoint's keys to this module's names and transpose its Conv1D weights.
-
-    Takes a bare ``GPT2Model`` or a ``transformer.``-prefixed head model; drops the old
-    ``attn.bias``/``attn.masked_bias`` mask buffers.
-
-    Returns:
-        The renamed state and the keys dropped as belonging to heads this model has not.
-    """
-    out, dropped = rename(state, as_decoder, KEYS)
-    return _transpose_conv1d(out), dropped
-
-
-def to_hf_keys(state: dict[str, Tensor], as_decoder: bool) -> dict[str, Tensor]:
-    """This module's state in transformers' layout (Conv1D weights as (in, out)), for saving."""
-    return _transpose_conv1d(state)
-
-
-FAMILIES["gpt2"] = Family(GPT2Model, GPT2LMHeadModel, fix_keys, to_hf_keys)

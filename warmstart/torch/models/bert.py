@@ -8,13 +8,11 @@ loads with ``load_state_dict`` after :func:`fix_keys`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 from torch import Tensor, nn
 
-from ..config import BertConfig
-from ..families import FAMILIES, Family
+from ...config import BertConfig
+from ...outputs import BaseModelOutput
 from ..layers import (
     DecoderCache,
     Dropout,
@@ -30,15 +28,7 @@ from ..layers import (
     vocab_logits,
 )
 from ..linear import Linear, activation, linear_then
-from ..outputs import ModelOutput
 from ..pretrained import Pretrained
-from .keys import KeyLayout, export, rename
-
-
-@dataclass
-class BaseModelOutput(ModelOutput):
-    last_hidden_state: Tensor
-    pooler_output: Tensor | None = None
 
 
 class BertEmbeddings(nn.Module):
@@ -181,6 +171,8 @@ class BertPooler(nn.Module):
 class BertModel(Pretrained, ResizableVocabulary, nn.Module):
     """BERT's embeddings and layer stack; causal with cross-attention when ``config.is_decoder``."""
 
+    model_types = ("bert",)
+
     embeddings_class: type[nn.Module] = BertEmbeddings
 
     def __init__(self, config: BertConfig, add_pooling_layer: bool = True) -> None:
@@ -295,6 +287,8 @@ class BertOnlyMLMHead(nn.Module):
 class BertLMHeadModel(Pretrained, LMHeadDecoder):
     """BERT used as a decoder: ``bert`` (no pooler) plus the ``cls.predictions`` LM head."""
 
+    model_types = ("bert",)
+
     base_model_prefix = "bert"
 
     def __init__(self, config: BertConfig) -> None:
@@ -326,35 +320,3 @@ def check_supported(config: BertConfig) -> None:
         raise NotImplementedError(
             f"position_embedding_type {kind!r} is not supported; only 'absolute' BERT positions are."
         )
-
-
-KEYS = KeyLayout(
-    prefix="bert.",
-    heads=("cls.",),
-    # heads of other BERT checkpoints (pre-training, classification, QA) a seq2seq model has no use for
-    foreign=("cls.seq_relationship.", "classifier.", "qa_outputs."),
-    encoder_only=("pooler.",),
-    skip=r"embeddings\.position_ids$",
-    head_bias=("cls.predictions.bias", "cls.predictions.decoder.bias"),
-)
-
-
-def fix_keys(state: dict[str, Tensor], as_decoder: bool) -> tuple[dict[str, Tensor], list[str]]:
-    """Rename a BERT checkpoint's keys to this module's names.
-
-    Handles old ``gamma``/``beta`` LayerNorm names, the ``embeddings.position_ids`` buffer, the LM
-    head's bias also saved as ``cls.predictions.decoder.bias`` (that one wins: transformers' forward
-    adds it, tied or not), a bare ``BertModel`` or a ``bert.``-prefixed head model.
-
-    Returns:
-        The renamed state and the keys dropped as belonging to heads this model has not.
-    """
-    return rename(state, as_decoder, KEYS)
-
-
-def to_hf_keys(state: dict[str, Tensor], as_decoder: bool) -> dict[str, Tensor]:
-    """This module's state in transformers' layout (an untied LM head's bias under both names)."""
-    return export(state, as_decoder, KEYS)
-
-
-FAMILIES["bert"] = Family(BertModel, BertLMHeadModel, fix_keys, to_hf_keys)

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .config import GenerationConfig
+from ...generation.config import GenerationConfig
 
 Processor = Callable[[Tensor, Tensor], Tensor]
 """A control with its settings bound: ``(input_ids (N, T), scores (N, V)) -> scores (N, V)``."""

@@ -28,9 +28,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..outputs import ModelOutput
+from ...generation.config import GenerationConfig
+from ...outputs import ModelOutput
 from . import lookup
-from .config import GenerationConfig
 from .processors import Processor, apply_processors, build_processors
 
 Step = Callable[[Tensor, Any], tuple[Tensor, Any]]
@@ -386,7 +386,7 @@ def greedy_lookup(
     *,
     streamer: Streamer | None = None,
 ) -> GenerateOutput:
-    """Greedy search of one row with prompt lookup decoding (:mod:`warmstart.generation.lookup`).
+    """Greedy search of one row with prompt lookup decoding (:mod:`warmstart.torch.generation.lookup`).
 
     Each decoder pass feeds the newest token and up to ``prompt_lookup_num_tokens`` guesses: the
     tokens that followed the last ``max_matching_ngram_size``-gram (default 2, down to 1) of the

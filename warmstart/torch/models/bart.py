@@ -22,8 +22,8 @@ import math
 import torch
 from torch import Tensor, nn
 
-from ..config import BartConfig
-from ..families import FAMILIES, Family
+from ...config import BartConfig
+from ...outputs import BaseModelOutput
 from ..layers import (
     DecoderCache,
     Dropout,
@@ -39,8 +39,6 @@ from ..layers import (
 )
 from ..linear import Linear, activation, linear_then
 from ..pretrained import Pretrained
-from .bert import BaseModelOutput
-from .keys import KeyLayout, rename
 
 POSITION_OFFSET = 2  # BART's learned positions start at row 2 (a fairseq legacy)
 
@@ -188,6 +186,8 @@ class BartModel(Pretrained, ResizableVocabulary, nn.Module):
     """The whole BART (``shared``, ``encoder``, ``decoder``), used as an encoder: returns the encoder
     stack's states; the decoder stack is kept for the checkpoint layout (see the module docstring)."""
 
+    model_types = ("bart",)
+
     def __init__(self, config: BartConfig) -> None:
         super().__init__()
         self.config = config
@@ -237,6 +237,8 @@ class BartDecoderWrapper(nn.Module):
 class BartForCausalLM(Pretrained, LMHeadDecoder):
     """BART's decoder with an LM head (``lm_head``, tied to ``model.decoder.embed_tokens``)."""
 
+    model_types = ("bart",)
+
     base_model_prefix = "model"
 
     def __init__(self, config: BartConfig) -> None:
@@ -260,44 +262,3 @@ class BartForCausalLM(Pretrained, LMHeadDecoder):
 
     def head(self, h: Tensor) -> Tensor:
         return self.lm_head(h)
-
-
-_ENCODER_KEYS = KeyLayout(
-    prefix="model.",
-    heads=("lm_head.", "final_logits_bias"),
-    foreign=("classification_head.", "qa_outputs."),
-    skip=r"(encoder|decoder)\.version$",  # fairseq leftovers
-)
-
-
-def fix_keys(state: dict[str, Tensor], as_decoder: bool) -> tuple[dict[str, Tensor], list[str]]:
-    """Rename a BART checkpoint's keys (``BartForConditionalGeneration``, ``BartModel``,
-    ``BartForCausalLM``) to ``BartModel``'s names, or with ``as_decoder`` to ``BartForCausalLM``'s.
-
-    A decoder taken from a whole BART keeps its decoder stack and LM head; the word embeddings come
-    from ``shared`` when the checkpoint does not repeat them under the decoder.
-
-    Returns:
-        The renamed state and the keys dropped (the encoder stack, other heads).
-    """
-    if not as_decoder:
-        return rename(state, False, _ENCODER_KEYS)
-    out: dict[str, Tensor] = {}
-    dropped: list[str] = []
-    shared = None
-    for key, value in state.items():
-        body = key.removeprefix("model.")
-        if key.startswith("lm_head."):
-            out[key] = value
-        elif body.startswith("decoder.") and not body.endswith(".version"):
-            out["model." + body] = value
-        elif body == "shared.weight":
-            shared = value
-        else:
-            dropped.append(key)
-    if shared is not None:
-        out.setdefault("model.decoder.embed_tokens.weight", shared)
-    return out, dropped
-
-
-FAMILIES["bart"] = Family(BartModel, BartForCausalLM, fix_keys)

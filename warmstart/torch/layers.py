@@ -1,5 +1,5 @@
 """Pieces every architecture shares: attention over torch SDPA, dropout, masks, the decoder cache and
-the loss (the linear layers' products are in :mod:`warmstart.linear`).
+the loss (the linear layers' products are in :mod:`warmstart.torch.linear`).
 
 Shape legend: B batch, T query length, S key length, H heads, D head size, C = H * D channels,
 L layers.
@@ -16,8 +16,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from ..outputs import ModelOutput
 from .linear import fuse_linears, linear
-from .outputs import ModelOutput
 
 
 def split_heads(x: Tensor, num_heads: int) -> Tensor:

@@ -5,6 +5,7 @@ import torch
 from conftest import add_to_hf_cache
 
 from warmstart import hub
+from warmstart.torch import weights
 
 
 def test_local_folder_wins(tmp_path):
@@ -38,12 +39,12 @@ def test_a_file_is_not_a_model_folder(tmp_path):
 
 def test_weights_round_trip_and_formats(tmp_path):
     state = {"a.weight": torch.randn(3, 4), "b": torch.arange(5)}
-    hub.save_weights(state, tmp_path / "model.safetensors")
-    loaded = hub.load_weights(tmp_path)
+    weights.save_weights(state, tmp_path / "model.safetensors")
+    loaded = weights.load_weights(tmp_path)
     assert all(torch.equal(loaded[k], v) for k, v in state.items())
     (tmp_path / "model.safetensors").unlink()
     torch.save(state, tmp_path / "pytorch_model.bin")
-    assert torch.equal(hub.load_weights(tmp_path)["a.weight"], state["a.weight"])
+    assert torch.equal(weights.load_weights(tmp_path)["a.weight"], state["a.weight"])
 
 
 def test_sharded_index_names_a_missing_shard(tmp_path):
@@ -51,7 +52,7 @@ def test_sharded_index_names_a_missing_shard(tmp_path):
         '{"weight_map": {"a": "model-00001-of-00002.safetensors"}}'
     )
     with pytest.raises(FileNotFoundError, match="model-00001-of-00002.safetensors"):
-        hub.load_weights(tmp_path)
+        weights.load_weights(tmp_path)
 
 
 def test_atomic_folder_keeps_old_content_on_failure(tmp_path):

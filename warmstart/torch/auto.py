@@ -8,10 +8,10 @@ from typing import Any
 
 from torch import nn
 
-from . import hub
-from .config import AutoConfig, Config, EncoderDecoderConfig
+from .. import hub
+from ..config import AutoConfig, Config, EncoderDecoderConfig
 from .encoder_decoder import EncoderDecoderModel
-from .models import family
+from .families import family
 
 
 class _Auto:

@@ -8,7 +8,7 @@ on a CPU, which reads every weight either way); the guesses it would have chosen
 with the token it chooses after them. The tokens are greedy search's: a guess only decides how many
 positions one pass computes.
 
-Besides the ``step`` of :mod:`warmstart.generation.search`, the model provides a :class:`Lookahead`.
+Besides the ``step`` of :mod:`warmstart.torch.generation.search`, the model provides a :class:`Lookahead`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Checkpoints on disk to modules and back: config.json, key fixes per family, meta-device loading.
 
 A composite checkpoint holds ``encoder.*`` and ``decoder.*`` tensors under transformers' names; each
-half's family maps them onto its modules (``fix_keys``) and back (``to_hf_keys``). Modules are built on
+half's family maps them onto its modules and back (:mod:`warmstart.keys`, names only). Modules are built on
 the meta device and take the checkpoint's tensors as they are (``load_state_dict(assign=True)``); what
 the checkpoint lacks is initialised and reported by name.
 """
@@ -18,10 +18,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from . import hub
-from .config import CONFIG_NAME, Config, EncoderDecoderConfig, config_from_dict, write_text_atomic
-from .families import family
+from .. import hub, keys
+from ..config import CONFIG_NAME, Config, EncoderDecoderConfig, config_from_dict
+from ..hub import write_text_atomic
+from .layers import LMHeadDecoder
 from .quantize import WeightOnlyLinear
+from .weights import load_weights, write_weights
 
 logger = logging.getLogger("warmstart")
 
@@ -41,28 +43,6 @@ def read_config(folder: Path) -> Config:
     return config_from_dict(hub.load_json(path))
 
 
-def pretrained_half(
-    side: str, path: str | os.PathLike | None, options: dict[str, Any], dtype: torch.dtype
-) -> tuple[nn.Module, list[str]]:
-    """Build one side from a checkpoint (or take ``options['model']``); return it and its new keys."""
-    if options.get("model") is not None:
-        return options["model"], []
-    if path is None:
-        raise ValueError(f"Pass the {side} checkpoint (a folder or repo id) or {side}_model=.")
-    folder = hub.resolve(path)
-    config = options.pop("config", None)
-    if config is None:
-        config = read_config(folder)
-        config.is_decoder = config.add_cross_attention = side == "decoder"
-    elif side == "decoder":  # a decoder_config= made for the checkpoint alone, as transformers does
-        config.is_decoder = config.add_cross_attention = True
-    _refuse_composite(config, folder)
-    for key, value in options.items():
-        setattr(config, key, value)
-    fam = family(config)
-    return load_module(fam.decoder if side == "decoder" else fam.encoder, folder, config, dtype)
-
-
 def load_module(
     cls: type[nn.Module], folder: Path, config: Config, dtype: torch.dtype | str
 ) -> tuple[nn.Module, list[str]]:
@@ -70,10 +50,9 @@ def load_module(
     the checkpoint in ``folder`` into it, in ``dtype`` (``"auto"``: as stored). Tensors it has no
     place for (another head, say) are dropped; what it lacks is initialised. Returns the module and
     the names of the new parameters."""
-    fam = family(config)
     with torch.device("meta"):
         module = cls(config)
-    state, dropped = fam.fix_keys(hub.load_weights(folder), cls is fam.decoder)
+    state, dropped = from_checkpoint(config, load_weights(folder), issubclass(cls, LMHeadDecoder))
     if dropped:
         logger.info("Not used by the %s: %s", cls.__name__, "; ".join(summarize_keys(dropped)))
     if dtype == "auto":
@@ -103,12 +82,12 @@ def pretrained_module(
         options.pop(name, None)
     folder = hub.resolve_with(path, options)
     config = read_config(folder) if config is None else config
-    _refuse_composite(config, folder)
-    fam = family(config)
-    if cls not in (fam.encoder, fam.decoder):
+    refuse_composite(config, folder)
+    if config.model_type not in cls.model_types:
+        auto = "AutoModelForCausalLM" if issubclass(cls, LMHeadDecoder) else "AutoModel"
         raise ValueError(
             f"{folder} holds a {config.model_type!r} model, which {cls.__name__} cannot load; "
-            f"use {fam.encoder.__name__} or {fam.decoder.__name__}."
+            f"use {auto}.from_pretrained, which picks the class for it."
         )
     set_fields(config, options, f"{cls.__name__}.from_pretrained()")
     module, missing = load_module(cls, folder, config, dtype)
@@ -150,8 +129,7 @@ def save_module(module: nn.Module, directory: str | os.PathLike, safe: bool = Tr
             f"This {type(module).__name__} has quantised weights, for inference only, and cannot "
             "be saved; load the full-precision model again for that."
         )
-    fam = family(module.config)
-    state = fam.to_hf_keys(dedupe_tied(module), type(module) is fam.decoder)
+    state = to_checkpoint(module.config, dedupe_tied(module), isinstance(module, LMHeadDecoder))
     config = module.config.to_dict()
     config["architectures"] = [type(module).__name__]
     config["dtype"] = str(next(module.parameters()).dtype).removeprefix("torch.")
@@ -160,25 +138,38 @@ def save_module(module: nn.Module, directory: str | os.PathLike, safe: bool = Tr
         write_weights(state, tmp, safe)
 
 
-def write_weights(state: dict[str, Tensor], folder: Path, safe: bool = True) -> None:
-    """``state`` as model.safetensors (``safe``) or pytorch_model.bin in ``folder``."""
-    if safe:
-        hub.save_weights(state, folder / hub.SAFE_WEIGHTS)
-    else:
-        torch.save({k: v.contiguous() for k, v in state.items()}, folder / hub.TORCH_WEIGHTS)
-
-
 def stored_dtype(state: dict[str, Tensor]) -> torch.dtype | None:
     """The dtype of a checkpoint's first floating tensor (``dtype="auto"``)."""
     return next((t.dtype for t in state.values() if t.is_floating_point()), None)
 
 
-def _refuse_composite(config: Config, folder: Path) -> None:
+def refuse_composite(config: Config, folder: Path) -> None:
     if isinstance(config, EncoderDecoderConfig):
         raise ValueError(
             f"{folder} is a whole encoder-decoder; load it with EncoderDecoderModel.from_pretrained "
             "(its .encoder and .decoder are the two halves)."
         )
+
+
+def _transpose(t: Tensor) -> Tensor:
+    return t.t().contiguous()
+
+
+def from_checkpoint(
+    config: Config, state: dict[str, Tensor], as_decoder: bool
+) -> tuple[dict[str, Tensor], list[str]]:
+    """A checkpoint's tensors under this side's module names (:func:`warmstart.keys.to_model`)."""
+    return keys.to_model(config.model_type, state, as_decoder, _transpose)
+
+
+def to_checkpoint(config: Config, state: dict[str, Tensor], as_decoder: bool) -> dict[str, Tensor]:
+    """This side's tensors under transformers' names; a tensor written under two names is copied,
+    since safetensors refuses two names for one tensor."""
+    out, seen = {}, set()
+    for k, v in keys.to_checkpoint(config.model_type, state, as_decoder, _transpose).items():
+        out[k] = v.clone() if id(v) in seen else v
+        seen.add(id(v))
+    return out
 
 
 def split_composite(state: dict[str, Tensor], config: EncoderDecoderConfig) -> dict[str, Tensor]:
@@ -187,7 +178,7 @@ def split_composite(state: dict[str, Tensor], config: EncoderDecoderConfig) -> d
     for side, cfg in (("encoder", config.encoder), ("decoder", config.decoder)):
         prefix = side + "."
         part = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
-        fixed, _ = family(cfg).fix_keys(part, side == "decoder")
+        fixed, _ = from_checkpoint(cfg, part, side == "decoder")
         out.update({prefix + k: v for k, v in fixed.items()})
     out.update({k: v for k, v in state.items() if not k.startswith(("encoder.", "decoder."))})
     return out
@@ -200,7 +191,7 @@ def to_hf_layout(state: dict[str, Tensor], config: EncoderDecoderConfig) -> dict
     for side, cfg in (("encoder", config.encoder), ("decoder", config.decoder)):
         prefix = side + "."
         part = {k[len(prefix) :]: out.pop(k) for k in list(out) if k.startswith(prefix)}
-        exported = family(cfg).to_hf_keys(part, side == "decoder")
+        exported = to_checkpoint(cfg, part, side == "decoder")
         out.update({prefix + k: v for k, v in exported.items()})
     return out
 

@@ -12,13 +12,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ..config import RobertaConfig
-from ..families import FAMILIES, Family
+from ...config import RobertaConfig
 from ..layers import LMHeadDecoder, check_length, init_normal_, vocab_logits
 from ..linear import Linear, linear_then
 from ..pretrained import Pretrained
 from .bert import BertEmbeddings, BertModel, take_projection_bias
-from .keys import KeyLayout, export, rename
 
 
 class RobertaEmbeddings(BertEmbeddings):
@@ -49,6 +47,8 @@ class RobertaEmbeddings(BertEmbeddings):
 class RobertaModel(BertModel):
     """RoBERTa's embeddings and BERT's layer stack (``roberta.*`` in a model with a head)."""
 
+    model_types = ("roberta", "xlm-roberta")
+
     embeddings_class = RobertaEmbeddings
 
 
@@ -68,6 +68,8 @@ class RobertaLMHead(nn.Module):
 
 class RobertaForCausalLM(Pretrained, LMHeadDecoder):
     """RoBERTa used as a decoder: ``roberta`` (no pooler) plus ``lm_head``."""
+
+    model_types = ("roberta", "xlm-roberta")
 
     base_model_prefix = "roberta"
 
@@ -92,32 +94,3 @@ class RobertaForCausalLM(Pretrained, LMHeadDecoder):
 
     def head(self, h: Tensor) -> Tensor:
         return self.lm_head(h)
-
-
-KEYS = KeyLayout(
-    prefix="roberta.",
-    heads=("lm_head.",),
-    foreign=("classifier.", "qa_outputs."),
-    encoder_only=("pooler.",),
-    skip=r"embeddings\.position_ids$",
-    head_bias=("lm_head.bias", "lm_head.decoder.bias"),
-)
-
-
-def fix_keys(state: dict[str, Tensor], as_decoder: bool) -> tuple[dict[str, Tensor], list[str]]:
-    """Rename a RoBERTa or XLM-R checkpoint's keys to this module's names.
-
-    Returns:
-        The renamed state and the keys dropped as belonging to heads this model has not.
-    """
-    return rename(state, as_decoder, KEYS)
-
-
-def to_hf_keys(state: dict[str, Tensor], as_decoder: bool) -> dict[str, Tensor]:
-    """This module's state in transformers' layout (an untied LM head's bias under both names)."""
-    return export(state, as_decoder, KEYS)
-
-
-FAMILIES["roberta"] = FAMILIES["xlm-roberta"] = Family(
-    RobertaModel, RobertaForCausalLM, fix_keys, to_hf_keys
-)

@@ -5,7 +5,7 @@ through one compiled graph per number of rows (1 for greedy batch 1, ``num_beams
 The graph keeps the cache buffers in place and takes the number of cached positions, the source
 length and the cache size as symbolic sizes, so one graph serves every step of every decode with
 that many rows. The matrix products stay library calls (BLAS for up to four rows, oneDNN beyond),
-as ``warmstart.linear.linear`` chooses them; what compiling removes is the per-operation overhead
+as ``warmstart.torch.linear.linear`` chooses them; what compiling removes is the per-operation overhead
 of eager PyTorch around them (about 2.5 ms per step of a 6-layer decoder), which at batch 1 is as
 large as the products.
 
@@ -15,7 +15,7 @@ only where two logits tie to within float rounding (the products sum in another 
 
 ``compile_encoder(model)`` runs the encoder through inductor at inference (``generate``, and
 ``forward`` without gradients). For long inputs the encoder is bound by its matrix products, which
-stay oneDNN calls (see ``warmstart.linear.linear``, which already applies GELU inside the product
+stay oneDNN calls (see ``warmstart.torch.linear.linear``, which already applies GELU inside the product
 when eager); what compiling can save is the passes around them (residual and layer norm fused),
 which at 32 x 128 tokens measured within a few percent of eager on a 2-core AVX-512 CPU.
 """

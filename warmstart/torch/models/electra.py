@@ -13,13 +13,11 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..config import ElectraConfig
-from ..families import FAMILIES, Family
+from ...config import ElectraConfig
 from ..layers import LMHeadDecoder, init_normal_
 from ..linear import Linear
 from ..pretrained import Pretrained
 from .bert import BertEmbeddings, BertModel
-from .keys import KeyLayout, rename
 
 
 class ElectraEmbeddings(BertEmbeddings):
@@ -29,6 +27,8 @@ class ElectraEmbeddings(BertEmbeddings):
 
 class ElectraModel(BertModel):
     """ELECTRA's body: BERT layers over (projected) ``embedding_size`` embeddings, no pooler."""
+
+    model_types = ("electra",)
 
     embeddings_class = ElectraEmbeddings
 
@@ -63,6 +63,8 @@ class ElectraGeneratorPredictions(nn.Module):
 class ElectraForCausalLM(Pretrained, LMHeadDecoder):
     """ELECTRA used as a decoder: ``electra`` plus the generator's LM head."""
 
+    model_types = ("electra",)
+
     base_model_prefix = "electra"
 
     def __init__(self, config: ElectraConfig) -> None:
@@ -83,23 +85,3 @@ class ElectraForCausalLM(Pretrained, LMHeadDecoder):
 
     def head(self, h: Tensor) -> Tensor:
         return self.generator_lm_head(self.generator_predictions(h))  # (B, T, V)
-
-
-KEYS = KeyLayout(
-    prefix="electra.",
-    heads=("generator_predictions.", "generator_lm_head."),
-    foreign=("discriminator_predictions.", "classifier.", "qa_outputs.", "sequence_summary."),
-    skip=r"embeddings\.(position_ids|token_type_ids)$",
-)
-
-
-def fix_keys(state: dict[str, Tensor], as_decoder: bool) -> tuple[dict[str, Tensor], list[str]]:
-    """Rename an ELECTRA checkpoint's keys (discriminator or generator) to this module's names.
-
-    Returns:
-        The renamed state and the keys dropped as belonging to heads this model has not.
-    """
-    return rename(state, as_decoder, KEYS)
-
-
-FAMILIES["electra"] = Family(ElectraModel, ElectraForCausalLM, fix_keys)

@@ -1,0 +1,34 @@
+"""The PyTorch side: encoders, decoders and ``EncoderDecoderModel`` as ``torch.nn`` modules.
+
+Imports the framework-free core (configs, names to files, key layouts, tokenizers, generation
+settings) and torch; never TensorFlow or JAX.
+"""
+
+from .auto import AutoModel, AutoModelForCausalLM, AutoModelForSeq2SeqLM
+from .encoder_decoder import EncoderDecoderModel, Seq2SeqLMOutput, shift_tokens_right
+from .generation import GenerateOutput
+from .models.bart import BartForCausalLM, BartModel
+from .models.bert import BertLMHeadModel, BertModel
+from .models.electra import ElectraForCausalLM, ElectraModel
+from .models.gpt2 import GPT2LMHeadModel, GPT2Model
+from .models.roberta import RobertaForCausalLM, RobertaModel
+
+__all__ = [
+    "AutoModel",
+    "AutoModelForCausalLM",
+    "AutoModelForSeq2SeqLM",
+    "BartForCausalLM",
+    "BartModel",
+    "BertLMHeadModel",
+    "BertModel",
+    "ElectraForCausalLM",
+    "ElectraModel",
+    "EncoderDecoderModel",
+    "GPT2LMHeadModel",
+    "GPT2Model",
+    "GenerateOutput",
+    "RobertaForCausalLM",
+    "RobertaModel",
+    "Seq2SeqLMOutput",
+    "shift_tokens_right",
+]

@@ -1,0 +1,1 @@
+"""The PyTorch encoders and decoders, one module per architecture family."""
