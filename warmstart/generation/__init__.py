@@ -4,5 +4,13 @@
 """
 
 from .config import DEFAULT_MAX_NEW_TOKENS, GENERATION_CONFIG_NAME, GenerationConfig
+from .settings import GenerationSettings, apply_options, cap_length
 
-__all__ = ["DEFAULT_MAX_NEW_TOKENS", "GENERATION_CONFIG_NAME", "GenerationConfig"]
+__all__ = [
+    "DEFAULT_MAX_NEW_TOKENS",
+    "GENERATION_CONFIG_NAME",
+    "GenerationConfig",
+    "GenerationSettings",
+    "apply_options",
+    "cap_length",
+]

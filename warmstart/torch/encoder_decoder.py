@@ -10,7 +10,6 @@ paper's BERTShare/RoBERTaShare). Checkpoints use transformers' layout: config.js
 
 from __future__ import annotations
 
-import copy
 import logging
 import os
 import warnings
@@ -23,6 +22,7 @@ from torch import Tensor, nn
 
 from .. import hub
 from ..config import CONFIG_NAME, EncoderDecoderConfig
+from ..generation.settings import GenerationSettings, apply_options, cap_length
 from ..hub import write_text_atomic
 from ..outputs import BaseModelOutput, ModelOutput
 from . import checkpoint, generation, loading, weights
@@ -89,7 +89,7 @@ PACK_MIN_STEPS = 16
 it may decode at least this many tokens."""
 
 
-class EncoderDecoderModel(nn.Module):
+class EncoderDecoderModel(GenerationSettings, nn.Module):
     """A sequence-to-sequence model made of an encoder and a decoder with cross-attention."""
 
     main_input_name = "input_ids"
@@ -515,10 +515,7 @@ class EncoderDecoderModel(nn.Module):
         if inputs is not None and input_ids is not None:
             raise ValueError("Pass the source ids once: as inputs or as input_ids, not both.")
         input_ids = _check_ids("input_ids", inputs if input_ids is None else input_ids)
-        config = self._generation_config(generation_config)
-        unknown = config.update(**kwargs)
-        if unknown:
-            raise TypeError(f"generate() got unknown options: {', '.join(sorted(unknown))}.")
+        config = apply_options(self._generation_config(generation_config), kwargs)
         if attention_mask is None and input_ids is not None and config.pad_token_id is not None:
             attention_mask = (input_ids != config.pad_token_id).long()
         if encoder_outputs is None:
@@ -532,17 +529,7 @@ class EncoderDecoderModel(nn.Module):
         start = decoder_input_ids
         if start is None:
             start = generation.start_ids_for(config, B, enc.device)
-        length = config.max_total_length(start.shape[1])
-        limit = self.config.decoder.max_position_embeddings
-        if length > limit:
-            if config.max_length is None and config.max_new_tokens is None:
-                # the default length (20 new tokens), capped as transformers caps it
-                config.max_length = length = limit
-            else:
-                raise ValueError(
-                    f"Generation would reach {length} tokens but the decoder has {limit} positions "
-                    "(max_position_embeddings); lower max_new_tokens or max_length."
-                )
+        length = cap_length(config, start.shape[1], self.config.decoder.max_position_embeddings)
         bf16 = self.decoder.get_input_embeddings().weight.dtype == torch.bfloat16
         state = _DecodeState(self.decoder.new_cache(B, length), enc, attention_mask, bf16)
         packing = self._packs(config, B, length - start.shape[1])
@@ -623,37 +610,6 @@ class EncoderDecoderModel(nn.Module):
         """Whether source ids are decoder ids too (equal vocabularies), so that prompt lookup
         decoding may guess tokens from the source. A wrong guess costs time, never tokens."""
         return self.config.encoder.vocab_size == self.config.decoder.vocab_size
-
-    def _adopt_generation_config(self, gen: generation.GenerationConfig) -> None:
-        """Make ``gen`` the model's generation config, remembering its settings and what the model
-        config says now, so that later changes to either are told apart (see _generation_config)."""
-        self.generation_config = gen
-        derived = generation.GenerationConfig.from_model_config(self.config).to_dict()
-        self._generation_origin = (gen, gen.to_dict(), derived)
-
-    def _generation_config(
-        self, generation_config: generation.GenerationConfig | None
-    ) -> generation.GenerationConfig:
-        """The settings to generate with: the given ones, else the model's; token ids from the
-        model config fill what they leave unset.
-
-        For the model's own config (derived from the model config, or loaded beside it) a setting
-        that the model config changed since, and that was not set on the generation config
-        since, takes the model config's value: ``model.config.decoder_start_token_id = ...``
-        after creation takes effect, and so does ``model.generation_config.max_new_tokens = ...``.
-        """
-        config = copy.deepcopy(generation_config or self.generation_config)
-        current = generation.GenerationConfig.from_model_config(self.config)
-        origin, settings, derived = self._generation_origin
-        if generation_config is None and origin is self.generation_config:
-            now = config.to_dict()
-            for name, value in current.to_dict().items():
-                if value != derived.get(name) and now.get(name) == settings.get(name):
-                    config.update(**{name: value})
-        for name in ("decoder_start_token_id", "bos_token_id", "eos_token_id", "pad_token_id"):
-            if getattr(config, name) is None:
-                setattr(config, name, getattr(current, name))
-        return config
 
     # ----------------------------------------------------------------- saving
     def save_pretrained(

@@ -1,0 +1,88 @@
+"""The one place where a model's generation settings are merged, for every framework.
+
+A model holds two configs that both carry special token ids: its model config (``decoder_start_token_id``,
+``pad_token_id``, ``eos_token_id``, ...) and its :class:`GenerationConfig`. transformers lets users
+set either after creation and expects ``generate`` to honour the change, and call keywords
+(``generate(x, max_new_tokens=5)``) override both. :class:`GenerationSettings` is a mixin that keeps
+the two apart and merges them per call, and :func:`apply_options` / :func:`cap_length` apply the
+keywords and the decoder's length limit. The PyTorch, TensorFlow and Flax models all take it.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from .config import GenerationConfig
+
+TOKEN_IDS = ("decoder_start_token_id", "bos_token_id", "eos_token_id", "pad_token_id")
+
+
+class GenerationSettings:
+    """Mixin for a model with ``config`` (its model config) and ``generation_config``."""
+
+    config: Any
+    generation_config: GenerationConfig
+
+    def _adopt_generation_config(self, gen: GenerationConfig) -> None:
+        """Make ``gen`` the model's generation config, remembering its settings and what the model
+        config says now, so that later changes to either are told apart (see _generation_config)."""
+        self.generation_config = gen
+        derived = GenerationConfig.from_model_config(self.config).to_dict()
+        self._generation_origin = (gen, gen.to_dict(), derived)
+
+    def _generation_config(self, generation_config: GenerationConfig | None) -> GenerationConfig:
+        """The settings to generate with: the given ones, else the model's; token ids from the
+        model config fill what they leave unset.
+
+        For the model's own config (derived from the model config, or loaded beside it) a setting
+        that the model config changed since, and that was not set on the generation config
+        since, takes the model config's value: ``model.config.decoder_start_token_id = ...``
+        after creation takes effect, and so does ``model.generation_config.max_new_tokens = ...``.
+        """
+        if getattr(self, "_generation_origin", None) is None:
+            self._adopt_generation_config(GenerationConfig.from_model_config(self.config))
+        config = copy.deepcopy(generation_config or self.generation_config)
+        current = GenerationConfig.from_model_config(self.config)
+        origin, settings, derived = self._generation_origin
+        if generation_config is None and origin is self.generation_config:
+            now = config.to_dict()
+            for name, value in current.to_dict().items():
+                if value != derived.get(name) and now.get(name) == settings.get(name):
+                    config.update(**{name: value})
+        for name in TOKEN_IDS:
+            if getattr(config, name) is None:
+                setattr(config, name, getattr(current, name))
+        return config
+
+
+def apply_options(config: GenerationConfig, options: dict[str, Any]) -> GenerationConfig:
+    """Apply ``generate``'s keywords to ``config`` (in place).
+
+    Raises:
+        TypeError: a keyword that is no GenerationConfig field.
+    """
+    unknown = config.update(**options)
+    if unknown:
+        raise TypeError(f"generate() got unknown options: {', '.join(sorted(unknown))}.")
+    return config
+
+
+def cap_length(config: GenerationConfig, prompt: int, positions: int | None) -> int:
+    """The total length to generate to, checked against the decoder's ``positions``: an unset
+    length is capped there, as transformers caps it (``config.max_length`` is set); an explicit one
+    beyond it is an error.
+
+    Raises:
+        ValueError: the requested length exceeds the decoder's positions.
+    """
+    length = config.max_total_length(prompt)
+    if positions is not None and length > positions:
+        if config.max_length is None and config.max_new_tokens is None:
+            config.max_length = length = positions  # the default length (20 new tokens), capped
+        else:
+            raise ValueError(
+                f"Generation would reach {length} tokens but the decoder has {positions} positions "
+                "(max_position_embeddings); lower max_new_tokens or max_length."
+            )
+    return length
