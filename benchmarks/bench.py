@@ -18,6 +18,7 @@ runs. Writes the figures as JSON (``--output``).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import platform
 import statistics
@@ -434,6 +435,23 @@ def load_rows(folder: Path, repeats: int) -> list[Row]:
 
 
 # ----------------------------------------------------------------------------------- main
+def framework_rows(folder: Path, args) -> list[Row]:
+    """The TensorFlow and Flax sides' rows: ``benchmarks/bench_<side>.py`` each has
+    ``rows(folder, args) -> list[dict]`` (Row's fields) timing that side on the same saved model,
+    beside transformers 4.46 where its environment is present. A side whose framework is not
+    installed adds nothing."""
+    out: list[Row] = []
+    for side, package in (("tf", "tensorflow"), ("flax", "jax")):
+        path = Path(__file__).with_name(f"bench_{side}.py")
+        if not path.is_file() or importlib.util.find_spec(package) is None:
+            continue
+        spec = importlib.util.spec_from_file_location(f"bench_{side}", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        out += [Row(**row) for row in module.rows(folder, args)]
+    return out
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="warmstart bench", description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=None, help="timed runs per figure")
@@ -488,6 +506,7 @@ def main(argv: list[str] | None = None) -> None:
         rows += lookup_rows(models, folder, data["test"], args.lookup_inputs, 3)
         rows += matmul_rows(models, args, rate)
         rows += load_rows(folder, 1 if args.quick else 3)
+        rows += framework_rows(folder, args)
     report(rows, rate, floors, mats, marks, args)
 
 

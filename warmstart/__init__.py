@@ -65,7 +65,13 @@ _LAZY: dict[str, str] = {
         "shift_tokens_right",
     )
 }
-"""Public name -> the framework side that defines it. The TF and Flax sides add theirs here."""
+_TF_NAMES: tuple[str, ...] = ()
+"""The TensorFlow side's public names (:mod:`warmstart.tf`)."""
+_FLAX_NAMES: tuple[str, ...] = ()
+"""The Flax side's public names (:mod:`warmstart.flax`)."""
+_LAZY.update({name: "tf" for name in _TF_NAMES})
+_LAZY.update({name: "flax" for name in _FLAX_NAMES})
+"""Public name -> the framework side that defines it."""
 
 
 def _side_names(side: str) -> list[str]:
