@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo test lint format bench bench-refs clean
 
 # torch goes first and pinned: any other resolution pulls a multi-GB CUDA build. TensorFlow is its CPU
 # build, JAX and Flax the versions the tests were written against. The embedded default checkpoint
@@ -25,8 +25,25 @@ test: $(STAMP) lint
 	$(BIN)/python -m pytest -q
 
 # Timings against transformers, side by side in one run; never part of `make test`.
-bench: $(STAMP)
-	$(BIN)/python benchmarks/bench.py
+bench: $(STAMP) bench-refs
+	$(BIN)/python benchmarks/bench.py $(BENCH_ARGS)
+
+# transformers 4.46, the last with TensorFlow and Flax models, each in an environment of its own:
+# the TF and Flax rows of `make bench` compare with them. `make test` never needs them.
+REF_TF := .venv-ref-tf
+REF_FLAX := .venv-ref-flax
+bench-refs: $(REF_TF)/.installed $(REF_FLAX)/.installed
+
+$(REF_FLAX)/.installed:
+	test -x $(REF_FLAX)/bin/python || $(PYTHON) -m venv $(REF_FLAX)
+	$(REF_FLAX)/bin/python -m pip install -q jax==0.10.2 flax==0.12.8 transformers==4.46.3
+	touch $@
+
+$(REF_TF)/.installed:
+	test -x $(REF_TF)/bin/python || $(PYTHON) -m venv $(REF_TF)
+	$(REF_TF)/bin/python -m pip install -q tensorflow-cpu==2.21.0 transformers==4.46.3
+	$(REF_TF)/bin/python -m pip install -q --no-deps tf-keras
+	touch $@
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -37,4 +54,4 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(REF_TF) $(REF_FLAX) build *.egg-info .pytest_cache .ruff_cache
