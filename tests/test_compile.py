@@ -8,7 +8,7 @@ import torch
 from test_fast_paths import IDS, _source, _tiny_bert2bert
 
 from warmstart.torch import compile as wcompile
-from warmstart.torch.encoder_decoder import PACK_MIN_STEPS
+from warmstart.torch.decoding import PACK_MIN_STEPS
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

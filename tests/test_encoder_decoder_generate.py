@@ -9,7 +9,7 @@ from tiny_configs import TINY
 from warmstart import AutoTokenizer, EncoderDecoderModel
 from warmstart.generation import GenerationConfig
 from warmstart.torch import linear as products
-from warmstart.torch.encoder_decoder import PACK_MIN_STEPS
+from warmstart.torch.decoding import PACK_MIN_STEPS
 
 
 @pytest.fixture(scope="module")

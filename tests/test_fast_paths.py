@@ -10,7 +10,7 @@ from tiny_configs import BART_TINY, TINY, randomize_
 
 from warmstart import EncoderDecoderModel
 from warmstart.torch import generation
-from warmstart.torch.encoder_decoder import _DecodeState
+from warmstart.torch.decoding import _DecodeState
 from warmstart.torch.quantize import WeightOnlyLinear, native_gemv
 
 pytestmark = pytest.mark.usefixtures("one_thread")

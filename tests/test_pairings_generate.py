@@ -12,7 +12,7 @@ from test_pairings import PAIRINGS, TOKENS, _theirs
 from transformers.modeling_outputs import BaseModelOutput
 
 from warmstart import EncoderDecoderModel
-from warmstart.torch.encoder_decoder import PACK_MIN_STEPS
+from warmstart.torch.decoding import PACK_MIN_STEPS
 
 MAX_NEW = PACK_MIN_STEPS  # long enough that batched steps take oneDNN's packed weights
 # the cross-attention output projection of every decoder family

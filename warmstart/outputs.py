@@ -57,3 +57,19 @@ class BaseModelOutput(ModelOutput):
     pooler_output: Any = None
     hidden_states: Any = None
     attentions: Any = None
+
+
+@dataclass
+class Seq2SeqLMOutput(ModelOutput):
+    """What an encoder-decoder's forward returns, in any framework's arrays; read like
+    transformers' outputs."""
+
+    loss: Any = None
+    logits: Any = None
+    cache: Any = None
+    encoder_last_hidden_state: Any = None
+
+    @property
+    def past_key_values(self) -> Any:
+        """The cache, by its name before transformers 5."""
+        return self.cache
