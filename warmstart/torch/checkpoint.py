@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from .. import hub, keys
 from ..config import CONFIG_NAME, Config, EncoderDecoderConfig, config_from_dict
 from ..hub import write_text_atomic
-from .layers import LMHeadDecoder
+from .heads import LMHeadDecoder
 from .quantize import WeightOnlyLinear
 from .weights import load_weights, write_weights
 

@@ -31,7 +31,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .layers import DecoderCache, merge_heads
+from .attention import DecoderCache, merge_heads
 
 SMALL_ROWS = 8
 """Steps with at most this many rows (batch size times beams) run compiled."""

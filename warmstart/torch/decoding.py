@@ -13,9 +13,9 @@ from torch import Tensor
 from ..generation.settings import apply_options, cap_length
 from ..outputs import BaseModelOutput
 from . import generation
+from .attention import DecoderCache
 from .compile import compile_decoder, compile_encoder
 from .inputs import check_ids, last_hidden_state
-from .layers import DecoderCache
 from .linear import FEW_ROWS, packed_weights
 from .quantize import native_gemv, quantize_linears_
 

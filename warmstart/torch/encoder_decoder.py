@@ -23,10 +23,12 @@ from ..config import EncoderDecoderConfig
 from ..generation import GenerationConfig, GenerationSettings
 from ..outputs import BaseModelOutput, Seq2SeqLMOutput
 from . import sharing
+from .attention import DecoderCache
 from .decoding import DecodingMixin
 from .families import family
+from .heads import init_normal_
 from .inputs import check_ids, check_labels, last_hidden_state, shift_tokens_right
-from .layers import DecoderCache, cross_entropy, init_normal_
+from .kernels import cross_entropy
 from .linear import Linear
 from .loading import LoadingMixin
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .layers import LMHeadDecoder
+from .heads import LMHeadDecoder
 
 
 def tie_encoder_decoder(model: nn.Module) -> None:

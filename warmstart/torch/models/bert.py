@@ -13,20 +13,17 @@ from torch import Tensor, nn
 
 from ...config import BertConfig
 from ...outputs import BaseModelOutput
-from ..layers import (
+from ..attention import (
     DecoderCache,
-    Dropout,
-    LMHeadDecoder,
-    ResizableVocabulary,
     check_length,
     decode_stack,
-    init_normal_,
     new_cache,
     padding_mask,
     qkv_attention,
     run_layers,
-    vocab_logits,
 )
+from ..heads import LMHeadDecoder, ResizableVocabulary, init_normal_, vocab_logits
+from ..kernels import Dropout
 from ..linear import Linear, activation, linear_then
 from ..pretrained import Pretrained
 

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ...config import ElectraConfig
-from ..layers import LMHeadDecoder, init_normal_
+from ..heads import LMHeadDecoder, init_normal_
 from ..linear import Linear
 from ..pretrained import Pretrained
 from .bert import BertEmbeddings, BertModel

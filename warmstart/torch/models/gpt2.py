@@ -17,20 +17,18 @@ from torch import Tensor, nn
 
 from ...config import GPT2Config
 from ...outputs import BaseModelOutput
-from ..layers import (
+from ..attention import (
     DecoderCache,
-    Dropout,
-    LMHeadDecoder,
-    ResizableVocabulary,
     attend,
     check_length,
     cross_kv,
     decode_stack,
-    init_normal_,
     new_cache,
     run_layers,
     split_heads,
 )
+from ..heads import LMHeadDecoder, ResizableVocabulary, init_normal_
+from ..kernels import Dropout
 from ..linear import Linear, activation, linear_then
 from ..pretrained import Pretrained
 

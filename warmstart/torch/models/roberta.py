@@ -13,7 +13,8 @@ import torch
 from torch import Tensor, nn
 
 from ...config import RobertaConfig
-from ..layers import LMHeadDecoder, check_length, init_normal_, vocab_logits
+from ..attention import check_length
+from ..heads import LMHeadDecoder, init_normal_, vocab_logits
 from ..linear import Linear, linear_then
 from ..pretrained import Pretrained
 from .bert import BertEmbeddings, BertModel, take_projection_bias

@@ -7,8 +7,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from warmstart.torch import layers
-from warmstart.torch.layers import Dropout, attend, cross_entropy, dropout
+from warmstart.torch import attention, kernels
+from warmstart.torch.attention import attend
+from warmstart.torch.kernels import Dropout, cross_entropy, dropout
 
 
 def test_dropout_is_the_identity_when_off():
@@ -66,9 +67,9 @@ def test_attention_with_dropout_is_sdpa_before_the_drop(case, monkeypatch):
     if case == "padding":
         mask = torch.zeros(2, 1, 1, 5).masked_fill(torch.tensor([[0, 0, 0, 1, 1]]).bool(), -1e9)
     causal = case.startswith("causal")
-    monkeypatch.setattr(layers, "dropout", lambda x, p, training=True: x)
+    monkeypatch.setattr(attention, "dropout", lambda x, p, training=True: x)
     got = attend(q, k, v, mask, 0.1, is_causal=causal)
-    want = layers.merge_heads(F.scaled_dot_product_attention(q, k, v, mask, is_causal=causal))
+    want = attention.merge_heads(F.scaled_dot_product_attention(q, k, v, mask, is_causal=causal))
     torch.testing.assert_close(got, want)
 
 
@@ -88,7 +89,7 @@ def test_dropout_and_attention_with_dropout_trace_whole_under_compile():
 @pytest.mark.parametrize("ignored", ["none", "some", "all"])
 def test_cross_entropy_equals_torch_in_loss_and_gradient(ignored, dtype):
     torch.manual_seed(0)
-    rows = 2 * layers.LOSS_CHUNK + 5  # a partial last slice
+    rows = 2 * kernels.LOSS_CHUNK + 5  # a partial last slice
     logits = (3 * torch.randn(rows, 50)).to(dtype).requires_grad_()
     labels = torch.randint(0, 50, (rows,))
     if ignored != "none":
@@ -114,8 +115,10 @@ def test_cross_kv_is_projected_once_per_decode_and_laid_out_head_by_head():
     k, v = (torch.randn(2, 5, 4, 8).transpose(1, 2) for _ in range(2))  # (B, H, S, D) views
     calls = []
     project = lambda: calls.append(1) or (k, v)  # noqa: E731
-    assert layers.cross_kv(None, 0, project) == (k, v)  # training: the projection as it is
-    cache = layers.DecoderCache(num_layers=1, batch_size=2, num_heads=4, head_dim=8, max_length=3)
-    first = layers.cross_kv(cache, 0, project)
-    assert layers.cross_kv(cache, 0, project) is first and len(calls) == 2
+    assert attention.cross_kv(None, 0, project) == (k, v)  # training: the projection as it is
+    cache = attention.DecoderCache(
+        num_layers=1, batch_size=2, num_heads=4, head_dim=8, max_length=3
+    )
+    first = attention.cross_kv(cache, 0, project)
+    assert attention.cross_kv(cache, 0, project) is first and len(calls) == 2
     assert all(t.is_contiguous() and torch.equal(t, u) for t, u in zip(first, (k, v)))
