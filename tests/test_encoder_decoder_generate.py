@@ -451,3 +451,32 @@ def test_transition_scores_equal_transformers(tiny_pair, options, normalize):
             ref.sequences, ref.scores, getattr(ref, "beam_indices", None), normalize
         ),
     )
+
+
+def test_generate_resolves_lengths_once_and_copies_the_settings_twice(tiny_pair, monkeypatch):
+    """One prepared config serves the whole search: the model's merge copies the settings once,
+    the plan once, and the search functions take the plan's config as it is."""
+    import copy
+
+    from warmstart.generation import plan as plan_module
+
+    _, ours = tiny_pair
+    x = torch.tensor([[5, 6, 7, 8]])
+    resolved, copies = [], []
+    real_resolve, real_copy = plan_module.resolve_lengths, copy.deepcopy
+
+    def counting_resolve(config, prompt):
+        resolved.append(prompt)
+        return real_resolve(config, prompt)
+
+    def counting_copy(value, *args):
+        if isinstance(value, GenerationConfig):
+            copies.append(value)
+        return real_copy(value, *args)
+
+    monkeypatch.setattr(plan_module, "resolve_lengths", counting_resolve)
+    monkeypatch.setattr(copy, "deepcopy", counting_copy)
+    for options in ({}, {"num_beams": 3}, {"do_sample": True, "top_k": 4}):
+        resolved.clear(), copies.clear()
+        ours.generate(x, max_new_tokens=4, **options)
+        assert resolved == [1] and len(copies) == 2, (options, resolved, len(copies))

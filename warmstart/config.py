@@ -12,11 +12,12 @@ from __future__ import annotations
 import copy
 import json
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 from . import hub
+from .fields import ExtraFields
 
 CONFIG_NAME = "config.json"
 
@@ -62,7 +63,7 @@ class _ConfigMeta(type):
 
 
 @dataclass(kw_only=True)
-class Config(metaclass=_ConfigMeta):
+class Config(ExtraFields, metaclass=_ConfigMeta):
     """Fields every architecture shares (transformers' ``PretrainedConfig`` subset that matters here)."""
 
     model_type: ClassVar[str] = ""
@@ -83,17 +84,10 @@ class Config(metaclass=_ConfigMeta):
         mapped = type(self).attribute_map.get(name)
         if mapped is not None:
             return getattr(self, mapped)
-        extra = self.__dict__.get("extra")
-        if extra is not None and name in extra:
-            return extra[name]
-        raise AttributeError(f"{type(self).__name__} has no field {name!r}")
+        return self._extra_value(name)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        name = type(self).attribute_map.get(name, name)
-        if name in _field_names(type(self)) or name.startswith("_"):
-            object.__setattr__(self, name, value)
-        else:  # unknown names are kept and saved, like transformers does
-            self.extra[name] = value
+        super().__setattr__(type(self).attribute_map.get(name, name), value)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Config:
@@ -102,12 +96,7 @@ class Config(metaclass=_ConfigMeta):
 
     def to_dict(self) -> dict[str, Any]:
         """The config.json dict, with unknown fields kept."""
-        out = {"model_type": self.model_type}
-        for f in fields(self):
-            if f.name != "extra":
-                out[f.name] = copy.deepcopy(getattr(self, f.name))
-        out.update(copy.deepcopy(self.extra))
-        return dict(sorted(out.items()))
+        return dict(sorted({"model_type": self.model_type, **self.fields_dict()}.items()))
 
     def to_diff_dict(self) -> dict[str, Any]:
         """``to_dict`` less transformers' common fields at their defaults, as transformers writes it.
@@ -191,10 +180,6 @@ class Config(metaclass=_ConfigMeta):
         folder = Path(save_directory)
         folder.mkdir(parents=True, exist_ok=True)
         hub.write_text_atomic(folder / CONFIG_NAME, self.to_json_string())
-
-    @classmethod
-    def field_names(cls) -> frozenset[str]:
-        return _field_names(cls) - {"extra"}
 
     def copy(self) -> Config:
         return copy.deepcopy(self)
@@ -462,11 +447,3 @@ def _check_heads(width: int, heads: int) -> None:
 def _same(a: Any, b: Any) -> bool:
     """Equal once written as JSON (``{0: "x"}`` equals ``{"0": "x"}``)."""
     return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
-
-
-def _field_names(cls: type) -> frozenset[str]:
-    names = cls.__dict__.get("_names")
-    if names is None:
-        names = frozenset(f.name for f in fields(cls))
-        type.__setattr__(cls, "_names", names)
-    return names

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..fields import ExtraFields
+
 GENERATION_CONFIG_NAME = "generation_config.json"
 DEFAULT_MAX_NEW_TOKENS = 20
 
@@ -96,7 +98,7 @@ NO_EFFECT: tuple[str, ...] = (
 
 
 @dataclass(init=False)
-class GenerationConfig:
+class GenerationConfig(ExtraFields):
     """How to generate: length limits, search strategy, logits controls and special tokens.
 
     Defaults are transformers' global defaults, except ``max_length``: None (unset), which means
@@ -162,25 +164,11 @@ class GenerationConfig:
     def __getattr__(self, name: str) -> Any:
         # Only called for names that are not fields: the extra entries, else None for the
         # transformers settings this class has no field for.
-        extra = self.__dict__.get("extra")
-        if extra is not None and name in extra:
-            return extra[name]
         if name in UNIMPLEMENTED or name in NO_EFFECT:
-            return None
-        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in self.__dataclass_fields__ or hasattr(type(self), name):
-            object.__setattr__(self, name, value)
-        else:
-            self.extra[name] = value
+            return self.__dict__.get("extra", {}).get(name)
+        return self._extra_value(name)
 
     # ----------------------------------------------------------------------------- dict and JSON
-
-    @classmethod
-    def field_names(cls) -> tuple[str, ...]:
-        """The names of the generation settings (every field except ``extra``)."""
-        return tuple(f.name for f in dataclasses.fields(cls) if f.name != "extra")
 
     @classmethod
     def from_dict(
@@ -209,9 +197,7 @@ class GenerationConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """Every setting by name, with the ``extra`` entries merged in at the top level."""
-        out = {name: copy.deepcopy(getattr(self, name)) for name in self.field_names()}
-        out.update(copy.deepcopy(self.extra))
-        return out
+        return self.fields_dict()
 
     def to_diff_dict(self) -> dict[str, Any]:
         """The settings that differ from ``GenerationConfig()``, and the ``extra`` entries."""

@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 
 from ...generation.config import GenerationConfig
+from ...generation.plan import ENCODER_PROCESSORS, ProcessorSpec, processor_specs
 
 Processor = Callable[[Tensor, Tensor], Tensor]
 """A control with its settings bound: ``(input_ids (N, T), scores (N, V)) -> scores (N, V)``."""
@@ -613,21 +614,18 @@ def build_processors(
     *,
     prompt_length: int,
     encoder_input_ids: Tensor | None = None,
+    specs: Sequence[ProcessorSpec] | None = None,
 ) -> list[Processor]:
-    """The controls ``config`` asks for, in the order transformers' ``generate`` applies them.
-
-    Order: sequence bias, encoder repetition penalty, repetition penalty, no-repeat n-gram,
-    encoder no-repeat n-gram, bad words, min length, min new tokens, forced bos, forced eos,
-    invalid-value removal, exponential decay length penalty, suppressed tokens, tokens suppressed
-    at the start; then, only when sampling, temperature, top-h, top-k, top-p, min-p, typical-p,
-    epsilon and eta cutoffs; last, renormalization. Min-length controls are left out when there is
-    no eos.
+    """The controls ``config`` asks for, in the order transformers' ``generate`` applies them
+    (:func:`warmstart.generation.plan.processor_specs` lists them), as functions of this module.
 
     Args:
         config: the generation settings.
         prompt_length: tokens in each row before generation starts (1: the start token).
         encoder_input_ids: ``(B, S)`` encoder input ids, needed for
             ``encoder_no_repeat_ngram_size`` > 0 and ``encoder_repetition_penalty`` != 1.
+        specs: the processors by name, as a :class:`~warmstart.generation.plan.Plan` holds them
+            (default: listed from ``config``).
 
     Returns:
         Processors to apply in turn with :func:`apply_processors`.
@@ -636,82 +634,20 @@ def build_processors(
         ValueError: an encoder control without ``encoder_input_ids``, or
             ``exponential_decay_length_penalty`` without an eos.
     """
-    c = config
-    eos = c.eos_ids()
+    if specs is None:
+        specs = processor_specs(config, prompt_length)
     out: list[Processor] = []
-    if c.sequence_bias is not None:
-        out.append(partial(sequence_bias, biases=c.sequence_bias))
-    if c.encoder_repetition_penalty != 1.0:
-        encoder = _need_encoder_ids(encoder_input_ids, "encoder_repetition_penalty", "1.0")
-        out.append(
-            partial(
-                encoder_repetition_penalty,
-                penalty=c.encoder_repetition_penalty,
-                encoder_input_ids=encoder,
+    for name, settings in specs:
+        if name in ENCODER_PROCESSORS:
+            option = {"encoder_repetition_penalty": ("encoder_repetition_penalty", "1.0")}.get(
+                name, ("encoder_no_repeat_ngram_size", "0")
             )
-        )
-    if c.repetition_penalty != 1.0:
-        out.append(partial(repetition_penalty, penalty=c.repetition_penalty))
-    if c.no_repeat_ngram_size > 0:
-        out.append(partial(no_repeat_ngram, ngram_size=c.no_repeat_ngram_size))
-    if c.encoder_no_repeat_ngram_size > 0:
-        encoder = _need_encoder_ids(encoder_input_ids, "encoder_no_repeat_ngram_size", "0")
-        out.append(
-            partial(
-                encoder_no_repeat_ngram,
-                ngram_size=c.encoder_no_repeat_ngram_size,
-                encoder_input_ids=encoder,
-            )
-        )
-    if c.bad_words_ids is not None:
-        out.append(partial(bad_words, bad_words_ids=c.bad_words_ids, eos_token_id=eos))
-    if eos is not None and c.min_length > 0:
-        out.append(partial(min_length, length=c.min_length, eos_token_id=eos))
-    if eos is not None and c.min_new_tokens:
-        out.append(
-            partial(
-                min_new_tokens,
-                prompt_length=prompt_length,
-                count=c.min_new_tokens,
-                eos_token_id=eos,
-            )
-        )
-    if c.forced_bos_token_id is not None:
-        out.append(partial(forced_bos, token_id=c.forced_bos_token_id))
-    if c.forced_eos_token_id is not None:
-        max_length = c.max_total_length(prompt_length)
-        out.append(partial(forced_eos, max_length=max_length, eos_token_id=c.forced_eos_token_id))
-    if c.remove_invalid_values:
-        out.append(remove_invalid_values)
-    if c.exponential_decay_length_penalty is not None:
-        if eos is None:
-            raise ValueError(
-                "`exponential_decay_length_penalty` makes eos more likely, but no "
-                "`eos_token_id` is set; set one, or unset the penalty."
-            )
-        start, factor = c.exponential_decay_length_penalty
-        out.append(
-            partial(
-                exponential_decay_length_penalty,
-                start=start,
-                factor=factor,
-                prompt_length=prompt_length,
-                eos_token_id=eos,
-            )
-        )
-    if c.suppress_tokens is not None:
-        out.append(partial(suppress_tokens, token_ids=c.suppress_tokens))
-    if c.begin_suppress_tokens is not None:
-        # The first generated step, one later when a forced bos takes it (single-token prompts).
-        late = prompt_length == 1 and c.forced_bos_token_id is not None
-        begin = prompt_length + 1 if late else prompt_length
-        out.append(
-            partial(begin_suppress_tokens, token_ids=c.begin_suppress_tokens, begin_index=begin)
-        )
-    if c.do_sample:
-        out.extend(_sampling_processors(c, eos))
-    if c.renormalize_logits:
-        out.append(renormalize)
+            settings = {
+                **settings,
+                "encoder_input_ids": _need_encoder_ids(encoder_input_ids, *option),
+            }
+        function = _FUNCTIONS[name]
+        out.append(partial(function, **settings) if settings else function)
     return out
 
 
@@ -721,31 +657,6 @@ def _need_encoder_ids(encoder_input_ids: Tensor | None, name: str, off: str) -> 
             f"`{name}` needs the encoder input ids; pass `encoder_input_ids`, or set `{name}={off}`."
         )
     return encoder_input_ids
-
-
-def _sampling_processors(c: GenerationConfig, eos: list[int] | None) -> list[Processor]:
-    # Beam sampling keeps one token more than there are eos ids, so a beam can always go on.
-    keep = (len(eos) + 1 if eos else 2) if c.num_beams > 1 else 1
-    out: list[Processor] = []
-    if c.temperature != 1.0:
-        out.append(partial(temperature, value=float(c.temperature)))
-    if c.top_h is not None:
-        out.append(partial(top_h, h=c.top_h))
-    if c.top_k:
-        out.append(partial(top_k, k=c.top_k, min_tokens_to_keep=keep))
-    if c.top_p < 1.0:
-        out.append(partial(top_p, p=float(c.top_p), min_tokens_to_keep=keep))
-    if c.min_p is not None:
-        out.append(partial(min_p, p=c.min_p, min_tokens_to_keep=keep))
-    if c.typical_p < 1.0:
-        out.append(partial(typical_p, mass=float(c.typical_p), min_tokens_to_keep=keep))
-    if 0.0 < c.epsilon_cutoff < 1.0:
-        out.append(
-            partial(epsilon_cutoff, epsilon=float(c.epsilon_cutoff), min_tokens_to_keep=keep)
-        )
-    if 0.0 < c.eta_cutoff < 1.0:
-        out.append(partial(eta_cutoff, epsilon=float(c.eta_cutoff), min_tokens_to_keep=keep))
-    return out
 
 
 def apply_processors(processors: Sequence[Processor], input_ids: Tensor, scores: Tensor) -> Tensor:
@@ -762,3 +673,34 @@ def apply_processors(processors: Sequence[Processor], input_ids: Tensor, scores:
     for process in processors:
         scores = process(input_ids, scores)
     return scores
+
+
+_FUNCTIONS: dict[str, Callable[..., Tensor]] = {
+    f.__name__: f
+    for f in (
+        sequence_bias,
+        encoder_repetition_penalty,
+        repetition_penalty,
+        no_repeat_ngram,
+        encoder_no_repeat_ngram,
+        bad_words,
+        min_length,
+        min_new_tokens,
+        forced_bos,
+        forced_eos,
+        remove_invalid_values,
+        exponential_decay_length_penalty,
+        suppress_tokens,
+        begin_suppress_tokens,
+        temperature,
+        top_h,
+        top_k,
+        top_p,
+        min_p,
+        typical_p,
+        epsilon_cutoff,
+        eta_cutoff,
+        renormalize,
+    )
+}
+"""Processor name (as the plan lists it) -> the function that applies it."""

@@ -29,6 +29,7 @@ import torch
 from torch import Tensor
 
 from ...generation.config import GenerationConfig
+from ...generation.plan import make_plan, resolve_lengths
 from ...outputs import ModelOutput
 from . import lookup
 from .processors import Processor, apply_processors, build_processors
@@ -75,7 +76,9 @@ def prepare(
     encoder_input_ids: Tensor | None = None,
     **options: Any,
 ) -> tuple[GenerationConfig, list[Processor]]:
-    """Merge options into a copy of ``config``, validate, resolve lengths and build processors.
+    """Merge options into a copy of ``config``, validate, resolve lengths and build processors:
+    :func:`warmstart.generation.plan.make_plan`, with the processors bound to this side's
+    functions.
 
     In the returned config ``max_length`` and ``min_length`` are totals that include the prompt
     (``max_new_tokens`` / ``min_new_tokens`` / the default resolved, as transformers does).
@@ -93,34 +96,24 @@ def prepare(
         ValueError: an unknown option, an invalid setting, a transformers option this package
             does not implement, or inputs of the wrong shape.
     """
-    config = copy.deepcopy(config) if config is not None else GenerationConfig()
-    unknown = config.update(**options)
-    if unknown:
-        raise ValueError(
-            f"Unknown generation options {sorted(unknown)}; pass fields of GenerationConfig."
-        )
-    config.validate()
-    config.check_implemented()
     _check_inputs(start_ids, encoder_input_ids)
-    prompt = start_ids.shape[1]
-    config = _resolve_lengths(config, prompt)
-    if prompt >= config.max_length:
-        raise ValueError(
-            f"The decoder prompt already has {prompt} tokens and `max_length` is "
-            f"{config.max_length}, so nothing can be generated; raise `max_length` or set "
-            "`max_new_tokens`."
-        )
-    processors = build_processors(config, prompt_length=prompt, encoder_input_ids=encoder_input_ids)
-    return config, processors
+    plan = make_plan(config, start_ids.shape[1], **options)
+    processors = build_processors(
+        plan.config,
+        prompt_length=plan.prompt_length,
+        encoder_input_ids=encoder_input_ids,
+        specs=plan.processors,
+    )
+    return plan.config, processors
 
 
-def _resolve_lengths(config: GenerationConfig, prompt: int) -> GenerationConfig:
-    """A copy whose ``max_length`` / ``min_length`` are totals (unchanged if they already are)."""
-    config = copy.deepcopy(config)
-    config.max_length = config.max_total_length(prompt)
-    if config.min_new_tokens is not None:
-        config.min_length = config.min_new_tokens + prompt
-    return config
+def _resolved(config: GenerationConfig, prompt: int) -> GenerationConfig:
+    """``config`` with total lengths: itself when :func:`prepare` resolved it, else a copy."""
+    if config.max_length == config.max_total_length(prompt) and (
+        config.min_new_tokens is None or config.min_length == config.min_new_tokens + prompt
+    ):
+        return config
+    return resolve_lengths(copy.deepcopy(config), prompt)
 
 
 def _check_inputs(start_ids: Tensor, encoder_input_ids: Tensor | None) -> None:
@@ -340,7 +333,7 @@ def greedy(
     Returns:
         Sequences ``(N, L)``; a row ends at its first eos, then holds the pad id.
     """
-    config = _resolve_lengths(config, input_ids.shape[1])
+    config = _resolved(config, input_ids.shape[1])
     processors = _default_processors(processors, config, input_ids)
     loop = _token_loop(step, cache, input_ids, config, processors, False, None, select)
     return _drain(loop, streamer)
@@ -370,7 +363,7 @@ def sample(
     Returns:
         Sequences ``(N, L)``; a row ends at its first eos, then holds the pad id.
     """
-    config = _resolve_lengths(config, input_ids.shape[1])
+    config = _resolved(config, input_ids.shape[1])
     processors = _default_processors(processors, config, input_ids)
     loop = _token_loop(step, cache, input_ids, config, processors, True, generator)
     return _drain(loop, streamer)
@@ -407,7 +400,7 @@ def greedy_lookup(
     Returns:
         Sequences ``(1, L)``, ending at the first eos; ``scores`` / ``logits`` one per token.
     """
-    config = _resolve_lengths(config, input_ids.shape[1])
+    config = _resolved(config, input_ids.shape[1])
     _check_lookup(config, input_ids, lookahead)
     processors = _default_processors(processors, config, input_ids)
     return _drain(_lookup_loop(step, lookahead, cache, input_ids, config, processors), streamer)
@@ -695,7 +688,7 @@ def beam_search(
         ``sequences_scores``. Shorter ones are padded with ``pad_token_id``, except that a pad
         id of 0 (or none) pads with the first eos id, as in transformers.
     """
-    config = _resolve_lengths(config, input_ids.shape[1])
+    config = _resolved(config, input_ids.shape[1])
     processors = _default_processors(processors, config, input_ids)
     beams_per_input, prompt = config.num_beams, input_ids.shape[1]
     eos = _eos_tensor(config, input_ids.device)
