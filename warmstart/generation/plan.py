@@ -103,6 +103,36 @@ def processor_specs(c: GenerationConfig, prompt_length: int) -> list[ProcessorSp
         ValueError: ``exponential_decay_length_penalty`` without an eos.
     """
     eos = c.eos_ids()
+    out = _penalties(c, eos, prompt_length)
+    if c.exponential_decay_length_penalty is not None:
+        if eos is None:
+            raise ValueError(
+                "`exponential_decay_length_penalty` makes eos more likely, but no "
+                "`eos_token_id` is set; set one, or unset the penalty."
+            )
+        start, factor = c.exponential_decay_length_penalty
+        settings = {"start": start, "factor": factor, "prompt_length": prompt_length}
+        out.append(("exponential_decay_length_penalty", {**settings, "eos_token_id": eos}))
+    if c.suppress_tokens is not None:
+        out.append(("suppress_tokens", {"token_ids": c.suppress_tokens}))
+    if c.begin_suppress_tokens is not None:
+        # The first generated step, one later when a forced bos takes it (single-token prompts).
+        late = prompt_length == 1 and c.forced_bos_token_id is not None
+        begin = prompt_length + 1 if late else prompt_length
+        out.append(
+            ("begin_suppress_tokens", {"token_ids": c.begin_suppress_tokens, "begin_index": begin})
+        )
+    if c.do_sample:
+        out.extend(sampling_specs(c, eos))
+    if c.renormalize_logits:
+        out.append(("renormalize", {}))
+    return out
+
+
+def _penalties(
+    c: GenerationConfig, eos: list[int] | None, prompt_length: int
+) -> list[ProcessorSpec]:
+    """The controls before the length penalty: biases, penalties, bans, forced tokens."""
     wanted: list[tuple[bool, str, dict[str, Any]]] = [
         (c.sequence_bias is not None, "sequence_bias", {"biases": c.sequence_bias}),
         (
@@ -143,30 +173,7 @@ def processor_specs(c: GenerationConfig, prompt_length: int) -> list[ProcessorSp
         ),
         (c.remove_invalid_values, "remove_invalid_values", {}),
     ]
-    out = [(name, settings) for on, name, settings in wanted if on]
-    if c.exponential_decay_length_penalty is not None:
-        if eos is None:
-            raise ValueError(
-                "`exponential_decay_length_penalty` makes eos more likely, but no "
-                "`eos_token_id` is set; set one, or unset the penalty."
-            )
-        start, factor = c.exponential_decay_length_penalty
-        settings = {"start": start, "factor": factor, "prompt_length": prompt_length}
-        out.append(("exponential_decay_length_penalty", {**settings, "eos_token_id": eos}))
-    if c.suppress_tokens is not None:
-        out.append(("suppress_tokens", {"token_ids": c.suppress_tokens}))
-    if c.begin_suppress_tokens is not None:
-        # The first generated step, one later when a forced bos takes it (single-token prompts).
-        late = prompt_length == 1 and c.forced_bos_token_id is not None
-        begin = prompt_length + 1 if late else prompt_length
-        out.append(
-            ("begin_suppress_tokens", {"token_ids": c.begin_suppress_tokens, "begin_index": begin})
-        )
-    if c.do_sample:
-        out.extend(sampling_specs(c, eos))
-    if c.renormalize_logits:
-        out.append(("renormalize", {}))
-    return out
+    return [(name, settings) for on, name, settings in wanted if on]
 
 
 def sampling_specs(c: GenerationConfig, eos: list[int] | None) -> list[ProcessorSpec]:
