@@ -197,13 +197,19 @@ def load_arrays(folder: str | os.PathLike) -> dict[str, np.ndarray]:
 def _read_safetensors(path: Path) -> dict[str, np.ndarray]:
     try:
         with safe_open(path, framework="numpy") as f:
-            return {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (not a dict)
+            arrays = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (not a dict)
+        # with ml_dtypes imported (JAX and TensorFlow import it) numpy reads bfloat16 as such
+        return {k: _widened(v) for k, v in arrays.items()}
     except TypeError as err:  # "data type 'bfloat16' not understood": numpy has no bfloat16
         if "bfloat16" not in str(err):
             raise
     except (SafetensorError, OSError) as err:
         raise corrupted(path, err) from err
     return _read_bf16(path)
+
+
+def _widened(array: np.ndarray) -> np.ndarray:
+    return array.astype(np.float32) if array.dtype.name == "bfloat16" else array
 
 
 def _read_bf16(path: Path) -> dict[str, np.ndarray]:
@@ -270,11 +276,13 @@ def atomic_folder(target: str | os.PathLike, replaces: tuple[str, ...] = ()) -> 
                     except OSError:
                         shutil.copy2(entry, dest)
         yield tmp
+        mask = _umask()
         for f in tmp.iterdir():
             if f.is_file():
                 with open(f, "rb") as fh:
                     os.fsync(fh.fileno())
-        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp's 0700 is for while it is being written
+                os.chmod(f, 0o666 & ~mask)  # writers such as safetensors' make files 0600
+        os.chmod(tmp, 0o777 & ~mask)  # mkdtemp's 0700 is for while it is being written
         _swap(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -85,3 +85,34 @@ def test_arrays_round_trip_and_sharded_index(tmp_path):
     arrays = hub.load_arrays(tmp_path)
     np.testing.assert_array_equal(arrays["a"], a)
     np.testing.assert_array_equal(arrays["b"], b)
+
+
+def test_bfloat16_is_widened_even_with_ml_dtypes_imported(tmp_path):
+    """JAX and TensorFlow import ml_dtypes, with which numpy reads bfloat16 natively."""
+    out = _run(
+        f"""
+        import numpy as np, ml_dtypes, torch
+        from safetensors.torch import save_file
+        from warmstart import hub
+        save_file({{"a": torch.ones(2, dtype=torch.bfloat16)}}, {str(tmp_path / "model.safetensors")!r})
+        print(hub.load_arrays({str(tmp_path)!r})["a"].dtype)
+        """
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "float32"
+
+
+def test_saved_folders_and_files_get_the_umask_modes(tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        with hub.atomic_folder(tmp_path / "saved") as folder:
+            hub.save_arrays({"a": np.ones(2, np.float32)}, folder / hub.SAFE_WEIGHTS)
+            hub.write_text_atomic(folder / "config.json", "{}")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "saved").stat().st_mode) == 0o755
+    for f in (tmp_path / "saved").iterdir():
+        assert stat.S_IMODE(f.stat().st_mode) == 0o644, f.name
