@@ -19,7 +19,7 @@ def test_perfect_and_disjoint_predictions():
         perfect[k] == pytest.approx(100.0)
         for k in ("rouge1", "rouge2", "rougeL", "rougeLsum", "bleu")
     )
-    assert perfect["exact_match"] == 1.0
+    assert perfect["exact_match"] == 100.0
     disjoint = compute_metrics(["apples oranges pears", "one two three four"], refs)
     assert disjoint["rouge1"] == 0.0 and disjoint["exact_match"] == 0.0 and disjoint["bleu"] < 1
 
@@ -29,7 +29,7 @@ def test_uncased_wordpiece_output_matches_its_reference():
     scores = compute_metrics(
         ["mary went home because she was tired ."], ["Mary went home because she was tired."]
     )
-    assert scores["exact_match"] == 1.0 and scores["bleu"] == pytest.approx(100.0)
+    assert scores["exact_match"] == 100.0 and scores["bleu"] == pytest.approx(100.0)
 
 
 def test_partial_overlap_is_between():
