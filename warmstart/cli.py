@@ -35,7 +35,8 @@ class HelpFormatter(argparse.HelpFormatter):
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
         default = action.default
-        if "default" in text or default in (None, False, "", argparse.SUPPRESS):
+        hidden = default is None or default is False or default in ("", argparse.SUPPRESS)
+        if "default" in text or hidden:
             return text
         return f"{text} (default: %(default)s)" if text else "(default: %(default)s)"
 
