@@ -176,3 +176,14 @@ def test_progress_bar_on_a_terminal():
     off = Terminal()
     Progress(total=10, initial=0, mode=False, every=5, stream=off).update(1, 1.0, 1.0, 1.0)
     assert off.text == ""
+
+
+def test_summary_names_the_files_and_the_final_figures(tmp_path):
+    from warmstart.train.progress import summary_lines
+
+    summary = {"output": tmp_path, "steps": 8, "seconds": 75.0, "train_loss": 1.25}
+    with_eval = summary_lines({**summary, "eval": {"eval_loss": 0.5, "rougeL": 61.234}})
+    text = "\n".join(with_eval)
+    assert "8 steps in 0:01:15" in text and str(tmp_path / "model") in text
+    assert str(tmp_path / "metrics.jsonl") in text and str(tmp_path / "training.png") in text
+    assert "final training loss: 1.2500" in text and "eval_loss 0.5000, rougeL 61.23" in text

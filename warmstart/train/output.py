@@ -9,10 +9,13 @@ Temporary folders and files that a killed run left while writing are removed by 
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from .checkpoint import list_checkpoints
 
@@ -82,6 +85,24 @@ def _remove(path: Path) -> None:
         path.unlink(missing_ok=True)
 
 
+@contextlib.contextmanager
+def full_disk_in_one_line(target: Path, model: Any, copies: int) -> Iterator[None]:
+    """A full disk while writing ``target`` becomes one line with the size it needs: ``copies``
+    times the model's weights (3 for a checkpoint: the weights and AdamW's two moments). The atomic
+    writers have left nothing half-written."""
+    try:
+        yield
+    except Exception as err:
+        if not disk_full(err):
+            raise
+        size = copies * sum(p.numel() * p.element_size() for p in model.parameters())
+        raise OutputError(
+            f"No space left on the device writing {target.name} into {target.parent} (about "
+            f"{size_text(size)}); nothing was half-written. Free some space, then run again with "
+            "--resume."
+        ) from err
+
+
 def disk_full(err: BaseException) -> bool:
     """Whether ``err`` says the disk is full (an OSError, or safetensors' SafetensorError text)."""
     if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
@@ -90,9 +111,6 @@ def disk_full(err: BaseException) -> bool:
 
 
 def size_text(size: float) -> str:
-    """Bytes as "12.3 MB"."""
-    for unit in ("B", "kB", "MB", "GB"):
-        if size < 1000 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1000
-    return f"{size:.1f} GB"
+    """Bytes as "12.3 MB" (at least kB, at most GB)."""
+    power = min(3, max(1, (len(str(int(size))) - 1) // 3))
+    return f"{size / 1000**power:.1f} {('kB', 'MB', 'GB')[power - 1]}"

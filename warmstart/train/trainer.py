@@ -354,7 +354,7 @@ class Trainer:
                 "metrics": fresh,
                 "new_params": self.new_params,
             }
-            with self._disk_full_is_one_line(f"{ckpt.PREFIX}{step}", 3):  # weights, Adam's 2
+            with out_dir.full_disk_in_one_line(self.output / f"{ckpt.PREFIX}{step}", self.model, 3):
                 ckpt.save_checkpoint(
                     self.output,
                     step,
@@ -374,7 +374,7 @@ class Trainer:
         metrics.pop("step", None)
         if self.dist.is_main:
             final = self.output / "model"
-            with self._disk_full_is_one_line("model", 1):
+            with out_dir.full_disk_in_one_line(final, self.model, 1):
                 with atomic_folder(final, replaces=ckpt.listing(final)) as tmp:
                     self.model.save_pretrained(tmp)
                     self.tokenizer.save_pretrained(tmp)
@@ -388,22 +388,6 @@ class Trainer:
                 "eval": metrics,
             }
         return metrics
-
-    @contextlib.contextmanager
-    def _disk_full_is_one_line(self, name: str, copies: int):
-        """A full disk while writing ``OUTPUT/name`` becomes one line with the size needed (the
-        atomic writers have left nothing half-written)."""
-        try:
-            yield
-        except Exception as err:
-            if not out_dir.disk_full(err):
-                raise
-            size = copies * sum(p.numel() * p.element_size() for p in self.model.parameters())
-            raise out_dir.OutputError(
-                f"No space left on the device writing {name} into {self.output} (about "
-                f"{out_dir.size_text(size)}); nothing was half-written. Free some space, then "
-                "run again with --resume."
-            ) from err
 
 
 def _format(metrics: dict[str, float]) -> str:
