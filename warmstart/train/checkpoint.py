@@ -179,14 +179,6 @@ def load_training_state(path: Path, device: torch.device) -> dict[str, Any]:
         raise ValueError(f"{path}: training state cannot be read ({err}).") from err
 
 
-def remove_partial(output_dir: str | Path) -> None:
-    """Delete temp folders a killed run left while writing a checkpoint."""
-    folder = Path(output_dir)
-    if folder.is_dir():
-        for p in folder.glob(f".{PREFIX}*.tmp-*"):
-            shutil.rmtree(p, ignore_errors=True)
-
-
 def rotate(output_dir: str | Path, keep_last: int, best_step: int | None) -> None:
     """Delete all checkpoints but the last ``keep_last`` and the best one.
 

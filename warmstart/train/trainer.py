@@ -90,6 +90,7 @@ class Trainer:
         self._model, self.tokenizer = model, tokenizer
         self.best: dict[str, Any] | None = None
         self.last_eval: dict[str, float] | None = None
+        self.last_loss: float | None = None  # the last logged training loss
         self.summary: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ set-up
@@ -384,7 +385,7 @@ class Trainer:
                 "output": self.output,
                 "steps": self.total_steps,
                 "seconds": seconds,
-                "train_loss": getattr(self, "last_loss", None),
+                "train_loss": self.last_loss,
                 "eval": metrics,
             }
         return metrics
