@@ -338,7 +338,8 @@ def test_the_precision_and_compile_options_reach_the_model(run: Path, options, c
     assert check(model)
 
 
-def test_help_shows_every_default():
+def test_help_shows_every_default(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "1000")  # no wrapping (argparse breaks lines at hyphens)
     parser = build_parser()
     commands = parser._subparsers._group_actions[0].choices
     train = " ".join(commands["train"].format_help().split("options:")[1].split())

@@ -4,10 +4,12 @@ and one-line errors for Ctrl-C and a full disk."""
 from __future__ import annotations
 
 import errno
+import io
 import json
 import logging
 import os
 import stat
+import sys
 from pathlib import Path
 
 import pytest
@@ -137,8 +139,9 @@ def test_full_disk_is_one_line_and_leaves_nothing_half_written(
 
 
 def test_progress_lines_off_a_terminal_and_a_summary_without_eval(
-    tmp_path, bert_nodrop_dir, data_dir, capsys, caplog
+    tmp_path, bert_nodrop_dir, data_dir, capsys, caplog, monkeypatch
 ):
+    monkeypatch.setattr(sys, "stderr", io.StringIO())  # not a terminal, even under pytest -s
     out = tmp_path / "out"
     args = [a for a in train_args(bert_nodrop_dir, data_dir, out) if a != "--no-progress"]
     with caplog.at_level(logging.INFO, logger="warmstart"):
