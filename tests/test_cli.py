@@ -336,3 +336,72 @@ def test_the_precision_and_compile_options_reach_the_model(run: Path, options, c
     )
     model, _ = load_model(args)
     assert check(model)
+
+
+def test_help_shows_every_default(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "1000")  # no wrapping (argparse breaks lines at hyphens)
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    train = " ".join(commands["train"].format_help().split("options:")[1].split())
+    for shown in (
+        "--lr LR peak learning rate of AdamW (default: 5e-05)",
+        "examples per process per micro-batch (default: 8)",
+        "optimiser steps to run (0: --epochs decides) (default: 0)",
+        "steps of linear warm-up before the linear decay (default: 0)",
+        "checkpoints to keep besides the best one (default: 2)",
+        "log the training loss every N steps (default: 10)",
+    ):
+        assert shown in train, shown
+    assert "--progress, --no-progress" in train
+    assert parser.parse_args(["train"]).progress is None  # a bar on a terminal, lines elsewhere
+    for name in ("evaluate", "generate"):
+        text = " ".join(commands[name].format_help().split())
+        assert "inputs per generate call (default: 16)" in text
+        assert "(default: 512)" in text and "(default: 64)" in text
+
+
+@pytest.mark.parametrize(
+    "command, option, value, says",
+    [
+        ("generate", "--batch-size", "0", "must be at least 1, not 0"),
+        ("generate", "--num-beams", "0", "must be at least 1, not 0"),
+        ("generate", "--max-new-tokens", "-3", "must be at least 1, not -3"),
+        ("generate", "--top-p", "1.5", "must be at most 1, not 1.5"),
+        ("generate", "--temperature", "0", "must be more than 0, not 0"),
+        ("generate", "--prompt-lookup", "0", "must be at least 1, not 0"),
+        ("evaluate", "--max-samples", "0", "must be at least 1, not 0"),
+        ("evaluate", "--max-source-length", "x", "expected a whole number, got 'x'"),
+    ],
+)
+def test_numeric_options_are_checked(capsys, command, option, value, says):
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--model", "m", "--input", "-", "--data", "d.jsonl", option, value])
+    assert exit_.value.code == 2
+    assert f"argument {option}: {says}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "option, value, says",
+    [
+        ("--lr", "0", "--lr must be more than 0, not 0.0"),
+        ("--new-lr", "-1", "--new-lr must be more than 0, not -1.0"),
+        ("--batch-size", "0", "--batch-size must be at least 1, not 0"),
+        ("--keep-last", "-1", "--keep-last must be at least 0, not -1"),
+        ("--log-every", "0", "--log-every must be at least 1, not 0"),
+    ],
+)
+def test_numeric_train_options_are_checked(tmp_path: Path, option, value, says):
+    args = train_args(tmp_path / "bert", tmp_path / "data", tmp_path / "out", option, value)
+    with pytest.raises(SystemExit, match=f"^warmstart train: error: {says}.$"):
+        main(args)
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_input_longer_than_the_positions_names_the_option(run: Path, tmp_path: Path):
+    (tmp_path / "in.txt").write_text(" ".join(["mary"] * 100) + "\n")
+    args = ["generate", "--model", run / "model", "--input", tmp_path / "in.txt"]
+    with pytest.raises(SystemExit) as failed:
+        cli(*args, "--max-source-length", "100")
+    message = str(failed.value)
+    assert "allows at most 64" in message and "--max-source-length 64" in message
+    assert "tokenizer(" not in message and "\n" not in message

@@ -12,6 +12,8 @@ import argparse
 import importlib.util
 import json
 import logging
+import re
+import shlex
 import sys
 import types
 import typing
@@ -22,7 +24,55 @@ from typing import Any
 import torch
 
 from .train.config import TrainConfig
-from .train.data import DataError
+from .train.data import DataError, read_text
+
+INTERRUPTED = 130  # the shell's status of a process stopped by Ctrl-C (128 + SIGINT)
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Every option's help ends with its default, where it has one worth showing."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        hidden = default is None or default is False or default in ("", argparse.SUPPRESS)
+        if "default" in text or hidden:
+            return text
+        return f"{text} (default: %(default)s)" if text else "(default: %(default)s)"
+
+
+def at_least(low: int):
+    """An argparse type: an integer not below ``low``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be at least {low}, not {value}")
+        return value
+
+    return parse
+
+
+def positive_float(text: str) -> float:
+    """An argparse type: a number above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
+    return value
+
+
+def probability(text: str) -> float:
+    """An argparse type: a number in (0, 1]."""
+    value = positive_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"must be at most 1, not {text}")
+    return value
 
 
 # ------------------------------------------------------------------ train
@@ -41,8 +91,10 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         kind = _field_type(hints[f.name])
         default = None if f.default is MISSING else f.default
         if kind is bool:
-            action = argparse.BooleanOptionalAction if default else "store_true"
-            parser.add_argument(flag, dest=f.name, action=action, help=f.metadata["help"])
+            action = "store_true" if default is False else argparse.BooleanOptionalAction
+            parser.add_argument(
+                flag, dest=f.name, action=action, default=default, help=f.metadata["help"]
+            )
         else:
             parser.add_argument(
                 flag, dest=f.name, type=kind, default=default, help=f.metadata["help"]
@@ -51,21 +103,59 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_train(args: argparse.Namespace) -> None:
     from .train import Trainer
+    from .train.progress import summary_lines
 
     names = {f.name for f in fields(TrainConfig)}
     config = TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
-    metrics = Trainer(config).train()
-    if metrics:
-        print(json.dumps(metrics, indent=1, sort_keys=True))
+    trainer = Trainer(config)
+    trainer.train()
+    if trainer.summary:
+        print("\n".join(summary_lines(trainer.summary)))
+
+
+def interrupted(args: argparse.Namespace, argv: list[str]) -> str:
+    """What to say after Ctrl-C: for ``train``, the latest checkpoint and the command resuming it."""
+    if args.command != "train":
+        return f"warmstart {args.command}: interrupted."
+    from .train.checkpoint import list_checkpoints
+
+    found = list_checkpoints(args.output_dir) if args.output_dir else []
+    words = [w for w in argv if w not in ("--resume", "--overwrite-output-dir")]
+    if not found:
+        return (
+            "warmstart train: interrupted before any checkpoint was written (--save-every N "
+            f"writes them). Start over with:\n  warmstart {shlex.join(words)} --overwrite-output-dir"
+        )
+    return (
+        f"warmstart train: interrupted; the latest checkpoint is {found[-1][1]} (step "
+        f"{found[-1][0]}). Continue with:\n  warmstart {shlex.join(words)} --resume"
+    )
+
+
+def one_line(command: str, err: BaseException) -> str:
+    """The error as the command line says it: its options named where the message names Python."""
+    text = str(err)
+    too_long = re.search(r"The input has (\d+) tokens but this .* allows at most (\d+)", text)
+    if too_long:
+        text = (
+            f"an input has {too_long.group(1)} tokens but the model's encoder allows at most "
+            f"{too_long.group(2)}: pass --max-source-length {too_long.group(2)} (or less)."
+        )
+    return f"warmstart {command}: error: {text}"
 
 
 # ------------------------------------------------------------------ shared by evaluate/generate
 def add_generation_arguments(parser: argparse.ArgumentParser, sampling: bool) -> None:
-    parser.add_argument("--batch-size", type=int, default=16, help="inputs per generate call")
-    parser.add_argument("--max-source-length", type=int, default=512, help="truncate sources")
-    parser.add_argument("--num-beams", type=int, default=1, help="beams (1: greedy)")
-    parser.add_argument("--max-new-tokens", type=int, default=64, help="most tokens to generate")
-    parser.add_argument("--no-repeat-ngram-size", type=int, default=0, help="0: off")
+    one, zero = at_least(1), at_least(0)
+    parser.add_argument("--batch-size", type=one, default=16, help="inputs per generate call")
+    parser.add_argument(
+        "--max-source-length", type=one, default=512, help="most source tokens (longer: truncated)"
+    )
+    parser.add_argument("--num-beams", type=one, default=1, help="beams (1: greedy)")
+    parser.add_argument("--max-new-tokens", type=one, default=64, help="most tokens to generate")
+    parser.add_argument(
+        "--no-repeat-ngram-size", type=zero, default=0, help="forbid repeated n-grams (0: off)"
+    )
     parser.add_argument("--length-penalty", type=float, default=None, help="beam length penalty")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda if any)")
     parser.add_argument(
@@ -79,7 +169,7 @@ def add_generation_arguments(parser: argparse.ArgumentParser, sampling: bool) ->
     )
     parser.add_argument(
         "--prompt-lookup",
-        type=int,
+        type=one,
         default=None,
         metavar="N",
         help="greedy search checking up to N tokens guessed from the source per decoder pass "
@@ -88,9 +178,11 @@ def add_generation_arguments(parser: argparse.ArgumentParser, sampling: bool) ->
     )
     if sampling:
         parser.add_argument("--do-sample", action="store_true", help="sample instead of search")
-        parser.add_argument("--top-k", type=int, default=None, help="sample from the k best")
-        parser.add_argument("--top-p", type=float, default=None, help="nucleus sampling mass")
-        parser.add_argument("--temperature", type=float, default=None, help="sampling temperature")
+        parser.add_argument("--top-k", type=zero, default=None, help="sample from the k best")
+        parser.add_argument("--top-p", type=probability, default=None, help="nucleus mass")
+        parser.add_argument(
+            "--temperature", type=positive_float, default=None, help="sampling temperature"
+        )
         parser.add_argument("--seed", type=int, default=0, help="random seed of sampling")
 
 
@@ -174,7 +266,7 @@ def run_evaluate(args: argparse.Namespace) -> None:
 # ------------------------------------------------------------------ generate
 def read_sources(path: str) -> list[str]:
     """One source per line from a file, or from stdin for "-"."""
-    text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    text = sys.stdin.read() if path == "-" else read_text(Path(path))
     return text.splitlines()
 
 
@@ -226,23 +318,34 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    train = sub.add_parser("train", help="fine-tune an encoder-decoder")
+    train = sub.add_parser(
+        "train", help="fine-tune an encoder-decoder", formatter_class=HelpFormatter
+    )
     add_config_arguments(train)
     train.set_defaults(run=run_train)
 
-    evaluate = sub.add_parser("evaluate", help="score a saved model on a data file")
+    evaluate = sub.add_parser(
+        "evaluate", help="score a saved model on a data file", formatter_class=HelpFormatter
+    )
     evaluate.add_argument("--model", required=True, help="saved model folder or repo id")
     evaluate.add_argument("--data", required=True, help=".jsonl, .csv or .tsv file")
     evaluate.add_argument("--output", default=None, help="metrics JSON file (default: stdout)")
     evaluate.add_argument("--predictions", default=None, help="write generated texts here")
-    evaluate.add_argument("--source-field", default="source")
-    evaluate.add_argument("--target-field", default="target")
-    evaluate.add_argument("--max-target-length", type=int, default=512)
-    evaluate.add_argument("--max-samples", type=int, default=None, help="score the first N")
+    evaluate.add_argument("--source-field", default="source", help="source field or column")
+    evaluate.add_argument("--target-field", default="target", help="target field or column")
+    evaluate.add_argument(
+        "--max-target-length",
+        type=at_least(2),
+        default=512,
+        help="most target tokens, eos included",
+    )
+    evaluate.add_argument("--max-samples", type=at_least(1), default=None, help="score the first N")
     add_generation_arguments(evaluate, sampling=False)
     evaluate.set_defaults(run=run_evaluate)
 
-    generate = sub.add_parser("generate", help="generate one output per input line")
+    generate = sub.add_parser(
+        "generate", help="generate one output per input line", formatter_class=HelpFormatter
+    )
     generate.add_argument("--model", required=True, help="saved model folder or repo id")
     generate.add_argument("--input", required=True, help="one source per line; - for stdin")
     generate.add_argument("--output", default=None, help="output file (default: stdout)")
@@ -258,6 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``warmstart`` console command."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     args, rest = parser.parse_known_args(argv)
     if args.command == "bench":
@@ -268,8 +372,11 @@ def main(argv: list[str] | None = None) -> None:
     logging.getLogger("warmstart").setLevel(logging.INFO)
     try:
         args.run(args)
+    except KeyboardInterrupt:
+        print(interrupted(args, argv), file=sys.stderr)
+        raise SystemExit(INTERRUPTED) from None
     except (DataError, FileNotFoundError, NotImplementedError, ValueError) as err:
-        raise SystemExit(f"warmstart {args.command}: error: {err}") from err
+        raise SystemExit(one_line(args.command, err)) from err
 
 
 if __name__ == "__main__":

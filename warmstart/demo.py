@@ -24,6 +24,7 @@ from .data import write_splits
 from .torch.checkpoint import summarize_keys
 from .train import TrainConfig, Trainer
 from .train.data import collate, read_pairs, tokenize_pairs
+from .train.metrics import plot_comparison
 from .train.predict import evaluate
 
 SHOWN = ("rouge1", "rouge2", "rougeL", "bleu", "exact_match", "eval_loss")
@@ -85,6 +86,7 @@ def fine_tune(model, tok, data: dict[str, Path], out: Path, args: argparse.Names
         train_file=str(data["train"]),
         eval_file=str(data["eval"]),
         output_dir=str(out),
+        overwrite_output_dir=True,  # `make demo` again replaces the last demo's runs
         max_steps=args.steps,
         batch_size=args.batch_size,
         lr=args.lr,
@@ -138,7 +140,17 @@ def report(scores: dict, outputs: dict, pairs: list, out: Path) -> None:
         print(f"  source:      {pairs[i][0]}\n  reference:   {pairs[i][1]}")
         print(f"  warm:        {outputs['warm'][i]}\n  random init: {outputs['random'][i]}\n")
     (out / "test_metrics.json").write_text(json.dumps(scores, indent=1, sort_keys=True) + "\n")
-    print(f"Metrics, curves (training.png) and models are in {out}/warm and {out}/random.")
+    chart = plot_comparison(
+        {
+            "warm start (MiniLM)": out / "warm" / "metrics.jsonl",
+            "random init": out / "random" / "metrics.jsonl",
+        },
+        out / "comparison.png",
+    )
+    print(f"Both runs on one chart (evaluation ROUGE-L and loss against the step): {chart}")
+    print(
+        f"Each run's metrics, curves (training.png) and model are in {out}/warm and {out}/random."
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -107,10 +108,40 @@ def test_long_targets_truncated_with_one_warning(bert_dir: Path, caplog):
 
 def test_long_sources_truncated_keep_special_tokens(bert_dir: Path, caplog):
     tok = AutoTokenizer.from_pretrained(bert_dir)
+    tok.model_max_length = 6  # the source is longer than the model takes, and is truncated
     with caplog.at_level(logging.WARNING, logger="warmstart"):
         (e,) = tokenize_pairs([("mary went home because she was tired .", "x")], tok, 4, 8, 3)
     assert len(e.input_ids) == 4 and e.input_ids[-1] == tok.sep_token_id
-    assert any("sources are longer" in r.getMessage() for r in caplog.records)
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("sources are longer" in m for m in messages)
+    assert not any("model's maximum" in m for m in messages), messages  # false where we truncate
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
+def test_non_utf8_data_names_file_and_line(tmp_path: Path, suffix: str):
+    path = tmp_path / f"latin1{suffix}"
+    if suffix == ".jsonl":
+        text = '{"source": "a", "target": "b"}\n{"source": "caf\u00e9", "target": "c"}\n'
+    else:
+        text = "source,target\na,b\nab,caf\u00e9\n"  # the header is line 1
+    path.write_bytes(text.encode("latin-1"))
+    line, column = (2, 16) if suffix == ".jsonl" else (3, 7)
+    where = rf"latin1\{suffix}, line {line}: not UTF-8 text \(byte 0xe9 at column {column}\)"
+    with pytest.raises(DataError, match=where):
+        read_pairs(path)
+
+
+def test_empty_targets_refused_or_counted(tmp_path: Path, caplog):
+    rows = [{"source": f"s{i}", "target": ""} for i in range(3)]
+    path = tmp_path / "empty.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(DataError, match="every 'target' is empty"):
+        read_pairs(path)
+    rows[1]["target"] = "t"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with caplog.at_level(logging.WARNING, logger="warmstart"):
+        assert len(read_pairs(path)) == 3
+    assert [r.getMessage() for r in caplog.records] == [f"{path}: 2 of 3 targets are empty."]
 
 
 def test_plan_is_deterministic_complete_and_length_grouped():

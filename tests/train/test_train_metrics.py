@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from warmstart.train.checkpoint import is_better
-from warmstart.train.metrics import METRIC_NAMES, MetricsLog, compute_metrics, plot_metrics
+from warmstart.train.metrics import (
+    METRIC_NAMES,
+    MetricsLog,
+    compute_metrics,
+    plot_comparison,
+    plot_metrics,
+)
 
 
 def test_perfect_and_disjoint_predictions():
@@ -19,7 +25,7 @@ def test_perfect_and_disjoint_predictions():
         perfect[k] == pytest.approx(100.0)
         for k in ("rouge1", "rouge2", "rougeL", "rougeLsum", "bleu")
     )
-    assert perfect["exact_match"] == 1.0
+    assert perfect["exact_match"] == 100.0
     disjoint = compute_metrics(["apples oranges pears", "one two three four"], refs)
     assert disjoint["rouge1"] == 0.0 and disjoint["exact_match"] == 0.0 and disjoint["bleu"] < 1
 
@@ -29,7 +35,7 @@ def test_uncased_wordpiece_output_matches_its_reference():
     scores = compute_metrics(
         ["mary went home because she was tired ."], ["Mary went home because she was tired."]
     )
-    assert scores["exact_match"] == 1.0 and scores["bleu"] == pytest.approx(100.0)
+    assert scores["exact_match"] == 100.0 and scores["bleu"] == pytest.approx(100.0)
 
 
 def test_partial_overlap_is_between():
@@ -73,3 +79,27 @@ def test_tensorboard_events_are_written(tmp_path: Path):
     events.Reload()
     assert [s.value for s in events.Scalars("train/loss")] == [2.5]
     assert [(s.step, s.value) for s in events.Scalars("eval/rougeL")] == [(2, 40.0)]
+
+
+def test_comparison_draws_both_runs_on_the_same_axes(tmp_path: Path, monkeypatch):
+    import warmstart.train.metrics as metrics
+
+    runs = {}
+    for name, rouge in (("warm", [30.0, 60.0]), ("random", [5.0, 10.0])):
+        log = MetricsLog(tmp_path / name, tensorboard=False)
+        for step, value in zip((5, 10), rouge):
+            log.write({"split": "train", "step": step, "loss": 100 / value})
+            log.write({"split": "eval", "step": step, "eval_loss": 50 / value, "rougeL": value})
+        runs[name] = tmp_path / name / "metrics.jsonl"
+    drawn = []
+    real = metrics._save_figure
+    monkeypatch.setattr(
+        metrics, "_save_figure", lambda fig, out: drawn.append(fig) or real(fig, out)
+    )
+    png = plot_comparison(runs, tmp_path / "both.png")
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    loss, rouge = drawn[0].axes
+    assert [line.get_label() for line in rouge.lines] == ["warm", "random"]
+    assert [list(line.get_ydata()) for line in rouge.lines] == [[30.0, 60.0], [5.0, 10.0]]
+    assert {line.get_label() for line in loss.lines} >= {"warm", "random"}
+    assert len(loss.lines) == 4  # each run's training and evaluation loss

@@ -308,6 +308,8 @@ class _EncodingMixin:
         the inputs are lists of words)."""
         backend = self._backend
         with self._lock:
+            if trunc is not None and stride > 0:
+                _check_stride(backend, inputs, add_special_tokens, trunc, max_length, stride, words)
             if trunc is None:
                 backend.no_truncation()
             else:
@@ -331,13 +333,6 @@ class _EncodingMixin:
                 )
             except Exception as err:  # the Rust library raises a bare Exception
                 raise ValueError(f"Could not tokenize the input: {err}") from err
-            except BaseException as err:  # or panics (pyo3's PanicException), e.g. on a stride
-                if type(err).__name__ != "PanicException":  # longer than the room left
-                    raise
-                raise ValueError(
-                    f"Could not tokenize the input: {err}. With a pair, the room left for the "
-                    "truncated text must be longer than `stride`: raise max_length or lower stride."
-                ) from err
 
     def _fields(
         self,
@@ -511,3 +506,52 @@ def _check_unsupported(options: Mapping[str, Any], where: str) -> None:
                 f"{where}: {key}={value!r} is a transformers option that warmstart does not "
                 f"support (only {key}={_DEFAULT_ONLY[key]!r})."
             )
+
+
+def _check_stride(
+    backend: Any, inputs: list, special: bool, trunc: str, max_length: int, stride: int, words: bool
+) -> None:
+    """Refuse a ``stride`` not shorter than the room a pair leaves for a truncated text.
+
+    The tokenizers library checks single texts itself but panics (a Rust panic, not an Exception)
+    on pairs, from whichever row its worker threads reach first: find the row here instead.
+    """
+    pairs = [i for i, item in enumerate(inputs) if isinstance(item, tuple)]
+    if not pairs:
+        return
+    backend.no_truncation()
+    backend.no_padding()
+    firsts = backend.encode_batch(
+        [inputs[i][0] for i in pairs], is_pretokenized=words, add_special_tokens=False
+    )
+    seconds = backend.encode_batch(
+        [inputs[i][1] for i in pairs], is_pretokenized=words, add_special_tokens=False
+    )
+    limit = max_length - (backend.num_special_tokens_to_add(True) if special else 0)
+    for row, a, b in zip(pairs, firsts, seconds):
+        n1, n2 = len(a.ids), len(b.ids)
+        if n1 + n2 <= limit:
+            continue
+        rooms = _pair_rooms(trunc, n1, n2, limit)
+        cut = [room for room, n in zip(rooms, (n1, n2)) if 0 < room < n]
+        if cut and min(cut) <= stride:
+            room = min(cut)
+            raise ValueError(
+                f"Pair {row}: truncating it to max_length={max_length} leaves {room} tokens "
+                f"for the truncated text, not more than stride={stride}: raise max_length or "
+                "lower stride."
+            )
+
+
+def _pair_rooms(trunc: str, n1: int, n2: int, limit: int) -> tuple[int, int]:
+    """How many tokens of each text the tokenizers library keeps when it truncates a pair of
+    ``n1`` and ``n2`` tokens to ``limit`` (special tokens already taken off)."""
+    if trunc == "only_first":
+        return limit - n2, n2
+    if trunc == "only_second":
+        return n1, limit - n1
+    short, long = sorted((n1, n2))
+    long = short if short > limit else max(short, limit - short)
+    if short + long > limit:
+        short, long = limit // 2, limit // 2 + limit % 2
+    return (short, long) if n1 <= n2 else (long, short)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import random
 import re
 import shutil
@@ -83,18 +84,30 @@ def save_checkpoint(
         The checkpoint folder.
     """
     target = Path(output_dir) / f"{PREFIX}{step}"
-    with atomic_folder(target, replaces=tuple(p.name for p in _listing(target))) as tmp:
+    with atomic_folder(target, replaces=listing(target)) as tmp:
         model.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
         torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
         torch.save(rng_states, tmp / "rng.pt")
         _write_training_state(tmp, {**state, "step": step})
+        umask_modes(tmp)
     return target
 
 
-def _listing(folder: Path) -> list[Path]:
-    return list(folder.iterdir()) if folder.is_dir() else []
+def listing(folder: Path) -> tuple[str, ...]:
+    """The names in ``folder`` (none if it does not exist): what a new version replaces."""
+    return tuple(p.name for p in folder.iterdir()) if folder.is_dir() else ()
+
+
+def umask_modes(folder: Path) -> None:
+    """Give ``folder`` and everything in it the modes the umask gives a new folder and file:
+    writers that go through a temporary file (safetensors, ``mkstemp``) leave 0600 behind."""
+    mask = os.umask(0)
+    os.umask(mask)
+    for path in [folder, *folder.rglob("*")]:
+        if not path.is_symlink():
+            os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~mask)
 
 
 def _write_training_state(folder: Path, state: dict[str, Any]) -> None:
@@ -164,14 +177,6 @@ def load_training_state(path: Path, device: torch.device) -> dict[str, Any]:
         }
     except (OSError, RuntimeError, EOFError) as err:
         raise ValueError(f"{path}: training state cannot be read ({err}).") from err
-
-
-def remove_partial(output_dir: str | Path) -> None:
-    """Delete temp folders a killed run left while writing a checkpoint."""
-    folder = Path(output_dir)
-    if folder.is_dir():
-        for p in folder.glob(f".{PREFIX}*.tmp-*"):
-            shutil.rmtree(p, ignore_errors=True)
 
 
 def rotate(output_dir: str | Path, keep_last: int, best_step: int | None) -> None:

@@ -15,6 +15,18 @@ def opt(default: Any, help: str, flag: str | None = None) -> Any:
     return field(default=default, metadata={"help": help, "flag": flag})
 
 
+# The smallest value of each numeric setting: (bound, 0) means >= bound, (0, tiny) means > 0.
+_POSITIVE = (0, 1e-300)
+_FLOORS = {
+    **dict.fromkeys(("batch_size", "grad_accum", "max_source_length", "max_target_length"), (1, 0)),
+    **dict.fromkeys(("log_every", "max_eval_samples", "eval_batch_size"), (1, 0)),
+    **dict.fromkeys(("num_beams", "max_new_tokens"), (1, 0)),
+    **dict.fromkeys(("max_steps", "epochs", "warmup_steps", "eval_every", "save_every"), (0, 0)),
+    **dict.fromkeys(("keep_last", "no_repeat_ngram_size", "weight_decay", "max_grad_norm"), (0, 0)),
+    **dict.fromkeys(("lr", "new_lr", "repetition_penalty"), _POSITIVE),
+}
+
+
 @dataclass
 class TrainConfig:
     """Settings of a fine-tuning run (the options of ``warmstart train``)."""
@@ -28,7 +40,14 @@ class TrainConfig:
     # data
     train_file: str = opt("", "training data (.jsonl, .csv or .tsv)", flag="--train")
     eval_file: str | None = opt(None, "evaluation data, scored by generation", flag="--eval")
-    output_dir: str = opt("", "folder for checkpoints, metrics and the final model", "--output")
+    output_dir: str = opt(
+        "",
+        "folder of the run: checkpoint-N/, metrics.jsonl, training.png, tensorboard/, model/",
+        "--output",
+    )
+    overwrite_output_dir: bool = opt(
+        False, "delete the run already in --output (its checkpoints, metrics, plot and model)"
+    )
     source_field: str = opt("source", "name of the source field or column")
     target_field: str = opt("target", "name of the target field or column")
     max_source_length: int = opt(128, "most source tokens (longer sources are truncated)")
@@ -51,14 +70,18 @@ class TrainConfig:
     device: str | None = opt(None, "cpu or cuda (default: cuda when available)")
     # evaluation, checkpoints, logging
     eval_every: int = opt(0, "evaluate every N steps (0: only at the end)")
-    save_every: int = opt(0, "write a checkpoint every N steps (0: only at the end)")
+    save_every: int = opt(0, "write a checkpoint every N steps and at the end (0: none)")
     keep_last: int = opt(2, "checkpoints to keep besides the best one")
     best_metric: str = opt("rougeL", "metric that picks the best checkpoint (eval_loss: lowest)")
     log_every: int = opt(10, "log the training loss every N steps")
     max_eval_samples: int | None = opt(None, "score only the first N evaluation examples")
     eval_batch_size: int | None = opt(None, "batch size of evaluation (default: --batch-size)")
     resume: bool = opt(False, "continue from the last good checkpoint in --output")
-    progress: bool = opt(True, "show a progress bar")
+    progress: bool | None = opt(
+        None,
+        "--progress: a progress bar; --no-progress: nothing (default: a bar on a terminal, a "
+        "line every --log-every steps otherwise)",
+    )
     # generation during evaluation
     num_beams: int = opt(1, "beams of beam search (1: greedy)")
     max_new_tokens: int = opt(64, "most tokens to generate")
@@ -71,13 +94,16 @@ class TrainConfig:
             raise ValueError("Pass either --model or --encoder/--decoder, not both.")
         if not self.train_file or not self.output_dir:
             raise ValueError("Pass --train FILE and --output DIR.")
-        for name in ("batch_size", "grad_accum", "max_source_length", "max_target_length"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, not {getattr(self, name)}.")
+        for f in fields(self):
+            value, floor = getattr(self, f.name), _FLOORS.get(f.name)
+            if floor is not None and value is not None and not value >= floor[0] + floor[1]:
+                flag = f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+                low = f"at least {floor[0]}" if not floor[1] else f"more than {floor[0]}"
+                raise ValueError(f"{flag} must be {low}, not {value}.")
         if self.max_steps <= 0 and self.epochs <= 0:
             raise ValueError("Pass --max-steps or --epochs (a positive number).")
         if self.max_target_length < 2:
-            raise ValueError("max_target_length must leave room for a token and eos.")
+            raise ValueError("--max-target-length must leave room for a token and eos (2 or more).")
 
     def generation_kwargs(self) -> dict[str, Any]:
         """The ``model.generate`` options of evaluation."""

@@ -10,6 +10,7 @@ resume at any step of an epoch.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import logging
 import random
@@ -53,28 +54,58 @@ def read_pairs(
         raise DataError(f"{path}: unknown format {path.suffix!r}; use .jsonl, .csv or .tsv.")
     if not path.is_file():
         raise DataError(f"{path}: no such file.")
-    records = _jsonl_records(path) if kind == "jsonl" else _table_records(path, kind)
+    text = read_text(path)
+    records = _jsonl_records(path, text) if kind == "jsonl" else _table_records(path, text, kind)
     pairs = [_pair(path, line, rec, source_field, target_field) for line, rec in records]
     if not pairs:
         raise DataError(f"{path}: the file holds no records.")
+    _check_empty(path, pairs, target_field)
     return pairs
 
 
-def _jsonl_records(path: Path) -> list[tuple[int, Any]]:
+def read_text(path: Path) -> str:
+    """A UTF-8 text file's content.
+
+    Raises:
+        DataError: the file is not UTF-8; the message names the line and the byte.
+    """
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+        raise DataError(
+            f"{path}, line {line}: not UTF-8 text (byte 0x{data[err.start]:02x} at column "
+            f"{column}); save the file as UTF-8."
+        ) from None
+
+
+def _check_empty(path: Path, pairs: list[tuple[str, str]], target_field: str) -> None:
+    """Refuse data whose targets are all empty (nothing to learn or score); warn about some."""
+    empty = sum(not target.strip() for _, target in pairs)
+    if empty == len(pairs):
+        raise DataError(
+            f"{path}: every {target_field!r} is empty; check --target-field and the file."
+        )
+    if empty:
+        logger.warning("%s: %d of %d targets are empty.", path, empty, len(pairs))
+
+
+def _jsonl_records(path: Path, text: str) -> list[tuple[int, Any]]:
     records = []
-    with open(path, encoding="utf-8") as f:
-        for line_no, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            try:
-                records.append((line_no, json.loads(line)))
-            except json.JSONDecodeError as err:
-                raise DataError(f"{path}, line {line_no}: not valid JSON ({err.msg}).") from err
+    for line_no, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            records.append((line_no, json.loads(line)))
+        except json.JSONDecodeError as err:
+            raise DataError(f"{path}, line {line_no}: not valid JSON ({err.msg}).") from err
     return records
 
 
-def _table_records(path: Path, kind: str) -> list[tuple[int, Any]]:
-    with open(path, encoding="utf-8", newline="") as f:
+def _table_records(path: Path, text: str, kind: str) -> list[tuple[int, Any]]:
+    with io.StringIO(text, newline="") as f:
         reader = csv.reader(f, delimiter="," if kind == "csv" else "\t")
         try:
             header = next(reader)
@@ -145,8 +176,11 @@ def tokenize_pairs(
     Returns:
         The examples, in order.
     """
-    sources = tokenizer([s for s, _ in pairs], truncation=False)["input_ids"]
-    targets = tokenizer([t for _, t in pairs], add_special_tokens=False)["input_ids"]
+    # verbose=False: the "longer than this model's maximum" warning is false here, as long rows
+    # are truncated below (and counted in one warning of this function's own).
+    sources = tokenizer([s for s, _ in pairs], truncation=False, verbose=False)["input_ids"]
+    targets = tokenizer([t for _, t in pairs], add_special_tokens=False, verbose=False)
+    targets = targets["input_ids"]
     long_rows = [i for i, ids in enumerate(sources) if len(ids) > max_source_length]
     if long_rows:  # only these are tokenised again, so that truncation keeps the special tokens
         cut = tokenizer([pairs[i][0] for i in long_rows], max_length=max_source_length)

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..hub import write_text_atomic
+
 logger = logging.getLogger("warmstart")
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
@@ -29,7 +31,7 @@ def normalize(text: str) -> str:
 
 
 def compute_metrics(predictions: Sequence[str], references: Sequence[str]) -> dict[str, float]:
-    """ROUGE-1/2/L/Lsum F1 and BLEU (both 0-100) and exact match (0-1).
+    """ROUGE-1/2/L/Lsum F1, BLEU and exact match, all on a 0-100 scale, ignoring case.
 
     Args:
         predictions: generated texts.
@@ -56,7 +58,7 @@ def compute_metrics(predictions: Sequence[str], references: Sequence[str]) -> di
             totals[key] += scores[key].fmeasure
     out = {key: 100.0 * total / len(preds) for key, total in totals.items()}
     out["bleu"] = sacrebleu.corpus_bleu(preds, [refs]).score
-    out["exact_match"] = sum(p == r for p, r in zip(preds, refs)) / len(preds)
+    out["exact_match"] = 100.0 * sum(p == r for p, r in zip(preds, refs)) / len(preds)
     return out
 
 
@@ -92,9 +94,7 @@ class MetricsLog:
         if self.path.is_file():
             kept = [r for r in read_records(self.path) if r.get("step", 0) <= step]
             text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept)
-            tmp = self.path.with_name(self.path.name + ".tmp")
-            tmp.write_text(text, encoding="utf-8")
-            tmp.replace(self.path)
+            write_text_atomic(self.path, text)
 
     def close(self) -> None:
         if self._writer is not None:
@@ -144,15 +144,54 @@ def plot_metrics(metrics_file: str | Path, out_file: str | Path) -> Path:
         left.plot([r["step"] for r in evals], [r["eval_loss"] for r in evals], "o-", label="eval")
     left.set(xlabel="step", ylabel="loss", title="Loss")
     left.legend()
-    for name in ("rouge1", "rouge2", "rougeL", "bleu"):
+    for name in ("rouge1", "rouge2", "rougeL", "bleu", "exact_match"):
         if evals and name in evals[0]:
             right.plot([r["step"] for r in evals], [r[name] for r in evals], "o-", label=name)
-    if evals and "exact_match" in evals[0]:
-        em = [100 * r["exact_match"] for r in evals]
-        right.plot([r["step"] for r in evals], em, "o-", label="exact match (%)")
     right.set(xlabel="step", ylabel="score", title="Evaluation")
     if evals:
         right.legend()
+    return _save_figure(fig, out_file)
+
+
+def plot_comparison(runs: dict[str, str | Path], out_file: str | Path) -> Path:
+    """Draw several runs on the same axes: loss (training, and evaluation where recorded) and
+    evaluation ROUGE-L against the step, one colour per run.
+
+    Args:
+        runs: a label for each run and its ``metrics.jsonl``.
+        out_file: the PNG to write.
+
+    Returns:
+        The PNG's path.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    for index, (label, path) in enumerate(runs.items()):
+        color = f"C{index}"
+        records = read_records(path)
+        train = [r for r in records if r.get("split") == "train"]
+        evals = [r for r in records if r.get("split") == "eval"]
+        steps = [r["step"] for r in evals]
+        left.plot([r["step"] for r in train], [r["loss"] for r in train], color=color, alpha=0.5)
+        if evals and "eval_loss" in evals[0]:
+            left.plot(steps, [r["eval_loss"] for r in evals], "o-", color=color, label=label)
+        if evals and "rougeL" in evals[0]:
+            right.plot(steps, [r["rougeL"] for r in evals], "o-", color=color, label=label)
+    left.set(xlabel="step", ylabel="loss", title="Loss (line: training, dots: evaluation)")
+    right.set(xlabel="step", ylabel="ROUGE-L", title="Evaluation ROUGE-L")
+    for axes in (left, right):
+        if axes.get_legend_handles_labels()[0]:
+            axes.legend()
+    return _save_figure(fig, out_file)
+
+
+def _save_figure(fig: Any, out_file: str | Path) -> Path:
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     out_file = Path(out_file)
     fig.savefig(out_file, dpi=100)

@@ -20,17 +20,19 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
+from ..hub import atomic_folder
 from ..tokenizer import AutoTokenizer
 from ..torch.encoder_decoder import EncoderDecoderModel
 from . import checkpoint as ckpt
 from . import distributed
+from . import output as out_dir
 from .config import TrainConfig
 from .data import Example, collate, micro_batches, plan_batches, read_pairs, tokenize_pairs
 from .metrics import MetricsLog, plot_metrics
 from .optim import build_optimizer, build_scheduler
 from .predict import evaluate
+from .progress import Progress
 
 logger = logging.getLogger("warmstart")
 
@@ -88,6 +90,8 @@ class Trainer:
         self._model, self.tokenizer = model, tokenizer
         self.best: dict[str, Any] | None = None
         self.last_eval: dict[str, float] | None = None
+        self.last_loss: float | None = None  # the last logged training loss
+        self.summary: dict[str, Any] = {}
 
     # ------------------------------------------------------------------ set-up
     def _load_tokenizer(self) -> Any:
@@ -136,12 +140,25 @@ class Trainer:
         )
         return examples, [t for _, t in pairs]
 
+    def _claim_output(self) -> None:
+        """Refuse (on every process) an output folder holding another run, unless resuming or
+        told to overwrite it; clear what a killed run left half-written."""
+        c, refusal = self.config, None
+        if self.dist.is_main:
+            try:
+                out_dir.claim(self.output, c.resume, c.overwrite_output_dir)
+            except out_dir.OutputError as err:
+                refusal = str(err)
+        refusal = distributed.broadcast_object(self.dist, refusal)
+        if refusal is not None:
+            raise out_dir.OutputError(refusal)
+
     def _find_resume(self) -> tuple[Path | None, dict[str, Any] | None]:
         found: tuple[Path | None, dict[str, Any] | None] = (None, None)
         if self.config.resume and self.dist.is_main:
-            ckpt.remove_partial(self.output)
             found = next(ckpt.good_checkpoints(self.output), (None, None))
             if found[0] is None:
+                out_dir.clear_run(self.output)  # a run killed before its first checkpoint
                 logger.warning("--resume: no checkpoint in %s; starting from scratch.", self.output)
         return distributed.broadcast_object(self.dist, found)
 
@@ -153,6 +170,8 @@ class Trainer:
             The final evaluation metrics (empty without an evaluation file).
         """
         c = self.config
+        started = time.perf_counter()
+        self._claim_output()
         seed_everything(c.seed)
         self.tokenizer = self.tokenizer or self._load_tokenizer()
         resume_dir, state = self._find_resume()
@@ -173,7 +192,7 @@ class Trainer:
             self.log.truncate_after(position[0])
         try:
             self._loop(*position)
-            return self._finish()
+            return self._finish(time.perf_counter() - started)
         finally:
             if self.log is not None:
                 self.log.close()
@@ -219,12 +238,7 @@ class Trainer:
     # ------------------------------------------------------------------ the loop
     def _loop(self, step: int, epoch: int, next_batch: int, plan: list | None) -> None:
         c = self.config
-        bar = tqdm(
-            total=self.total_steps,
-            initial=step,
-            desc="train",
-            disable=not (c.progress and self.dist.is_main),
-        )
+        bar = Progress(self.total_steps, step, c.progress, c.log_every, self.dist.is_main)
         window: list[tuple[float, int]] = []
         started = time.perf_counter()
         while step < self.total_steps:
@@ -235,8 +249,7 @@ class Trainer:
                 window.append((loss, tokens))
                 rate = sum(t for _, t in window) / max(1e-9, time.perf_counter() - started)
                 lr = self.scheduler.get_last_lr()[0]
-                bar.set_postfix(loss=f"{loss:.4f}", lr=f"{lr:.2e}", tok_s=f"{rate:.0f}")
-                bar.update()
+                bar.update(step, loss, lr, rate)
                 if step % c.log_every == 0 or step == self.total_steps:
                     self._log_train(step, epoch, window, rate)
                     window, started = [], time.perf_counter()
@@ -284,12 +297,13 @@ class Trainer:
     def _log_train(self, step: int, epoch: int, window: list, rate: float) -> None:
         if self.log is None or not window:
             return
+        self.last_loss = sum(loss for loss, _ in window) / len(window)
         self.log.write(
             {
                 "split": "train",
                 "step": step,
                 "epoch": epoch,
-                "loss": sum(loss for loss, _ in window) / len(window),
+                "loss": self.last_loss,
                 "lr": self.scheduler.get_last_lr()[0],
                 "tokens_per_s": rate,
             }
@@ -341,28 +355,39 @@ class Trainer:
                 "metrics": fresh,
                 "new_params": self.new_params,
             }
-            ckpt.save_checkpoint(
-                self.output,
-                step,
-                self.model,
-                self.tokenizer,
-                self.optimizer,
-                self.scheduler,
-                rngs,
-                state,
-            )
+            with out_dir.full_disk_in_one_line(self.output / f"{ckpt.PREFIX}{step}", self.model, 3):
+                ckpt.save_checkpoint(
+                    self.output,
+                    step,
+                    self.model,
+                    self.tokenizer,
+                    self.optimizer,
+                    self.scheduler,
+                    rngs,
+                    state,
+                )
             ckpt.rotate(self.output, c.keep_last, self.best["step"] if self.best else None)
         distributed.barrier(self.dist)
 
-    def _finish(self) -> dict[str, float]:
+    def _finish(self, seconds: float) -> dict[str, float]:
         """Save the final model and tokenizer to OUTPUT/model and plot the curves (rank 0)."""
-        if self.dist.is_main:
-            final = self.output / "model"
-            self.model.save_pretrained(final)
-            self.tokenizer.save_pretrained(final)
-            plot_metrics(self.log.path, self.output / "training.png")
         metrics = dict(self.last_eval or {})
         metrics.pop("step", None)
+        if self.dist.is_main:
+            final = self.output / "model"
+            with out_dir.full_disk_in_one_line(final, self.model, 1):
+                with atomic_folder(final, replaces=ckpt.listing(final)) as tmp:
+                    self.model.save_pretrained(tmp)
+                    self.tokenizer.save_pretrained(tmp)
+                    ckpt.umask_modes(tmp)
+                plot_metrics(self.log.path, self.output / "training.png")
+            self.summary = {
+                "output": self.output,
+                "steps": self.total_steps,
+                "seconds": seconds,
+                "train_loss": self.last_loss,
+                "eval": metrics,
+            }
         return metrics
 
 
