@@ -68,6 +68,8 @@ class Config(metaclass=_ConfigMeta):
     model_type: ClassVar[str] = ""
     # transformers' attribute_map: common names (hidden_size, ...) for this architecture's fields
     attribute_map: ClassVar[dict[str, str]] = {}
+    # "eager" or "sdpa" (None: the default, SDPA); set per instance, never written to config.json
+    _attn_implementation: ClassVar[str | None] = None
 
     is_decoder: bool = False
     add_cross_attention: bool = False
@@ -90,6 +92,8 @@ class Config(metaclass=_ConfigMeta):
 
     def __setattr__(self, name: str, value: Any) -> None:
         name = type(self).attribute_map.get(name, name)
+        if name == "_attn_implementation":
+            check_attn_implementation(value)
         if name in _field_names(type(self)) or name.startswith("_"):
             object.__setattr__(self, name, value)
         else:  # unknown names are kept and saved, like transformers does
@@ -366,6 +370,11 @@ class EncoderDecoderConfig(Config):
         if isinstance(self.decoder, dict):
             self.decoder = config_from_dict(self.decoder)
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name == "_attn_implementation":  # as transformers: the sub-configs follow
+            self.encoder._attn_implementation = self.decoder._attn_implementation = value
+
     @classmethod
     def from_encoder_decoder_configs(
         cls, encoder_config: Config, decoder_config: Config, **kwargs: Any
@@ -452,6 +461,18 @@ class AutoConfig:
     ) -> Config | tuple[Config, dict[str, Any]]:
         """:meth:`Config.from_pretrained` of the class named by the file's model_type."""
         return Config.from_pretrained(name_or_path, **kwargs)
+
+
+ATTN_IMPLEMENTATIONS = ("eager", "sdpa")
+
+
+def check_attn_implementation(value: Any) -> None:
+    """Refuse an ``attn_implementation`` other than None, "eager" or "sdpa", naming those."""
+    if value is not None and value not in ATTN_IMPLEMENTATIONS:
+        raise ValueError(
+            f"attn_implementation={value!r} is not available here; use 'eager' (attention "
+            "weights computed explicitly) or 'sdpa' (the default, fused kernels)."
+        )
 
 
 def _check_heads(width: int, heads: int) -> None:
