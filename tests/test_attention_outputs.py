@@ -12,6 +12,7 @@ from conftest import padded_batch
 from tiny_configs import BART_TINY, GPT2_TINY, TINY, WIDE, randomize_
 
 from warmstart import BertModel, EncoderDecoderModel
+from warmstart.torch import attention
 
 ELECTRA = dict(TINY, embedding_size=16)
 # every encoder family (BERT, RoBERTa, ELECTRA, BART) and decoder family (BERT, RoBERTa, ELECTRA,
@@ -206,22 +207,16 @@ def test_attn_implementation_options(tmp_path):
 
 
 @pytest.mark.parametrize("pair", ["bert2gpt2"], indirect=True)
-def test_default_path_records_nothing(pair):
+def test_default_path_records_nothing(pair, monkeypatch):
     """Without the options, no eager attention runs (the fused SDPA path is kept)."""
     _, ours = pair
-    from warmstart.torch import attention
-
     calls = []
     original = attention._attention_weights
-    attention._attention_weights = lambda *a: calls.append(1) or original(*a)
-    try:
-        x, mask, y = padded_batch(99, pad=1)
-        with torch.no_grad():
-            ours(input_ids=x, attention_mask=mask, labels=y)
-            ours.generate(x, max_new_tokens=3)
+    monkeypatch.setattr(attention, "_attention_weights", lambda *a: calls.append(1) or original(*a))
+    x, mask, y = padded_batch(99, pad=1)
+    with torch.no_grad():
+        ours(input_ids=x, attention_mask=mask, labels=y)
+        ours.generate(x, max_new_tokens=3)
         assert calls == []
-        with torch.no_grad():
-            ours(input_ids=x, attention_mask=mask, labels=y, output_attentions=True)
-        assert calls
-    finally:
-        attention._attention_weights = original
+        ours(input_ids=x, attention_mask=mask, labels=y, output_attentions=True)
+    assert calls

@@ -2,11 +2,9 @@
 keys/values written in place, cross-attention keys/values projected once), and the decoder pass
 around a layer stack.
 
-Attention weights and hidden states are computed only when asked (transformers'
-``output_attentions`` / ``output_hidden_states``, or ``attn_implementation="eager"``): a model's
-forward opens :func:`observe`, under which :func:`attend` takes an eager path that keeps the
-softmax weights and :func:`run_layers` keeps every layer's input and the last output. Otherwise
-the only cost is one check of a module global per attention call.
+Under :func:`.recording.observe` (attention weights or hidden states asked, or eager attention)
+:func:`attend` takes an eager path that keeps the softmax weights and :func:`run_layers` keeps
+every layer's input and the last output; otherwise each pays one check of a module global.
 
 Shape legend: B batch, T query length, S key length, H heads, D head size, C = H * D channels,
 L layers.
@@ -15,16 +13,14 @@ L layers.
 from __future__ import annotations
 
 import math
-import threading
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager, nullcontext
-from typing import Any
+from collections.abc import Callable, Iterable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from . import recording
 from .kernels import dropout
 from .linear import fuse_linears
 
@@ -41,78 +37,6 @@ def merge_heads(x: Tensor) -> Tensor:
     return x.transpose(1, 2).reshape(B, T, H * D)
 
 
-class Recorder:
-    """What one forward was asked to keep: attention weights (self- and cross-attention, one
-    (B, H, T, S) tensor per layer) and hidden states (each layer's input, then the last output).
-    While one is open (:func:`observe`), attention runs eagerly, in the thread that opened it."""
-
-    def __init__(self, attentions: bool, hidden_states: bool) -> None:
-        self.keep_attentions, self.keep_hidden = attentions, hidden_states
-        self.thread = threading.get_ident()
-        self.attentions: list[Tensor] = []
-        self.cross_attentions: list[Tensor] = []
-        self.hidden_states: list[Tensor] = []
-
-    def outputs(self) -> dict[str, tuple[Tensor, ...] | None]:
-        """transformers' output fields: ``hidden_states``, ``attentions``, ``cross_attentions``."""
-        kept = self.keep_attentions
-        return {
-            "hidden_states": tuple(self.hidden_states) if self.keep_hidden else None,
-            "attentions": tuple(self.attentions) if kept else None,
-            "cross_attentions": tuple(self.cross_attentions)
-            if kept and self.cross_attentions
-            else None,
-        }
-
-
-_recorder: Recorder | None = (
-    None  # set only inside observe(); a plain global, so compiled graphs guard on it
-)
-
-
-def _active() -> Recorder | None:
-    rec = _recorder
-    return rec if rec is not None and rec.thread == threading.get_ident() else None
-
-
-def observe(config: Any, output_attentions: bool | None, output_hidden_states: bool | None) -> Any:
-    """A context for one forward of a model with ``config``: yields a :class:`Recorder` when
-    attention weights or hidden states are asked (by keyword, else by the config's field of that
-    name) or the config asks for eager attention (``_attn_implementation="eager"``); else None,
-    and nothing changes."""
-    if not observed(config, output_attentions, output_hidden_states):
-        return nullcontext(None)
-    attentions = _wanted(output_attentions, config, "output_attentions")
-    return _recording(
-        Recorder(attentions, _wanted(output_hidden_states, config, "output_hidden_states"))
-    )
-
-
-def observed(
-    config: Any, output_attentions: bool | None = None, output_hidden_states: bool | None = None
-) -> bool:
-    """Whether :func:`observe` would record (or run attention eagerly) for these arguments."""
-    return (
-        _wanted(output_attentions, config, "output_attentions")
-        or _wanted(output_hidden_states, config, "output_hidden_states")
-        or getattr(config, "_attn_implementation", None) == "eager"
-    )
-
-
-def _wanted(value: bool | None, config: Any, name: str) -> bool:
-    return bool(getattr(config, name, False) if value is None else value)
-
-
-@contextmanager
-def _recording(rec: Recorder) -> Iterator[Recorder]:
-    global _recorder
-    outer, _recorder = _recorder, rec
-    try:
-        yield rec
-    finally:
-        _recorder = outer
-
-
 def attend(
     q: Tensor,
     k: Tensor,
@@ -124,10 +48,10 @@ def attend(
 ) -> Tensor:
     """Scaled dot-product attention. q (B, H, T, D), k/v (B, H, S, D), additive mask -> (B, T, C).
 
-    Under :func:`observe`, eager attention that records its weights (as cross-attention when
-    ``cross``)."""
+    Under :func:`.recording.observe`, eager attention that records its weights (as
+    cross-attention when ``cross``)."""
     causal = is_causal and mask is None
-    if _recorder is not None and (rec := _active()) is not None:
+    if recording.current is not None and (rec := recording.active()) is not None:
         weights = _attention_weights(q, k, mask, dropout, causal)  # (B, H, T, S)
         if rec.keep_attentions:
             (rec.cross_attentions if cross else rec.attentions).append(weights)
@@ -394,43 +318,12 @@ def _fused_self_attention(
 
 
 def run_layers(layers: Iterable[nn.Module], x: Tensor, *args, checkpointing: bool) -> Tensor:
-    """Apply ``layers`` in turn; with ``checkpointing``, recompute activations in the backward.
-    Under :func:`observe`, keep each layer's input and the last output (without checkpointing:
-    its recomputation would not take the eager attention)."""
-    if _recorder is not None and (rec := _active()) is not None:
-        if checkpointing and not (rec.keep_hidden or rec.keep_attentions):  # eager attention only
-            return run_layers([_Eager(m) for m in layers], x, *args, checkpointing=False)
-        for layer in layers:
-            if rec.keep_hidden:
-                rec.hidden_states.append(x)
-            x = layer(x, *args)
-        if rec.keep_hidden:
-            rec.hidden_states.append(x)
-        return x
+    """Apply ``layers`` in turn; with ``checkpointing``, recompute activations in the backward."""
+    if recording.current is not None and (rec := recording.active()) is not None:
+        return recording.run_layers(rec, layers, x, *args, checkpointing=checkpointing)
     for layer in layers:
         x = checkpoint(layer, x, *args, use_reentrant=False) if checkpointing else layer(x, *args)
     return x
-
-
-class _Eager:
-    """A layer run under gradient checkpointing with eager attention, its recomputation too."""
-
-    def __init__(self, layer: nn.Module) -> None:
-        self.layer = layer
-
-    def __call__(self, *args: Any) -> Tensor:
-        return checkpoint(self._run, *args, use_reentrant=False)
-
-    def _run(self, *args: Any) -> Tensor:
-        with _recording(Recorder(False, False)):
-            return self.layer(*args)
-
-
-def last_hidden_state_is(x: Tensor) -> None:
-    """Replace the recorded last hidden state with ``x`` (GPT-2's, after its final LayerNorm)."""
-    rec = _active() if _recorder is not None else None
-    if rec is not None and rec.keep_hidden and rec.hidden_states:
-        rec.hidden_states[-1] = x
 
 
 def relative_scores(q: Tensor, k: Tensor, table: Tensor, past: int, with_keys: bool) -> Tensor:

@@ -13,11 +13,12 @@ from torch import Tensor
 from ..generation.settings import apply_options, cap_length
 from ..outputs import BaseModelOutput
 from . import generation
-from .attention import DecoderCache, observed
+from .attention import DecoderCache
 from .compile import compile_decoder, compile_encoder
 from .inputs import check_ids, last_hidden_state
 from .linear import FEW_ROWS, packed_weights
 from .quantize import native_gemv, quantize_linears_
+from .recording import observed
 
 PACK_MIN_STEPS = 16
 """``generate`` keeps the decoder's weights in oneDNN's layout (see ``linear.packed_weights``) when

@@ -29,7 +29,6 @@ from ..attention import (
     check_length,
     decode_stack,
     new_cache,
-    observe,
     padding_mask,
     qkv_attention,
     run_layers,
@@ -38,6 +37,7 @@ from ..heads import LMHeadDecoder, ResizableVocabulary, init_normal_
 from ..kernels import Dropout
 from ..linear import Linear, activation, linear_then
 from ..pretrained import Pretrained
+from ..recording import observe
 
 POSITION_OFFSET = 2  # BART's learned positions start at row 2 (a fairseq legacy)
 

@@ -20,7 +20,6 @@ from ..attention import (
     decode_stack,
     full_causal_mask,
     new_cache,
-    observe,
     padding_mask,
     qkv_attention,
     relative_scores,
@@ -31,6 +30,7 @@ from ..heads import LMHeadDecoder, ResizableVocabulary, init_normal_, vocab_logi
 from ..kernels import Dropout
 from ..linear import Linear, activation, linear_then
 from ..pretrained import Pretrained
+from ..recording import observe
 
 
 class BertEmbeddings(nn.Module):

@@ -23,9 +23,7 @@ from ..attention import (
     check_length,
     cross_kv,
     decode_stack,
-    last_hidden_state_is,
     new_cache,
-    observe,
     run_layers,
     split_heads,
 )
@@ -33,6 +31,7 @@ from ..heads import LMHeadDecoder, ResizableVocabulary, init_normal_
 from ..kernels import Dropout
 from ..linear import Linear, activation, linear_then
 from ..pretrained import Pretrained
+from ..recording import last_hidden_state_is, observe
 
 
 class ResidualProjection(Linear):
