@@ -11,7 +11,7 @@ import transformers as hf
 from conftest import padded_batch
 from tiny_configs import BART_TINY, GPT2_TINY, TINY, WIDE, randomize_
 
-from warmstart import BertModel, EncoderDecoderModel
+from warmstart import BertConfig, BertModel, EncoderDecoderModel
 from warmstart.torch import attention
 
 ELECTRA = dict(TINY, embedding_size=16)
@@ -204,6 +204,8 @@ def test_attn_implementation_options(tmp_path):
             load()
     with pytest.raises(ValueError, match="attn_implementation='flash_attention_2'"):
         model.config._attn_implementation = "flash_attention_2"
+    config = BertConfig(**TINY, attn_implementation="eager")  # transformers' keyword
+    assert config._attn_implementation == "eager" and "attn_implementation" not in config.to_dict()
 
 
 @pytest.mark.parametrize("pair", ["bert2gpt2"], indirect=True)

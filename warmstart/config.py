@@ -46,6 +46,7 @@ class _ConfigMeta(type):
     """
 
     def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        attn_implementation = kwargs.pop("attn_implementation", None)  # as transformers' keyword
         declared = kwargs.pop("model_type", cls.model_type)
         if cls.model_type and declared != cls.model_type:
             raise ValueError(f"{cls.__name__} cannot read a config of model_type {declared!r}.")
@@ -58,7 +59,10 @@ class _ConfigMeta(type):
                 known[name] = value
             else:
                 extra[key] = value
-        return super().__call__(*args, **known, extra=extra)
+        config = super().__call__(*args, **known, extra=extra)
+        if attn_implementation is not None:
+            config._attn_implementation = attn_implementation
+        return config
 
 
 @dataclass(kw_only=True)

@@ -231,15 +231,16 @@ class DecodingMixin:
     def _decode(self, tokens: Tensor, state: _DecodeState, last_only: bool) -> Tensor:
         """The eager decoder over tokens (N, t) after the cache: logits (N, t or 1, V); the
         attention weights / hidden states of the step kept in ``state.steps`` when recording."""
-        attentions, hidden = state.record or (None, None)
+        asked = {}
+        if state.record:
+            asked = dict(zip(("output_attentions", "output_hidden_states"), state.record))
         out = self.decoder(
             tokens,
             encoder_hidden_states=state.enc,
             encoder_attention_mask=state.enc_mask,
             cache=state.cache,
             last_only=last_only,
-            output_attentions=attentions,
-            output_hidden_states=hidden,
+            **asked,
         )
         if state.record:
             state.steps.append(out)

@@ -246,8 +246,8 @@ class EncoderDecoderModel(LoadingMixin, DecodingMixin, GenerationSettings, nn.Mo
                 attention_mask,
                 token_type_ids,
                 inputs_embeds,
-                output_attentions=output_attentions,
-                output_hidden_states=output_hidden_states,
+                output_attentions,
+                output_hidden_states,
             )
         enc = last_hidden_state(encoder_outputs)
         if labels is not None:
@@ -274,6 +274,7 @@ class EncoderDecoderModel(LoadingMixin, DecodingMixin, GenerationSettings, nn.Mo
                 decoder_input_ids if decoder_input_ids is not None else decoder_inputs_embeds
             ).shape[:2]
             cache = self.decoder.new_cache(B, T)
+        asked = dict(output_attentions=output_attentions, output_hidden_states=output_hidden_states)
         dec = self.decoder(
             decoder_input_ids,
             attention_mask=decoder_attention_mask,
@@ -281,8 +282,7 @@ class EncoderDecoderModel(LoadingMixin, DecodingMixin, GenerationSettings, nn.Mo
             encoder_attention_mask=attention_mask,
             inputs_embeds=decoder_inputs_embeds,
             cache=cache,
-            output_attentions=output_attentions,
-            output_hidden_states=output_hidden_states,
+            **{k: v for k, v in asked.items() if v is not None},  # else each side reads its config
         )
         logits, loss = dec.logits, None
         if labels is not None:
@@ -291,9 +291,9 @@ class EncoderDecoderModel(LoadingMixin, DecodingMixin, GenerationSettings, nn.Mo
             loss,
             logits,
             cache,
-            decoder_hidden_states=dec.hidden_states,
-            decoder_attentions=dec.attentions,
-            cross_attentions=dec.cross_attentions,
+            decoder_hidden_states=getattr(dec, "hidden_states", None),
+            decoder_attentions=getattr(dec, "attentions", None),
+            cross_attentions=getattr(dec, "cross_attentions", None),
             encoder_last_hidden_state=enc,
             encoder_hidden_states=getattr(encoder_outputs, "hidden_states", None),
             encoder_attentions=getattr(encoder_outputs, "attentions", None),
