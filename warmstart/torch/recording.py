@@ -43,6 +43,7 @@ class Recorder:
 
 
 current: Recorder | None = None  # set only inside observe()
+_NOTHING = nullcontext(None)  # reusable: what observe() gives when nothing is asked
 
 
 def active() -> Recorder | None:
@@ -57,7 +58,7 @@ def observe(config: Any, output_attentions: bool | None, output_hidden_states: b
     name) or the config asks for eager attention (``_attn_implementation="eager"``); else None,
     and nothing changes."""
     if not observed(config, output_attentions, output_hidden_states):
-        return nullcontext(None)
+        return _NOTHING
     attentions = _wanted(output_attentions, config, "output_attentions")
     hidden = _wanted(output_hidden_states, config, "output_hidden_states")
     return _recording(Recorder(attentions, hidden))
@@ -70,12 +71,17 @@ def observed(
     return (
         _wanted(output_attentions, config, "output_attentions")
         or _wanted(output_hidden_states, config, "output_hidden_states")
-        or getattr(config, "_attn_implementation", None) == "eager"
+        or config._attn_implementation == "eager"
     )
 
 
 def _wanted(value: bool | None, config: Any, name: str) -> bool:
-    return bool(getattr(config, name, False) if value is None else value)
+    """The keyword, else the config's field (read without the AttributeError an unset field
+    raises: this runs on every forward)."""
+    if value is None:
+        fields = vars(config)
+        value = fields.get(name, fields.get("extra", {}).get(name))
+    return bool(value)
 
 
 @contextmanager
