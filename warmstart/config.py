@@ -47,6 +47,7 @@ class _ConfigMeta(type):
     """
 
     def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        attn_implementation = kwargs.pop("attn_implementation", None)  # as transformers' keyword
         declared = kwargs.pop("model_type", cls.model_type)
         if cls.model_type and declared != cls.model_type:
             raise ValueError(f"{cls.__name__} cannot read a config of model_type {declared!r}.")
@@ -59,7 +60,10 @@ class _ConfigMeta(type):
                 known[name] = value
             else:
                 extra[key] = value
-        return super().__call__(*args, **known, extra=extra)
+        config = super().__call__(*args, **known, extra=extra)
+        if attn_implementation is not None:
+            config._attn_implementation = attn_implementation
+        return config
 
 
 @dataclass(kw_only=True)
@@ -69,6 +73,8 @@ class Config(ExtraFields, metaclass=_ConfigMeta):
     model_type: ClassVar[str] = ""
     # transformers' attribute_map: common names (hidden_size, ...) for this architecture's fields
     attribute_map: ClassVar[dict[str, str]] = {}
+    # "eager" or "sdpa" (None: the default, SDPA); set per instance, never written to config.json
+    _attn_implementation: ClassVar[str | None] = None
 
     is_decoder: bool = False
     add_cross_attention: bool = False
@@ -87,7 +93,10 @@ class Config(ExtraFields, metaclass=_ConfigMeta):
         return self._extra_value(name)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        super().__setattr__(type(self).attribute_map.get(name, name), value)
+        name = type(self).attribute_map.get(name, name)
+        if name == "_attn_implementation":
+            check_attn_implementation(value)
+        super().__setattr__(name, value)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Config:
@@ -351,6 +360,11 @@ class EncoderDecoderConfig(Config):
         if isinstance(self.decoder, dict):
             self.decoder = config_from_dict(self.decoder)
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name == "_attn_implementation":  # as transformers: the sub-configs follow
+            self.encoder._attn_implementation = self.decoder._attn_implementation = value
+
     @classmethod
     def from_encoder_decoder_configs(
         cls, encoder_config: Config, decoder_config: Config, **kwargs: Any
@@ -437,6 +451,18 @@ class AutoConfig:
     ) -> Config | tuple[Config, dict[str, Any]]:
         """:meth:`Config.from_pretrained` of the class named by the file's model_type."""
         return Config.from_pretrained(name_or_path, **kwargs)
+
+
+ATTN_IMPLEMENTATIONS = ("eager", "sdpa")
+
+
+def check_attn_implementation(value: Any) -> None:
+    """Refuse an ``attn_implementation`` other than None, "eager" or "sdpa", naming those."""
+    if value is not None and value not in ATTN_IMPLEMENTATIONS:
+        raise ValueError(
+            f"attn_implementation={value!r} is not available here; use 'eager' (attention "
+            "weights computed explicitly) or 'sdpa' (the default, fused kernels)."
+        )
 
 
 def _check_heads(width: int, heads: int) -> None:

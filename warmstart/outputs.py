@@ -51,23 +51,33 @@ class ModelOutput:
 
 @dataclass
 class BaseModelOutput(ModelOutput):
-    """An encoder's output, in any framework's arrays: ``last_hidden_state`` (B, S, H)."""
+    """An encoder's (or a decoder body's) output, in any framework's arrays:
+    ``last_hidden_state`` (B, S, C); when asked, ``hidden_states`` (the embeddings and each
+    layer's output, (B, S, C) each), ``attentions`` and a decoder's ``cross_attentions``
+    ((B, H, T, S) per layer)."""
 
     last_hidden_state: Any
     pooler_output: Any = None
     hidden_states: Any = None
     attentions: Any = None
+    cross_attentions: Any = None
 
 
 @dataclass
 class Seq2SeqLMOutput(ModelOutput):
     """What an encoder-decoder's forward returns, in any framework's arrays; read like
-    transformers' outputs."""
+    transformers' outputs, fields in their order (the ``*_hidden_states`` / ``*_attentions``
+    ones only when asked)."""
 
     loss: Any = None
     logits: Any = None
     cache: Any = None
+    decoder_hidden_states: Any = None
+    decoder_attentions: Any = None
+    cross_attentions: Any = None
     encoder_last_hidden_state: Any = None
+    encoder_hidden_states: Any = None
+    encoder_attentions: Any = None
 
     @property
     def past_key_values(self) -> Any:

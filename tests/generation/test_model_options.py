@@ -87,8 +87,7 @@ def test_max_time(pair, monkeypatch):
 def test_unimplemented_and_unknown_options(pair):
     _, ours = pair
     x, mask = _source()
-    for options in (dict(guidance_scale=2.0), dict(output_hidden_states=True)):
-        with pytest.raises(ValueError, match=next(iter(options))):
-            ours.generate(x, attention_mask=mask, **options)
+    with pytest.raises(ValueError, match="guidance_scale"):
+        ours.generate(x, attention_mask=mask, guidance_scale=2.0)
     with pytest.raises(TypeError, match="not_an_option"):
         ours.generate(x, attention_mask=mask, not_an_option=1)

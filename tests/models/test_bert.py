@@ -112,9 +112,3 @@ def test_to_hf_keys_writes_an_untied_heads_bias_under_both_names():
     assert set(out) == set(untied) | {"cls.predictions.decoder.bias"}
     assert torch.equal(out["cls.predictions.decoder.bias"], bias)
     assert to_hf_keys(untied, as_decoder=False) == untied
-
-
-def test_relative_positions_are_refused_clearly():
-    config = BertConfig.from_dict({"model_type": "bert", "position_embedding_type": "relative_key"})
-    with pytest.raises(NotImplementedError, match="relative_key"):
-        BertModel(config)

@@ -2,12 +2,17 @@
 keys/values written in place, cross-attention keys/values projected once), and the decoder pass
 around a layer stack.
 
+Under :func:`.recording.observe` (attention weights or hidden states asked, or eager attention)
+:func:`attend` takes an eager path that keeps the softmax weights and :func:`run_layers` keeps
+every layer's input and the last output; otherwise each pays one check of a module global.
+
 Shape legend: B batch, T query length, S key length, H heads, D head size, C = H * D channels,
 L layers.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 
 import torch
@@ -15,6 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from . import recording
 from .kernels import dropout
 from .linear import fuse_linears
 
@@ -32,10 +38,24 @@ def merge_heads(x: Tensor) -> Tensor:
 
 
 def attend(
-    q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, dropout: float, is_causal: bool = False
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    mask: Tensor | None,
+    dropout: float,
+    is_causal: bool = False,
+    cross: bool = False,
 ) -> Tensor:
-    """Scaled dot-product attention. q (B, H, T, D), k/v (B, H, S, D), additive mask -> (B, T, C)."""
+    """Scaled dot-product attention. q (B, H, T, D), k/v (B, H, S, D), additive mask -> (B, T, C).
+
+    Under :func:`.recording.observe`, eager attention that records its weights (as
+    cross-attention when ``cross``)."""
     causal = is_causal and mask is None
+    if recording.current is not None and (rec := recording.active()) is not None:
+        weights = _attention_weights(q, k, mask, dropout, causal)  # (B, H, T, S)
+        if rec.keep_attentions:
+            (rec.cross_attentions if cross else rec.attentions).append(weights)
+        return merge_heads(weights @ v)
     if dropout > 0.0 and q.device.type == "cpu" and not torch.compiler.is_compiling():
         return merge_heads(_attention_with_dropout(q, k, v, mask, dropout, causal))
     out = F.scaled_dot_product_attention(
@@ -49,14 +69,19 @@ def _attention_with_dropout(
 ) -> Tensor:
     """SDPA's arithmetic with :func:`dropout` on the probabilities (on CPU, SDPA with dropout
     takes its unfused path anyway, with a mask that costs several times more to draw)."""
+    return _attention_weights(q, k, mask, p, causal) @ v
+
+
+def _attention_weights(q: Tensor, k: Tensor, mask: Tensor | None, p: float, causal: bool) -> Tensor:
+    """Eager attention probabilities (B, H, T, S), after dropout ``p``, as SDPA computes them."""
     scores = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)  # (B, H, T, S)
     if causal:
         T, S = scores.shape[-2:]
-        keep = torch.ones(T, S, dtype=torch.bool, device=q.device).tril()
+        keep = torch.ones(T, S, dtype=torch.bool, device=q.device).tril()  # as SDPA: top-left
         scores = scores.masked_fill(~keep, float("-inf"))
     elif mask is not None:
         scores = scores + mask
-    return dropout(torch.softmax(scores, dim=-1), p, True) @ v
+    return dropout(torch.softmax(scores, dim=-1), p, True)
 
 
 def padding_mask(attention_mask: Tensor | None, dtype: torch.dtype) -> Tensor | None:
@@ -83,10 +108,18 @@ def causal_mask(
     padded = attention_mask is not None and not _all_kept(attention_mask)
     if not padded and (T == 1 or past == 0):
         return None
+    return full_causal_mask(T, past, attention_mask if padded else None, dtype, device)
+
+
+def full_causal_mask(
+    T: int, past: int, attention_mask: Tensor | None, dtype: torch.dtype, device: torch.device
+) -> Tensor:
+    """Additive (B or 1, 1, T, past + T) mask: query ``past + i`` sees keys up to itself that
+    ``attention_mask`` (B, S) keeps."""
     q_pos = torch.arange(past, past + T, device=device)[:, None]
     keep = torch.arange(past + T, device=device)[None, :] <= q_pos  # (T, S)
     keep = keep[None, None]
-    if padded:
+    if attention_mask is not None:
         keep = keep & attention_mask[:, None, None, : past + T].bool()
     return torch.zeros(keep.shape, dtype=dtype, device=device).masked_fill(
         ~keep, torch.finfo(dtype).min
@@ -133,11 +166,16 @@ class DecoderCache:
         is_causal: bool,
     ) -> Tensor:
         """Write k/v (B, H, T, D) after the cached ones, attend q over all of them: (B, T, C)."""
+        keys, values = self.append(layer, k, v)
+        return attend(q, keys, values, mask, dropout, is_causal)
+
+    def append(self, layer: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        """Write k/v (B, H, T, D) after the cached ones; return all keys and values (B, H, S, D)."""
         end = self._reserve(k.shape[2])
         self.kv[layer, 0, :, :, self.length : end] = k
         self.kv[layer, 1, :, :, self.length : end] = v
         cached = self.kv[layer, :, :, :, :end]
-        return attend(q, cached[0], cached[1], mask, dropout, is_causal)
+        return cached[0], cached[1]
 
     def _reserve(self, T: int) -> int:
         """Make room for T more positions (grows only when a caller sized the cache too small)."""
@@ -257,7 +295,7 @@ def qkv_attention(
         k, v = split_heads(key(x), num_heads), split_heads(value(x), num_heads)
         if cache is not None:
             return cache.attend(layer, q, k, v, mask, dropout, is_causal)
-    return attend(q, k, v, mask, dropout, is_causal)
+    return attend(q, k, v, mask, dropout, is_causal, cross is not None)
 
 
 def _fused_self_attention(
@@ -281,9 +319,29 @@ def _fused_self_attention(
 
 def run_layers(layers: Iterable[nn.Module], x: Tensor, *args, checkpointing: bool) -> Tensor:
     """Apply ``layers`` in turn; with ``checkpointing``, recompute activations in the backward."""
+    if recording.current is not None and (rec := recording.active()) is not None:
+        return recording.run_layers(rec, layers, x, *args, checkpointing=checkpointing)
     for layer in layers:
         x = checkpoint(layer, x, *args, use_reentrant=False) if checkpointing else layer(x, *args)
     return x
+
+
+def relative_scores(q: Tensor, k: Tensor, table: Tensor, past: int, with_keys: bool) -> Tensor:
+    """Shaw et al. (2018) / Huang et al. (2020) relative position scores, as transformers 4.x's
+    BERT adds them (``relative_key``; with ``with_keys``, ``relative_key_query``), already divided
+    by sqrt(D): an additive bias (B, H, T, S).
+
+    Query i (at position ``past + i``) and key j meet at distance ``past + i - j``; ``table``
+    ((2 * P - 1, D), ``distance_embedding``) holds distances -(P - 1) .. P - 1 in order.
+    """
+    T, S, D = q.shape[2], k.shape[2], q.shape[3]
+    q_pos = torch.arange(past, past + T, device=q.device)[:, None]
+    distance = q_pos - torch.arange(S, device=q.device)[None, :]  # (T, S)
+    r = table[distance + (table.shape[0] - 1) // 2].to(q.dtype)  # (T, S, D)
+    scores = torch.einsum("bhtd,tsd->bhts", q, r)
+    if with_keys:
+        scores = scores + torch.einsum("bhsd,tsd->bhts", k, r)
+    return scores / math.sqrt(D)
 
 
 def new_cache(

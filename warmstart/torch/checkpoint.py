@@ -19,7 +19,13 @@ import torch
 from torch import Tensor, nn
 
 from .. import hub, keys
-from ..config import CONFIG_NAME, Config, EncoderDecoderConfig, config_from_dict
+from ..config import (
+    CONFIG_NAME,
+    Config,
+    EncoderDecoderConfig,
+    check_attn_implementation,
+    config_from_dict,
+)
 from ..hub import write_text_atomic
 from .heads import LMHeadDecoder
 from .quantize import WeightOnlyLinear
@@ -31,7 +37,6 @@ IGNORED_LOAD_OPTIONS = (
     *hub.DOWNLOAD_ONLY_OPTIONS,
     "low_cpu_mem_usage",
     "use_safetensors",
-    "attn_implementation",
 )
 """transformers' ``from_pretrained`` options with nothing to do here: the weights load the same."""
 
@@ -80,9 +85,13 @@ def pretrained_module(
     """
     for name in IGNORED_LOAD_OPTIONS:
         options.pop(name, None)
+    attn_implementation = options.pop("attn_implementation", None)
+    check_attn_implementation(attn_implementation)
     folder = hub.resolve_with(path, options)
     config = read_config(folder) if config is None else config
     refuse_composite(config, folder)
+    if attn_implementation is not None:
+        config._attn_implementation = attn_implementation
     if config.model_type not in cls.model_types:
         auto = "AutoModelForCausalLM" if issubclass(cls, LMHeadDecoder) else "AutoModel"
         raise ValueError(

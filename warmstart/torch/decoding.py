@@ -18,6 +18,7 @@ from .compile import compile_decoder, compile_encoder
 from .inputs import check_ids, last_hidden_state
 from .linear import FEW_ROWS, packed_weights
 from .quantize import native_gemv, quantize_linears_
+from .recording import observed
 
 PACK_MIN_STEPS = 16
 """``generate`` keeps the decoder's weights in oneDNN's layout (see ``linear.packed_weights``) when
@@ -72,11 +73,17 @@ class DecodingMixin:
         attention_mask: Tensor | None = None,
         token_type_ids: Tensor | None = None,
         inputs_embeds: Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
     ) -> BaseModelOutput:
+        """The encoder's output; ``attentions`` / ``hidden_states`` as asked (by keyword, else by
+        the encoder's config), the compiled encoder only when none is."""
         compiled = self.__dict__.get(
             "compiled_encoder"
         )  # set by warmstart.torch.compile.compile_encoder
-        if compiled is not None:
+        asked = dict(output_attentions=output_attentions, output_hidden_states=output_hidden_states)
+        asked = {k: v for k, v in asked.items() if v is not None}
+        if compiled is not None and not observed(self.config.encoder, **asked):
             out = compiled(input_ids, attention_mask, token_type_ids, inputs_embeds)
             if out is not None:
                 return out
@@ -85,6 +92,7 @@ class DecodingMixin:
             attention_mask=attention_mask,
             token_type_ids=token_type_ids,
             inputs_embeds=inputs_embeds,
+            **asked,
         )
 
     @torch.no_grad()
@@ -134,6 +142,7 @@ class DecodingMixin:
             raise ValueError("Pass the source ids once: as inputs or as input_ids, not both.")
         input_ids = check_ids("input_ids", inputs if input_ids is None else input_ids)
         config = apply_options(self._generation_config(generation_config), kwargs)
+        record = _recorded(config)
         if attention_mask is None and input_ids is not None and config.pad_token_id is not None:
             attention_mask = (input_ids != config.pad_token_id).long()
         if encoder_outputs is None:
@@ -141,7 +150,9 @@ class DecodingMixin:
                 raise ValueError(
                     "Pass input_ids (or inputs_embeds or encoder_outputs) to generate."
                 )
-            encoder_outputs = self.encode(input_ids, attention_mask, token_type_ids, inputs_embeds)
+            encoder_outputs = self.encode(
+                input_ids, attention_mask, token_type_ids, inputs_embeds, *(record or (None, None))
+            )
         enc = self.project(last_hidden_state(encoder_outputs))
         B = enc.shape[0]
         start = decoder_input_ids
@@ -150,6 +161,7 @@ class DecodingMixin:
         length = cap_length(config, start.shape[1], self.config.decoder.max_position_embeddings)
         bf16 = self.decoder.get_input_embeddings().weight.dtype == torch.bfloat16
         state = _DecodeState(self.decoder.new_cache(B, length), enc, attention_mask, bf16)
+        state.record = record
         packing = self._packs(config, B, length - start.shape[1])
         lookahead = None
         if config.prompt_lookup_num_tokens is not None:
@@ -165,9 +177,11 @@ class DecodingMixin:
                 encoder_input_ids=input_ids,
                 generator=generator,
                 streamer=streamer,
-                select=_DecodeState.select,
+                select=None if record else _DecodeState.select,  # every row, every step
                 lookahead=lookahead,
             )
+        if record:
+            _attach(out, encoder_outputs, state.steps)
         return out if config.return_dict_in_generate else out.sequences
 
     def compute_transition_scores(
@@ -202,7 +216,7 @@ class DecodingMixin:
         )  # set by warmstart.torch.compile.compile_decoder
         if state.rows is None:
             state.rows = tokens.shape[0]
-        if compiled is not None and tokens.shape[0] == state.rows:  # not once greedy drops rows
+        if compiled is not None and tokens.shape[0] == state.rows and not state.record:
             logits = compiled(tokens, state.cache, state.enc, state.enc_mask)
             if logits is not None:
                 return logits.float(), state  # (N, V)
@@ -215,14 +229,22 @@ class DecodingMixin:
         return self._decode(tokens, state, last_only=False).float(), state
 
     def _decode(self, tokens: Tensor, state: _DecodeState, last_only: bool) -> Tensor:
-        """The eager decoder over tokens (N, t) after the cache: logits (N, t or 1, V)."""
-        return self.decoder(
+        """The eager decoder over tokens (N, t) after the cache: logits (N, t or 1, V); the
+        attention weights / hidden states of the step kept in ``state.steps`` when recording."""
+        asked = {}
+        if state.record:
+            asked = dict(zip(("output_attentions", "output_hidden_states"), state.record))
+        out = self.decoder(
             tokens,
             encoder_hidden_states=state.enc,
             encoder_attention_mask=state.enc_mask,
             cache=state.cache,
             last_only=last_only,
-        ).logits
+            **asked,
+        )
+        if state.record:
+            state.steps.append(out)
+        return out.logits
 
     def _shares_token_ids(self) -> bool:
         """Whether source ids are decoder ids too (equal vocabularies), so that prompt lookup
@@ -242,6 +264,8 @@ class _DecodeState:
         self.expanded = False
         self.rows: int | None = None  # rows of the first step (a compiled step keeps to them)
         self.bf16 = bf16  # bf16 decoder weights: single-row products take ATen's gemv
+        self.record: tuple[bool, bool] | None = None  # (attentions, hidden states) of each step
+        self.steps: list[Any] = []  # the decoder's outputs, one per step, when recording
 
     def _take(self, index: Tensor) -> _DecodeState:
         """Keep rows ``index`` (N',) of the cache and of the encoder output."""
@@ -271,3 +295,28 @@ class _DecodeState:
             return state
         state.expanded = True
         return state._take(index)
+
+
+def _recorded(config: generation.GenerationConfig) -> tuple[bool, bool] | None:
+    """``(output_attentions, output_hidden_states)`` when ``generate`` returns them (with
+    ``return_dict_in_generate``), else None. The search itself never sees them: they are taken
+    off ``config``."""
+    attentions, hidden = bool(config.output_attentions), bool(config.output_hidden_states)
+    config.output_attentions = config.output_hidden_states = None
+    if not (config.return_dict_in_generate and (attentions or hidden)):
+        return None
+    return attentions, hidden
+
+
+def _attach(out: generation.GenerateOutput, encoder_outputs: Any, steps: list[Any]) -> None:
+    """Put the encoder's and each step's attention weights / hidden states on ``out``, in
+    transformers' structure: per step, a tuple over layers."""
+    out.encoder_attentions = getattr(encoder_outputs, "attentions", None)
+    out.encoder_hidden_states = getattr(encoder_outputs, "hidden_states", None)
+    for field, name in (
+        ("decoder_attentions", "attentions"),
+        ("cross_attentions", "cross_attentions"),
+        ("decoder_hidden_states", "hidden_states"),
+    ):
+        per_step = tuple(getattr(step, name) for step in steps)
+        setattr(out, field, per_step if per_step and per_step[0] is not None else None)

@@ -204,6 +204,8 @@ class EncoderDecoderModel(LoadingMixin, DecodingMixin, GenerationSettings, nn.Mo
         token_type_ids: Tensor | None = None,
         return_dict: bool | None = None,
         past_key_values: DecoderCache | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
     ) -> Seq2SeqLMOutput | tuple:
         """Encode the source (unless ``encoder_outputs`` is given) and decode the target.
 
@@ -218,20 +220,35 @@ class EncoderDecoderModel(LoadingMixin, DecodingMixin, GenerationSettings, nn.Mo
                 transformers 5).
             labels: (B, T) targets, -100 where the loss should ignore a position.
             use_cache: keep a cache and return it as ``cache``.
+            output_attentions, output_hidden_states: also return the attention weights / hidden
+                states of both sides (default: the field of that name of the composite config,
+                else of each side's config), computed by an eager attention.
 
         Returns:
             ``Seq2SeqLMOutput`` with ``loss`` (when labels are given), ``logits`` (B, T, V) and
-            ``encoder_last_hidden_state``.
+            ``encoder_last_hidden_state``; as asked, ``encoder_hidden_states`` /
+            ``decoder_hidden_states`` ((B, S or T, C) per layer, embeddings first) and
+            ``encoder_attentions`` / ``decoder_attentions`` / ``cross_attentions`` ((B, H, T, S)
+            per layer), as transformers returns them.
         """
         if cache is None:
             cache = past_key_values
+        output_attentions = self._asked(output_attentions, "output_attentions")
+        output_hidden_states = self._asked(output_hidden_states, "output_hidden_states")
         input_ids = check_ids("input_ids", input_ids)
         decoder_input_ids = check_ids("decoder_input_ids", decoder_input_ids)
         labels = check_ids("labels", labels)
         if encoder_outputs is None:
             if input_ids is None and inputs_embeds is None:
                 raise ValueError("Pass input_ids (or inputs_embeds or encoder_outputs).")
-            encoder_outputs = self.encode(input_ids, attention_mask, token_type_ids, inputs_embeds)
+            encoder_outputs = self.encode(
+                input_ids,
+                attention_mask,
+                token_type_ids,
+                inputs_embeds,
+                output_attentions,
+                output_hidden_states,
+            )
         enc = last_hidden_state(encoder_outputs)
         if labels is not None:
             check_labels(self, labels, decoder_input_ids)
@@ -257,19 +274,38 @@ class EncoderDecoderModel(LoadingMixin, DecodingMixin, GenerationSettings, nn.Mo
                 decoder_input_ids if decoder_input_ids is not None else decoder_inputs_embeds
             ).shape[:2]
             cache = self.decoder.new_cache(B, T)
-        logits = self.decoder(
+        asked = dict(output_attentions=output_attentions, output_hidden_states=output_hidden_states)
+        dec = self.decoder(
             decoder_input_ids,
             attention_mask=decoder_attention_mask,
             encoder_hidden_states=self.project(enc),
             encoder_attention_mask=attention_mask,
             inputs_embeds=decoder_inputs_embeds,
             cache=cache,
-        ).logits
-        loss = None
+            **{k: v for k, v in asked.items() if v is not None},  # else each side reads its config
+        )
+        logits, loss = dec.logits, None
         if labels is not None:
             loss = cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1))
-        out = Seq2SeqLMOutput(loss, logits, cache, enc)
+        out = Seq2SeqLMOutput(
+            loss,
+            logits,
+            cache,
+            decoder_hidden_states=getattr(dec, "hidden_states", None),
+            decoder_attentions=getattr(dec, "attentions", None),
+            cross_attentions=getattr(dec, "cross_attentions", None),
+            encoder_last_hidden_state=enc,
+            encoder_hidden_states=getattr(encoder_outputs, "hidden_states", None),
+            encoder_attentions=getattr(encoder_outputs, "attentions", None),
+        )
         return out.to_tuple() if return_dict is False else out
+
+    def _asked(self, value: bool | None, name: str) -> bool | None:
+        """A call's ``output_attentions`` / ``output_hidden_states``: the keyword, else True when
+        the composite config sets it, else None (each side then reads its own config)."""
+        if value is None and getattr(self.config, name, False):
+            return True
+        return value
 
     def _init_for(self, name: str):
         """The initialiser of the half that owns parameter ``name``."""

@@ -76,9 +76,12 @@ def vocab_logits(head: nn.Module, x: Tensor, bias: Tensor | None) -> Tensor:
 @dataclass
 class CausalLMOutput(ModelOutput):
     """What a decoder returns, read like transformers' decoder outputs (``out.logits``,
-    ``out[0]``)."""
+    ``out[0]``); ``hidden_states``, ``attentions``, ``cross_attentions`` when asked."""
 
     logits: Tensor  # (B, T, V)
+    hidden_states: tuple[Tensor, ...] | None = None
+    attentions: tuple[Tensor, ...] | None = None
+    cross_attentions: tuple[Tensor, ...] | None = None
 
 
 class ResizableVocabulary:
@@ -170,15 +173,28 @@ class LMHeadDecoder(ResizableVocabulary, nn.Module):
         inputs_embeds: Tensor | None = None,
         cache: DecoderCache | None = None,
         last_only: bool = False,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
     ) -> CausalLMOutput:
         """The logits (B, T, V); with ``cache``, continue after its ``length`` tokens; with
-        ``last_only``, only the last position's (B, 1, V)."""
-        h = self.body(
+        ``last_only``, only the last position's (B, 1, V). ``output_attentions`` /
+        ``output_hidden_states`` (default: the config's fields) add the body's weights / states."""
+        asked = dict(output_attentions=output_attentions, output_hidden_states=output_hidden_states)
+        asked = {k: v for k, v in asked.items() if v is not None}  # else the body reads its config
+        out = self.body(
             input_ids,
             attention_mask=attention_mask,
             encoder_hidden_states=encoder_hidden_states,
             encoder_attention_mask=encoder_attention_mask,
             inputs_embeds=inputs_embeds,
             cache=cache,
-        ).last_hidden_state  # (B, T, C)
-        return CausalLMOutput(self.head(h[:, -1:] if last_only else h))
+            **asked,
+        )
+        h = out.last_hidden_state  # (B, T, C)
+        logits = self.head(h[:, -1:] if last_only else h)
+        return CausalLMOutput(
+            logits,
+            getattr(out, "hidden_states", None),
+            getattr(out, "attentions", None),
+            getattr(out, "cross_attentions", None),
+        )

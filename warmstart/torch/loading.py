@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import hub
-from ..config import CONFIG_NAME, EncoderDecoderConfig
+from ..config import CONFIG_NAME, EncoderDecoderConfig, check_attn_implementation
 from ..generation import GENERATION_CONFIG_NAME, GenerationConfig
 from ..hub import write_text_atomic
 from . import checkpoint, sharing, weights
@@ -39,7 +39,7 @@ def pretrained_half(
         config.is_decoder = config.add_cross_attention = True
     checkpoint.refuse_composite(config, folder)
     for key, value in options.items():
-        setattr(config, key, value)
+        setattr(config, "_attn_implementation" if key == "attn_implementation" else key, value)
     fam = family(config)
     cls = fam.decoder if side == "decoder" else fam.encoder
     return checkpoint.load_module(cls, folder, config, dtype)
@@ -115,6 +115,8 @@ class LoadingMixin:
         """
         for name in checkpoint.IGNORED_LOAD_OPTIONS:
             kwargs.pop(name, None)
+        attn_implementation = kwargs.pop("attn_implementation", None)
+        check_attn_implementation(attn_implementation)
         folder = hub.resolve(
             pretrained_model_name_or_path,
             revision=revision,
@@ -129,6 +131,8 @@ class LoadingMixin:
                 "it with EncoderDecoderModel.from_encoder_decoder_pretrained(encoder, decoder)."
             )
         checkpoint.set_fields(config, kwargs, "from_pretrained()")
+        if attn_implementation is not None:
+            config._attn_implementation = attn_implementation  # both sides follow
         device = _device_of(device_map)
         with torch.device("meta"):
             model = cls(config)
@@ -183,6 +187,8 @@ class LoadingMixin:
             (the decoder's cross-attention, and its LM head if the checkpoint had none).
         """
         dtype = checkpoint.float_dtype(kwargs.pop("dtype", None) or kwargs.pop("torch_dtype", None))
+        attn_implementation = kwargs.pop("attn_implementation", None)
+        check_attn_implementation(attn_implementation)
         composite = {
             k: kwargs.pop(k) for k in list(kwargs) if k in EncoderDecoderConfig.field_names()
         }
@@ -205,6 +211,8 @@ class LoadingMixin:
         )
         for key, value in composite.items():
             setattr(config, key, value)
+        if attn_implementation is not None:
+            config._attn_implementation = attn_implementation  # both sides follow
         model = cls(config, encoder=halves["encoder"], decoder=halves["decoder"])
         if hasattr(model, "enc_to_dec_proj"):
             model.enc_to_dec_proj.to(dtype)

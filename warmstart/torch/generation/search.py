@@ -57,6 +57,11 @@ class GenerateOutput(ModelOutput):
         beam_indices: beam search only, ``(B * num_return_sequences, L - P)``: for each returned
             sequence and generated step, the row of ``scores`` / ``logits`` its token came from
             (-1 past its end).
+        encoder_attentions, encoder_hidden_states: with ``output_attentions`` /
+            ``output_hidden_states`` (an encoder-decoder model's ``generate`` sets them), per
+            layer: (B, H, S, S) / (B, S, C), embeddings first.
+        decoder_attentions, cross_attentions, decoder_hidden_states: likewise, per step a tuple
+            over layers: (N, H, t, past + t) / (N, H, t, S) / (N, t, C).
     """
 
     sequences: Tensor
@@ -64,6 +69,11 @@ class GenerateOutput(ModelOutput):
     scores: tuple[Tensor, ...] | None = None
     logits: tuple[Tensor, ...] | None = None
     beam_indices: Tensor | None = None
+    encoder_attentions: tuple[Tensor, ...] | None = None
+    encoder_hidden_states: tuple[Tensor, ...] | None = None
+    decoder_attentions: tuple[tuple[Tensor, ...], ...] | None = None
+    cross_attentions: tuple[tuple[Tensor, ...], ...] | None = None
+    decoder_hidden_states: tuple[tuple[Tensor, ...], ...] | None = None
 
 
 # ----------------------------------------------------------------------------------- preparation

@@ -37,6 +37,7 @@ from ..heads import LMHeadDecoder, ResizableVocabulary, init_normal_
 from ..kernels import Dropout
 from ..linear import Linear, activation, linear_then
 from ..pretrained import Pretrained
+from ..recording import observe
 
 POSITION_OFFSET = 2  # BART's learned positions start at row 2 (a fairseq legacy)
 
@@ -141,10 +142,14 @@ class BartEncoder(nn.Module):
         input_ids: Tensor | None = None,
         attention_mask: Tensor | None = None,
         inputs_embeds: Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
     ) -> BaseModelOutput:
-        x = self.embed(input_ids, inputs_embeds, 0)  # (B, S, C)
-        x = self.run(x, padding_mask(attention_mask, x.dtype))
-        return BaseModelOutput(last_hidden_state=x)
+        """Encoder states (B, S, C); ``hidden_states`` / ``attentions`` when asked."""
+        with observe(self.config, output_attentions, output_hidden_states) as rec:
+            x = self.embed(input_ids, inputs_embeds, 0)  # (B, S, C)
+            x = self.run(x, padding_mask(attention_mask, x.dtype))
+        return BaseModelOutput(last_hidden_state=x, **(rec.outputs() if rec is not None else {}))
 
 
 class BartDecoder(BartEncoder):
@@ -160,13 +165,24 @@ class BartDecoder(BartEncoder):
         encoder_attention_mask: Tensor | None = None,
         inputs_embeds: Tensor | None = None,
         cache: DecoderCache | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
     ) -> BaseModelOutput:
+        """Decoder states (B, T, C); ``hidden_states``, ``attentions`` and ``cross_attentions``
+        when asked."""
         past = cache.length if cache is not None else 0
-        x = self.embed(input_ids, inputs_embeds, past)  # (B, T, C)
-        x = decode_stack(
-            self.run, x, past, attention_mask, encoder_hidden_states, encoder_attention_mask, cache
-        )
-        return BaseModelOutput(last_hidden_state=x)
+        with observe(self.config, output_attentions, output_hidden_states) as rec:
+            x = self.embed(input_ids, inputs_embeds, past)  # (B, T, C)
+            x = decode_stack(
+                self.run,
+                x,
+                past,
+                attention_mask,
+                encoder_hidden_states,
+                encoder_attention_mask,
+                cache,
+            )
+        return BaseModelOutput(last_hidden_state=x, **(rec.outputs() if rec is not None else {}))
 
     def new_cache(self, batch_size: int, max_length: int) -> DecoderCache:
         c = self.config
@@ -219,9 +235,13 @@ class BartModel(Pretrained, ResizableVocabulary, nn.Module):
         attention_mask: Tensor | None = None,
         token_type_ids: Tensor | None = None,
         inputs_embeds: Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
     ) -> BaseModelOutput:
         """Encoder states (B, S, C); BART has no token types (``token_type_ids`` is ignored)."""
-        return self.encoder(input_ids, attention_mask, inputs_embeds)
+        return self.encoder(
+            input_ids, attention_mask, inputs_embeds, output_attentions, output_hidden_states
+        )
 
 
 class BartDecoderWrapper(nn.Module):

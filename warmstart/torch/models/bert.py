@@ -15,17 +15,22 @@ from ...config import BertConfig
 from ...outputs import BaseModelOutput
 from ..attention import (
     DecoderCache,
+    attend,
     check_length,
     decode_stack,
+    full_causal_mask,
     new_cache,
     padding_mask,
     qkv_attention,
+    relative_scores,
     run_layers,
+    split_heads,
 )
 from ..heads import LMHeadDecoder, ResizableVocabulary, init_normal_, vocab_logits
 from ..kernels import Dropout
 from ..linear import Linear, activation, linear_then
 from ..pretrained import Pretrained
+from ..recording import observe
 
 
 class BertEmbeddings(nn.Module):
@@ -42,6 +47,7 @@ class BertEmbeddings(nn.Module):
         self.token_type_embeddings = nn.Embedding(c.type_vocab_size, C)
         self.LayerNorm = nn.LayerNorm(C, eps=c.layer_norm_eps)
         self.dropout = Dropout(c.hidden_dropout_prob)
+        self.absolute = position_kind(c) == "absolute"  # relative positions live in attention
 
     def forward(
         self,
@@ -56,7 +62,9 @@ class BertEmbeddings(nn.Module):
             x = x + self.token_type_embeddings.weight[0]
         else:
             x = x + self.token_type_embeddings(token_type_ids)
-        return self.dropout(self.LayerNorm(x + positions))
+        if self.absolute:
+            x = x + positions
+        return self.dropout(self.LayerNorm(x))
 
     def position_embeds(self, input_ids: Tensor | None, T: int, past: int) -> Tensor:
         """Embeddings of positions past .. past + T - 1: (T, C)."""
@@ -65,14 +73,24 @@ class BertEmbeddings(nn.Module):
 
 
 class BertSelfAttention(nn.Module):
-    """Multi-head attention; self-attention, or cross-attention when given encoder states."""
+    """Multi-head attention; self-attention, or cross-attention when given encoder states.
 
-    def __init__(self, c: BertConfig, layer: int) -> None:
+    With ``position_embedding_type`` ``"relative_key"`` / ``"relative_key_query"``
+    self-attention (not ``cross``) adds transformers 4.x's relative position scores
+    (:func:`.attention.relative_scores`) from ``distance_embedding``.
+    """
+
+    def __init__(self, c: BertConfig, layer: int, cross: bool = False) -> None:
         super().__init__()
         C = c.hidden_size
         self.num_heads, self.layer = c.num_attention_heads, layer
         self.query, self.key, self.value = Linear(C, C), Linear(C, C), Linear(C, C)
         self.dropout = c.attention_probs_dropout_prob
+        kind = position_kind(c)
+        self.relative = None if cross or kind == "absolute" else kind
+        if self.relative is not None:
+            D = C // c.num_attention_heads
+            self.distance_embedding = nn.Embedding(2 * c.max_position_embeddings - 1, D)
 
     def forward(
         self,
@@ -83,8 +101,24 @@ class BertSelfAttention(nn.Module):
         is_causal: bool = False,
     ) -> Tensor:
         p = self.dropout if self.training else 0.0
+        if self.relative is not None and cross is None:
+            return self._relative(x, mask, cache, is_causal, p)
         proj = (self.query, self.key, self.value)
         return qkv_attention(x, proj, self.num_heads, self.layer, mask, p, cross, cache, is_causal)
+
+    def _relative(
+        self, x: Tensor, mask: Tensor | None, cache: DecoderCache | None, is_causal: bool, p: float
+    ) -> Tensor:
+        """Self-attention with relative position scores added to the mask: (B, T, C)."""
+        q, k, v = (split_heads(m(x), self.num_heads) for m in (self.query, self.key, self.value))
+        past = 0 if cache is None else cache.length
+        if cache is not None:
+            k, v = cache.append(self.layer, k, v)  # (B, H, S, D), the cached positions first
+        if is_causal and mask is None:
+            mask = full_causal_mask(x.shape[1], past, None, x.dtype, x.device)
+        with_keys = self.relative == "relative_key_query"
+        bias = relative_scores(q, k, self.distance_embedding.weight, past, with_keys)
+        return attend(q, k, v, bias if mask is None else bias + mask, p)  # (B, T, C)
 
 
 class BertSelfOutput(nn.Module):
@@ -101,9 +135,9 @@ class BertSelfOutput(nn.Module):
 
 
 class BertAttention(nn.Module):
-    def __init__(self, c: BertConfig, layer: int) -> None:
+    def __init__(self, c: BertConfig, layer: int, cross: bool = False) -> None:
         super().__init__()
-        self.self = BertSelfAttention(c, layer)
+        self.self = BertSelfAttention(c, layer, cross)
         self.output = BertSelfOutput(c, c.hidden_size)
 
     def forward(self, x: Tensor, mask: Tensor | None, **kw) -> Tensor:
@@ -125,7 +159,7 @@ class BertLayer(nn.Module):
         super().__init__()
         self.attention = BertAttention(c, layer)
         if c.add_cross_attention:
-            self.crossattention = BertAttention(c, layer)
+            self.crossattention = BertAttention(c, layer, cross=True)
         self.intermediate = BertIntermediate(c)
         self.output = BertSelfOutput(c, c.intermediate_size)
 
@@ -199,28 +233,35 @@ class BertModel(Pretrained, ResizableVocabulary, nn.Module):
         encoder_attention_mask: Tensor | None = None,
         inputs_embeds: Tensor | None = None,
         cache: DecoderCache | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
     ) -> BaseModelOutput:
+        """The layer stack's states (B, T, C), the pooled first token (with a pooler); when asked
+        (by keyword or config field) ``hidden_states`` and ``attentions`` (a decoder's
+        ``cross_attentions`` too), as transformers returns them."""
         past = cache.length if cache is not None else 0
-        x = self.embed(input_ids, token_type_ids, past, inputs_embeds)  # (B, T, C)
         if encoder_hidden_states is not None and not self.config.add_cross_attention:
             raise ValueError(
                 f"This {self.config.model_type} has no cross-attention; build it with "
                 "add_cross_attention."
             )
-        if self.config.is_decoder:
-            x = decode_stack(
-                self.encoder,
-                x,
-                past,
-                attention_mask,
-                encoder_hidden_states,
-                encoder_attention_mask,
-                cache,
-            )
-        else:
-            x = self.encoder(x, padding_mask(attention_mask, x.dtype), None, None, None, False)
+        with observe(self.config, output_attentions, output_hidden_states) as rec:
+            x = self.embed(input_ids, token_type_ids, past, inputs_embeds)  # (B, T, C)
+            if self.config.is_decoder:
+                x = decode_stack(
+                    self.encoder,
+                    x,
+                    past,
+                    attention_mask,
+                    encoder_hidden_states,
+                    encoder_attention_mask,
+                    cache,
+                )
+            else:
+                x = self.encoder(x, padding_mask(attention_mask, x.dtype), None, None, None, False)
         pooled = self.pooler(x) if self.pooler is not None else None
-        return BaseModelOutput(last_hidden_state=x, pooler_output=pooled)
+        extra = rec.outputs() if rec is not None else {}
+        return BaseModelOutput(last_hidden_state=x, pooler_output=pooled, **extra)
 
     def embed(
         self,
@@ -311,9 +352,17 @@ class BertLMHeadModel(Pretrained, LMHeadDecoder):
         return self.cls.predictions(h)
 
 
+POSITION_KINDS = ("absolute", "relative_key", "relative_key_query")
+
+
+def position_kind(config: BertConfig) -> str:
+    """The config's ``position_embedding_type`` (transformers 4.x's field; "absolute" if unset)."""
+    return getattr(config, "position_embedding_type", None) or "absolute"
+
+
 def check_supported(config: BertConfig) -> None:
-    kind = config.extra.get("position_embedding_type", "absolute")
-    if kind != "absolute":
-        raise NotImplementedError(
-            f"position_embedding_type {kind!r} is not supported; only 'absolute' BERT positions are."
+    kind = position_kind(config)
+    if kind not in POSITION_KINDS:
+        raise ValueError(
+            f"position_embedding_type {kind!r} is unknown; use one of {', '.join(POSITION_KINDS)}."
         )

@@ -31,6 +31,7 @@ from ..heads import LMHeadDecoder, ResizableVocabulary, init_normal_
 from ..kernels import Dropout
 from ..linear import Linear, activation, linear_then
 from ..pretrained import Pretrained
+from ..recording import last_hidden_state_is, observe
 
 
 class ResidualProjection(Linear):
@@ -85,7 +86,7 @@ class GPT2Attention(nn.Module):
         if cross is None and cache is not None:
             out = cache.attend(self.layer, q, k, v, mask, p, is_causal)
         else:
-            out = attend(q, k, v, mask, p, is_causal)
+            out = attend(q, k, v, mask, p, is_causal, cross is not None)
         return self.resid_dropout(self.c_proj(out))
 
 
@@ -166,7 +167,39 @@ class GPT2Model(Pretrained, ResizableVocabulary, nn.Module):
         encoder_attention_mask: Tensor | None = None,
         inputs_embeds: Tensor | None = None,
         cache: DecoderCache | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
     ) -> BaseModelOutput:
+        """The final states (B, T, C), after ``ln_f``; when asked (by keyword or config field)
+        ``hidden_states``, ``attentions`` and ``cross_attentions``, as transformers returns them."""
+        if encoder_hidden_states is not None and not self.config.add_cross_attention:
+            raise ValueError(
+                "This GPT-2 has no cross-attention; build it with add_cross_attention."
+            )
+        with observe(self.config, output_attentions, output_hidden_states) as rec:
+            x = self._run(
+                input_ids,
+                attention_mask,
+                token_type_ids,
+                encoder_hidden_states,
+                encoder_attention_mask,
+                inputs_embeds,
+                cache,
+            )
+            last_hidden_state_is(x)
+        extra = rec.outputs() if rec is not None else {}
+        return BaseModelOutput(last_hidden_state=x, **extra)
+
+    def _run(
+        self,
+        input_ids: Tensor | None,
+        attention_mask: Tensor | None,
+        token_type_ids: Tensor | None,
+        encoder_hidden_states: Tensor | None,
+        encoder_attention_mask: Tensor | None,
+        inputs_embeds: Tensor | None,
+        cache: DecoderCache | None,
+    ) -> Tensor:
         past = cache.length if cache is not None else 0
         x = self.wte(input_ids) if inputs_embeds is None else inputs_embeds  # (B, T, C)
         T = x.shape[1]
@@ -175,10 +208,6 @@ class GPT2Model(Pretrained, ResizableVocabulary, nn.Module):
         if token_type_ids is not None:  # GPT-2 embeds token types with the word embeddings
             x = x + self.wte(token_type_ids)
         x = self.drop(x)
-        if encoder_hidden_states is not None and not self.config.add_cross_attention:
-            raise ValueError(
-                "This GPT-2 has no cross-attention; build it with add_cross_attention."
-            )
         checkpointing = self.gradient_checkpointing and self.training
 
         def run(x: Tensor, *args) -> Tensor:
@@ -187,7 +216,7 @@ class GPT2Model(Pretrained, ResizableVocabulary, nn.Module):
         x = decode_stack(
             run, x, past, attention_mask, encoder_hidden_states, encoder_attention_mask, cache
         )
-        return BaseModelOutput(last_hidden_state=self.ln_f(x))
+        return self.ln_f(x)  # (B, T, C)
 
     def new_cache(self, batch_size: int, max_length: int) -> DecoderCache:
         c = self.config
