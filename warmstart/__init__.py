@@ -28,6 +28,7 @@ from .generation import GenerationConfig
 from .tokenizer import (
     AutoTokenizer,
     BatchEncoding,
+    BertGenerationTokenizer,
     BertTokenizer,
     BertTokenizerFast,
     GPT2Tokenizer,
@@ -111,6 +112,7 @@ __all__ = [
     "BatchEncoding",
     "BertConfig",
     "BertGenerationConfig",
+    "BertGenerationTokenizer",
     "BertTokenizer",
     "BertTokenizerFast",
     "Config",
