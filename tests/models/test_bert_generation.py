@@ -132,3 +132,26 @@ def test_warm_start_from_an_encoder_checkpoint_as_transformers_does(tmp_path):
         a = theirs.eval()(input_ids=x, decoder_input_ids=y).logits
         b = ours(input_ids=x, decoder_input_ids=y).logits
     torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-4)
+
+
+def test_bbc_encoder_recipe_composes_by_hand_as_transformers(tmp_path):
+    """transformers' documented recipe: both halves from one encoder checkpoint, then composed."""
+    randomize_(hf.BertGenerationEncoder(hf.BertGenerationConfig(**TINY))).save_pretrained(tmp_path)
+    ids = dict(bos_token_id=2, eos_token_id=1)
+    halves = []
+    for lib in (hf, warmstart):
+        encoder = lib.BertGenerationEncoder.from_pretrained(tmp_path, **ids)
+        decoder = lib.BertGenerationDecoder.from_pretrained(tmp_path, **DECODER, **ids)
+        halves.append(lib.EncoderDecoderModel(encoder=encoder, decoder=decoder).eval())
+    theirs, ours = halves
+    assert ours.config.decoder.eos_token_id == 1 and ours.decoder.config.add_cross_attention
+    state = theirs.state_dict()
+    for key, value in ours.state_dict().items():  # loaded alike; the LM head's bias zero in both
+        if "crossattention" not in key:
+            torch.testing.assert_close(value, state[key])
+    ours.load_state_dict(state)  # the new cross-attention as transformers drew it
+    x, y = torch.randint(3, 99, (2, 6)), torch.randint(3, 99, (2, 4))
+    with torch.no_grad():
+        a = theirs(input_ids=x, decoder_input_ids=y).logits
+        b = ours(input_ids=x, decoder_input_ids=y).logits
+    torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-4)
