@@ -20,20 +20,21 @@ TEXTS = [
     "The quick  brown fox",
     "  café naïve ÉCOLE zebra! ",
     "hello </s> world <s>x",
-    "qqq xyz 9876",
+    "qqq xyz 9876 ß ∑ 東京",
     "tab\there\nnew line",
     "a<::::>b",
     "",
 ]
 
 
-def _train(folder, model_type="unigram"):
+def _train(folder, model_type="unigram", byte_fallback=False):
     (folder / "corpus.txt").write_text("\n".join(CORPUS * 20))
     spm.SentencePieceTrainer.train(
         input=str(folder / "corpus.txt"),
         model_prefix=str(folder / "spiece"),
-        vocab_size=60,
+        vocab_size=60 + 256 * byte_fallback,
         model_type=model_type,
+        byte_fallback=byte_fallback,
         pad_id=0,
         eos_id=1,
         bos_id=2,
@@ -43,19 +44,25 @@ def _train(folder, model_type="unigram"):
     return folder / "spiece.model"
 
 
-@pytest.fixture(scope="module")
-def pair(tmp_path_factory):
-    path = _train(tmp_path_factory.mktemp("spm"))
+@pytest.fixture(scope="module", params=[False, True], ids=["unigram", "byte_fallback"])
+def pair(tmp_path_factory, request):
+    path = _train(tmp_path_factory.mktemp("spm"), byte_fallback=request.param)
     return hf.BertGenerationTokenizer(str(path)), BertGenerationTokenizer(path)
 
 
 def test_encodes_and_decodes_as_transformers(pair):
+    """With byte fallback, transformers' decode writes byte pieces as text (``<0x39>``): that one
+    is compared with SentencePiece's own decode instead."""
     theirs, ours = pair
     assert len(ours) == len(theirs) and ours.all_special_ids == theirs.all_special_ids
     for text in TEXTS:
         ids = theirs(text)["input_ids"]
         assert ours(text)["input_ids"] == ids, text
         assert ours.tokenize(text) == theirs.tokenize(text)
+        if theirs.sp_model.piece_to_id("<0x41>") != theirs.sp_model.unk_id():  # byte fallback
+            pieces = theirs.sp_model.encode(text)
+            assert ours.decode(pieces) == theirs.sp_model.decode(pieces)
+            continue
         for skip in (False, True):
             assert ours.decode(ids, skip_special_tokens=skip) == theirs.decode(
                 ids, skip_special_tokens=skip

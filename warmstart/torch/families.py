@@ -21,11 +21,13 @@ from .models.roberta import RobertaForCausalLM, RobertaModel
 
 @dataclass(frozen=True)
 class Family:
-    """Attributes:
-    encoder: the bare model (``AutoModel``'s class).
-    decoder: the causal-LM model (``AutoModelForCausalLM``'s class).
-    always_causal: the decoder's self-attention is causal whatever ``is_decoder`` says (GPT-2,
-        BART's decoder), as in transformers.
+    """One family's classes.
+
+    Attributes:
+        encoder: the bare model (``AutoModel``'s class).
+        decoder: the causal-LM model (``AutoModelForCausalLM``'s class).
+        always_causal: the decoder's self-attention is causal whatever ``is_decoder`` says
+            (GPT-2, BART's decoder), as in transformers.
     """
 
     encoder: type[nn.Module]
@@ -42,7 +44,7 @@ FAMILIES: dict[str, Family] = {
     "gpt2": Family(GPT2Model, GPT2LMHeadModel, always_causal=True),
     "bart": Family(BartModel, BartForCausalLM, always_causal=True),
 }
-"""model_type -> its encoder and decoder classes."""
+"""model_type -> its encoder and decoder classes, and whether the decoder is always causal."""
 
 
 def family(config: Config) -> Family:
