@@ -19,6 +19,7 @@ ARTICLE_TO_SUMMARIZE = (
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory):
     """A bert2bert of BertGeneration halves with its tokenizer, saved by transformers."""
+    torch.manual_seed(0)  # a module fixture runs before the per-test seed
     folder = tmp_path_factory.mktemp("bert2bert_bbc")
     tokenizer = hf.BertGenerationTokenizer(str(_train(tmp_path_factory.mktemp("spm"))))
     half = dict(TINY, vocab_size=len(tokenizer), max_position_embeddings=128)
@@ -57,4 +58,4 @@ def test_readme_example_summarizes_as_transformers(folder):
         type(warmstart.AutoTokenizer.from_pretrained(folder)).__name__ == "BertGenerationTokenizer"
     )
     assert ours.tolist() == theirs.tolist()
-    assert text == expected and len(set(text.split())) > 1
+    assert text == expected and len(set(ours[0].tolist())) > 3  # more than a repeated token
