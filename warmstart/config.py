@@ -258,6 +258,34 @@ class ElectraConfig(BertConfig):
 
 
 @dataclass
+class BertGenerationConfig(Config):
+    """BertGeneration (Rothe et al., 2020): BERT's layers without token types or pooler, the
+    architecture of the paper's released checkpoints (``google/bert2bert_L-24_*``,
+    ``google/roberta2roberta_L-24_*``) and of ``google/bert_for_seq_generation_L-24_bbc_encoder``."""
+
+    model_type: ClassVar[str] = "bert-generation"
+
+    vocab_size: int = 50358
+    hidden_size: int = 1024
+    num_hidden_layers: int = 24
+    num_attention_heads: int = 16
+    intermediate_size: int = 4096
+    hidden_act: str = "gelu"
+    hidden_dropout_prob: float = 0.1
+    attention_probs_dropout_prob: float = 0.1
+    max_position_embeddings: int = 512
+    initializer_range: float = 0.02
+    layer_norm_eps: float = 1e-12
+    pad_token_id: int | None = 0
+    bos_token_id: int | None = 2
+    eos_token_id: int | list[int] | None = 1
+    use_cache: bool = True
+
+    def __post_init__(self) -> None:
+        _check_heads(self.hidden_size, self.num_attention_heads)
+
+
+@dataclass
 class GPT2Config(Config):
     """GPT-2 (Radford et al., 2019): pre-LN decoder; cross-attention is added for seq2seq."""
 
@@ -355,10 +383,8 @@ class EncoderDecoderConfig(Config):
     tie_word_embeddings: bool = False
 
     def __post_init__(self) -> None:
-        if isinstance(self.encoder, dict):
-            self.encoder = config_from_dict(self.encoder)
-        if isinstance(self.decoder, dict):
-            self.decoder = config_from_dict(self.decoder)
+        self.encoder = as_config(self.encoder, "the encoder config")
+        self.decoder = as_config(self.decoder, "the decoder config")
 
     def __setattr__(self, name: str, value: Any) -> None:
         super().__setattr__(name, value)
@@ -373,7 +399,8 @@ class EncoderDecoderConfig(Config):
 
         Like transformers, this sets ``is_decoder`` and ``add_cross_attention`` on ``decoder_config``
         itself (so ``BertLMHeadModel(decoder_config)`` then builds a decoder with cross-attention),
-        and the composite holds copies of both configs.
+        and the composite holds copies of both configs. transformers' own config objects are
+        accepted and converted (:func:`as_config`).
 
         Args:
             encoder_config: config of the encoder (copied).
@@ -383,9 +410,11 @@ class EncoderDecoderConfig(Config):
         Returns:
             The composite config.
         """
-        decoder_config.is_decoder = True
-        decoder_config.add_cross_attention = True
-        return cls(encoder=encoder_config.copy(), decoder=decoder_config.copy(), **kwargs)
+        encoder = as_config(encoder_config, "encoder_config")
+        decoder = as_config(decoder_config, "decoder_config")
+        for config in (decoder_config, decoder):  # the given object, and its conversion
+            config.is_decoder = config.add_cross_attention = True
+        return cls(encoder=copy.deepcopy(encoder), decoder=copy.deepcopy(decoder), **kwargs)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> EncoderDecoderConfig:
@@ -409,6 +438,7 @@ class EncoderDecoderConfig(Config):
 CONFIG_CLASSES: dict[str, type[Config]] = {
     "bart": BartConfig,
     "bert": BertConfig,
+    "bert-generation": BertGenerationConfig,
     "electra": ElectraConfig,
     "encoder-decoder": EncoderDecoderConfig,
     "gpt2": GPT2Config,
@@ -426,6 +456,31 @@ def config_from_dict(data: dict[str, Any]) -> Config:
             f"{', '.join(sorted(CONFIG_CLASSES))}. {supported_families()}"
         )
     return CONFIG_CLASSES[model_type].from_dict(data)
+
+
+def as_config(config: Any, what: str = "config") -> Config:
+    """``config`` as this library's config class: itself when it is one, or a conversion of another
+    library's config object (transformers' ``BertConfig``, ...) through its ``to_dict()`` and
+    ``model_type``; fields this library does not know are kept in ``extra``. A dict is read as a
+    config.json. transformers is never imported.
+
+    Raises:
+        TypeError: ``config`` is none of these, or names an unsupported model_type.
+    """
+    if isinstance(config, Config):
+        return config
+    if isinstance(config, dict):
+        return config_from_dict(config)
+    model_type = getattr(config, "model_type", None)
+    if callable(getattr(config, "to_dict", None)) and model_type in CONFIG_CLASSES:
+        return config_from_dict({**config.to_dict(), "model_type": model_type})
+    problem = "which has no to_dict() and model_type"
+    if model_type is not None and callable(getattr(config, "to_dict", None)):
+        problem = f"of model_type {model_type!r}, not supported. {supported_families()}"
+    raise TypeError(
+        f"{what} must be a warmstart config (warmstart.BertConfig, ...) or a transformers config "
+        f"of a supported model_type, not a {type(config).__name__} {problem}"
+    )
 
 
 def supported_families() -> str:

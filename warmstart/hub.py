@@ -306,13 +306,17 @@ def _swap(new: Path, target: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write a text file so that readers see the old or the new content, never half of it; the file
-    gets the mode the umask gives any new file (a temporary file's 0600 is not kept)."""
+def write_text_atomic(path: str | os.PathLike, text: str | bytes) -> None:
+    """Write a text file (or ``bytes`` as they are) so that readers see the old or the new content,
+    never half of it; the file gets the mode the umask gives any new file (a temporary file's 0600
+    is not kept)."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    text_mode = {"encoding": "utf-8", "newline": "\n"}
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+        with (
+            os.fdopen(fd, "wb") if isinstance(text, bytes) else os.fdopen(fd, "w", **text_mode) as f
+        ):
             f.write(text)
             f.flush()
             os.fsync(f.fileno())

@@ -116,6 +116,12 @@ BERT = KeyLayout(
     skip=r"embeddings\.position_ids$",
     head_bias=("cls.predictions.bias", "cls.predictions.decoder.bias"),
 )
+BERT_GENERATION = KeyLayout(
+    prefix="bert.",
+    heads=("lm_head.",),
+    skip=r"embeddings\.position_ids$",
+    head_bias=("lm_head.bias", "lm_head.decoder.bias"),
+)
 ROBERTA = KeyLayout(
     prefix="roberta.",
     heads=("lm_head.",),
@@ -147,6 +153,7 @@ BART = KeyLayout(
 
 LAYOUTS: dict[str, KeyLayout] = {
     "bert": BERT,
+    "bert-generation": BERT_GENERATION,
     "roberta": ROBERTA,
     "xlm-roberta": ROBERTA,
     "electra": ELECTRA,

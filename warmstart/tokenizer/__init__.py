@@ -4,7 +4,9 @@ A thin layer over Hugging Face ``tokenizers`` (the Rust library). :class:`BertTo
 transformers' ``BertTokenizer``: the WordPiece vocabulary comes from ``tokenizer.json`` (or
 ``vocab.txt``) and the normalisation from ``tokenizer_config.json``. :class:`GPT2Tokenizer` is GPT-2's
 byte-level BPE (``tokenizer.json``, or ``vocab.json`` and ``merges.txt``). :class:`Tokenizer` runs any
-``tokenizer.json`` as written. :class:`AutoTokenizer` picks between them. :func:`save_tokenizers` and
+``tokenizer.json`` as written. :class:`BertGenerationTokenizer` reads the SentencePiece
+``spiece.model`` of Rothe et al.'s checkpoints (spm.py reads the file). :class:`AutoTokenizer`
+picks between them. :func:`save_tokenizers` and
 :func:`load_tokenizers` keep an encoder's and a decoder's tokenizers with a model folder.
 
 Layout: base.py (Tokenizer), encoding.py (its call, encode and pad), inputs.py (texts, pairs and
@@ -25,6 +27,7 @@ from .auto import (
 from .base import VERY_LARGE_INTEGER, Tokenizer
 from .batch import BatchEncoding
 from .bert import BERT_DEFAULT_TOKENS, BertTokenizer, BertTokenizerFast
+from .bert_generation import BertGenerationTokenizer
 from .encoding import LARGE_INTEGER
 from .files import CONFIG_FILE, SPECIAL_TOKEN_NAMES, SPECIAL_TOKENS_FILE, TOKENIZER_FILE, VOCAB_FILE
 from .gpt2 import (
@@ -34,6 +37,7 @@ from .gpt2 import (
     GPT2Tokenizer,
     GPT2TokenizerFast,
 )
+from .spm import SPIECE_FILE
 
 __all__ = [
     "BERT_CLASSES",
@@ -49,11 +53,13 @@ __all__ = [
     "LARGE_INTEGER",
     "SPECIAL_TOKENS_FILE",
     "SPECIAL_TOKEN_NAMES",
+    "SPIECE_FILE",
     "TOKENIZER_FILE",
     "VERY_LARGE_INTEGER",
     "VOCAB_FILE",
     "AutoTokenizer",
     "BatchEncoding",
+    "BertGenerationTokenizer",
     "BertTokenizer",
     "BertTokenizerFast",
     "GPT2Tokenizer",

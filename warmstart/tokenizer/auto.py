@@ -11,13 +11,17 @@ from typing import Any
 from ..hub import resolve
 from .base import Tokenizer
 from .bert import BertTokenizer
+from .bert_generation import BertGenerationTokenizer
 from .files import CONFIG_FILE, TOKENIZER_FILE, VOCAB_FILE, _read_json
 from .gpt2 import BPE_MERGES_FILE, BPE_VOCAB_FILE, GPT2Tokenizer
+from .spm import SPIECE_FILE
 
 BERT_CLASSES = ("BertTokenizer", "BertTokenizerFast")
 BERT_MODEL_TYPES = ("bert",)
 GPT2_CLASSES = ("GPT2Tokenizer", "GPT2TokenizerFast")
 GPT2_MODEL_TYPES = ("gpt2",)
+BERT_GENERATION_CLASSES = ("BertGenerationTokenizer",)
+BERT_GENERATION_MODEL_TYPES = ("bert-generation",)
 DECODER_TOKENIZER_FOLDER = "decoder_tokenizer"
 
 
@@ -25,8 +29,10 @@ class AutoTokenizer:
     """Picks the tokenizer class a folder needs and loads it.
 
     ``tokenizer_class`` in tokenizer_config.json (else config.json's ``tokenizer_class`` or
-    ``model_type``) decides: BERT classes give :class:`BertTokenizer`; anything else with a
-    tokenizer.json gives a :class:`Tokenizer` that runs that file as written.
+    ``model_type``) decides: BERT classes give :class:`BertTokenizer`, GPT-2's
+    :class:`GPT2Tokenizer`, BertGeneration's (with a ``spiece.model``)
+    :class:`BertGenerationTokenizer`; anything else with a tokenizer.json gives a
+    :class:`Tokenizer` that runs that file as written.
     """
 
     def __init__(self) -> None:
@@ -60,10 +66,14 @@ def _pick_class(folder: Path) -> type[Tokenizer]:
         name = "BertTokenizer"
     if name is None and model_config.get("model_type") in GPT2_MODEL_TYPES:
         name = "GPT2Tokenizer"
+    if name is None and model_config.get("model_type") in BERT_GENERATION_MODEL_TYPES:
+        name = "BertGenerationTokenizer"
     if name in BERT_CLASSES:
         return BertTokenizer
     if name in GPT2_CLASSES:
         return GPT2Tokenizer
+    if name in BERT_GENERATION_CLASSES and (folder / SPIECE_FILE).is_file():
+        return BertGenerationTokenizer
     if (folder / TOKENIZER_FILE).is_file():
         return Tokenizer
     if name is None:
@@ -81,8 +91,8 @@ def _pick_class(folder: Path) -> type[Tokenizer]:
         )
     raise ValueError(
         f"Tokenizer class {name!r} (from {folder}) is not supported: warmstart supports "
-        f"{', '.join(BERT_CLASSES + GPT2_CLASSES)}, and any tokenizer saved as {TOKENIZER_FILE}, "
-        "which this folder lacks."
+        f"{', '.join(BERT_CLASSES + GPT2_CLASSES)}, {BERT_GENERATION_CLASSES[0]} (with "
+        f"{SPIECE_FILE}), and any tokenizer saved as {TOKENIZER_FILE}, which this folder lacks."
     )
 
 

@@ -9,6 +9,7 @@ from .encoder_decoder import EncoderDecoderModel, Seq2SeqLMOutput, shift_tokens_
 from .generation import GenerateOutput
 from .models.bart import BartForCausalLM, BartModel
 from .models.bert import BertLMHeadModel, BertModel
+from .models.bert_generation import BertGenerationDecoder, BertGenerationEncoder
 from .models.electra import ElectraForCausalLM, ElectraModel
 from .models.gpt2 import GPT2LMHeadModel, GPT2Model
 from .models.roberta import RobertaForCausalLM, RobertaModel
@@ -19,6 +20,8 @@ __all__ = [
     "AutoModelForSeq2SeqLM",
     "BartForCausalLM",
     "BartModel",
+    "BertGenerationDecoder",
+    "BertGenerationEncoder",
     "BertLMHeadModel",
     "BertModel",
     "ElectraForCausalLM",

@@ -9,7 +9,7 @@ from typing import Any
 from torch import nn
 
 from .. import hub
-from ..config import AutoConfig, Config, EncoderDecoderConfig
+from ..config import AutoConfig, Config, EncoderDecoderConfig, as_config
 from .encoder_decoder import EncoderDecoderModel
 from .families import family
 
@@ -53,11 +53,15 @@ class _Auto:
         if config is None:
             where = {k: kwargs[k] for k in hub.LOOKUP_OPTIONS if k in kwargs}
             config = AutoConfig.from_pretrained(pretrained_model_name_or_path, **where)
+        else:
+            config = kwargs["config"] = as_config(config)
         return cls.model_class(config).from_pretrained(pretrained_model_name_or_path, **kwargs)
 
     @classmethod
     def from_config(cls, config: Config) -> nn.Module:
-        """A randomly initialised model of the class ``config``'s model_type names."""
+        """A randomly initialised model of the class ``config``'s model_type names (transformers'
+        config objects are converted)."""
+        config = as_config(config)
         return cls.model_class(config)(config)
 
 

@@ -25,7 +25,7 @@ from ..outputs import BaseModelOutput, Seq2SeqLMOutput
 from . import sharing
 from .attention import DecoderCache
 from .decoding import DecodingMixin
-from .families import family
+from .families import check_decoder, family
 from .heads import init_normal_
 from .inputs import check_ids, check_labels, last_hidden_state, shift_tokens_right
 from .kernels import cross_entropy
@@ -67,11 +67,7 @@ class EncoderDecoderModel(LoadingMixin, DecodingMixin, GenerationSettings, nn.Mo
         )  # one shared object
         self.config = config
         dec = config.decoder
-        if not (dec.is_decoder and dec.add_cross_attention):
-            raise ValueError(
-                "The decoder has no cross-attention, so it cannot read the encoder. Build its config "
-                "with is_decoder=True and add_cross_attention=True (from_encoder_decoder_configs does)."
-            )
+        check_decoder(self.decoder)
         enc_width, dec_width = config.encoder.hidden_size, dec.hidden_size
         if enc_width != dec_width and getattr(dec, "cross_attention_hidden_size", None) is None:
             self.enc_to_dec_proj = Linear(enc_width, dec_width)

@@ -12,12 +12,13 @@ import torch
 from torch import Tensor, nn
 
 from .. import hub
-from ..config import CONFIG_NAME, EncoderDecoderConfig, check_attn_implementation
+from ..config import CONFIG_NAME, EncoderDecoderConfig, as_config, check_attn_implementation
 from ..generation import GENERATION_CONFIG_NAME, GenerationConfig
 from ..hub import write_text_atomic
 from . import checkpoint, sharing, weights
 from .checkpoint import summarize_keys
 from .families import family
+from .pretrained import TakesConfigs
 
 logger = logging.getLogger("warmstart")
 
@@ -32,6 +33,8 @@ def pretrained_half(
         raise ValueError(f"Pass the {side} checkpoint (a folder or repo id) or {side}_model=.")
     folder = hub.resolve(path)
     config = options.pop("config", None)
+    if config is not None:
+        config = as_config(config, f"{side}_config")
     if config is None:
         config = checkpoint.read_config(folder)
         config.is_decoder = config.add_cross_attention = side == "decoder"
@@ -45,7 +48,7 @@ def pretrained_half(
     return checkpoint.load_module(cls, folder, config, dtype)
 
 
-class LoadingMixin:
+class LoadingMixin(metaclass=TakesConfigs):
     """``save_pretrained``, ``from_pretrained`` and ``from_encoder_decoder_pretrained`` for
     :class:`~warmstart.torch.EncoderDecoderModel`."""
 
@@ -123,8 +126,7 @@ class LoadingMixin:
             cache_dir=cache_dir,
             local_files_only=local_files_only,
         )
-        if config is None:
-            config = checkpoint.read_config(folder)
+        config = checkpoint.read_config(folder) if config is None else as_config(config)
         if not isinstance(config, EncoderDecoderConfig):
             raise ValueError(
                 f"{folder} holds a {config.model_type!r} model, not an encoder-decoder. Build one from "

@@ -3,7 +3,8 @@
 ``BertModel.from_pretrained(path)`` and ``BertLMHeadModel.from_pretrained(path, is_decoder=True,
 add_cross_attention=True)``, then ``EncoderDecoderModel(encoder=..., decoder=...)``, is the way
 transformers' documentation composes a model by hand; ``save_pretrained`` writes what transformers'
-class of the same name loads. The work is done in :mod:`warmstart.torch.checkpoint`.
+class of the same name loads. The work is done in :mod:`warmstart.torch.checkpoint`. Every model
+class also takes transformers' own config objects, converted on construction (:class:`TakesConfigs`).
 """
 
 from __future__ import annotations
@@ -13,10 +14,24 @@ from typing import Any
 
 import torch
 
+from ..config import as_config
 from . import checkpoint
 
 
-class Pretrained:
+class TakesConfigs(type):
+    """The metaclass of the model classes: a ``config`` (first argument or keyword) that is not this
+    library's config, such as transformers' ``BertConfig``, is converted (:func:`.config.as_config`)
+    before ``__init__`` sees it, so ``BertModel(transformers.BertConfig(...))`` works."""
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        if args and args[0] is not None:
+            args = (as_config(args[0], f"{cls.__name__}'s config"), *args[1:])
+        if kwargs.get("config") is not None:
+            kwargs["config"] = as_config(kwargs["config"], f"{cls.__name__}'s config")
+        return super().__call__(*args, **kwargs)
+
+
+class Pretrained(metaclass=TakesConfigs):
     """Loading and saving for a model that is one encoder or decoder (``BertModel``,
     ``GPT2LMHeadModel``, ...), in the layout of transformers' class of the same name."""
 
@@ -51,6 +66,8 @@ class Pretrained:
             ValueError: the checkpoint is of another family, or a whole encoder-decoder.
             TypeError: a keyword that is neither a config field nor a loading option.
         """
+        if config is not None:
+            config = as_config(config)
         return checkpoint.pretrained_module(
             cls, pretrained_model_name_or_path, config, dtype or torch_dtype, kwargs
         )

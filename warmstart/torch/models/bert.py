@@ -302,10 +302,25 @@ class BertLMPredictionHead(nn.Module):
         self.transform = BertPredictionHeadTransform(c)
         self.decoder = Linear(c.hidden_size, c.vocab_size, bias=False)
         self.bias = nn.Parameter(torch.zeros(c.vocab_size))
-        self.register_load_state_dict_pre_hook(take_projection_bias)
+        alias_projection_bias(self)
 
     def forward(self, x: Tensor) -> Tensor:
         return vocab_logits(self.decoder, self.transform(x), self.bias)  # (B, T, V)
+
+
+def alias_projection_bias(head: nn.Module) -> None:
+    """Give an LM head that keeps one ``bias`` beside its projection ``decoder`` transformers'
+    second name for it, ``decoder.bias``: ``state_dict()`` writes it and ``load_state_dict`` reads
+    it (:func:`take_projection_bias`), so state dicts round-trip key for key with transformers'."""
+    head.register_state_dict_post_hook(write_projection_bias)
+    head.register_load_state_dict_pre_hook(take_projection_bias)
+
+
+def write_projection_bias(head: nn.Module, state: dict[str, Tensor], prefix: str, *_) -> None:
+    """A state_dict post-hook: the head's ``bias`` also under ``decoder.bias``, as transformers'
+    state dict holds it (one tensor under two names)."""
+    if prefix + "bias" in state:
+        state[prefix + "decoder.bias"] = state[prefix + "bias"]
 
 
 def take_projection_bias(head: nn.Module, state: dict[str, Tensor], prefix: str, *_) -> None:

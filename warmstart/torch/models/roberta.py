@@ -17,7 +17,7 @@ from ..attention import check_length
 from ..heads import LMHeadDecoder, init_normal_, vocab_logits
 from ..linear import Linear, linear_then
 from ..pretrained import Pretrained
-from .bert import BertEmbeddings, BertModel, take_projection_bias
+from .bert import BertEmbeddings, BertModel, alias_projection_bias
 
 
 class RobertaEmbeddings(BertEmbeddings):
@@ -60,7 +60,7 @@ class RobertaLMHead(nn.Module):
         self.layer_norm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
         self.decoder = Linear(c.hidden_size, c.vocab_size, bias=False)
         self.bias = nn.Parameter(torch.zeros(c.vocab_size))
-        self.register_load_state_dict_pre_hook(take_projection_bias)
+        alias_projection_bias(self)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.layer_norm(linear_then(self.dense, x, "gelu"))  # (B, T, C); exact GELU, as fairseq

@@ -1,0 +1,105 @@
+"""BertGeneration: the encoder (``BertGenerationEncoder``) and decoder (``BertGenerationDecoder``) of
+Rothe et al.'s released checkpoints.
+
+Rothe, Narayan and Severyn, "Leveraging Pre-trained Checkpoints for Sequence Generation Tasks", 2020:
+BERT's post-LN layers (reused from :mod:`.bert`) over word and learned absolute position embeddings,
+without token types or a pooler. The decoder is causal with cross-attention and predicts tokens with
+``lm_head``: one projection tied to the word embeddings plus a bias, no transform. Checkpoints name
+the encoder's tensors ``embeddings.*``, ``encoder.layer.*`` and the decoder's ``bert.*``,
+``lm_head.*`` (:data:`warmstart.keys.LAYOUTS`).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from ...config import BertGenerationConfig
+from ..attention import check_length
+from ..heads import LMHeadDecoder, init_normal_, vocab_logits
+from ..kernels import Dropout
+from ..linear import Linear
+from ..pretrained import Pretrained
+from .bert import BertModel, alias_projection_bias
+
+
+class BertGenerationEmbeddings(nn.Module):
+    """Word + learned absolute position embeddings, LayerNorm, dropout: no token types."""
+
+    def __init__(self, c: BertGenerationConfig) -> None:
+        super().__init__()
+        C = c.hidden_size
+        self.word_embeddings = nn.Embedding(c.vocab_size, C, padding_idx=c.pad_token_id)
+        self.position_embeddings = nn.Embedding(c.max_position_embeddings, C)
+        self.LayerNorm = nn.LayerNorm(C, eps=c.layer_norm_eps)
+        self.dropout = Dropout(c.hidden_dropout_prob)
+
+    def forward(
+        self,
+        input_ids: Tensor | None,
+        token_type_ids: Tensor | None = None,
+        past: int = 0,
+        inputs_embeds: Tensor | None = None,
+    ) -> Tensor:
+        """Embeddings (B, T, C) of tokens at positions past .. past + T - 1; ``token_type_ids``
+        are ignored (this architecture has none)."""
+        x = self.word_embeddings(input_ids) if inputs_embeds is None else inputs_embeds  # (B, T, C)
+        T = x.shape[1]
+        check_length(past + T, self.position_embeddings.num_embeddings, "BertGeneration")
+        return self.dropout(self.LayerNorm(x + self.position_embeddings.weight[past : past + T]))
+
+
+class BertGenerationEncoder(BertModel):
+    """BERT's layer stack over :class:`BertGenerationEmbeddings`, no pooler; causal with
+    cross-attention when ``config.is_decoder`` and ``config.add_cross_attention``."""
+
+    model_types = ("bert-generation",)
+
+    embeddings_class = BertGenerationEmbeddings
+
+    def __init__(self, config: BertGenerationConfig) -> None:
+        super().__init__(config, add_pooling_layer=False)
+
+
+class BertGenerationOnlyLMHead(nn.Module):
+    """``decoder`` (the projection, tied to the word embeddings) plus ``bias``: (B, T, V)."""
+
+    def __init__(self, c: BertGenerationConfig) -> None:
+        super().__init__()
+        self.decoder = Linear(c.hidden_size, c.vocab_size, bias=False)
+        self.bias = nn.Parameter(torch.zeros(c.vocab_size))
+        alias_projection_bias(self)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return vocab_logits(self.decoder, x, self.bias)  # (B, T, V)
+
+
+class BertGenerationDecoder(Pretrained, LMHeadDecoder):
+    """BertGeneration used as a decoder: ``bert`` (a :class:`BertGenerationEncoder`) plus
+    ``lm_head``."""
+
+    model_types = ("bert-generation",)
+
+    base_model_prefix = "bert"
+
+    def __init__(self, config: BertGenerationConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.bert = BertGenerationEncoder(config)
+        self.lm_head = BertGenerationOnlyLMHead(config)
+        self.lm_head.apply(self._init_weights)
+        self.tie_weights()
+
+    def _init_weights(self, module: nn.Module) -> None:
+        init_normal_(module, self.config.initializer_range)
+        if isinstance(module, BertGenerationOnlyLMHead):
+            nn.init.zeros_(module.bias)
+
+    def get_output_embeddings(self) -> nn.Linear:
+        return self.lm_head.decoder
+
+    def output_bias(self) -> nn.Parameter:
+        return self.lm_head.bias
+
+    def head(self, h: Tensor) -> Tensor:
+        return self.lm_head(h)
