@@ -24,7 +24,9 @@ import json, sys, time, torch
 sys.path.insert(0, "benchmarks")
 import bench, transformers, warmstart
 transformers.logging.set_verbosity_error()
-folder, repeats, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+folder, repeats, steps, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+if threads:
+    torch.set_num_threads(threads)
 start = time.perf_counter()
 ours = warmstart.EncoderDecoderModel.from_pretrained(folder)
 load = time.perf_counter() - start
@@ -45,10 +47,11 @@ print(json.dumps(found))
 """
 
 
-def run_tree(tree: Path, folder: Path, repeats: int, steps: int) -> dict[str, float]:
+def run_tree(tree: Path, folder: Path, args: argparse.Namespace) -> dict[str, float]:
     env = dict(os.environ, PYTHONPATH=str(tree.resolve()))
+    options = [str(folder.resolve()), str(args.repeats), str(args.steps), str(args.threads)]
     out = subprocess.run(
-        [sys.executable, "-c", WORKER, str(folder.resolve()), str(repeats), str(steps)],
+        [sys.executable, "-c", WORKER, *options],
         cwd=tree,
         env=env,
         capture_output=True,
@@ -66,12 +69,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="processes per tree")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per figure")
     parser.add_argument("--steps", type=int, default=16, help="decoding steps per run")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's)")
     args = parser.parse_args()
     runs: dict[str, list[dict[str, float]]] = {"before": [], "after": []}
     for _ in range(args.rounds):
         for name in runs:
             tree = getattr(args, name)
-            runs[name].append(run_tree(tree, args.trained, args.repeats, args.steps))
+            runs[name].append(run_tree(tree, args.trained, args))
     print(f"medians of {args.rounds} processes per tree; speedups over transformers")
     print(f"{'figure':22} {'before':>8} {'after':>8}")
     for key in runs["before"][0]:

@@ -56,6 +56,8 @@ def figures(ours, theirs, repeats: int, steps: int) -> dict[str, dict[str, float
         found[name] = {"transformers_s": hf} | {
             f"{key} speedup": hf / t for key, t in zip(SETTINGS, mine)
         }
+        cells = "  ".join(f"{key} {hf / t:.2f}x" for key, t in zip(SETTINGS, mine))
+        print(f"{name:22} transformers {1000 * hf:8.1f} ms  {cells}", flush=True)
     return found
 
 
@@ -77,12 +79,9 @@ def main() -> None:
     ours = ws.EncoderDecoderModel.from_pretrained(args.trained)
     for name in cpu.CHOICES:
         cpu.choice(name)
-    found = figures(ours, theirs, args.repeats, args.steps)
     info = cpu.describe()
-    print(f"{info['model']}, {torch.get_num_threads()} threads; {cpu_line(info)}")
-    for name, row in found.items():
-        cells = "  ".join(f"{k} {v:.2f}x" for k, v in row.items() if k.endswith("speedup"))
-        print(f"{name:22} transformers {1000 * row['transformers_s']:8.1f} ms  {cells}")
+    print(f"{info['model']}, {torch.get_num_threads()} threads; {cpu_line(info)}", flush=True)
+    found = figures(ours, theirs, args.repeats, args.steps)
     print(json.dumps({"cpu": info, "threads": torch.get_num_threads(), "figures": found}))
 
 

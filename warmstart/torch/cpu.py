@@ -4,8 +4,8 @@ The fastest way to multiply a weight by one row, or by an encoder's worth of row
 CPU and BLAS build to the next (AVX-512 or AVX2 only, native bf16 arithmetic or not, MKL's and
 oneDNN's kernels for each). :mod:`warmstart.torch.linear` and :mod:`warmstart.torch.quantize` do not
 assume one machine's habits: :func:`choice` times the candidate paths once per process on products
-of the models' shapes, interleaved, and keeps the faster (the median of a few rounds, which a busy
-machine's stalls do not sway). :func:`forced` pins a choice (tests, comparisons).
+of the models' shapes, interleaved, and keeps the faster (the fastest of a few rounds: a busy
+machine's stalls only add time). :func:`forced` pins a choice (tests, comparisons).
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
-import statistics
 import time
 from collections.abc import Callable, Iterator
 
@@ -115,7 +114,7 @@ def _cpuinfo() -> list[str]:
 
 
 def _measure(name: str) -> str:
-    """Time ``name``'s candidates (interleaved, median of 5 rounds after one warm-up) on products
+    """Time ``name``'s candidates (interleaved, best of 7 rounds after one warm-up) on products
     of a MiniLM/BERT-base decoder's and encoder's shapes, larger than most caches where a product
     streams its weight."""
     from . import linear as products
@@ -149,8 +148,8 @@ def _measure(name: str) -> str:
     return min(zip(times, runs), key=lambda pair: pair[0])[1]
 
 
-def _interleaved(fns: list[Callable[[], object]], rounds: int = 5) -> list[float]:
-    """Median seconds of each of ``fns``, run in turn after one warm-up round."""
+def _interleaved(fns: list[Callable[[], object]], rounds: int = 7) -> list[float]:
+    """Least seconds of each of ``fns``, run in turn after one warm-up round."""
     for fn in fns:
         fn()
     times: list[list[float]] = [[] for _ in fns]
@@ -159,7 +158,7 @@ def _interleaved(fns: list[Callable[[], object]], rounds: int = 5) -> list[float
             start = time.perf_counter()
             fn()
             ts.append(time.perf_counter() - start)
-    return [statistics.median(ts) for ts in times]
+    return [min(ts) for ts in times]
 
 
 @contextlib.contextmanager
