@@ -279,16 +279,19 @@ USER_STEPS = 32
 """New tokens of the whole-``generate`` row (:func:`user_generate_row`)."""
 
 
-def user_generate_row(tmp: Path, repeats: int) -> Row:
-    """``generate(x, max_new_tokens=32, min_new_tokens=32)`` as a user calls it (eager, batch 1,
-    no option of the bench's): on a MiniLM bert2bert composed and saved by transformers with its
-    special tokens (eos included) set, loaded by each library from that folder; ms per new token."""
+def user_generate_row(
+    tmp: Path, repeats: int, ckpt: Path | None = None, steps: int = USER_STEPS
+) -> Row:
+    """``generate(x, max_new_tokens=steps, min_new_tokens=steps)`` as a user calls it (eager,
+    batch 1, no option of the bench's) on a bert2bert of ``ckpt`` (default the MiniLM BERT)
+    composed and saved by transformers with its special tokens (eos included) set, loaded by each
+    library from that folder; ms per new token, and whether both libraries gave the same tokens."""
     import transformers as hf
 
     import warmstart as ws
     from warmstart.demo import embedded_checkpoint
 
-    ckpt = embedded_checkpoint()
+    ckpt = ckpt or embedded_checkpoint()
     tok = ws.AutoTokenizer.from_pretrained(ckpt)
     model = hf.EncoderDecoderModel.from_encoder_decoder_pretrained(str(ckpt), str(ckpt))
     special = {
@@ -304,12 +307,13 @@ def user_generate_row(tmp: Path, repeats: int) -> Row:
     ours = ws.EncoderDecoderModel.from_pretrained(tmp / "user")
     x = torch.randint(1000, 30000, (1, 64))
 
-    def run(m) -> Callable[[], object]:
-        return lambda: m.generate(x, max_new_tokens=USER_STEPS, min_new_tokens=USER_STEPS)
+    def run(m) -> Callable[[], torch.Tensor]:
+        return lambda: m.generate(x, max_new_tokens=steps, min_new_tokens=steps)
 
-    a, b = (1000 * t / USER_STEPS for t in interleaved([run(ours), run(theirs)], repeats))
-    note = "saved by transformers, eos set; whole call, eager"
-    return Row(f"whole generate b1, {USER_STEPS} tokens", "ms/step", a, b, None, note)
+    same = "yes" if torch.equal(run(ours)(), run(theirs)()) else "NO"
+    a, b = (1000 * t / steps for t in interleaved([run(ours), run(theirs)], repeats))
+    note = f"saved by transformers, eos set; whole call, eager; same tokens: {same}"
+    return Row(f"whole generate b1, {steps} tokens", "ms/step", a, b, None, note)
 
 
 LOOKUP_TOKENS = 10
