@@ -77,8 +77,7 @@ def main() -> None:
     hf.logging.set_verbosity_error()
     theirs = hf.EncoderDecoderModel.from_pretrained(args.trained).eval()
     ours = ws.EncoderDecoderModel.from_pretrained(args.trained)
-    for name in cpu.CHOICES:
-        cpu.choice(name)
+    cpu.chosen()
     info = cpu.describe()
     print(f"{info['model']}, {torch.get_num_threads()} threads; {cpu_line(info)}", flush=True)
     found = figures(ours, theirs, args.repeats, args.steps)

@@ -90,6 +90,12 @@ def choice(name: str) -> str:
     return _chosen[name]
 
 
+def chosen() -> dict[str, str]:
+    """Every choice of :data:`CHOICES`, measured now where it is not yet: call it before
+    compiling, since a graph keeps the paths of its tracing."""
+    return {name: choice(name) for name in CHOICES}
+
+
 @contextlib.contextmanager
 def forced(**paths: str) -> Iterator[None]:
     """Within this block, :func:`choice` answers ``paths`` (name=candidate) without measuring."""
