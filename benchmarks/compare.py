@@ -39,7 +39,7 @@ cases = {
     "encoder 8x128": lambda m: bench.encoder_fn(m, ex),
     "training 8x(128+64)": lambda m: bench.train_fn(m, tx, ty),
 }
-found = {"load s": load}
+found = {"our load, seconds": load}
 for name, make in cases.items():
     a, b = bench.interleaved([make(ours), make(theirs)], repeats)
     found[name] = b / a
@@ -76,7 +76,7 @@ def main() -> None:
         for name in runs:
             tree = getattr(args, name)
             runs[name].append(run_tree(tree, args.trained, args))
-    print(f"medians of {args.rounds} processes per tree; speedups over transformers")
+    print(f"medians of {args.rounds} processes per tree; speedups over transformers, but load")
     print(f"{'figure':22} {'before':>8} {'after':>8}")
     for key in runs["before"][0]:
         before, after = (statistics.median(r[key] for r in runs[n]) for n in runs)
