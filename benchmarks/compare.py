@@ -5,8 +5,8 @@ tree beside transformers on the same saved model, interleaved run by run with th
 functions (its ``benchmarks/bench.py``); the speedups over transformers are compared as medians
 over the rounds, so that a busy machine moves both trees alike. Trees come from ``git archive``:
 
-    git archive 93170da | tar -x -C /tmp/before
-    python benchmarks/compare.py /tmp/before . --trained demo_output/warm/model
+    mkdir ../before && git archive 93170da | tar -x -C ../before
+    python benchmarks/compare.py ../before . --trained demo_output/warm/model
 """
 
 from __future__ import annotations
