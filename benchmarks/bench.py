@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import platform
 import statistics
 import subprocess
 import sys
@@ -32,6 +31,8 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+
+from warmstart.torch.cpu import chosen, describe
 
 
 @dataclass
@@ -98,9 +99,10 @@ def stream_floor(mats: list[torch.Tensor], repeats: int) -> dict[str, float]:
     fp32 is the fastest of three readers: ``F.linear`` of one row (BLAS gemv), the product in the
     layout ``warmstart.torch.linear.linear`` uses for few rows (weight times a two-column matrix) and a
     plain sum of each matrix; the first is reported too (``fp32_gemv``), since it is what a
-    library that calls ``F.linear`` can reach. bf16 and int8 are one-row products in ATen's kernels.
+    library that calls ``F.linear`` can reach. bf16 is the faster of one-row products in ATen's
+    kernel and in oneDNN's, int8 a one-row product in ATen's kernel.
     """
-    from warmstart.torch.quantize import native_gemv
+    from warmstart.torch.cpu import onednn_off
 
     x = {k: torch.randn(1, k) for k in {m.shape[1] for m in mats}}
     cols = {k: torch.randn(2, k).t() for k in x}  # column-major, as linear() passes them
@@ -121,18 +123,23 @@ def stream_floor(mats: list[torch.Tensor], repeats: int) -> dict[str, float]:
         for m in mats:
             m.sum()
 
-    def bf16():
-        with native_gemv():
-            for m in bf:
-                F.linear(xb[m.shape[1]], m)
+    def bf16_aten():
+        with onednn_off():
+            bf16_onednn()
+
+    def bf16_onednn():
+        for m in bf:
+            F.linear(xb[m.shape[1]], m)
 
     def int8():
         for m, s in zip(q8, s8):
             torch._weight_int8pack_mm(xb[m.shape[1]], m, s)
 
-    times = interleaved([gemv, columns, sums, bf16, int8], repeats, warmup=2)
-    found = dict(zip(("fp32_gemv", "fp32_columns", "fp32_sum", "bf16", "int8"), times))
+    times = interleaved([gemv, columns, sums, bf16_aten, bf16_onednn, int8], repeats, warmup=2)
+    names = ("fp32_gemv", "fp32_columns", "fp32_sum", "bf16_aten", "bf16_onednn", "int8")
+    found = dict(zip(names, times))
     found["fp32"] = min(times[:3])
+    found["bf16"] = min(times[3:5])
     return found
 
 
@@ -266,6 +273,47 @@ def decode_rows(models: dict, args, floors: dict[str, float]) -> list[Row]:
             None,
         ),
     ]
+
+
+USER_STEPS = 32
+"""New tokens of the whole-``generate`` row (:func:`user_generate_row`)."""
+
+
+def user_generate_row(
+    tmp: Path, repeats: int, ckpt: Path | None = None, steps: int = USER_STEPS
+) -> Row:
+    """``generate(x, max_new_tokens=steps, min_new_tokens=steps)`` as a user calls it (eager,
+    batch 1, no option of the bench's) on a bert2bert of ``ckpt`` (default the MiniLM BERT)
+    composed and saved by transformers with its special tokens (eos included) set, loaded by each
+    library from that folder; ms per new token, and whether both libraries gave the same tokens."""
+    import transformers as hf
+
+    import warmstart as ws
+    from warmstart.demo import embedded_checkpoint
+
+    ckpt = ckpt or embedded_checkpoint()
+    tok = ws.AutoTokenizer.from_pretrained(ckpt)
+    model = hf.EncoderDecoderModel.from_encoder_decoder_pretrained(str(ckpt), str(ckpt))
+    special = {
+        "decoder_start_token_id": tok.cls_token_id,
+        "pad_token_id": tok.pad_token_id,
+        "eos_token_id": tok.sep_token_id,
+    }
+    for config in (model.config, model.generation_config):
+        for name, value in special.items():
+            setattr(config, name, value)
+    model.save_pretrained(tmp / "user")
+    theirs = hf.EncoderDecoderModel.from_pretrained(tmp / "user").eval()
+    ours = ws.EncoderDecoderModel.from_pretrained(tmp / "user")
+    x = torch.randint(1000, 30000, (1, 64))
+
+    def run(m) -> Callable[[], torch.Tensor]:
+        return lambda: m.generate(x, max_new_tokens=steps, min_new_tokens=steps)
+
+    same = "yes" if torch.equal(run(ours)(), run(theirs)()) else "NO"
+    a, b = (1000 * t / steps for t in interleaved([run(ours), run(theirs)], repeats))
+    note = f"saved by transformers, eos set; whole call, eager; same tokens: {same}"
+    return Row(f"whole generate b1, {steps} tokens", "ms/step", a, b, None, note)
 
 
 LOOKUP_TOKENS = 10
@@ -487,6 +535,8 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         data = write_splits(Path(tmp) / "data", seed=0)
         folder = trained_folder(args, Path(tmp), data)
+        paths = chosen()  # measured once, before any timing or compiling
+        print(f"Product paths measured faster on this CPU: {paths}")
         models = load_models(folder)
         mats = step_matrices(models["fp32"])
         floors = stream_floor(mats, 20)
@@ -503,6 +553,7 @@ def main(argv: list[str] | None = None) -> None:
                     f"identical {round(mark['identical'] * mark['inputs'])}/{mark['inputs']}, "
                     f"ROUGE-L {mark['rougeL_vs_fp32']:+.2f}; " + row.note
                 ).strip("; ")
+        rows.append(user_generate_row(Path(tmp), args.repeats))
         rows += lookup_rows(models, folder, data["test"], args.lookup_inputs, 3)
         rows += matmul_rows(models, args, rate)
         rows += load_rows(folder, 1 if args.quick else 3)
@@ -510,12 +561,25 @@ def main(argv: list[str] | None = None) -> None:
     report(rows, rate, floors, mats, marks, args)
 
 
+def cpu_line(cpu: dict) -> str:
+    """The CPU's vector extensions, the limits set on torch's kernels and the product paths that
+    ``warmstart.torch.cpu`` measured faster here, in one line."""
+    ext = ", ".join(f"{name} {'yes' if has else 'no'}" for name, has in cpu["extensions"].items())
+    paths = ", ".join(f"{name} {path}" for name, path in sorted(cpu["paths"].items()))
+    return (
+        f"CPU extensions: {ext}; kernels limited to ATen {cpu['aten_capability']}, "
+        f"oneDNN {cpu['onednn_max_isa']}, MKL {cpu['mkl_instructions']}; paths: {paths or 'none'}"
+    )
+
+
 def report(rows: list[Row], rate: float, floors: dict, mats: list, marks: dict, args) -> None:
     n = sum(m.numel() for m in mats)
+    cpu = describe()
     print(
-        f"\nMiniLM bert2bert on {platform.processor() or platform.machine()}, "
-        f"{torch.get_num_threads()} threads, torch {torch.__version__}; medians of {args.repeats}"
+        f"\nMiniLM bert2bert on {cpu['model']}, {torch.get_num_threads()} threads, "
+        f"torch {torch.__version__}; medians of {args.repeats}"
     )
+    print(cpu_line(cpu))
     print(
         f"matmul rate {rate / 1e9:.1f} GFLOP/s; the {n / 1e6:.1f}M weights a decoding step reads, "
         f"read once: fp32 {1000 * floors['fp32']:.2f} ms (gemv {1000 * floors['fp32_gemv']:.2f}, "
@@ -549,6 +613,7 @@ def report(rows: list[Row], rate: float, floors: dict, mats: list, marks: dict, 
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     data = {
+        "cpu": cpu,
         "threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "matmul_flops": rate,

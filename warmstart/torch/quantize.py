@@ -8,34 +8,31 @@ residual stream and the cache keep full precision (weight-only quantisation, as 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+import contextlib
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .cpu import choice, onednn_off
+
 KINDS = ("bf16", "int8")
 INT8_K_MULTIPLE = 16  # torch._weight_int8pack_mm reads K in blocks of 16 (no tail)
 
 
-@contextmanager
-def native_gemv(enabled: bool = True) -> Iterator[None]:
-    """Route reduced-precision matrix-vector products to ATen's own kernel while active.
+def native_gemv(enabled: bool = True) -> contextlib.AbstractContextManager:
+    """Route reduced-precision matrix-vector products to ATen's own kernel while active, where
+    that was measured faster than oneDNN's on this CPU (``cpu.choice("bf16_row")``).
 
-    For one row, oneDNN's bf16 path is about twice as slow as ATen's vectorised gemv on CPUs
-    with AVX-512 (it reorders the weight on every call); for more rows oneDNN is far faster, so
-    callers enable this only when a product has a single row. The switch is process-wide.
+    For one row, oneDNN's bf16 path is about twice as slow as ATen's vectorised gemv on some CPUs
+    with AVX-512 (it reorders the weight on every call), and no faster on AVX2-only ones; for more
+    rows oneDNN is far faster, so callers enable this only when a product has a single row. The
+    switch is process-wide.
     """
-    if not enabled or not torch.backends.mkldnn.is_available():
-        yield
-        return
-    before = torch._C._get_mkldnn_enabled()
-    torch._C._set_mkldnn_enabled(False)
-    try:
-        yield
-    finally:
-        torch._C._set_mkldnn_enabled(before)
+    if not enabled or not torch.backends.mkldnn.is_available() or choice("bf16_row") != "aten":
+        return contextlib.nullcontext()
+    return onednn_off()
 
 
 def bf16_product_eager(rows: Tensor, weight: Tensor) -> Tensor:

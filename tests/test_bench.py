@@ -1,0 +1,51 @@
+"""benchmarks/bench.py: its header names the CPU's extensions and chosen paths, and its
+whole-generate row times a user's call on a model saved by transformers, with the same tokens in
+both libraries."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import sys
+from pathlib import Path
+
+import pytest
+
+from warmstart.torch import cpu
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "bench.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_under_test", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    yield module
+    del sys.modules[spec.name]
+
+
+def test_the_cpu_line_names_each_extension_limit_and_path(bench, monkeypatch):
+    monkeypatch.setattr(cpu, "_cpuinfo", lambda: ["flags : fpu avx2 fma"])
+    with cpu.forced(few_rows="linear"):
+        line = bench.cpu_line(cpu.describe())
+    assert "avx2 yes, avx512 no, avx512_bf16 no, amx no" in line
+    assert "few_rows linear" in line and "oneDNN" in line and "MKL" in line
+
+
+def test_the_whole_generate_row_times_both_libraries_on_the_same_tokens(
+    bench, minilm_dir, tmp_path
+):
+    import transformers as hf
+    from tiny_configs import TINY
+
+    tiny = tmp_path / "tiny-bert"  # a tiny random BERT with MiniLM's tokenizer (its vocabulary)
+    hf.BertModel(hf.BertConfig(**(TINY | {"vocab_size": 30522}))).save_pretrained(tiny)
+    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        shutil.copy(minilm_dir / name, tiny / name)
+    row = bench.user_generate_row(tmp_path, repeats=1, ckpt=tiny, steps=3)
+    assert row.unit == "ms/step" and row.warmstart > 0 and row.transformers > 0
+    assert row.note.endswith("same tokens: yes")
