@@ -1,0 +1,2 @@
+def generate(model, input_ids, generation_config, **kwargs):
+    raise NotImplementedError
