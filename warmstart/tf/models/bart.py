@@ -23,6 +23,7 @@ from ..layers import (
     layer_norm,
     linear,
     padding_keep,
+    project,
     split_heads,
 )
 from ..pretrained import Spec, TFDecoder, TFPretrained, linear_spec, norm_spec
@@ -187,4 +188,4 @@ class TFBartForCausalLM(_BartStack, TFDecoder, TFPretrained):
 
     def head(self, x: tf.Tensor) -> tf.Tensor:
         w = self.p.get("lm_head.weight", self.get_input_embeddings())
-        return tf.einsum("btc,vc->btv", x, w)  # (B, T, V)
+        return project(x, w)  # (B, T, V)

@@ -22,6 +22,7 @@ from ..layers import (
     layer_norm,
     linear,
     padding_keep,
+    project,
     split_heads,
 )
 from ..pretrained import Spec, TFDecoder, TFPretrained, linear_spec, norm_spec
@@ -198,4 +199,4 @@ class TFBertLMHeadModel(TFDecoder, TFBertModel):
         x = activation(c.hidden_act)(linear(self.p, h + "transform.dense", x))
         x = layer_norm(self.p, h + "transform.LayerNorm", x, c.layer_norm_eps)
         w = self.output_weight(h + "decoder.weight")
-        return tf.einsum("btc,vc->btv", x, w) + self.p[h + "bias"]  # (B, T, V)
+        return project(x, w, self.p[h + "bias"])  # (B, T, V)

@@ -12,7 +12,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from ..layers import activation, layer_norm, linear
+from ..layers import activation, layer_norm, linear, project
 from ..pretrained import Spec, linear_spec, norm_spec
 from .bert import TFBertLMHeadModel, TFBertModel
 
@@ -64,4 +64,4 @@ class TFElectraForCausalLM(TFBertLMHeadModel, TFElectraModel):
         x = activation("gelu")(linear(self.p, "generator_predictions.dense", x))
         x = layer_norm(self.p, "generator_predictions.LayerNorm", x, self.config.layer_norm_eps)
         w = self.output_weight("generator_lm_head.weight")
-        return tf.einsum("btc,vc->btv", x, w) + self.p["generator_lm_head.bias"]  # (B, T, V)
+        return project(x, w, self.p["generator_lm_head.bias"])  # (B, T, V)

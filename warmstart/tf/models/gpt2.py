@@ -23,6 +23,7 @@ from ..layers import (
     dropout,
     layer_norm,
     linear,
+    project,
     split_heads,
 )
 from ..pretrained import Spec, TFDecoder, TFPretrained, linear_spec, norm_spec
@@ -143,4 +144,4 @@ class TFGPT2LMHeadModel(TFGPT2Model):
 
     def head(self, x: tf.Tensor) -> tf.Tensor:
         w = self.p.get("lm_head.weight", self.get_input_embeddings())
-        return tf.einsum("btc,vc->btv", x, w)  # (B, T, V)
+        return project(x, w)  # (B, T, V)

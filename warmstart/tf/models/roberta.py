@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from ..layers import activation, layer_norm, linear
+from ..layers import activation, layer_norm, linear, project
 from ..pretrained import Spec, linear_spec, norm_spec
 from .bert import TFBertLMHeadModel, TFBertModel, check_positions
 
@@ -52,4 +52,4 @@ class TFRobertaForCausalLM(TFBertLMHeadModel, TFRobertaModel):
         x = activation("gelu")(linear(self.p, "lm_head.dense", x))  # exact GELU, as fairseq
         x = layer_norm(self.p, "lm_head.layer_norm", x, self.config.layer_norm_eps)
         w = self.output_weight("lm_head.decoder.weight")
-        return tf.einsum("btc,vc->btv", x, w) + self.p["lm_head.bias"]  # (B, T, V)
+        return project(x, w, self.p["lm_head.bias"])  # (B, T, V)
