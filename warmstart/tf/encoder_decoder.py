@@ -196,14 +196,22 @@ class TFEncoderDecoderModel(GenerationSettings, keras.Model):
         return self.decoder.decode(ids, cross, enc_mask, attn, 0, training)
 
     # ----------------------------------------------------------------- Keras training
+    def compile(self, optimizer: Any = "adamw", **kwargs: Any) -> None:
+        """Keras' ``compile``; no ``loss`` is needed (the model's own is trained). The optimiser's
+        slots are made here, which spares ``fit`` a symbolic pass over the whole model."""
+        super().compile(optimizer=optimizer, **kwargs)
+        self.optimizer.build(self.trainable_variables)
+
     def train_step(self, data: Any) -> dict[str, tf.Tensor]:
         """``fit``: one optimiser step on the model's own loss (a batch is a dict of
         ``input_ids``, ``attention_mask``, ``labels``, or ``(inputs, labels)``)."""
         inputs = _batch_dict(data)
         with tf.GradientTape() as tape:
             loss = self(**inputs, training=True).loss
-        grads = tape.gradient(loss, self.trainable_variables)
-        self.optimizer.apply(grads, self.trainable_variables)
+        variables = self.trainable_variables
+        grads = tape.gradient(loss, variables)
+        used = [(g, v) for g, v in zip(grads, variables, strict=True) if g is not None]
+        self.optimizer.apply(*zip(*used, strict=True))  # not the encoder's unused pooler
         return {"loss": loss}
 
     def test_step(self, data: Any) -> dict[str, tf.Tensor]:
