@@ -87,7 +87,7 @@ def generate(
     if token_type_ids is not None:
         token_type_ids = tf.cast(tf.convert_to_tensor(token_type_ids), tf.int32)
     enc = model.project(model.encode(ids, attention_mask, token_type_ids).last_hidden_state)
-    B = ids.shape[0]
+    B = rows_of(ids)
     start = _start_ids(config, B, decoder_input_ids)
     prompt = start.shape[1]
     length = cap_length(config, prompt, model.decoder.max_positions())
@@ -170,6 +170,11 @@ def _stepper(decoder: Any, cross: list, enc_mask: tf.Tensor | None, M: int):
     return step
 
 
+def rows_of(x: tf.Tensor) -> int | tf.Tensor:
+    """The batch size: static when known, else a tensor (a serving signature's ``None``)."""
+    return x.shape[0] if x.shape[0] is not None else tf.shape(x)[0]
+
+
 def pad_id(config: GenerationConfig) -> int:
     """``pad_token_id``, else the first eos id, else 0 (what finished rows are filled with)."""
     eos = config.eos_ids()
@@ -182,7 +187,7 @@ def _token_loop(
     step, kv, start, config: GenerationConfig, plan, seed
 ) -> tuple[tf.Tensor, tf.Tensor]:
     """Greedy search or sampling; returns sequences (N, max_length) and each row's length."""
-    N, P = start.shape
+    N, P = rows_of(start), start.shape[1]
     L, pad = config.max_length, pad_id(config)
     seqs = tf.concat([start, tf.fill((N, L - P), pad)], 1)
     columns = tf.range(L)[None, :]
@@ -191,7 +196,7 @@ def _token_loop(
         logits, kv = step(tf.gather(seqs, cur - 1, axis=1)[:, None], kv, cur - 1)
         scores = processors.apply(plan, seqs, cur, tf.cast(logits, tf.float32))
         if seed is not None:  # Gumbel-max: a draw from softmax(scores), the same under XLA
-            scores += processors.gumbel(scores.shape, seed, cur)
+            scores += processors.gumbel(tf.shape(scores), seed, cur)
         token = tf.argmax(scores, -1, output_type=tf.int32)
         token = tf.where(done, pad, token)
         seqs = tf.where(columns == cur, token[:, None], seqs)

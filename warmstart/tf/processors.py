@@ -7,7 +7,6 @@ new scores (N, V). Each gives the result of the PyTorch side's control of the sa
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from functools import partial
 
@@ -30,7 +29,7 @@ def _vocab_mask(scores: tf.Tensor, token_ids: Sequence[int]) -> tf.Tensor:
 
 def _seen(seqs: tf.Tensor, cur: tf.Tensor, V: int) -> tf.Tensor:
     """(N, V) bool: which tokens appear in the first ``cur`` columns of each row."""
-    N, L = seqs.shape
+    N, L = tf.shape(seqs)[0], seqs.shape[1]
     valid = tf.cast(tf.range(L) < cur, tf.int32)  # (L,)
     rows = tf.repeat(tf.range(N), L)
     index = tf.stack([rows, tf.reshape(tf.minimum(seqs, V - 1), [-1])], 1)
@@ -46,7 +45,7 @@ def repetition_penalty(seqs, cur, scores, penalty: float):
 
 def no_repeat_ngram(seqs, cur, scores, ngram_size: int):
     """Forbid any token that would repeat an n-gram already in the row."""
-    N, L = seqs.shape
+    N, L = tf.shape(seqs)[0], seqs.shape[1]
     n, V = ngram_size, scores.shape[-1]
     W = L - n + 1  # windows starting at 0 .. W - 1
     if W <= 0:
@@ -152,12 +151,12 @@ def is_eos(tokens: tf.Tensor, config: GenerationConfig) -> tf.Tensor:
     return tf.reduce_any(tokens[..., None] == tf.constant(eos, tf.int32), -1)
 
 
-def gumbel(shape: tuple[int, ...], seed: tf.Tensor, cur: tf.Tensor) -> tf.Tensor:
+def gumbel(shape: tf.Tensor | tuple[int, ...], seed: tf.Tensor, cur: tf.Tensor) -> tf.Tensor:
     """Gumbel noise of step ``cur`` from a seed (2,): equal seeds give equal noise, eagerly and
     under XLA alike (TensorFlow's stateless generators draw other numbers under XLA). Each
     element hashes its counter with the seed and the step through murmur3's 32-bit finaliser."""
     seed = tf.cast(seed, tf.uint32)
-    x = tf.cast(tf.reshape(tf.range(math.prod(shape)), shape), tf.uint32)
+    x = tf.cast(tf.reshape(tf.range(tf.reduce_prod(shape)), shape), tf.uint32)
     x = x * 0x9E3779B1 + seed[0] * 0x85EBCA77 + seed[1] * 0xC2B2AE3D
     x += tf.cast(cur, tf.uint32) * 0x27D4EB2F
     for shift, factor in ((16, 0x85EBCA6B), (13, 0xC2B2AE35), (16, None)):

@@ -50,7 +50,8 @@ def beam_search(
         The best ``num_return_sequences`` hypotheses of each input, best first,
         (B * R, max_length); their lengths (B * R,) and scores (B * R,).
     """
-    K, (N, P), L = config.num_beams, start.shape, config.max_length
+    K, P, L = config.num_beams, start.shape[1], config.max_length
+    N = B * K
     eos = config.eos_ids()
     count = max(2, 1 + (len(eos) if eos else 0)) * K
     fill = _beam_fill(config)
@@ -81,7 +82,7 @@ def beam_search(
         if seed is None:
             scores, picks = tf.math.top_k(total, count)  # (B, C)
         else:
-            _, picks = tf.math.top_k(total + processors.gumbel(total.shape, seed, cur), count)
+            _, picks = tf.math.top_k(total + processors.gumbel(tf.shape(total), seed, cur), count)
             scores, order = tf.math.top_k(tf.gather(total, picks, batch_dims=1), count)
             picks = tf.gather(picks, order, batch_dims=1)
         source, token = picks // V, picks % V
