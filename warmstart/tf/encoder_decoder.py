@@ -212,10 +212,17 @@ class TFEncoderDecoderModel(GenerationSettings, keras.Model):
         grads = tape.gradient(loss, variables)
         used = [(g, v) for g, v in zip(grads, variables, strict=True) if g is not None]
         self.optimizer.apply(*zip(*used, strict=True))  # not the encoder's unused pooler
-        return {"loss": loss}
+        return self._track(loss)
 
     def test_step(self, data: Any) -> dict[str, tf.Tensor]:
-        return {"loss": self(**_batch_dict(data), training=False).loss}
+        return self._track(self(**_batch_dict(data), training=False).loss)
+
+    def _track(self, loss: tf.Tensor) -> dict[str, tf.Tensor]:
+        """The step's loss for ``fit``'s logs; Keras' loss tracker averages it over the epoch."""
+        for metric in self.metrics:
+            if metric.name == "loss":
+                metric.update_state(loss)
+        return {"loss": loss}
 
     # ----------------------------------------------------------------- generation
     def generate(
