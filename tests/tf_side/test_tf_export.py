@@ -22,7 +22,7 @@ np.save(sys.argv[3], serve(input_ids=tf.constant(np.load(sys.argv[2])))["sequenc
 
 def test_saved_model_generates_without_warmstart(generating_dir, tmp_path):
     model = TFEncoderDecoderModel.from_pretrained(generating_dir)
-    options = dict(max_new_tokens=8, num_beams=2, repetition_penalty=1.5)
+    options = dict(max_new_tokens=8, repetition_penalty=1.5)
     save_for_serving(model, tmp_path / "served", **options)
     x = np.random.default_rng(0).integers(4, 99, (3, 9)).astype(np.int32)
     np.save(tmp_path / "x.npy", x)

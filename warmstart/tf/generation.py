@@ -90,15 +90,7 @@ def generate(
     B = rows_of(ids)
     start = _start_ids(config, B, decoder_input_ids)
     prompt = start.shape[1]
-    length = cap_length(config, prompt, model.decoder.max_positions())
-    config.max_length = length
-    if config.min_new_tokens is not None:
-        config.min_length = config.min_new_tokens + prompt
-    if prompt >= length:
-        raise ValueError(
-            f"The decoder prompt already has {prompt} tokens and max_length is {length}: raise "
-            "max_length or set max_new_tokens."
-        )
+    length = _lengths(config, prompt, model.decoder.max_positions())
     times = max(config.num_beams, config.num_return_sequences)
     rows = tf.repeat(tf.range(B), times)  # each input's row repeated for its beams / samples
     enc, start = tf.gather(enc, rows), tf.gather(start, rows)
@@ -118,6 +110,19 @@ def generate(
     if config.return_dict_in_generate:
         return TFGenerateOutput(seqs, scores)
     return seqs
+
+
+def _lengths(config: GenerationConfig, prompt: int, positions: int | None) -> int:
+    """Set ``config.max_length`` / ``min_length`` as totals (prompt included); return the first."""
+    length = config.max_length = cap_length(config, prompt, positions)
+    if config.min_new_tokens is not None:
+        config.min_length = config.min_new_tokens + prompt
+    if prompt >= length:
+        raise ValueError(
+            f"The decoder prompt already has {prompt} tokens and max_length is {length}: raise "
+            "max_length or set max_new_tokens."
+        )
+    return length
 
 
 def _settings(

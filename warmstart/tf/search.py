@@ -54,20 +54,7 @@ def beam_search(
     N = B * K
     eos = config.eos_ids()
     count = max(2, 1 + (len(eos) if eos else 0)) * K
-    fill = _beam_fill(config)
-    running = tf.reshape(tf.concat([start, tf.fill((N, L - P), fill)], 1), (B, K, L))
-    state = dict(
-        cur=tf.constant(P),
-        kv=kv,
-        running=running,
-        running_scores=tf.tile(tf.constant([[0.0] + [NEG] * (K - 1)]), (B, 1)),
-        done=running,
-        done_scores=tf.fill((B, K), NEG),
-        done_lengths=tf.fill((B, K), P),
-        is_done=tf.zeros((B, K), tf.bool),
-        improvable=tf.ones((B, 1), tf.bool),
-        go=tf.constant(True),
-    )
+    state = _start(kv, start, config, B)
     columns = tf.range(L)[None, None, :]
 
     def body(s: dict) -> dict:
@@ -110,6 +97,26 @@ def beam_search(
         tf.reshape(s["done"][:, :R], (B * R, L)),
         tf.reshape(s["done_lengths"][:, :R], [-1]),
         tf.reshape(s["done_scores"][:, :R], [-1]),
+    )
+
+
+def _start(kv: tf.Tensor, start: tf.Tensor, config: GenerationConfig, B: Any) -> dict:
+    """The loop's state: only the first of each input's K beams is live at first, so that the K
+    copies do not pick the same tokens."""
+    K, P, L = config.num_beams, start.shape[1], config.max_length
+    fill = tf.fill((B * K, L - P), _beam_fill(config))
+    running = tf.reshape(tf.concat([start, fill], 1), (B, K, L))
+    return dict(
+        cur=tf.constant(P),
+        kv=kv,
+        running=running,
+        running_scores=tf.tile(tf.constant([[0.0] + [NEG] * (K - 1)]), (B, 1)),
+        done=running,
+        done_scores=tf.fill((B, K), NEG),
+        done_lengths=tf.fill((B, K), P),
+        is_done=tf.zeros((B, K), tf.bool),
+        improvable=tf.ones((B, 1), tf.bool),
+        go=tf.constant(True),
     )
 
 
