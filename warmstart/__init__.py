@@ -69,7 +69,20 @@ _LAZY: dict[str, str] = {
         "shift_tokens_right",
     )
 }
-_TF_NAMES: tuple[str, ...] = ()
+_TF_NAMES: tuple[str, ...] = (
+    "TFBartForCausalLM",
+    "TFBartModel",
+    "TFBertLMHeadModel",
+    "TFBertModel",
+    "TFElectraForCausalLM",
+    "TFElectraModel",
+    "TFEncoderDecoderModel",
+    "TFGPT2LMHeadModel",
+    "TFGPT2Model",
+    "TFRobertaForCausalLM",
+    "TFRobertaModel",
+    "TFSeq2SeqLMOutput",
+)
 """The TensorFlow side's public names (:mod:`warmstart.tf`)."""
 _FLAX_NAMES: tuple[str, ...] = ()
 """The Flax side's public names (:mod:`warmstart.flax`)."""

@@ -1,0 +1,25 @@
+"""The TensorFlow side: Keras 3 models on the TensorFlow backend that read and write the PyTorch
+side's folders, XLA-compiled generation, Keras training. Imports the core and TensorFlow only."""
+
+from .encoder_decoder import TFEncoderDecoderModel, TFSeq2SeqLMOutput, shift_tokens_right
+from .models.bart import TFBartForCausalLM, TFBartModel
+from .models.bert import TFBertLMHeadModel, TFBertModel
+from .models.electra import TFElectraForCausalLM, TFElectraModel
+from .models.gpt2 import TFGPT2LMHeadModel, TFGPT2Model
+from .models.roberta import TFRobertaForCausalLM, TFRobertaModel
+
+__all__ = [
+    "TFBartForCausalLM",
+    "TFBartModel",
+    "TFBertLMHeadModel",
+    "TFBertModel",
+    "TFElectraForCausalLM",
+    "TFElectraModel",
+    "TFEncoderDecoderModel",
+    "TFGPT2LMHeadModel",
+    "TFGPT2Model",
+    "TFRobertaForCausalLM",
+    "TFRobertaModel",
+    "TFSeq2SeqLMOutput",
+    "shift_tokens_right",
+]

@@ -1,0 +1,388 @@
+"""TFEncoderDecoderModel: any supported encoder composed with any supported decoder, on TensorFlow.
+
+Rothe, Narayan and Severyn, "Leveraging Pre-trained Checkpoints for Sequence Generation Tasks", 2020.
+The PyTorch side (:mod:`warmstart.torch.encoder_decoder`) is the reference: one folder (config.json +
+model.safetensors in PyTorch's layout) is read and written by both, with equal logits. Keras 3 on
+the TensorFlow backend: ``compile`` + ``fit`` train on the model's own loss, as transformers 4.x TF
+models did; ``generate`` runs eagerly or under ``tf.function(jit_compile=True)`` (:mod:`.generation`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from .. import hub
+from ..config import CONFIG_NAME, EncoderDecoderConfig
+from ..generation import GENERATION_CONFIG_NAME, GenerationConfig
+from ..generation.settings import GenerationSettings
+from ..outputs import BaseModelOutput, ModelOutput
+from . import checkpoint, generation
+from .families import family
+from .layers import SelfAttention, causal_keep, cross_entropy, linear
+
+logger = logging.getLogger("warmstart")
+
+
+@dataclass
+class TFSeq2SeqLMOutput(ModelOutput):
+    """What ``TFEncoderDecoderModel`` returns; read like transformers' outputs."""
+
+    loss: tf.Tensor | None = None
+    logits: tf.Tensor | None = None
+    encoder_last_hidden_state: tf.Tensor | None = None
+
+
+def shift_tokens_right(labels: tf.Tensor, pad_token_id: int | None, start_token_id: int | None):
+    """Decoder inputs from labels (B, T): the start token first, labels moved right by one, -100
+    read as pad."""
+    if start_token_id is None or pad_token_id is None:
+        name = "decoder_start_token_id" if start_token_id is None else "pad_token_id"
+        raise ValueError(
+            f"Make sure to set the {name} attribute of the model's configuration, e.g. "
+            f"model.config.{name} = tokenizer.{'cls' if start_token_id is None else 'pad'}_token_id."
+        )
+    labels = tf.cast(labels, tf.int32)
+    start = tf.fill((tf.shape(labels)[0], 1), start_token_id)
+    shifted = tf.concat([start, labels[:, :-1]], axis=1)
+    return tf.where(shifted == -100, pad_token_id, shifted)
+
+
+class TFEncoderDecoderModel(GenerationSettings, keras.Model):
+    """A sequence-to-sequence Keras model made of an encoder and a decoder with cross-attention."""
+
+    main_input_name = "input_ids"
+
+    def __init__(
+        self,
+        config: EncoderDecoderConfig | None = None,
+        encoder: keras.Model | None = None,
+        decoder: keras.Model | None = None,
+    ) -> None:
+        super().__init__()
+        if config is None:
+            if encoder is None or decoder is None:
+                raise ValueError("Pass a config, or both an encoder and a decoder.")
+            config = EncoderDecoderConfig(encoder=encoder.config, decoder=decoder.config)
+        if config.tie_encoder_decoder:
+            raise NotImplementedError(
+                "tie_encoder_decoder=True is not supported by the TensorFlow side; use the PyTorch "
+                "EncoderDecoderModel, or set tie_encoder_decoder=False."
+            )
+        dec = config.decoder
+        if not (dec.is_decoder and dec.add_cross_attention):
+            raise ValueError(
+                "The decoder has no cross-attention, so it cannot read the encoder. Build its config "
+                "with is_decoder=True and add_cross_attention=True (from_encoder_decoder_configs does)."
+            )
+        self.encoder = encoder if encoder is not None else family(config.encoder)[0](config.encoder)
+        self.decoder = decoder if decoder is not None else family(config.decoder)[1](config.decoder)
+        config.encoder, config.decoder = self.encoder.config, self.decoder.config
+        self.__dict__["config"] = config
+        proj: dict[str, tf.Variable] = {}
+        enc_width, dec_width = config.encoder.hidden_size, dec.hidden_size
+        if enc_width != dec_width and getattr(dec, "cross_attention_hidden_size", None) is None:
+            std = getattr(dec, "init_std", None) or dec.initializer_range
+            init = keras.initializers.RandomNormal(0.0, std)
+            proj["enc_to_dec_proj.weight"] = self.add_weight(
+                shape=(dec_width, enc_width), initializer=init, name="enc_to_dec_proj.weight"
+            )
+            proj["enc_to_dec_proj.bias"] = self.add_weight(
+                shape=(dec_width,), initializer="zeros", name="enc_to_dec_proj.bias"
+            )
+        self.__dict__["proj"] = proj
+        self.built = True
+        gen = GenerationConfig.from_model_config(config)
+        gen.extra["_from_model_config"] = True
+        self.__dict__["_generation_state"] = {}
+        self._adopt_generation_config(gen)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in ("config", "generation_config", "_generation_origin"):
+            self.__dict__[name] = value  # settings, not Keras state
+        else:
+            super().__setattr__(name, value)
+
+    # ----------------------------------------------------------------- accessors
+    def get_encoder(self) -> keras.Model:
+        return self.encoder
+
+    def get_decoder(self) -> keras.Model:
+        return self.decoder
+
+    def get_input_embeddings(self) -> tf.Variable:
+        return self.encoder.get_input_embeddings()
+
+    @staticmethod
+    def can_generate() -> bool:
+        return True
+
+    # ----------------------------------------------------------------- forward
+    def project(self, enc: tf.Tensor) -> tf.Tensor:
+        """Encoder states (B, S, C_enc) -> (B, S, C_dec) for the decoder's cross-attention."""
+        return linear(self.proj, "enc_to_dec_proj", enc) if self.proj else enc
+
+    def encode(self, input_ids, attention_mask=None, token_type_ids=None, training=False):
+        return self.encoder.call(
+            input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            training=training,
+        )
+
+    def call(
+        self,
+        input_ids: Any = None,
+        attention_mask: Any = None,
+        decoder_input_ids: Any = None,
+        decoder_attention_mask: Any = None,
+        encoder_outputs: Any = None,
+        labels: Any = None,
+        token_type_ids: Any = None,
+        training: bool = False,
+        return_dict: bool | None = None,
+    ) -> TFSeq2SeqLMOutput | tuple:
+        """Encode the source (unless ``encoder_outputs`` is given) and decode the target.
+
+        Args:
+            input_ids: (B, S) source ids; attention_mask: (B, S) 1 for tokens, 0 for padding.
+            decoder_input_ids: (B, T) decoder inputs; built from ``labels`` when omitted.
+            labels: (B, T) targets, -100 where the loss should ignore a position.
+            training: apply dropout.
+
+        Returns:
+            ``TFSeq2SeqLMOutput`` with ``loss`` (when labels are given), ``logits`` (B, T, V) and
+            ``encoder_last_hidden_state``.
+        """
+        ids = _ids(input_ids, attention_mask, token_type_ids)
+        input_ids, attention_mask, token_type_ids = ids
+        if encoder_outputs is None:
+            if input_ids is None:
+                raise ValueError("Pass input_ids (or encoder_outputs).")
+            encoder_outputs = self.encode(input_ids, attention_mask, token_type_ids, training)
+        enc = _last_hidden_state(encoder_outputs)
+        if labels is not None:
+            labels = tf.convert_to_tensor(labels)
+        if decoder_input_ids is None:
+            if labels is None:
+                raise ValueError(
+                    "Pass decoder_input_ids or labels (decoder inputs are built from labels)."
+                )
+            decoder_input_ids = shift_tokens_right(
+                labels, self.config.pad_token_id, self.config.decoder_start_token_id
+            )
+            if decoder_attention_mask is None:  # the start token stays visible (as PyTorch's side)
+                keep = decoder_input_ids != self.config.pad_token_id
+                decoder_attention_mask = tf.concat([tf.ones_like(keep[:, :1]), keep[:, 1:]], 1)
+        decoder_input_ids = tf.cast(decoder_input_ids, tf.int32)
+        logits = self.decode(
+            decoder_input_ids, enc, attention_mask, decoder_attention_mask, training
+        )
+        loss = None if labels is None else cross_entropy(logits, labels)
+        out = TFSeq2SeqLMOutput(loss, logits, enc)
+        return out.to_tuple() if return_dict is False else out
+
+    def decode(self, ids, enc, enc_mask=None, dec_mask=None, training=False) -> tf.Tensor:
+        """Logits (B, T, V) of the decoder over ``ids`` (B, T) reading encoder states ``enc``."""
+        cross = self.decoder.all_cross_kv(self.project(enc))
+        rate = attention_dropout(self.decoder.config)
+        attn = SelfAttention(causal_keep(tf.shape(ids)[1], dec_mask), rate=rate, training=training)
+        return self.decoder.decode(ids, cross, enc_mask, attn, 0, training)
+
+    # ----------------------------------------------------------------- Keras training
+    def compile(self, optimizer: Any = "adamw", **kwargs: Any) -> None:
+        """Keras' ``compile``; no ``loss`` is needed (the model's own is trained). The optimiser's
+        slots are made here, which spares ``fit`` a symbolic pass over the whole model."""
+        super().compile(optimizer=optimizer, **kwargs)
+        self.optimizer.build(self.trainable_variables)
+
+    def train_step(self, data: Any) -> dict[str, tf.Tensor]:
+        """``fit``: one optimiser step on the model's own loss (a batch is a dict of
+        ``input_ids``, ``attention_mask``, ``labels``, or ``(inputs, labels)``)."""
+        inputs = _batch_dict(data)
+        with tf.GradientTape() as tape:
+            loss = self(**inputs, training=True).loss
+        variables = self.trainable_variables
+        grads = tape.gradient(loss, variables)
+        used = [(g, v) for g, v in zip(grads, variables, strict=True) if g is not None]
+        self.optimizer.apply(*zip(*used, strict=True))  # not the encoder's unused pooler
+        return self._track(loss)
+
+    def test_step(self, data: Any) -> dict[str, tf.Tensor]:
+        return self._track(self(**_batch_dict(data), training=False).loss)
+
+    def _track(self, loss: tf.Tensor) -> dict[str, tf.Tensor]:
+        """The step's loss for ``fit``'s logs; Keras' loss tracker averages it over the epoch."""
+        for metric in self.metrics:
+            if metric.name == "loss":
+                metric.update_state(loss)
+        return {"loss": loss}
+
+    # ----------------------------------------------------------------- generation
+    def generate(
+        self,
+        input_ids: Any = None,
+        generation_config: GenerationConfig | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Greedy, beam search or sampling with a static cache; see :func:`.generation.generate`."""
+        return generation.generate(self, input_ids, generation_config, **kwargs)
+
+    # ----------------------------------------------------------------- saving and loading
+    def state(self) -> dict[str, np.ndarray]:
+        """Every tensor under transformers' composite names, in PyTorch's layout."""
+        out = {k: v.numpy() for k, v in self.proj.items()}
+        for side, half in (("encoder", self.encoder), ("decoder", self.decoder)):
+            part = checkpoint.to_checkpoint(half.config, half.state(), side == "decoder")
+            out.update({f"{side}.{k}": v for k, v in part.items()})
+        return out
+
+    def save_pretrained(self, save_directory: str | os.PathLike, **_: Any) -> None:
+        """Write config.json, generation_config.json and model.safetensors in PyTorch's layout,
+        atomically (other files in the folder are kept): every framework loads the folder."""
+        config = self.config.to_dict()
+        config["dtype"] = "float32"
+        replaces = (CONFIG_NAME, GENERATION_CONFIG_NAME, *hub.WEIGHT_FILES)
+        with hub.atomic_folder(save_directory, replaces=replaces) as tmp:
+            hub.write_text_atomic(tmp / CONFIG_NAME, checkpoint.to_json(config))
+            self._generation_config(None).save_pretrained(tmp)
+            hub.save_arrays(self.state(), tmp / hub.SAFE_WEIGHTS)
+
+    @classmethod
+    def from_pretrained(
+        cls, pretrained_model_name_or_path: str | os.PathLike, *, from_pt: bool = False, **kw: Any
+    ) -> TFEncoderDecoderModel:
+        """Load a folder saved by ``EncoderDecoderModel`` (either library, PyTorch's layout), by
+        this class, or transformers 4.x's ``tf_model.h5``; ``from_pt`` is accepted and unneeded.
+
+        Args:
+            pretrained_model_name_or_path: a folder or a cached repo id.
+            **kw: config fields to set, e.g. ``decoder_start_token_id=101``; transformers'
+                lookup options (``revision``, ``cache_dir``, ``local_files_only``).
+        """
+        folder = hub.resolve_with(pretrained_model_name_or_path, kw)
+        for name in hub.DOWNLOAD_ONLY_OPTIONS:
+            kw.pop(name, None)
+        config = kw.pop("config", None) or checkpoint.read_config(folder)
+        if not isinstance(config, EncoderDecoderConfig):
+            raise ValueError(
+                f"{folder} holds a {config.model_type!r} model, not an encoder-decoder. Build one "
+                "from it with TFEncoderDecoderModel.from_encoder_decoder_pretrained(enc, dec)."
+            )
+        checkpoint.set_fields(config, kw, "from_pretrained()")
+        model = cls(config)
+        model.load_state(checkpoint.load_arrays(folder), str(folder))
+        if (folder / GENERATION_CONFIG_NAME).is_file():
+            model._adopt_generation_config(GenerationConfig.from_pretrained(folder))
+        return model
+
+    def load_state(self, state: dict[str, np.ndarray], where: str) -> None:
+        """Assign a composite checkpoint's arrays; anything missing or unknown raises."""
+        parts = checkpoint.split_composite(state, self.config)
+        missing = self.encoder.assign_state(parts["encoder"], strict=True)
+        missing += self.decoder.assign_state(parts["decoder"], strict=True)
+        unknown = sorted(set(parts[""]) - set(self.proj))
+        if unknown:
+            raise ValueError(f"{where} has tensors this model has no place for: {unknown[:6]}.")
+        for name, var in self.proj.items():
+            if name in parts[""]:
+                var.assign(parts[""][name])
+            else:
+                missing.append(name)
+        if missing:
+            raise ValueError(
+                f"The checkpoint in {where} lacks {len(missing)} tensors the model needs: "
+                f"{', '.join(missing[:6])}. It may be truncated or for another model."
+            )
+
+    @classmethod
+    def from_encoder_decoder_pretrained(
+        cls,
+        encoder_pretrained_model_name_or_path: str | os.PathLike | None = None,
+        decoder_pretrained_model_name_or_path: str | os.PathLike | None = None,
+        **kwargs: Any,
+    ) -> TFEncoderDecoderModel:
+        """Warm-start from an encoder checkpoint and a decoder checkpoint (folders saved by either
+        framework; ``encoder_from_pt``/``decoder_from_pt`` are accepted and unneeded).
+
+        Args:
+            **kwargs: ``encoder_model=``/``decoder_model=`` ready models; other ``encoder_*`` /
+                ``decoder_*`` set fields of that side's config; the rest set fields of the
+                composite config (``decoder_start_token_id=``, ...).
+
+        Returns:
+            The model; ``model.newly_initialized`` names the weights no checkpoint held.
+        """
+        sides: dict[str, dict] = {"encoder": {}, "decoder": {}}
+        for key in list(kwargs):
+            side, _, field = key.partition("_")
+            if side in sides and field and key not in EncoderDecoderConfig.field_names():
+                sides[side][field] = kwargs.pop(key)
+        halves, new = {}, []
+        paths = (encoder_pretrained_model_name_or_path, decoder_pretrained_model_name_or_path)
+        for side, path in zip(sides, paths, strict=True):
+            halves[side] = _pretrained_half(side, path, sides[side])
+            new += [f"{side}.{k}" for k in getattr(halves[side], "newly_initialized", [])]
+        config = EncoderDecoderConfig(
+            encoder=halves["encoder"].config, decoder=halves["decoder"].config
+        )
+        checkpoint.set_fields(config, kwargs, "from_encoder_decoder_pretrained()")
+        model = cls(config, encoder=halves["encoder"], decoder=halves["decoder"])
+        new += list(model.proj)
+        model.newly_initialized = new
+        if new:
+            logger.warning("Newly initialised (train before use): %s", "; ".join(new[:8]))
+        return model
+
+
+def _pretrained_half(side: str, path: Any, options: dict[str, Any]) -> keras.Model:
+    if options.get("model") is not None:
+        return options["model"]
+    options.pop("from_pt", None)
+    options.pop("from_tf", None)
+    if path is None:
+        raise ValueError(f"Pass the {side} checkpoint (a folder or repo id) or {side}_model=.")
+    folder = hub.resolve(path)
+    config = options.pop("config", None) or checkpoint.read_config(folder)
+    if side == "decoder":
+        config.is_decoder = config.add_cross_attention = True
+    else:
+        config.is_decoder = config.add_cross_attention = False
+    checkpoint.set_fields(config, options, f"{side}_* options")
+    cls = family(config)[1 if side == "decoder" else 0]
+    return cls.from_pretrained(folder, config=config)
+
+
+def attention_dropout(config: Any) -> float:
+    """A family's attention-probability dropout (named differently per family)."""
+    for name in ("attention_probs_dropout_prob", "attn_pdrop", "attention_dropout"):
+        if hasattr(config, name):
+            return getattr(config, name)
+    return 0.0
+
+
+def _ids(input_ids: Any, attention_mask: Any, token_type_ids: Any) -> tuple:
+    def cast(x: Any) -> tf.Tensor | None:
+        return None if x is None else tf.cast(tf.convert_to_tensor(x), tf.int32)
+
+    return cast(input_ids), cast(attention_mask), cast(token_type_ids)
+
+
+def _last_hidden_state(encoder_outputs: Any) -> tf.Tensor:
+    if isinstance(encoder_outputs, BaseModelOutput):
+        return encoder_outputs.last_hidden_state
+    if isinstance(encoder_outputs, (tuple, list)):
+        return encoder_outputs[0]
+    return encoder_outputs
+
+
+def _batch_dict(data: Any) -> dict[str, Any]:
+    if isinstance(data, tuple) and len(data) == 2 and isinstance(data[0], dict):
+        return {**data[0], "labels": data[1]}
+    return dict(data)

@@ -1,0 +1,202 @@
+"""BERT as an encoder (``TFBertModel``) and as a decoder with cross-attention
+(``TFBertLMHeadModel``), on TensorFlow.
+
+Devlin et al., "BERT: Pre-training of Deep Bidirectional Transformers", 2019: post-LN layers, learned
+absolute positions, token types; as a decoder (Rothe et al., 2020) self-attention is causal and every
+layer gains a cross-attention block. RoBERTa and ELECTRA subclass these (:mod:`.roberta`,
+:mod:`.electra`). Variable names are the PyTorch side's (:mod:`warmstart.torch.models.bert`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import tensorflow as tf
+
+from ...outputs import BaseModelOutput
+from ..layers import (
+    SelfAttention,
+    activation,
+    attend,
+    dropout,
+    layer_norm,
+    linear,
+    padding_keep,
+    project,
+    split_heads,
+)
+from ..pretrained import Spec, TFDecoder, TFPretrained, linear_spec, norm_spec
+
+
+def check_length(n_tokens: int | None, allowed: int, model: str) -> None:
+    if n_tokens is not None and n_tokens > allowed:
+        raise ValueError(
+            f"The input has {n_tokens} tokens but this {model} allows at most {allowed} "
+            "(max_position_embeddings). Truncate it, e.g. tokenizer(..., truncation=True, "
+            f"max_length={allowed})."
+        )
+
+
+class TFBertModel(TFPretrained):
+    """BERT's embeddings and layer stack (``prefix`` names it inside a model with a head)."""
+
+    model_types = ("bert",)
+    prefix = ""
+    pooler = True
+
+    def __init__(self, config: Any, add_pooling_layer: bool = True, **kwargs: Any) -> None:
+        self.__dict__["pooler"] = self.pooler and add_pooling_layer
+        super().__init__(config, **kwargs)
+
+    def embedding_width(self) -> int:
+        return self.config.hidden_size
+
+    def weight_specs(self) -> dict[str, Spec]:
+        c, b, E = self.config, self.prefix, self.embedding_width()
+        out: dict[str, Spec] = {}
+        e = b + "embeddings."
+        out[e + "word_embeddings.weight"] = ((c.vocab_size, E), "normal")
+        out[e + "position_embeddings.weight"] = ((c.max_position_embeddings, E), "normal")
+        out[e + "token_type_embeddings.weight"] = ((c.type_vocab_size, E), "normal")
+        norm_spec(out, e + "LayerNorm", E)
+        C, F = c.hidden_size, c.intermediate_size
+        for i in range(c.num_hidden_layers):
+            n = f"{b}encoder.layer.{i}."
+            blocks = ["attention."] + (["crossattention."] if c.add_cross_attention else [])
+            for a in blocks:
+                for proj in ("query", "key", "value"):
+                    linear_spec(out, n + a + "self." + proj, C, C)
+                linear_spec(out, n + a + "output.dense", C, C)
+                norm_spec(out, n + a + "output.LayerNorm", C)
+            linear_spec(out, n + "intermediate.dense", F, C)
+            linear_spec(out, n + "output.dense", C, F)
+            norm_spec(out, n + "output.LayerNorm", C)
+        if self.pooler:
+            linear_spec(out, b + "pooler.dense", C, C)
+        return out
+
+    def get_input_embeddings(self) -> tf.Variable:
+        return self.p[self.prefix + "embeddings.word_embeddings.weight"]
+
+    # ----------------------------------------------------------------- forward
+    def positions(self, ids: tf.Tensor, T: int | tf.Tensor, past: tf.Tensor | int) -> tf.Tensor:
+        """Position embeddings of past .. past + T - 1: (T, E)."""
+        check_positions(T, past, self.config.max_position_embeddings, "BERT")
+        w = self.p[self.prefix + "embeddings.position_embeddings.weight"]
+        return tf.gather(w, tf.range(T) + past)
+
+    def embed(
+        self,
+        ids: tf.Tensor,
+        past: tf.Tensor | int = 0,
+        training: bool = False,
+        token_type_ids: tf.Tensor | None = None,
+    ) -> tf.Tensor:
+        c, e = self.config, self.prefix + "embeddings."
+        x = tf.gather(self.get_input_embeddings(), ids)  # (B, T, E)
+        x = x + self.positions(ids, tf.shape(ids)[1], past)
+        types = self.p[e + "token_type_embeddings.weight"]
+        x = x + (types[0] if token_type_ids is None else tf.gather(types, token_type_ids))
+        x = layer_norm(self.p, e + "LayerNorm", x, c.layer_norm_eps)
+        return dropout(x, c.hidden_dropout_prob, training)
+
+    def _out(self, name: str, h: tf.Tensor, residual: tf.Tensor, training: bool) -> tf.Tensor:
+        h = dropout(linear(self.p, name + ".dense", h), self.config.hidden_dropout_prob, training)
+        return layer_norm(self.p, name + ".LayerNorm", h + residual, self.config.layer_norm_eps)
+
+    def _qkv(self, name: str, x: tf.Tensor, which: str) -> tf.Tensor:
+        return split_heads(linear(self.p, name + which, x), self.config.num_attention_heads)
+
+    def layer(
+        self,
+        i: int,
+        x: tf.Tensor,
+        attn: SelfAttention,
+        cross: tuple[tf.Tensor, tf.Tensor] | None,
+        enc_keep: tf.Tensor | None,
+        training: bool,
+    ) -> tf.Tensor:
+        """One post-LN layer: self-attention, cross-attention (given ``cross`` keys/values), MLP."""
+        c, n = self.config, f"{self.prefix}encoder.layer.{i}."
+        a = n + "attention.self."
+        h = attn(i, self._qkv(a, x, "query"), self._qkv(a, x, "key"), self._qkv(a, x, "value"))
+        x = self._out(n + "attention.output", h, x, training)
+        if cross is not None:
+            q = self._qkv(n + "crossattention.self.", x, "query")
+            rate = c.attention_probs_dropout_prob
+            h = attend(q, cross[0], cross[1], enc_keep, rate, training)
+            x = self._out(n + "crossattention.output", h, x, training)
+        act = activation(c.hidden_act)
+        return self._out(
+            n + "output", act(linear(self.p, n + "intermediate.dense", x)), x, training
+        )
+
+    def cross_kv(self, i: int, enc: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        a = f"{self.prefix}encoder.layer.{i}.crossattention.self."
+        return self._qkv(a, enc, "key"), self._qkv(a, enc, "value")
+
+    def call(
+        self,
+        input_ids: tf.Tensor,
+        attention_mask: tf.Tensor | None = None,
+        token_type_ids: tf.Tensor | None = None,
+        training: bool = False,
+    ) -> BaseModelOutput:
+        """Encoder states (B, S, C) and, with a pooler, the pooled first token (B, C)."""
+        c = self.config
+        x = self.embed(input_ids, 0, training, token_type_ids)
+        attn = SelfAttention(
+            padding_keep(attention_mask), rate=c.attention_probs_dropout_prob, training=training
+        )
+        for i in range(c.num_hidden_layers):
+            x = self.layer(i, x, attn, None, None, training)
+        pooled = None
+        if self.pooler:
+            pooled = tf.tanh(linear(self.p, self.prefix + "pooler.dense", x[:, 0]))
+        return BaseModelOutput(last_hidden_state=x, pooler_output=pooled)
+
+
+def check_positions(T: int | tf.Tensor, past: tf.Tensor | int, allowed: int, model: str) -> None:
+    """:func:`check_length` where the lengths are known when tracing."""
+    n = tf.get_static_value(T)
+    if isinstance(past, int) and n is not None:
+        check_length(past + int(n), allowed, model)
+
+
+class TFBertLMHeadModel(TFDecoder, TFBertModel):
+    """BERT used as a decoder: ``bert`` (no pooler) plus the ``cls.predictions`` LM head."""
+
+    is_decoder_class = True
+    prefix = "bert."
+    pooler = False
+
+    def weight_specs(self) -> dict[str, Spec]:
+        c, out = self.config, super().weight_specs()
+        h = "cls.predictions."
+        linear_spec(out, h + "transform.dense", c.hidden_size, c.hidden_size)
+        norm_spec(out, h + "transform.LayerNorm", c.hidden_size)
+        if not c.tie_word_embeddings:
+            out[h + "decoder.weight"] = ((c.vocab_size, c.hidden_size), "normal")
+        out[h + "bias"] = ((c.vocab_size,), "zeros")
+        return out
+
+    def tied(self) -> dict[str, str]:
+        if not self.config.tie_word_embeddings:
+            return {}
+        return {"cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight"}
+
+    def layer_count(self) -> int:
+        return self.config.num_hidden_layers
+
+    def heads(self) -> int:
+        return self.config.num_attention_heads
+
+    def output_weight(self, name: str) -> tf.Variable:
+        return self.p.get(name) if name in self.p else self.get_input_embeddings()
+
+    def head(self, x: tf.Tensor) -> tf.Tensor:
+        c, h = self.config, "cls.predictions."
+        x = activation(c.hidden_act)(linear(self.p, h + "transform.dense", x))
+        x = layer_norm(self.p, h + "transform.LayerNorm", x, c.layer_norm_eps)
+        w = self.output_weight(h + "decoder.weight")
+        return project(x, w, self.p[h + "bias"])  # (B, T, V)

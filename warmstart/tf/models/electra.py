@@ -1,0 +1,67 @@
+"""ELECTRA as an encoder (``TFElectraModel``) and a decoder (``TFElectraForCausalLM``) on TensorFlow.
+
+Clark et al., "ELECTRA: Pre-training Text Encoders as Discriminators Rather Than Generators", 2020.
+BERT's layers (:mod:`.bert`) over ``embedding_size`` embeddings projected to ``hidden_size`` by
+``embeddings_project`` when the two differ, no pooler; the decoder's head is the generator's
+(``generator_predictions``, ``generator_lm_head`` tied to the word embeddings).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import tensorflow as tf
+
+from ..layers import activation, layer_norm, linear, project
+from ..pretrained import Spec, linear_spec, norm_spec
+from .bert import TFBertLMHeadModel, TFBertModel
+
+
+class TFElectraModel(TFBertModel):
+    """ELECTRA's body: BERT layers over (projected) ``embedding_size`` embeddings, no pooler."""
+
+    model_types = ("electra",)
+    pooler = False
+
+    def embedding_width(self) -> int:
+        return self.config.embedding_size
+
+    def projects(self) -> bool:
+        return self.config.embedding_size != self.config.hidden_size
+
+    def weight_specs(self) -> dict[str, Spec]:
+        out = super().weight_specs()
+        if self.projects():
+            c = self.config
+            linear_spec(out, self.prefix + "embeddings_project", c.hidden_size, c.embedding_size)
+        return out
+
+    def embed(self, ids: tf.Tensor, past: Any = 0, training: bool = False, token_type_ids=None):
+        x = super().embed(ids, past, training, token_type_ids)  # (B, T, E)
+        return linear(self.p, self.prefix + "embeddings_project", x) if self.projects() else x
+
+
+class TFElectraForCausalLM(TFBertLMHeadModel, TFElectraModel):
+    """ELECTRA used as a decoder: ``electra`` plus the generator's LM head."""
+
+    prefix = "electra."
+
+    def weight_specs(self) -> dict[str, Spec]:
+        c, out = self.config, TFElectraModel.weight_specs(self)
+        linear_spec(out, "generator_predictions.dense", c.embedding_size, c.hidden_size)
+        norm_spec(out, "generator_predictions.LayerNorm", c.embedding_size)
+        if not c.tie_word_embeddings:
+            out["generator_lm_head.weight"] = ((c.vocab_size, c.embedding_size), "normal")
+        out["generator_lm_head.bias"] = ((c.vocab_size,), "zeros")
+        return out
+
+    def tied(self) -> dict[str, str]:
+        if not self.config.tie_word_embeddings:
+            return {}
+        return {"generator_lm_head.weight": "electra.embeddings.word_embeddings.weight"}
+
+    def head(self, x: tf.Tensor) -> tf.Tensor:
+        x = activation("gelu")(linear(self.p, "generator_predictions.dense", x))
+        x = layer_norm(self.p, "generator_predictions.LayerNorm", x, self.config.layer_norm_eps)
+        w = self.output_weight("generator_lm_head.weight")
+        return project(x, w, self.p["generator_lm_head.bias"])  # (B, T, V)
