@@ -10,6 +10,7 @@ The arithmetic follows :mod:`warmstart.torch.encoder_decoder`, the first referen
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from dataclasses import dataclass
@@ -45,6 +46,10 @@ from .pretrained import (
 )
 
 logger = logging.getLogger("warmstart")
+
+_COMPILED: dict[tuple[str, Any], Any] = {}
+"""(architecture, name) -> a jitted call or generation loop, shared by the models of one
+architecture (jax keeps one compile per input shape inside each)."""
 
 
 @dataclass
@@ -183,7 +188,6 @@ class FlaxEncoderDecoderModel(GenerationSettings):
         self.config = config
         self.module = EncoderDecoderModule(config)
         self.params = params if params is not None else self.init_weights(seed)
-        self._compiled: dict = {}  # jitted calls and generation loops, kept for the model's life
         gen = GenerationConfig.from_model_config(config)
         gen.extra["_from_model_config"] = True
         self._adopt_generation_config(gen)
@@ -297,11 +301,17 @@ class FlaxEncoderDecoderModel(GenerationSettings):
         save_folder(save_directory, self.config, state, params if flax_msgpack else None)
 
     # ------------------------------------------------------------------------------- calls
-    def _jit(self, name: str, fn: Any, **jit_options: Any) -> Any:
-        """``jax.jit(fn)``, made once per model (jax then keeps one compile per input shape)."""
-        if name not in self._compiled:
-            self._compiled[name] = jax.jit(fn, **jit_options)
-        return self._compiled[name]
+    def _jit(self, name: Any, fn: Any, **jit_options: Any) -> Any:
+        """``jax.jit(fn)``, made once per architecture: ``fn`` may read ``self.module`` and the
+        architecture, never the parameters or token ids, which are arguments."""
+        key = (self._architecture(), name)
+        if key not in _COMPILED:
+            _COMPILED[key] = jax.jit(fn, **jit_options)
+        return _COMPILED[key]
+
+    def _architecture(self) -> str:
+        sides = (self.config.encoder.to_dict(), self.config.decoder.to_dict())
+        return json.dumps(sides, sort_keys=True, default=str)
 
     @staticmethod
     def _rngs(dropout_rng: jax.Array | None, train: bool) -> dict:
