@@ -210,19 +210,21 @@ def _step(module: Any, params: dict, tokens: jax.Array, cache: dict, enc, enc_ma
     return logits[:, -1].astype(jnp.float32), cache
 
 
-def _prefill(module, params, enc, enc_mask, start, times: int, empty_cache):
-    """Repeat each input ``times`` times and run the prompt: (ids, enc, enc_mask, logits, cache);
-    this first call projects the cross-attention keys/values into the cache."""
+def _prepare(module, params, enc, enc_mask, start, times: int, empty_cache):
+    """Repeat each input ``times`` times; return (ids, enc, enc_mask, cache) with the cache's
+    cross-attention keys/values projected: of a decoder call on the prompt only they are kept, so
+    XLA drops the rest, and the loop compiles the decoder step once."""
     enc = jnp.repeat(enc, times, axis=0)
     enc_mask = None if enc_mask is None else jnp.repeat(enc_mask, times, axis=0)
     start = jnp.repeat(start, times, axis=0)
-    logits, cache = _step(module, params, start, empty_cache(start.shape[0]), enc, enc_mask)
-    return start, enc, enc_mask, logits, cache
+    cache = empty_cache(start.shape[0])
+    _, projected = _step(module, params, start, cache, enc, enc_mask)
+    return start, enc, enc_mask, {**cache, "cross": projected["cross"]}
 
 
 def token_loop(module, plan: Plan, empty_cache, params, enc, enc_mask, start, key):
     """Greedy search or sampling: (sequences (N, L), length)."""
-    start, enc, enc_mask, logits, cache = _prefill(
+    start, enc, enc_mask, cache = _prepare(
         module, params, enc, enc_mask, start, plan.num_return_sequences, empty_cache
     )
     N, P = start.shape
@@ -233,7 +235,8 @@ def token_loop(module, plan: Plan, empty_cache, params, enc, enc_mask, start, ke
         return (s[0] < plan.max_length) & s[2].any()
 
     def body(s):
-        length, seqs, unfinished, cache, logits, key = s
+        length, seqs, unfinished, cache, feed, key = s
+        logits, cache = _step(module, params, feed, cache, enc, enc_mask)
         scores = process(plan, seqs, length, logits)
         if plan.do_sample:
             key, sub = jax.random.split(key)
@@ -244,10 +247,9 @@ def token_loop(module, plan: Plan, empty_cache, params, enc, enc_mask, start, ke
             tokens = jnp.where(unfinished, tokens, plan.pad)
             unfinished = unfinished & ~jnp.isin(tokens, eos)
         seqs = jax.lax.dynamic_update_slice(seqs, tokens[:, None], (0, length))
-        logits, cache = _step(module, params, tokens[:, None], cache, enc, enc_mask)
-        return length + 1, seqs, unfinished, cache, logits, key
+        return length + 1, seqs, unfinished, cache, tokens[:, None], key
 
-    state = (jnp.int32(P), seqs, jnp.ones((N,), bool), cache, logits, key)
+    state = (jnp.int32(P), seqs, jnp.ones((N,), bool), cache, start, key)
     length, seqs, *_ = jax.lax.while_loop(cond, body, state)
     return seqs, length
 
@@ -310,9 +312,7 @@ def _beam_step(plan: Plan, s: dict, prompt: int) -> tuple[dict, jax.Array, jax.A
 def beam_loop(module, plan: Plan, empty_cache, params, enc, enc_mask, start, key):
     """Beam search: (sequences (B * num_return_sequences, L), length)."""
     K, L = plan.num_beams, plan.max_length
-    start, enc, enc_mask, logits, cache = _prefill(
-        module, params, enc, enc_mask, start, K, empty_cache
-    )
+    start, enc, enc_mask, cache = _prepare(module, params, enc, enc_mask, start, K, empty_cache)
     N, P = start.shape
     B = N // K
     fill = (plan.pad or plan.eos[0]) if plan.eos else -1
@@ -332,15 +332,14 @@ def beam_loop(module, plan: Plan, empty_cache, params, enc, enc_mask, start, key
         return ~carry[3]
 
     def body(carry):
-        s, cache, logits, _ = carry
-        s = {**s, "logits": logits}
-        s, rows, stop = _beam_step(plan, s, P)
+        s, cache, feed, _ = carry
+        logits, cache = _step(module, params, feed, cache, enc, enc_mask)
+        s, rows, stop = _beam_step(plan, {**s, "logits": logits}, P)
         cache = {**cache, "self": [(k[rows], v[rows]) for k, v in cache["self"]]}
-        tokens = jax.lax.dynamic_slice_in_dim(s["running"], s["length"] - 1, 1, axis=2)
-        logits, cache = _step(module, params, tokens.reshape(N, 1), cache, enc, enc_mask)
-        return s, cache, logits, stop
+        feed = jax.lax.dynamic_slice_in_dim(s["running"], s["length"] - 1, 1, axis=2)
+        return s, cache, feed.reshape(N, 1), stop
 
-    s, *_ = jax.lax.while_loop(cond, body, (state, cache, logits, jnp.bool_(False)))
+    s, *_ = jax.lax.while_loop(cond, body, (state, cache, start, jnp.bool_(False)))
     R = plan.num_return_sequences
     return s["done"][:, :R].reshape(B * R, L), s["done_lengths"][:, :R].max()
 

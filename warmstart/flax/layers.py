@@ -215,6 +215,15 @@ class QKVAttention(nn.Module):
         return h if self.out is None else dense(C, self.std, self.out)(h)
 
 
+def tied_logits(h: Array, embedding: Array) -> Array:
+    """``h @ embedding.T``: (..., C) states against the (V, C) word embeddings -> (..., V) logits,
+    computed as ``embedding @ h.T``. Written ``h @ embedding.T``, XLA's CPU backend copies the
+    transposed table at every call when ``h`` has one row (a batch-1 decoding step), which takes
+    several times as long as the step's products."""
+    flat = h.reshape(-1, h.shape[-1])  # (N, C)
+    return (embedding @ flat.T).T.reshape(*h.shape[:-1], embedding.shape[0])
+
+
 def tied_embedding(module: nn.Module, *path: str) -> Array:
     """A parameter of an already called child of ``module`` (the word embeddings an LM head is
     tied to), by its path in ``module``'s params."""

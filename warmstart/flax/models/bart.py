@@ -26,6 +26,7 @@ from ..layers import (
     layer_norm,
     padding_keep,
     tied_embedding,
+    tied_logits,
 )
 
 POSITION_OFFSET = 2  # BART's learned positions start at row 2 (a fairseq legacy)
@@ -154,5 +155,5 @@ class BartForCausalLMModule(nn.Module):
         h = BartDecoderWrapper(c, name="model")(input_ids, p, start)
         if c.tie_word_embeddings:
             E = tied_embedding(self, "model", "decoder", "embed_tokens", "embedding")
-            return h @ E.T, p.new_cache(T)
+            return tied_logits(h, E), p.new_cache(T)
         return dense(c.vocab_size, c.init_std, "lm_head", use_bias=False)(h), p.new_cache(T)

@@ -25,6 +25,7 @@ from ..layers import (
     layer_norm,
     padding_keep,
     tied_embedding,
+    tied_logits,
 )
 
 
@@ -180,10 +181,10 @@ def encoder_module(config: Config) -> BertModule:
 
 
 def vocab_logits(h: Array, embedding: Array | None, config: Config, name: str) -> Array:
-    """``h @ embedding.T`` (B, T, V) when the head is tied, else a projection ``name`` of its own
+    """``tied_logits(h, embedding)`` (B, T, V) when the head is tied, else a projection ``name`` of its own
     (call inside a compact method)."""
     if config.tie_word_embeddings:
-        return h @ embedding.T
+        return tied_logits(h, embedding)
     return dense(config.vocab_size, config.initializer_range, name, use_bias=False)(h)
 
 
@@ -251,7 +252,7 @@ class ElectraLMHead(nn.Module):
     def __call__(self, h: Array, embedding: Array) -> Array:
         c = self.config
         if c.tie_word_embeddings:
-            logits = h @ embedding.T
+            logits = tied_logits(h, embedding)
         else:
             kernel = self.param(
                 "kernel", nn.initializers.normal(c.initializer_range), (h.shape[-1], c.vocab_size)

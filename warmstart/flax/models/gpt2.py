@@ -29,6 +29,7 @@ from ..layers import (
     layer_norm,
     split_heads,
     tied_embedding,
+    tied_logits,
 )
 
 
@@ -155,5 +156,5 @@ class GPT2LMHeadModule(nn.Module):
             input_ids, attention_mask, encoder_hidden_states, encoder_attention_mask, cache, train
         )
         if c.tie_word_embeddings:
-            return h @ tied_embedding(self, "transformer", "wte", "embedding").T, cache
+            return tied_logits(h, tied_embedding(self, "transformer", "wte", "embedding")), cache
         return dense(c.vocab_size, c.initializer_range, "lm_head", use_bias=False)(h), cache
