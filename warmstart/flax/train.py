@@ -22,7 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from .encoder_decoder import FlaxEncoderDecoderModel, decoder_inputs_from_labels, seq2seq_loss
+from .encoder_decoder import FlaxEncoderDecoderModel
+from .seq2seq import decoder_inputs_from_labels, seq2seq_loss
 
 logger = logging.getLogger("warmstart")
 
