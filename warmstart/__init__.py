@@ -84,7 +84,20 @@ _TF_NAMES: tuple[str, ...] = (
     "TFSeq2SeqLMOutput",
 )
 """The TensorFlow side's public names (:mod:`warmstart.tf`)."""
-_FLAX_NAMES: tuple[str, ...] = ()
+_FLAX_NAMES: tuple[str, ...] = (
+    "FlaxBartForCausalLM",
+    "FlaxBartModel",
+    "FlaxBertForCausalLM",
+    "FlaxBertModel",
+    "FlaxElectraForCausalLM",
+    "FlaxElectraModel",
+    "FlaxEncoderDecoderModel",
+    "FlaxGPT2LMHeadModel",
+    "FlaxRobertaForCausalLM",
+    "FlaxRobertaModel",
+    "FlaxXLMRobertaForCausalLM",
+    "FlaxXLMRobertaModel",
+)
 """The Flax side's public names (:mod:`warmstart.flax`)."""
 _LAZY.update({name: "tf" for name in _TF_NAMES})
 _LAZY.update({name: "flax" for name in _FLAX_NAMES})

@@ -1,0 +1,289 @@
+"""Flax encoders and decoders on their own, with transformers 4.x's Flax API: ``FlaxBertModel``,
+``FlaxBertForCausalLM``, ... built from a config or ``from_pretrained``, holding ``params``.
+
+Weights load from the PyTorch layout (``model.safetensors`` or a sharded index; ``from_pt=True`` is
+accepted and not needed) or from transformers 4.x's ``flax_model.msgpack``; ``save_pretrained``
+writes ``config.json`` and ``model.safetensors`` in the PyTorch layout (one folder for every
+framework), and ``flax_model.msgpack`` too when asked.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import serialization
+from flax.traverse_util import flatten_dict, unflatten_dict
+
+from .. import hub
+from ..config import CONFIG_NAME, Config, EncoderDecoderConfig, config_from_dict
+from ..outputs import BaseModelOutput, ModelOutput
+from . import weights
+from .families import family
+
+logger = logging.getLogger("warmstart")
+
+MSGPACK = "flax_model.msgpack"
+IGNORED_OPTIONS = ("from_pt", "encoder_from_pt", "decoder_from_pt", "dtype", "_do_init")
+"""transformers 4.x Flax ``from_pretrained`` options with nothing to do here."""
+
+
+@dataclass
+class FlaxCausalLMOutput(ModelOutput):
+    """A decoder's logits (B, T, V) and, when decoding with a cache, the new cache."""
+
+    logits: Any
+    past_key_values: Any = None
+
+
+def init_std(config: Config) -> float:
+    """The standard deviation a config gives new weights (BART names it ``init_std``)."""
+    std = getattr(config, "init_std", None)
+    return std if std is not None else config.initializer_range
+
+
+def read_config(folder: Path) -> Config:
+    path = folder / CONFIG_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f"No {CONFIG_NAME} in {folder}: is this a saved model folder?")
+    return config_from_dict(hub.load_json(path))
+
+
+def read_weights(folder: Path) -> tuple[str, Any]:
+    """``("torch", {name: array})`` from the PyTorch layout, else ``("flax", params)`` from
+    transformers 4.x's ``flax_model.msgpack``."""
+    try:
+        return "torch", hub.load_arrays(folder)
+    except FileNotFoundError:
+        if not (folder / MSGPACK).is_file():
+            raise
+    with open(folder / MSGPACK, "rb") as f:
+        return "flax", serialization.msgpack_restore(f.read())
+
+
+def set_fields(config: Config, fields: dict[str, Any], caller: str) -> None:
+    """Set ``from_pretrained``'s leftover keywords on ``config``, as transformers does.
+
+    Raises:
+        TypeError: a keyword that is no field of the config.
+    """
+    for name in IGNORED_OPTIONS:
+        fields.pop(name, None)
+    unknown = sorted(k for k in fields if not hasattr(config, k))
+    if unknown:
+        raise TypeError(
+            f"{caller} got unexpected keyword arguments: {', '.join(unknown)} (neither a field "
+            f"of the {config.model_type} config nor a loading option)."
+        )
+    for key, value in fields.items():
+        setattr(config, key, value)
+
+
+def as_jax(tree: Any) -> Any:
+    return jax.tree.map(jnp.asarray, tree)
+
+
+def fresh_params(init: Any, std_of: Any, seed: int) -> dict:
+    """New parameters for a module whose ``init`` (rngs -> variables) gives their shapes, drawn as
+    transformers draws them: kernels and embeddings from normal(``std_of(path)``), LayerNorm scales
+    ones, biases zeros. The shapes come from tracing alone (``jax.eval_shape``): running flax's own
+    initialisers op by op takes seconds even for a tiny model."""
+    rngs = {"params": jax.random.key(0), "dropout": jax.random.key(0)}
+    shapes = flatten_dict(jax.eval_shape(init, rngs)["params"])
+    draw = np.random.default_rng(seed)
+    out = {}
+    for path, spec in shapes.items():
+        if path[-1] in ("kernel", "embedding"):
+            value = draw.normal(0.0, std_of(path), spec.shape)
+        else:
+            value = np.ones(spec.shape) if path[-1] == "scale" else np.zeros(spec.shape)
+        out[path] = jnp.asarray(value, spec.dtype)
+    return unflatten_dict(out)
+
+
+def check_tree(params: dict, expected: dict, source: str) -> dict:
+    """``params`` read from a msgpack, checked path by path against the model's ``expected``."""
+    got, want = flatten_dict(params), flatten_dict(expected)
+    missing, unknown = sorted(set(want) - set(got)), sorted(set(got) - set(want))
+    if missing or unknown:
+        names = [".".join(p) for p in (missing or unknown)[:3]]
+        raise ValueError(
+            f"{source} does not fit this model: {len(missing)} parameters missing, {len(unknown)} "
+            f"unknown (e.g. {', '.join(names)}). Does config.json match?"
+        )
+    return params
+
+
+def load_half(config: Config, folder: Path, as_decoder: bool, initial: dict) -> dict:
+    """One encoder or decoder's params from ``folder``: the model's ``initial`` params with the
+    checkpoint's in place; what it lacks (a new cross-attention) is kept and reported by name."""
+    kind, state = read_weights(folder)
+    if kind == "flax":
+        return as_jax(check_tree(state, initial, str(folder / MSGPACK)))
+    shapes = {p: np.shape(v) for p, v in flatten_dict(initial).items()}
+    loaded, dropped = weights.from_torch_names(config, state, as_decoder, shapes)
+    if dropped:
+        logger.info("Not used from %s: %s", folder, "; ".join(dropped[:8]))
+    params, missing = weights.merge(initial, loaded)
+    if missing:
+        logger.warning("Newly initialised (train before use): %s", "; ".join(summarize(missing)))
+    return as_jax(params)
+
+
+def summarize(names: list[str]) -> list[str]:
+    """Parameter names with layer numbers grouped: ``encoder.layer.*.crossattention...``."""
+    seen: dict[str, None] = {}
+    for name in names:
+        parts = ["*" if p.isdigit() else p for p in name.split(".")]
+        seen[".".join(parts)] = None
+    return list(seen)
+
+
+def save_folder(
+    folder: str | os.PathLike, config: Config, state: dict[str, np.ndarray], params: dict | None
+) -> None:
+    """Write ``config.json`` and ``model.safetensors`` (and ``flax_model.msgpack`` when ``params``
+    are given) atomically; other files in ``folder`` are kept."""
+    with hub.atomic_folder(folder, replaces=(CONFIG_NAME, *hub.WEIGHT_FILES, MSGPACK)) as tmp:
+        hub.write_text_atomic(tmp / CONFIG_NAME, config.to_json_string(use_diff=False))
+        hub.save_arrays(state, tmp / hub.SAFE_WEIGHTS)
+        if params is not None:
+            (tmp / MSGPACK).write_bytes(serialization.msgpack_serialize(jax.device_get(params)))
+
+
+class FlaxPreTrainedModel:
+    """One encoder or decoder: its ``config``, linen ``module`` and ``params``."""
+
+    model_types: tuple[str, ...] = ()
+    is_decoder_class = False
+
+    def __init__(self, config: Config, params: dict | None = None, seed: int = 0) -> None:
+        if config.model_type not in self.model_types:
+            raise ValueError(
+                f"{type(self).__name__} takes a {' or '.join(self.model_types)} config, not "
+                f"{config.model_type!r}."
+            )
+        self.config = config
+        fam = family(config)
+        self.module = fam.decoder(config) if self.is_decoder_class else fam.encoder(config)
+        self.params = params if params is not None else self.init_weights(seed)
+
+    def init_weights(self, seed: int = 0) -> dict:
+        """Fresh parameters, initialised as transformers initialises them."""
+        ids = jnp.ones((1, 1), jnp.int32)
+        kwargs = {}
+        if self.is_decoder_class and self.config.add_cross_attention:
+            kwargs["encoder_hidden_states"] = jnp.zeros((1, 1, self.config.hidden_size))
+        std = init_std(self.config)
+        return fresh_params(lambda r: self.module.init(r, ids, **kwargs), lambda _: std, seed)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        pretrained_model_name_or_path: str | os.PathLike,
+        *,
+        config: Config | None = None,
+        **options,
+    ) -> FlaxPreTrainedModel:
+        """Load from a folder or a cached repo id; keywords that name config fields are set on the
+        config (``is_decoder=True, add_cross_attention=True`` make a decoder for a composite)."""
+        folder = hub.resolve_with(pretrained_model_name_or_path, options)
+        config = read_config(folder) if config is None else config
+        if isinstance(config, EncoderDecoderConfig):
+            raise ValueError(
+                f"{folder} is a whole encoder-decoder; load it with FlaxEncoderDecoderModel."
+            )
+        set_fields(config, options, f"{cls.__name__}.from_pretrained()")
+        model = cls(config)
+        model.params = load_half(config, folder, cls.is_decoder_class, model.params)
+        return model
+
+    def save_pretrained(
+        self,
+        save_directory: str | os.PathLike,
+        params: dict | None = None,
+        flax_msgpack: bool = False,
+    ) -> None:
+        """Write config.json and model.safetensors (PyTorch layout), and with ``flax_msgpack`` the
+        params as transformers 4.x's ``flax_model.msgpack``."""
+        params = self.params if params is None else params
+        state = weights.to_torch_names(self.config, params, self.is_decoder_class)
+        save_folder(save_directory, self.config, state, params if flax_msgpack else None)
+
+    def _rngs(self, dropout_rng: jax.Array | None, train: bool) -> dict:
+        if train and dropout_rng is None:
+            raise ValueError("train=True needs dropout_rng= (a jax.random key).")
+        return {"dropout": dropout_rng} if train else {}
+
+
+class FlaxEncoderModel(FlaxPreTrainedModel):
+    def __call__(
+        self,
+        input_ids: jax.Array,
+        attention_mask: jax.Array | None = None,
+        token_type_ids: jax.Array | None = None,
+        params: dict | None = None,
+        dropout_rng: jax.Array | None = None,
+        train: bool = False,
+    ) -> BaseModelOutput:
+        h, pooled, _ = self.module.apply(
+            {"params": self.params if params is None else params},
+            jnp.asarray(input_ids),
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            train=train,
+            rngs=self._rngs(dropout_rng, train),
+        )
+        return BaseModelOutput(last_hidden_state=h, pooler_output=pooled)
+
+
+class FlaxCausalLM(FlaxPreTrainedModel):
+    is_decoder_class = True
+
+    def __call__(
+        self,
+        input_ids: jax.Array,
+        attention_mask: jax.Array | None = None,
+        encoder_hidden_states: jax.Array | None = None,
+        encoder_attention_mask: jax.Array | None = None,
+        past_key_values: dict | None = None,
+        params: dict | None = None,
+        dropout_rng: jax.Array | None = None,
+        train: bool = False,
+    ) -> FlaxCausalLMOutput:
+        logits, cache = self.module.apply(
+            {"params": self.params if params is None else params},
+            jnp.asarray(input_ids),
+            attention_mask,
+            encoder_hidden_states,
+            encoder_attention_mask,
+            past_key_values,
+            train,
+            rngs=self._rngs(dropout_rng, train),
+        )
+        return FlaxCausalLMOutput(logits=logits, past_key_values=cache)
+
+
+def _named(name: str, base: type, types: tuple[str, ...]) -> type:
+    return type(name, (base,), {"model_types": types, "__doc__": f"transformers 4.x's {name}."})
+
+
+FlaxBertModel = _named("FlaxBertModel", FlaxEncoderModel, ("bert",))
+FlaxRobertaModel = _named("FlaxRobertaModel", FlaxEncoderModel, ("roberta", "xlm-roberta"))
+FlaxXLMRobertaModel = _named("FlaxXLMRobertaModel", FlaxEncoderModel, ("xlm-roberta", "roberta"))
+FlaxElectraModel = _named("FlaxElectraModel", FlaxEncoderModel, ("electra",))
+FlaxBartModel = _named("FlaxBartModel", FlaxEncoderModel, ("bart",))
+FlaxBertForCausalLM = _named("FlaxBertForCausalLM", FlaxCausalLM, ("bert",))
+FlaxRobertaForCausalLM = _named("FlaxRobertaForCausalLM", FlaxCausalLM, ("roberta", "xlm-roberta"))
+FlaxXLMRobertaForCausalLM = _named(
+    "FlaxXLMRobertaForCausalLM", FlaxCausalLM, ("xlm-roberta", "roberta")
+)
+FlaxElectraForCausalLM = _named("FlaxElectraForCausalLM", FlaxCausalLM, ("electra",))
+FlaxGPT2LMHeadModel = _named("FlaxGPT2LMHeadModel", FlaxCausalLM, ("gpt2",))
+FlaxBartForCausalLM = _named("FlaxBartForCausalLM", FlaxCausalLM, ("bart",))
