@@ -21,8 +21,6 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from .train.config import TrainConfig
 from .train.data import DataError, read_text
 
@@ -102,11 +100,20 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run_train(args: argparse.Namespace) -> None:
+    names = {f.name for f in fields(TrainConfig)}
+    config = TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
+    if args.framework != "torch":
+        from .train.frameworks import train_with
+
+        done = train_with(config, args.framework)
+        print(
+            f"Trained with {done['framework']} for {done['steps']} steps: loss "
+            f"{done['first_loss']:.4f} -> {done['last_loss']:.4f}. Model: {done['model']}"
+        )
+        return
     from .train import Trainer
     from .train.progress import summary_lines
 
-    names = {f.name for f in fields(TrainConfig)}
-    config = TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
     trainer = Trainer(config)
     trainer.train()
     if trainer.summary:
@@ -161,9 +168,7 @@ def add_generation_arguments(parser: argparse.ArgumentParser, sampling: bool) ->
     parser.add_argument(
         "--quantize", choices=("int8", "bf16"), default=None, help="decoder weights for inference"
     )
-    parser.add_argument(
-        "--dtype", choices=tuple(DTYPES), default=None, help="the whole model's dtype"
-    )
+    parser.add_argument("--dtype", choices=DTYPES, default=None, help="the whole model's dtype")
     parser.add_argument(
         "--compile", action="store_true", help="torch.compile the encoder and the decoding step"
     )
@@ -201,7 +206,8 @@ def generation_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     return kwargs
 
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+DTYPES = ("float32", "bfloat16")
+"""``--dtype`` choices: torch dtypes by name (``from_pretrained`` takes the name)."""
 
 
 def load_model(args: argparse.Namespace) -> tuple[Any, Any]:
@@ -213,7 +219,7 @@ def load_model(args: argparse.Namespace) -> tuple[Any, Any]:
     tokenizer = AutoTokenizer.from_pretrained(args.model)
     options = {"quantize": args.quantize}
     if args.dtype:
-        options["dtype"] = DTYPES[args.dtype]
+        options["dtype"] = args.dtype
     model = EncoderDecoderModel.from_pretrained(args.model, **options)
     configure_special_tokens(model, tokenizer)
     model = model.to(distributed.pick_device(args.device)).eval()
@@ -271,6 +277,8 @@ def read_sources(path: str) -> list[str]:
 
 
 def run_generate(args: argparse.Namespace) -> None:
+    import torch
+
     from .train.predict import generate_texts
 
     model, tokenizer = load_model(args)
@@ -322,6 +330,13 @@ def build_parser() -> argparse.ArgumentParser:
         "train", help="fine-tune an encoder-decoder", formatter_class=HelpFormatter
     )
     add_config_arguments(train)
+    train.add_argument(
+        "--framework",
+        choices=("torch", "tf", "flax"),
+        default="torch",
+        help="train with PyTorch (every option), or TensorFlow / Flax (a short loop: data, steps, "
+        "learning rate, batch size, seed)",
+    )
     train.set_defaults(run=run_train)
 
     evaluate = sub.add_parser(
@@ -375,7 +390,7 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         print(interrupted(args, argv), file=sys.stderr)
         raise SystemExit(INTERRUPTED) from None
-    except (DataError, FileNotFoundError, NotImplementedError, ValueError) as err:
+    except (DataError, FileNotFoundError, ImportError, NotImplementedError, ValueError) as err:
         raise SystemExit(one_line(args.command, err)) from err
 
 

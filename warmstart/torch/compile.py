@@ -31,6 +31,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from . import cpu
 from .attention import DecoderCache, merge_heads
 
 SMALL_ROWS = 8
@@ -147,6 +148,7 @@ class CompiledStep:
         skip = getattr(torch.compiler, "skip_guard_on_all_nn_modules_unsafe", None)
         options = None if skip is None else {"guard_filter_fn": skip}
         self.signature = _signature(self.decoder)
+        cpu.chosen()  # a graph keeps the product paths of its tracing: measure them first
         return torch.compile(_own_code(self.step), dynamic=None, options=options)
 
     def current(self, cache: DecoderCache) -> None:
@@ -249,6 +251,7 @@ class CompiledEncoder:
                 inputs_embeds=inputs_embeds,
             )
 
+        cpu.chosen()
         self.compiled = torch.compile(_own_code(encode), dynamic=None)
 
     def __call__(self, *inputs: Tensor | None) -> Any:

@@ -16,7 +16,6 @@ import json
 import logging
 import os
 import random
-import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,12 +26,12 @@ import torch
 
 from ..hub import atomic_folder
 from .metrics import higher_is_better
+from .output import CHECKPOINT_PREFIX as PREFIX
+from .output import list_checkpoints
 
 logger = logging.getLogger("warmstart")
 
 STATE_FILE = "trainer_state.json"
-PREFIX = "checkpoint-"
-_NAME = re.compile(rf"^{PREFIX}(\d+)$")
 
 
 def rng_state() -> dict[str, Any]:
@@ -123,15 +122,6 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 22), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-def list_checkpoints(output_dir: str | Path) -> list[tuple[int, Path]]:
-    """Complete-looking checkpoint folders, oldest first (half-written temp folders are skipped)."""
-    folder = Path(output_dir)
-    if not folder.is_dir():
-        return []
-    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _NAME.match(p.name))]
-    return sorted(f for f in found if f[1].is_dir())
 
 
 def read_state(checkpoint: Path) -> dict[str, Any]:

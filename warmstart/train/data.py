@@ -17,10 +17,11 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-from torch import Tensor
+if TYPE_CHECKING:
+    from torch import Tensor
+
 
 logger = logging.getLogger("warmstart")
 
@@ -252,6 +253,8 @@ def collate(examples: Sequence[Example], pad_token_id: int) -> dict[str, Tensor]
     Returns:
         ``input_ids`` and ``attention_mask`` (B, S), ``labels`` (B, T).
     """
+    import torch
+
     S = max(len(e.input_ids) for e in examples)
     T = max(len(e.labels) for e in examples)
     input_ids = torch.full((len(examples), S), pad_token_id, dtype=torch.long)

@@ -12,12 +12,11 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-
-from .checkpoint import list_checkpoints
 
 logger = logging.getLogger("warmstart")
 
@@ -29,6 +28,19 @@ _OWNED = ("checkpoint-", *RUN_FILES)
 
 class OutputError(ValueError):
     """The output folder cannot take this run, or a file of the run could not be written."""
+
+
+CHECKPOINT_PREFIX = "checkpoint-"
+_CHECKPOINT = re.compile(rf"^{CHECKPOINT_PREFIX}(\d+)$")
+
+
+def list_checkpoints(output_dir: str | Path) -> list[tuple[int, Path]]:
+    """Complete-looking checkpoint folders, oldest first (half-written temp folders are skipped)."""
+    folder = Path(output_dir)
+    if not folder.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _CHECKPOINT.match(p.name))]
+    return sorted(f for f in found if f[1].is_dir())
 
 
 def run_files(folder: Path) -> list[Path]:

@@ -33,6 +33,7 @@ from .metrics import MetricsLog, plot_metrics
 from .optim import build_optimizer, build_scheduler
 from .predict import evaluate
 from .progress import Progress
+from .tokens import configure_special_tokens
 
 logger = logging.getLogger("warmstart")
 
@@ -42,25 +43,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def configure_special_tokens(model: nn.Module, tokenizer: Any) -> None:
-    """Set decoder start (cls, else bos), pad and eos (sep, else eos) on ``model.config`` when unset.
-
-    Raises:
-        ValueError: the tokenizer has no token to use for one of them.
-    """
-    c = model.config
-    choices = {
-        "decoder_start_token_id": (tokenizer.cls_token_id, tokenizer.bos_token_id),
-        "eos_token_id": (tokenizer.sep_token_id, tokenizer.eos_token_id),
-        "pad_token_id": (tokenizer.pad_token_id, tokenizer.eos_token_id),
-    }
-    for name, candidates in choices.items():
-        if getattr(c, name, None) is None:
-            setattr(c, name, next((i for i in candidates if i is not None), None))
-        if getattr(c, name) is None:
-            raise ValueError(f"The tokenizer has no token for {name}; set model.config.{name}.")
 
 
 def shares_encoder_weights(model: nn.Module) -> bool:
