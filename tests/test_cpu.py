@@ -37,11 +37,11 @@ def test_without_cpuinfo_the_model_is_what_platform_knows(monkeypatch):
     assert cpu.model_name() and not any(cpu.extensions().values())
 
 
-def counted(monkeypatch, name: str) -> list[int]:
-    """Calls of ``products.<name>`` during the test."""
+def counted(monkeypatch, name: str, module=products) -> list[int]:
+    """Calls of ``module.<name>`` during the test."""
     calls: list[int] = []
-    real = getattr(products, name)
-    monkeypatch.setattr(products, name, lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = getattr(module, name)
+    monkeypatch.setattr(module, name, lambda *a, **k: calls.append(1) or real(*a, **k))
     return calls
 
 
@@ -49,7 +49,7 @@ def counted(monkeypatch, name: str) -> list[int]:
 @pytest.mark.parametrize("rows", [1, products.FEW_ROWS])
 def test_each_few_rows_path_equals_f_linear(monkeypatch, path, rows):
     x, w, b = torch.randn(rows, 48), torch.randn(40, 48), torch.randn(40)
-    columns = counted(monkeypatch, "_columns")
+    columns = counted(monkeypatch, "columns_product", cpu)
     with cpu.forced(few_rows=path), torch.no_grad():
         out = products.linear(x, w, b, "gelu")
     torch.testing.assert_close(out, F.gelu(F.linear(x, w, b)))

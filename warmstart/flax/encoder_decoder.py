@@ -271,7 +271,7 @@ class FlaxEncoderDecoderModel(GenerationSettings):
         logits, cache = run(
             params,
             jnp.asarray(decoder_input_ids),
-            last_hidden_state(encoder_outputs),
+            generation.last_hidden_state(encoder_outputs),
             _opt(encoder_attention_mask),
             _opt(decoder_attention_mask),
             past_key_values,
@@ -361,15 +361,6 @@ class FlaxEncoderDecoderModel(GenerationSettings):
 
 def _opt(x: Any) -> jax.Array | None:
     return None if x is None else jnp.asarray(x)
-
-
-def last_hidden_state(encoder_outputs: Any) -> jax.Array:
-    """The states of an encoder output given as an output object, a tuple or an array."""
-    if isinstance(encoder_outputs, BaseModelOutput):
-        return jnp.asarray(encoder_outputs.last_hidden_state)
-    if isinstance(encoder_outputs, tuple | list):
-        return jnp.asarray(encoder_outputs[0])
-    return jnp.asarray(encoder_outputs)
 
 
 def _composite_params(

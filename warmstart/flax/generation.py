@@ -20,7 +20,7 @@ import numpy as np
 
 from ..generation import GenerationConfig
 from ..generation.settings import apply_options, cap_length
-from ..outputs import ModelOutput
+from ..outputs import BaseModelOutput, ModelOutput
 
 NOT_IN_FLAX = {
     name: GenerationConfig().to_dict()[name]
@@ -385,8 +385,6 @@ def generate(
         if input_ids is None:
             raise ValueError("Pass input_ids (or encoder_outputs) to generate.")
         encoder_outputs = model.encode(input_ids, attention_mask, token_type_ids, params=params)
-    from .encoder_decoder import last_hidden_state
-
     enc = last_hidden_state(encoder_outputs)
     token = config.decoder_start_token_id
     token = config.bos_token_id if token is None else token
@@ -409,3 +407,12 @@ def generate(
 
 def _empty_cache(model: Any, length: int, rows: int) -> dict:
     return model.init_cache(rows, length)
+
+
+def last_hidden_state(encoder_outputs: Any) -> jax.Array:
+    """The states of an encoder output given as an output object, a tuple or an array."""
+    if isinstance(encoder_outputs, BaseModelOutput):
+        return jnp.asarray(encoder_outputs.last_hidden_state)
+    if isinstance(encoder_outputs, tuple | list):
+        return jnp.asarray(encoder_outputs[0])
+    return jnp.asarray(encoder_outputs)

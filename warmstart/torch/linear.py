@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from . import cpu
 from .cpu import choice
 
 ACTIVATIONS = {
@@ -40,10 +41,7 @@ def activation(name: str) -> str:
 FEW_ROWS = 4
 """Inference products with at most this many rows run as ``weight @ x.T`` (see :func:`linear`)."""
 
-_HAS_ONEDNN = torch.backends.mkldnn.is_available() and hasattr(
-    torch.ops.mkldnn, "_linear_pointwise"
-)
-"""Whether this torch has oneDNN's product (see :func:`linear`)."""
+_HAS_ONEDNN = cpu.HAS_ONEDNN
 
 _HAS_PACKING = _HAS_ONEDNN and hasattr(torch.ops.mkldnn, "_reorder_linear_weight")
 """Whether this torch can keep a weight in oneDNN's own layout (see :func:`packed_weights`)."""
@@ -63,8 +61,7 @@ _ONEDNN_ACTIVATIONS = {
 
 def _onednn(x: Tensor, weight: Tensor, bias: Tensor | None, act: str | None = None) -> Tensor:
     """``act(x @ weight.T + bias)`` by oneDNN (fp32 CPU tensors; ``act`` in ``_ONEDNN_ACTIVATIONS``)."""
-    name, algorithm = _ONEDNN_ACTIVATIONS[act] if act else ("none", "")
-    return torch.ops.mkldnn._linear_pointwise(x, weight, bias, name, [], algorithm)
+    return cpu.onednn_product(x, weight, bias, *(_ONEDNN_ACTIVATIONS[act] if act else ()))
 
 
 @torch.library.custom_op("warmstart::onednn_linear", mutates_args=())
@@ -137,7 +134,7 @@ def linear(
     if x.shape[:-1].numel() <= FEW_ROWS:
         if choice("few_rows") == "linear":
             return _activate(F.linear(x, weight, bias), activation)
-        return _activate(_columns(x, weight, bias), activation)
+        return _activate(cpu.columns_product(x, weight, bias), activation)
     if not _onednn_on(compiling):
         return _activate(F.linear(x, weight, bias), activation)
     fused = activation in _ONEDNN_ACTIVATIONS
@@ -208,19 +205,6 @@ def _onednn_on(compiling: bool) -> bool:
 
 def _activate(x: Tensor, activation: str | None) -> Tensor:
     return x if activation is None else ACTIVATIONS[activation](x)
-
-
-def _columns(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-    """(..., K) x (N, K) -> (..., N) as ``weight @ x.T``."""
-    rows = x.shape[:-1].numel()
-    cols = x.reshape(rows, x.shape[-1])
-    if rows == 1:  # one column would take BLAS's slow matrix-vector path
-        cols = torch.cat([cols, cols])
-    if bias is None:
-        out = torch.mm(weight, cols.t())  # (N, rows)
-    else:
-        out = torch.addmm(bias[:, None], weight, cols.t())
-    return out[:, :rows].t().contiguous().view(*x.shape[:-1], weight.shape[0])
 
 
 class Linear(nn.Linear):
