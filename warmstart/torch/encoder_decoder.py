@@ -246,6 +246,32 @@ class EncoderDecoderModel(LoadingMixin, DecodingMixin, GenerationSettings, nn.Mo
                 output_hidden_states,
             )
         enc = last_hidden_state(encoder_outputs)
+        decoder_input_ids, decoder_attention_mask = self._decoder_inputs(
+            labels, decoder_input_ids, decoder_attention_mask, decoder_inputs_embeds
+        )
+        given = decoder_input_ids if decoder_input_ids is not None else decoder_inputs_embeds
+        cache = self._cache_for(use_cache, cache, given)
+        asked = dict(output_attentions=output_attentions, output_hidden_states=output_hidden_states)
+        dec = self.decoder(
+            decoder_input_ids,
+            attention_mask=decoder_attention_mask,
+            encoder_hidden_states=self.project(enc),
+            encoder_attention_mask=attention_mask,
+            inputs_embeds=decoder_inputs_embeds,
+            cache=cache,
+            **{k: v for k, v in asked.items() if v is not None},  # else each side reads its config
+        )
+        out = _output(dec, labels, cache, encoder_outputs, enc)
+        return out.to_tuple() if return_dict is False else out
+
+    def _decoder_inputs(
+        self,
+        labels: Tensor | None,
+        decoder_input_ids: Tensor | None,
+        decoder_attention_mask: Tensor | None,
+        decoder_inputs_embeds: Tensor | None,
+    ) -> tuple[Tensor | None, Tensor | None]:
+        """The decoder's ids and mask: as given, else built from ``labels`` (shifted right)."""
         if labels is not None:
             check_labels(self, labels, decoder_input_ids)
             if decoder_input_ids is None and decoder_inputs_embeds is None:
@@ -260,41 +286,22 @@ class EncoderDecoderModel(LoadingMixin, DecodingMixin, GenerationSettings, nn.Mo
             raise ValueError(
                 "Pass decoder_input_ids or labels (decoder inputs are built from labels)."
             )
+        return decoder_input_ids, decoder_attention_mask
+
+    def _cache_for(
+        self, use_cache: bool | None, cache: DecoderCache | None, given: Tensor
+    ) -> DecoderCache | None:
+        """The cache to decode with: the one given, a new one for ``use_cache``, or none (never
+        under gradient checkpointing in training, as transformers)."""
         if use_cache and self.training and self.is_gradient_checkpointing:
             if not self._warned_checkpoint_cache:
                 logger.warning("use_cache=True does not go with gradient checkpointing: no cache.")
                 self._warned_checkpoint_cache = True
             use_cache = False
         if use_cache and cache is None:
-            B, T = (
-                decoder_input_ids if decoder_input_ids is not None else decoder_inputs_embeds
-            ).shape[:2]
+            B, T = given.shape[:2]
             cache = self.decoder.new_cache(B, T)
-        asked = dict(output_attentions=output_attentions, output_hidden_states=output_hidden_states)
-        dec = self.decoder(
-            decoder_input_ids,
-            attention_mask=decoder_attention_mask,
-            encoder_hidden_states=self.project(enc),
-            encoder_attention_mask=attention_mask,
-            inputs_embeds=decoder_inputs_embeds,
-            cache=cache,
-            **{k: v for k, v in asked.items() if v is not None},  # else each side reads its config
-        )
-        logits, loss = dec.logits, None
-        if labels is not None:
-            loss = cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1))
-        out = Seq2SeqLMOutput(
-            loss,
-            logits,
-            cache,
-            decoder_hidden_states=getattr(dec, "hidden_states", None),
-            decoder_attentions=getattr(dec, "attentions", None),
-            cross_attentions=getattr(dec, "cross_attentions", None),
-            encoder_last_hidden_state=enc,
-            encoder_hidden_states=getattr(encoder_outputs, "hidden_states", None),
-            encoder_attentions=getattr(encoder_outputs, "attentions", None),
-        )
-        return out.to_tuple() if return_dict is False else out
+        return cache
 
     def _asked(self, value: bool | None, name: str) -> bool | None:
         """A call's ``output_attentions`` / ``output_hidden_states``: the keyword, else True when
@@ -316,3 +323,23 @@ def _init_std(config: Any) -> float:
     """The standard deviation a config gives new weights (BART names it ``init_std``)."""
     std = getattr(config, "init_std", None)
     return std if std is not None else config.initializer_range
+
+
+def _output(
+    dec: Any, labels: Tensor | None, cache: DecoderCache | None, encoder_outputs: Any, enc: Tensor
+) -> Seq2SeqLMOutput:
+    """The composite's output from the decoder's, the loss when there are labels."""
+    logits, loss = dec.logits, None
+    if labels is not None:
+        loss = cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1))
+    return Seq2SeqLMOutput(
+        loss,
+        logits,
+        cache,
+        decoder_hidden_states=getattr(dec, "hidden_states", None),
+        decoder_attentions=getattr(dec, "attentions", None),
+        cross_attentions=getattr(dec, "cross_attentions", None),
+        encoder_last_hidden_state=enc,
+        encoder_hidden_states=getattr(encoder_outputs, "hidden_states", None),
+        encoder_attentions=getattr(encoder_outputs, "attentions", None),
+    )

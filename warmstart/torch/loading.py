@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -126,39 +127,13 @@ class LoadingMixin(metaclass=TakesConfigs):
             cache_dir=cache_dir,
             local_files_only=local_files_only,
         )
-        config = checkpoint.read_config(folder) if config is None else as_config(config)
-        if not isinstance(config, EncoderDecoderConfig):
-            raise ValueError(
-                f"{folder} holds a {config.model_type!r} model, not an encoder-decoder. Build one from "
-                "it with EncoderDecoderModel.from_encoder_decoder_pretrained(encoder, decoder)."
-            )
-        checkpoint.set_fields(config, kwargs, "from_pretrained()")
+        config = _composite_config(folder, config, kwargs)
         if attn_implementation is not None:
             config._attn_implementation = attn_implementation  # both sides follow
         device = _device_of(device_map)
         with torch.device("meta"):
             model = cls(config)
-        state = checkpoint.split_composite(weights.load_weights(folder), config)
-        if sharing.trained_apart(state, model):
-            logger.warning(
-                "%s says tie_encoder_decoder=True but holds different encoder and decoder weights "
-                "(transformers 5 trains them apart); they are loaded apart, as transformers 5 "
-                "loads them.",
-                folder,
-            )
-            sharing.untie_encoder_decoder(model)
-        state = sharing.fill_shared(state, model)
-        dtype = dtype or torch_dtype
-        if dtype == "auto":
-            dtype = checkpoint.stored_dtype(state)
-        missing = checkpoint.load_into(model, state, checkpoint.float_dtype(dtype), model._init_for)
-        if (folder / GENERATION_CONFIG_NAME).is_file():
-            model._adopt_generation_config(GenerationConfig.from_pretrained(folder))
-        if missing:
-            raise ValueError(
-                f"The checkpoint in {folder} lacks {len(missing)} tensors the model needs: "
-                f"{', '.join(summarize_keys(missing))}. It may be truncated or for another model."
-            )
+        _load_composite(model, folder, dtype or torch_dtype)
         if device is not None:
             model.to(device)
         model = model.quantize(quantize) if quantize is not None else model.eval()
@@ -225,6 +200,45 @@ class LoadingMixin(metaclass=TakesConfigs):
                 "Newly initialised (train before use): %s", "; ".join(summarize_keys(new))
             )
         return model.eval()
+
+
+def _composite_config(
+    folder: Path, config: EncoderDecoderConfig | None, fields: dict[str, Any]
+) -> EncoderDecoderConfig:
+    """The saved (or given) composite config with ``from_pretrained``'s field keywords set."""
+    config = checkpoint.read_config(folder) if config is None else as_config(config)
+    if not isinstance(config, EncoderDecoderConfig):
+        raise ValueError(
+            f"{folder} holds a {config.model_type!r} model, not an encoder-decoder. Build one from "
+            "it with EncoderDecoderModel.from_encoder_decoder_pretrained(encoder, decoder)."
+        )
+    checkpoint.set_fields(config, fields, "from_pretrained()")
+    return config
+
+
+def _load_composite(model: Any, folder: Path, dtype: torch.dtype | str | None) -> None:
+    """Fill a composite built on the meta device from ``folder``'s weights (and generation
+    config); every tensor must be there."""
+    state = checkpoint.split_composite(weights.load_weights(folder), model.config)
+    if sharing.trained_apart(state, model):
+        logger.warning(
+            "%s says tie_encoder_decoder=True but holds different encoder and decoder weights "
+            "(transformers 5 trains them apart); they are loaded apart, as transformers 5 "
+            "loads them.",
+            folder,
+        )
+        sharing.untie_encoder_decoder(model)
+    state = sharing.fill_shared(state, model)
+    if dtype == "auto":
+        dtype = checkpoint.stored_dtype(state)
+    missing = checkpoint.load_into(model, state, checkpoint.float_dtype(dtype), model._init_for)
+    if (folder / GENERATION_CONFIG_NAME).is_file():
+        model._adopt_generation_config(GenerationConfig.from_pretrained(folder))
+    if missing:
+        raise ValueError(
+            f"The checkpoint in {folder} lacks {len(missing)} tensors the model needs: "
+            f"{', '.join(summarize_keys(missing))}. It may be truncated or for another model."
+        )
 
 
 def _device_of(device_map: str | int | torch.device | None) -> torch.device | None:
