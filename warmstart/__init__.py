@@ -72,6 +72,8 @@ _LAZY: dict[str, str] = {
 _TF_NAMES: tuple[str, ...] = (
     "TFBartForCausalLM",
     "TFBartModel",
+    "TFBertGenerationDecoder",
+    "TFBertGenerationEncoder",
     "TFBertLMHeadModel",
     "TFBertModel",
     "TFElectraForCausalLM",
@@ -88,6 +90,8 @@ _FLAX_NAMES: tuple[str, ...] = (
     "FlaxBartForCausalLM",
     "FlaxBartModel",
     "FlaxBertForCausalLM",
+    "FlaxBertGenerationDecoder",
+    "FlaxBertGenerationEncoder",
     "FlaxBertModel",
     "FlaxElectraForCausalLM",
     "FlaxElectraModel",

@@ -26,6 +26,7 @@ _BERT_LIKE = {
     "roberta": ("lm_head.decoder.weight",),
     "xlm-roberta": ("lm_head.decoder.weight",),
     "electra": ("generator_lm_head.weight",),
+    "bert-generation": ("lm_head.decoder.weight",),
 }
 
 FAMILIES: dict[str, Family] = {

@@ -279,6 +279,10 @@ FlaxRobertaModel = _named("FlaxRobertaModel", FlaxEncoderModel, ("roberta", "xlm
 FlaxXLMRobertaModel = _named("FlaxXLMRobertaModel", FlaxEncoderModel, ("xlm-roberta", "roberta"))
 FlaxElectraModel = _named("FlaxElectraModel", FlaxEncoderModel, ("electra",))
 FlaxBartModel = _named("FlaxBartModel", FlaxEncoderModel, ("bart",))
+FlaxBertGenerationEncoder = _named(
+    "FlaxBertGenerationEncoder", FlaxEncoderModel, ("bert-generation",)
+)
+FlaxBertGenerationDecoder = _named("FlaxBertGenerationDecoder", FlaxCausalLM, ("bert-generation",))
 FlaxBertForCausalLM = _named("FlaxBertForCausalLM", FlaxCausalLM, ("bert",))
 FlaxRobertaForCausalLM = _named("FlaxRobertaForCausalLM", FlaxCausalLM, ("roberta", "xlm-roberta"))
 FlaxXLMRobertaForCausalLM = _named(

@@ -4,6 +4,7 @@ side's folders, XLA-compiled generation, Keras training. Imports the core and Te
 from .encoder_decoder import TFEncoderDecoderModel, TFSeq2SeqLMOutput, shift_tokens_right
 from .models.bart import TFBartForCausalLM, TFBartModel
 from .models.bert import TFBertLMHeadModel, TFBertModel
+from .models.bert_generation import TFBertGenerationDecoder, TFBertGenerationEncoder
 from .models.electra import TFElectraForCausalLM, TFElectraModel
 from .models.gpt2 import TFGPT2LMHeadModel, TFGPT2Model
 from .models.roberta import TFRobertaForCausalLM, TFRobertaModel
@@ -11,6 +12,8 @@ from .models.roberta import TFRobertaForCausalLM, TFRobertaModel
 __all__ = [
     "TFBartForCausalLM",
     "TFBartModel",
+    "TFBertGenerationDecoder",
+    "TFBertGenerationEncoder",
     "TFBertLMHeadModel",
     "TFBertModel",
     "TFElectraForCausalLM",

@@ -6,12 +6,14 @@ from __future__ import annotations
 from ..config import Config, supported_families
 from .models.bart import TFBartForCausalLM, TFBartModel
 from .models.bert import TFBertLMHeadModel, TFBertModel
+from .models.bert_generation import TFBertGenerationDecoder, TFBertGenerationEncoder
 from .models.electra import TFElectraForCausalLM, TFElectraModel
 from .models.gpt2 import TFGPT2LMHeadModel, TFGPT2Model
 from .models.roberta import TFRobertaForCausalLM, TFRobertaModel
 
 FAMILIES: dict[str, tuple[type, type]] = {
     "bert": (TFBertModel, TFBertLMHeadModel),
+    "bert-generation": (TFBertGenerationEncoder, TFBertGenerationDecoder),
     "roberta": (TFRobertaModel, TFRobertaForCausalLM),
     "xlm-roberta": (TFRobertaModel, TFRobertaForCausalLM),
     "electra": (TFElectraModel, TFElectraForCausalLM),

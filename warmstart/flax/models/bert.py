@@ -1,9 +1,12 @@
-"""BERT, RoBERTa/XLM-R and ELECTRA bodies as Flax encoders and decoders with cross-attention.
+"""BERT, RoBERTa/XLM-R, ELECTRA and BertGeneration bodies as Flax encoders and decoders with
+cross-attention.
 
 Devlin et al., 2019 (BERT); Liu et al., 2019 (RoBERTa: positions counted from ``pad_token_id + 1``
 over non-pad tokens, LM head ``lm_head``); Clark et al., 2020 (ELECTRA: ``embedding_size`` wide
-embeddings projected by ``embeddings_project``, the generator's LM head). As decoders (Rothe et al.,
-2020) self-attention is causal and every layer gains ``crossattention``. The arithmetic follows
+embeddings projected by ``embeddings_project``, the generator's LM head); BertGeneration (Rothe et
+al., 2020: no token types, no pooler, ``lm_head`` a tied projection plus a bias; transformers 4.x
+had no Flax class, so its parameters are named as BERT's). As decoders (Rothe et al., 2020)
+self-attention is causal and every layer gains ``crossattention``. The arithmetic follows
 :mod:`warmstart.torch.models.bert`; parameter names are transformers 4.x Flax's (``bert/encoder/
 layer/0/attention/self/query/kernel``), so its ``flax_model.msgpack`` files load unchanged.
 """
@@ -28,6 +31,8 @@ from ..layers import (
     tied_logits,
 )
 
+NO_POOLER = ("electra", "bert-generation")
+
 
 class BertEmbeddings(nn.Module):
     """Word + token-type + learned position embeddings, LayerNorm, dropout: (B, T, E)."""
@@ -46,13 +51,10 @@ class BertEmbeddings(nn.Module):
             ids = (jnp.cumsum(keep, axis=1) + start) * keep + c.pad_token_id  # (B, T)
         else:
             ids = (start + jnp.arange(T))[None]  # (1, T)
-        if token_type_ids is None:
-            token_type_ids = jnp.zeros_like(input_ids)
-        x = (
-            x
-            + positions(ids)
-            + embed(c.type_vocab_size, E, std, "token_type_embeddings")(token_type_ids)
-        )
+        x = x + positions(ids)
+        if c.model_type != "bert-generation":  # BertGeneration has no token types
+            types = embed(c.type_vocab_size, E, std, "token_type_embeddings")
+            x = x + types(jnp.zeros_like(input_ids) if token_type_ids is None else token_type_ids)
         x = layer_norm(c.layer_norm_eps, "LayerNorm")(x)
         return nn.Dropout(c.hidden_dropout_prob)(x, deterministic=not train)
 
@@ -176,8 +178,9 @@ class BertPooler(nn.Module):
 
 
 def encoder_module(config: Config) -> BertModule:
-    """The bare body as an encoder (BERT and RoBERTa with their pooler, ELECTRA without)."""
-    return BertModule(config, add_pooling_layer=config.model_type != "electra")
+    """The bare body as an encoder (BERT and RoBERTa with their pooler, ELECTRA and BertGeneration
+    without)."""
+    return BertModule(config, add_pooling_layer=config.model_type not in NO_POOLER)
 
 
 def vocab_logits(h: Array, embedding: Array | None, config: Config, name: str) -> Array:
@@ -261,9 +264,23 @@ class ElectraLMHead(nn.Module):
         return logits + self.param("bias", nn.initializers.zeros, (c.vocab_size,))
 
 
+class BertGenerationLMHead(nn.Module):
+    """BertGeneration's ``lm_head``: the vocabulary projection (tied, or ``decoder`` of its own)
+    plus ``bias``, no transform."""
+
+    config: Config
+
+    @nn.compact
+    def __call__(self, h: Array, embedding: Array) -> Array:
+        c = self.config
+        bias = self.param("bias", nn.initializers.zeros, (c.vocab_size,))
+        return vocab_logits(h, embedding, c, "decoder") + bias  # (B, T, V)
+
+
 class BertLMHeadModule(nn.Module):
-    """BERT, RoBERTa or ELECTRA used as a decoder: the body (``bert``, ``roberta``, ``electra``)
-    under its family's LM head. Returns the logits (B, T, V) and the new cache (or None)."""
+    """BERT, RoBERTa, ELECTRA or BertGeneration used as a decoder: the body (``bert``,
+    ``roberta``, ``electra``; ``bert`` for BertGeneration) under its family's LM head. Returns the
+    logits (B, T, V) and the new cache (or None)."""
 
     config: Config
 
@@ -279,7 +296,8 @@ class BertLMHeadModule(nn.Module):
         token_type_ids: Array | None = None,
     ) -> tuple[Array, dict | None]:
         c = self.config
-        prefix = "bert" if c.model_type == "bert" else c.model_type.replace("xlm-", "")
+        bert = c.model_type in ("bert", "bert-generation")
+        prefix = "bert" if bert else c.model_type.replace("xlm-", "")
         h, _, cache = BertModule(c, add_pooling_layer=False, name=prefix)(
             input_ids,
             attention_mask,
@@ -290,7 +308,9 @@ class BertLMHeadModule(nn.Module):
             train,
         )
         E = tied_embedding(self, prefix, "embeddings", "word_embeddings", "embedding")
-        if prefix == "bert":
+        if c.model_type == "bert-generation":
+            logits = BertGenerationLMHead(c, name="lm_head")(h, E)
+        elif prefix == "bert":
             logits = BertOnlyMLMHead(c, name="cls")(h, E)
         elif prefix == "roberta":
             logits = RobertaLMHead(c, name="lm_head")(h, E)

@@ -43,6 +43,7 @@ class TFBertModel(TFPretrained):
     model_types = ("bert",)
     prefix = ""
     pooler = True
+    token_types = True  # BertGeneration has none
 
     def __init__(self, config: Any, add_pooling_layer: bool = True, **kwargs: Any) -> None:
         self.__dict__["pooler"] = self.pooler and add_pooling_layer
@@ -57,7 +58,8 @@ class TFBertModel(TFPretrained):
         e = b + "embeddings."
         out[e + "word_embeddings.weight"] = ((c.vocab_size, E), "normal")
         out[e + "position_embeddings.weight"] = ((c.max_position_embeddings, E), "normal")
-        out[e + "token_type_embeddings.weight"] = ((c.type_vocab_size, E), "normal")
+        if self.token_types:
+            out[e + "token_type_embeddings.weight"] = ((c.type_vocab_size, E), "normal")
         norm_spec(out, e + "LayerNorm", E)
         C, F = c.hidden_size, c.intermediate_size
         for i in range(c.num_hidden_layers):
@@ -95,8 +97,9 @@ class TFBertModel(TFPretrained):
         c, e = self.config, self.prefix + "embeddings."
         x = tf.gather(self.get_input_embeddings(), ids)  # (B, T, E)
         x = x + self.positions(ids, tf.shape(ids)[1], past)
-        types = self.p[e + "token_type_embeddings.weight"]
-        x = x + (types[0] if token_type_ids is None else tf.gather(types, token_type_ids))
+        if self.token_types:
+            types = self.p[e + "token_type_embeddings.weight"]
+            x = x + (types[0] if token_type_ids is None else tf.gather(types, token_type_ids))
         x = layer_norm(self.p, e + "LayerNorm", x, c.layer_norm_eps)
         return dropout(x, c.hidden_dropout_prob, training)
 

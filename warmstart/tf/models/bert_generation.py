@@ -1,0 +1,48 @@
+"""BertGeneration as an encoder (``TFBertGenerationEncoder``) and a decoder
+(``TFBertGenerationDecoder``) on TensorFlow.
+
+Rothe, Narayan and Severyn, "Leveraging Pre-trained Checkpoints for Sequence Generation Tasks",
+2020: BERT's post-LN layers (:mod:`.bert`) over word and learned absolute position embeddings,
+without token types or a pooler; the decoder's ``lm_head`` is one projection tied to the word
+embeddings plus a bias, no transform. transformers 4.x had no TF class; the variable names are the
+PyTorch side's (:mod:`warmstart.torch.models.bert_generation`).
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from ..layers import project
+from ..pretrained import Spec
+from .bert import TFBertLMHeadModel, TFBertModel
+
+
+class TFBertGenerationEncoder(TFBertModel):
+    """BERT's layer stack over word + position embeddings: no token types, no pooler."""
+
+    model_types = ("bert-generation",)
+    pooler = False
+    token_types = False
+
+
+class TFBertGenerationDecoder(TFBertLMHeadModel, TFBertGenerationEncoder):
+    """BertGeneration used as a decoder: ``bert`` plus ``lm_head`` (projection and bias)."""
+
+    model_types = ("bert-generation",)
+    prefix = "bert."
+
+    def weight_specs(self) -> dict[str, Spec]:
+        c, out = self.config, TFBertGenerationEncoder.weight_specs(self)
+        if not c.tie_word_embeddings:
+            out["lm_head.decoder.weight"] = ((c.vocab_size, c.hidden_size), "normal")
+        out["lm_head.bias"] = ((c.vocab_size,), "zeros")
+        return out
+
+    def tied(self) -> dict[str, str]:
+        if not self.config.tie_word_embeddings:
+            return {}
+        return {"lm_head.decoder.weight": "bert.embeddings.word_embeddings.weight"}
+
+    def head(self, x: tf.Tensor) -> tf.Tensor:
+        w = self.output_weight("lm_head.decoder.weight")
+        return project(x, w, self.p["lm_head.bias"])  # (B, T, V)
