@@ -38,11 +38,11 @@ from .tokenizer import (
     save_tokenizers,
 )
 
-# framework side -> (the module that holds it, the import a user lacks, the extra that installs it)
+# framework side -> (the module that holds it, the imports a user may lack, the extra that installs them)
 _SIDES = {
-    "torch": ("warmstart.torch", "torch", "torch"),
-    "tf": ("warmstart.tf", "tensorflow", "tf"),
-    "flax": ("warmstart.flax", "flax", "flax"),
+    "torch": ("warmstart.torch", ("torch",), "torch"),
+    "tf": ("warmstart.tf", ("tensorflow", "keras"), "tf"),
+    "flax": ("warmstart.flax", ("jax", "jaxlib", "flax", "optax"), "flax"),
 }
 
 _LAZY: dict[str, str] = {
@@ -108,24 +108,30 @@ _LAZY.update({name: "flax" for name in _FLAX_NAMES})
 """Public name -> the framework side that defines it."""
 
 
-def _side_names(side: str) -> list[str]:
-    return [name for name, s in _LAZY.items() if s == side]
+def import_side(side: str, wanted_by: str) -> Any:
+    """The framework side ``side`` (``"torch"``, ``"tf"``, ``"flax"``), imported.
+
+    Raises:
+        ImportError: its framework is not installed; one line naming ``wanted_by`` and the extra
+            that installs it.
+    """
+    module_name, packages, extra = _SIDES[side]
+    try:
+        return importlib.import_module(module_name)
+    except ModuleNotFoundError as err:
+        package = (err.name or "").split(".")[0]
+        if package not in packages:
+            raise
+        raise ImportError(
+            f'{wanted_by} needs {package}, which is not installed: pip install "warmstart[{extra}]"'
+        ) from None
 
 
 def __getattr__(name: str) -> Any:
     side = _LAZY.get(name)
     if side is None:
         raise AttributeError(f"module 'warmstart' has no attribute {name!r}")
-    module_name, package, extra = _SIDES[side]
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as err:
-        if err.name is None or err.name.split(".")[0] != package:
-            raise
-        raise ImportError(
-            f"warmstart.{name} needs {package}, which is not installed: "
-            f'pip install "warmstart[{extra}]"'
-        ) from None
+    module = import_side(side, f"warmstart.{name}")
     value = getattr(module, name)
     globals()[name] = value
     return value

@@ -528,3 +528,20 @@ def _check_heads(width: int, heads: int) -> None:
 def _same(a: Any, b: Any) -> bool:
     """Equal once written as JSON (``{0: "x"}`` equals ``{"0": "x"}``)."""
     return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
+
+
+def set_fields(config: Config, fields: dict[str, Any], caller: str) -> None:
+    """Set a loader's leftover keywords on ``config``, as transformers' ``from_pretrained`` does.
+
+    Raises:
+        TypeError: a keyword that is no field of ``config`` (a typo would otherwise be saved in
+            config.json); the message names ``caller``.
+    """
+    unknown = sorted(k for k in fields if not hasattr(config, k))
+    if unknown:
+        raise TypeError(
+            f"{caller} got unexpected keyword arguments: {', '.join(unknown)} (neither a field "
+            f"of the {config.model_type} config nor a loading option)."
+        )
+    for key, value in fields.items():
+        setattr(config, key, value)

@@ -23,6 +23,7 @@ from flax.traverse_util import flatten_dict, unflatten_dict
 
 from .. import hub
 from ..config import CONFIG_NAME, Config, EncoderDecoderConfig, config_from_dict
+from ..config import set_fields as set_config_fields
 from ..outputs import BaseModelOutput, ModelOutput
 from . import weights
 from .families import family
@@ -75,14 +76,7 @@ def set_fields(config: Config, fields: dict[str, Any], caller: str) -> None:
     """
     for name in IGNORED_OPTIONS:
         fields.pop(name, None)
-    unknown = sorted(k for k in fields if not hasattr(config, k))
-    if unknown:
-        raise TypeError(
-            f"{caller} got unexpected keyword arguments: {', '.join(unknown)} (neither a field "
-            f"of the {config.model_type} config nor a loading option)."
-        )
-    for key, value in fields.items():
-        setattr(config, key, value)
+    set_config_fields(config, fields, caller)
 
 
 def as_jax(tree: Any) -> Any:

@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 
 from ..config import EncoderDecoderConfig
+from ..generation.settings import check_shift_ids
 from .families import family
 from .layers import cross_entropy
 from .pretrained import init_std
@@ -81,16 +82,7 @@ def shift_tokens_right(
 ) -> jax.Array:
     """Decoder inputs from labels (B, T): the start token first, labels moved right by one, -100
     read as pad."""
-    if decoder_start_token_id is None:
-        raise ValueError(
-            "Make sure to set the decoder_start_token_id attribute of the model's configuration, "
-            "e.g. model.config.decoder_start_token_id = tokenizer.cls_token_id."
-        )
-    if pad_token_id is None:
-        raise ValueError(
-            "Make sure to set the pad_token_id attribute of the model's configuration, "
-            "e.g. model.config.pad_token_id = tokenizer.pad_token_id."
-        )
+    check_shift_ids(pad_token_id, decoder_start_token_id)
     labels = jnp.asarray(labels)
     start = jnp.full((labels.shape[0], 1), decoder_start_token_id, labels.dtype)
     shifted = jnp.concatenate([start, labels[:, :-1]], axis=1)

@@ -86,3 +86,26 @@ def cap_length(config: GenerationConfig, prompt: int, positions: int | None) -> 
                 "(max_position_embeddings); lower max_new_tokens or max_length."
             )
     return length
+
+
+def check_shift_ids(pad_token_id: Any, decoder_start_token_id: Any) -> None:
+    """The ids that turn labels into decoder inputs (start token first, -100 read as pad) must
+    be set, and be one token id each; every framework's ``shift_tokens_right`` checks here.
+
+    Raises:
+        TypeError: an id that is not an int.
+        ValueError: an id that is not set; the message says how to set it.
+    """
+    ids = (
+        ("decoder_start_token_id", decoder_start_token_id, "cls"),
+        ("pad_token_id", pad_token_id, "pad"),
+    )
+    for name, value, _ in ids:
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise TypeError(f"{name} must be one token id (an int), not {value!r}.")
+    for name, value, token in ids:
+        if value is None:
+            raise ValueError(
+                f"Make sure to set the {name} attribute of the model's configuration, "
+                f"e.g. model.config.{name} = tokenizer.{token}_token_id."
+            )

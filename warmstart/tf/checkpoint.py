@@ -28,18 +28,6 @@ def read_config(folder: Path) -> Config:
     return config_from_dict(hub.load_json(path))
 
 
-def set_fields(config: Config, fields: dict[str, Any], caller: str) -> None:
-    """Set a loader's leftover keywords on ``config``; a keyword that is no field raises."""
-    unknown = sorted(k for k in fields if not hasattr(config, k))
-    if unknown:
-        raise TypeError(
-            f"{caller} got unexpected keyword arguments: {', '.join(unknown)} (neither a field "
-            f"of the {config.model_type} config nor a loading option)."
-        )
-    for key, value in fields.items():
-        setattr(config, key, value)
-
-
 def _transpose(a: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(np.asarray(a).T)
 

@@ -19,9 +19,9 @@ import numpy as np
 import tensorflow as tf
 
 from .. import hub
-from ..config import CONFIG_NAME, EncoderDecoderConfig
+from ..config import CONFIG_NAME, EncoderDecoderConfig, set_fields
 from ..generation import GENERATION_CONFIG_NAME, GenerationConfig
-from ..generation.settings import GenerationSettings
+from ..generation.settings import GenerationSettings, check_shift_ids
 from ..outputs import BaseModelOutput, ModelOutput
 from . import checkpoint, generation
 from .families import family
@@ -42,12 +42,7 @@ class TFSeq2SeqLMOutput(ModelOutput):
 def shift_tokens_right(labels: tf.Tensor, pad_token_id: int | None, start_token_id: int | None):
     """Decoder inputs from labels (B, T): the start token first, labels moved right by one, -100
     read as pad."""
-    if start_token_id is None or pad_token_id is None:
-        name = "decoder_start_token_id" if start_token_id is None else "pad_token_id"
-        raise ValueError(
-            f"Make sure to set the {name} attribute of the model's configuration, e.g. "
-            f"model.config.{name} = tokenizer.{'cls' if start_token_id is None else 'pad'}_token_id."
-        )
+    check_shift_ids(pad_token_id, start_token_id)
     labels = tf.cast(labels, tf.int32)
     start = tf.fill((tf.shape(labels)[0], 1), start_token_id)
     shifted = tf.concat([start, labels[:, :-1]], axis=1)
@@ -275,7 +270,7 @@ class TFEncoderDecoderModel(GenerationSettings, keras.Model):
                 f"{folder} holds a {config.model_type!r} model, not an encoder-decoder. Build one "
                 "from it with TFEncoderDecoderModel.from_encoder_decoder_pretrained(enc, dec)."
             )
-        checkpoint.set_fields(config, kw, "from_pretrained()")
+        set_fields(config, kw, "from_pretrained()")
         model = cls(config)
         model.load_state(checkpoint.load_arrays(folder), str(folder))
         if (folder / GENERATION_CONFIG_NAME).is_file():
@@ -332,7 +327,7 @@ class TFEncoderDecoderModel(GenerationSettings, keras.Model):
         config = EncoderDecoderConfig(
             encoder=halves["encoder"].config, decoder=halves["decoder"].config
         )
-        checkpoint.set_fields(config, kwargs, "from_encoder_decoder_pretrained()")
+        set_fields(config, kwargs, "from_encoder_decoder_pretrained()")
         model = cls(config, encoder=halves["encoder"], decoder=halves["decoder"])
         new += list(model.proj)
         model.newly_initialized = new
@@ -354,7 +349,7 @@ def _pretrained_half(side: str, path: Any, options: dict[str, Any]) -> keras.Mod
         config.is_decoder = config.add_cross_attention = True
     else:
         config.is_decoder = config.add_cross_attention = False
-    checkpoint.set_fields(config, options, f"{side}_* options")
+    set_fields(config, options, f"{side}_* options")
     cls = family(config)[1 if side == "decoder" else 0]
     return cls.from_pretrained(folder, config=config)
 

@@ -13,7 +13,7 @@ import numpy as np
 import tensorflow as tf
 
 from .. import hub
-from ..config import CONFIG_NAME, Config, EncoderDecoderConfig
+from ..config import CONFIG_NAME, Config, EncoderDecoderConfig, set_fields
 from . import checkpoint
 from .layers import SelfAttention
 
@@ -118,7 +118,7 @@ class TFPretrained(keras.Model):
                 f"{folder} is a whole encoder-decoder; load it with "
                 "TFEncoderDecoderModel.from_pretrained."
             )
-        checkpoint.set_fields(config, kw, "from_pretrained()")
+        set_fields(config, kw, "from_pretrained()")
         model = cls(config)
         model.newly_initialized = checkpoint.load_half(model, folder)
         return model

@@ -25,6 +25,7 @@ from ..config import (
     EncoderDecoderConfig,
     check_attn_implementation,
     config_from_dict,
+    set_fields,
 )
 from ..hub import write_text_atomic
 from .heads import LMHeadDecoder
@@ -107,23 +108,6 @@ def pretrained_module(
             "; ".join(summarize_keys(missing)),
         )
     return module.eval()
-
-
-def set_fields(config: Config, fields: dict[str, Any], caller: str) -> None:
-    """Set a loader's leftover keywords on ``config``, as transformers' ``from_pretrained`` does.
-
-    Raises:
-        TypeError: a keyword that is no field of ``config`` (a typo would otherwise be saved in
-            config.json); the message names ``caller``.
-    """
-    unknown = sorted(k for k in fields if not hasattr(config, k))
-    if unknown:
-        raise TypeError(
-            f"{caller} got unexpected keyword arguments: {', '.join(unknown)} (neither a field "
-            f"of the {config.model_type} config nor a loading option)."
-        )
-    for key, value in fields.items():
-        setattr(config, key, value)
 
 
 def save_module(module: nn.Module, directory: str | os.PathLike, safe: bool = True) -> None:

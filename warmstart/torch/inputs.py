@@ -8,6 +8,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ..generation.settings import check_shift_ids
+
 
 def shift_tokens_right(
     input_ids: Tensor, pad_token_id: int | None, decoder_start_token_id: int | None
@@ -23,19 +25,7 @@ def shift_tokens_right(
         (B, T) decoder input ids.
     """
     labels, start_token_id = input_ids, decoder_start_token_id
-    for name, value in (("decoder_start_token_id", start_token_id), ("pad_token_id", pad_token_id)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            raise TypeError(f"{name} must be one token id (an int), not {value!r}.")
-    if start_token_id is None:
-        raise ValueError(
-            "Make sure to set the decoder_start_token_id attribute of the model's configuration, "
-            "e.g. model.config.decoder_start_token_id = tokenizer.cls_token_id."
-        )
-    if pad_token_id is None:
-        raise ValueError(
-            "Make sure to set the pad_token_id attribute of the model's configuration, "
-            "e.g. model.config.pad_token_id = tokenizer.pad_token_id."
-        )
+    check_shift_ids(pad_token_id, start_token_id)
     shifted = labels.new_empty(labels.shape)
     shifted[:, 1:] = labels[:, :-1]
     shifted[:, 0] = start_token_id

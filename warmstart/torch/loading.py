@@ -13,7 +13,13 @@ import torch
 from torch import Tensor, nn
 
 from .. import hub
-from ..config import CONFIG_NAME, EncoderDecoderConfig, as_config, check_attn_implementation
+from ..config import (
+    CONFIG_NAME,
+    EncoderDecoderConfig,
+    as_config,
+    check_attn_implementation,
+    set_fields,
+)
 from ..generation import GENERATION_CONFIG_NAME, GenerationConfig
 from ..hub import write_text_atomic
 from . import checkpoint, sharing, weights
@@ -212,7 +218,7 @@ def _composite_config(
             f"{folder} holds a {config.model_type!r} model, not an encoder-decoder. Build one from "
             "it with EncoderDecoderModel.from_encoder_decoder_pretrained(encoder, decoder)."
         )
-    checkpoint.set_fields(config, fields, "from_pretrained()")
+    set_fields(config, fields, "from_pretrained()")
     return config
 
 

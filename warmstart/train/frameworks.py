@@ -9,12 +9,12 @@ PyTorch Trainer's alone; asked for with another framework it is refused by name,
 
 from __future__ import annotations
 
-import importlib
 import math
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from .. import import_side
 from ..tokenizer import AutoTokenizer
 from .config import TrainConfig
 from .data import read_pairs
@@ -43,7 +43,7 @@ COMMON = {
     "progress",
 }
 
-_PACKAGES = {"tf": ("warmstart.tf", "tensorflow", "TF"), "flax": ("warmstart.flax", "jax", "Flax")}
+_PREFIXES = {"tf": "TF", "flax": "Flax"}
 
 
 def unsupported(config: TrainConfig, framework: str) -> list[str]:
@@ -74,12 +74,12 @@ def train_with(config: TrainConfig, framework: str) -> dict[str, Any]:
         )
     if not config.encoder:
         raise ValueError(f"--framework {framework} warm-starts from --encoder (and --decoder).")
-    side = _side(framework)
+    side = import_side(framework, f"--framework {framework}")
     pairs = read_pairs(config.train_file, config.source_field, config.target_field)
     output = Path(config.output_dir)
     claim(output, resume=False, overwrite=config.overwrite_output_dir)
     tokenizer = AutoTokenizer.from_pretrained(config.tokenizer or config.encoder)
-    model_class = getattr(side, f"{_PACKAGES[framework][2]}EncoderDecoderModel")
+    model_class = getattr(side, f"{_PREFIXES[framework]}EncoderDecoderModel")
     model = model_class.from_encoder_decoder_pretrained(
         config.encoder, config.decoder or config.encoder
     )
@@ -87,19 +87,6 @@ def train_with(config: TrainConfig, framework: str) -> dict[str, Any]:
     steps = config.max_steps or config.epochs * math.ceil(len(pairs) / config.batch_size)
     losses = _run(framework, config, model, tokenizer, pairs, steps)
     return {"framework": framework, "steps": steps, **losses, "model": str(output / "model")}
-
-
-def _side(framework: str) -> Any:
-    module, package, _ = _PACKAGES[framework]
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as err:
-        if err.name is None or err.name.split(".")[0] != package:
-            raise
-        raise ImportError(
-            f"--framework {framework} needs {package}, which is not installed: "
-            f'pip install "warmstart[{framework}]"'
-        ) from None
 
 
 def _run(framework: str, c: TrainConfig, model: Any, tokenizer: Any, pairs, steps: int) -> dict:
