@@ -120,3 +120,16 @@ def test_settings_follow_the_model_config_and_refuse_what_tf_lacks(models, sourc
         ours.generate(x, max_new_tokenz=3)
     with pytest.raises(ValueError, match="max_position_embeddings"):
         ours.generate(x, max_new_tokens=100)
+
+
+def test_decode_loops_read_transposed_weights_and_restore_them(models):
+    decoder = models[1].decoder
+    before = decoder.p
+    with decoder.transposed():
+        view = decoder.p
+    assert decoder.p is before and not any(k.endswith(".T") for k in before)
+    head = decoder.output_name
+    w = before[head] if head in before else decoder.get_input_embeddings()
+    np.testing.assert_array_equal(view[head + ".T"].numpy(), w.numpy().T)
+    dense = [k for k in before if k.endswith("intermediate.dense.weight")]
+    assert dense and all(k + ".T" in view for k in dense)

@@ -95,16 +95,17 @@ def generate(
     rows = tf.repeat(tf.range(B), times)  # each input's row repeated for its beams / samples
     enc, start = tf.gather(enc, rows), tf.gather(start, rows)
     enc_mask = None if attention_mask is None else tf.gather(attention_mask, rows)
-    step = _stepper(model.decoder, model.decoder.all_cross_kv(enc), enc_mask, length)
-    kv = model.decoder.new_cache(B * times, length)
-    if prompt > 1:  # the prompt's tokens but the last go into the cache at once
-        _, kv = step(start[:, :-1], kv, 0)
-    plan = processors.build(config, prompt)
-    if config.num_beams > 1:
-        seqs, lengths, scores = beam_search(step, kv, start, config, plan, B, _seed(seed, config))
-    else:
-        seqs, lengths = _token_loop(step, kv, start, config, plan, _seed(seed, config))
-        scores = None
+    with model.decoder.transposed():  # (in, out) weights for the loop's products
+        step = _stepper(model.decoder, model.decoder.all_cross_kv(enc), enc_mask, length)
+        kv = model.decoder.new_cache(B * times, length)
+        if prompt > 1:  # the prompt's tokens but the last go into the cache at once
+            _, kv = step(start[:, :-1], kv, 0)
+        plan, seed = processors.build(config, prompt), _seed(seed, config)
+        if config.num_beams > 1:
+            seqs, lengths, scores = beam_search(step, kv, start, config, plan, B, seed)
+        else:
+            seqs, lengths = _token_loop(step, kv, start, config, plan, seed)
+            scores = None
     if tf.executing_eagerly():
         seqs = seqs[:, : int(tf.reduce_max(lengths))]
     if config.return_dict_in_generate:

@@ -38,18 +38,30 @@ def activation(name: str) -> Callable[[tf.Tensor], tf.Tensor]:
 
 
 def linear(p: Params, name: str, x: tf.Tensor) -> tf.Tensor:
-    """``x @ W.T + b`` for the weight ``name.weight`` (out, in) and bias ``name.bias`` if any."""
-    return project(x, p[name + ".weight"], p.get(name + ".bias"))
+    """``x @ W.T + b`` for the weight ``name.weight`` (out, in) and bias ``name.bias`` if any
+    (``name.weight.T``, its transpose, used where present: see :func:`with_transposes`)."""
+    w = name + ".weight"
+    return project(x, p[w], p.get(name + ".bias"), p.get(w + ".T"))
 
 
-def project(x: tf.Tensor, w: tf.Tensor, bias: tf.Tensor | None = None) -> tf.Tensor:
+def project(
+    x: tf.Tensor, w: tf.Tensor, bias: tf.Tensor | None = None, w_t: tf.Tensor | None = None
+) -> tf.Tensor:
     """``x @ w.T + bias`` for x (..., C) and w (out, C), as one 2-D product (XLA on CPU runs an
-    ``einsum`` over (B, T, C) about eight times slower at one row)."""
+    ``einsum`` over (B, T, C) about eight times slower at one row); ``x @ w_t`` where ``w_t``
+    (C, out), w's transpose, is given."""
     shape = tf.shape(x)
-    y = tf.matmul(tf.reshape(x, (-1, x.shape[-1])), w, transpose_b=True)
+    x2 = tf.reshape(x, (-1, x.shape[-1]))
+    y = tf.matmul(x2, w, transpose_b=True) if w_t is None else tf.matmul(x2, w_t)
     if bias is not None:
         y = y + bias
     return tf.reshape(y, tf.concat([shape[:-1], [w.shape[0]]], 0))
+
+
+def with_transposes(p: Params, names: list[str]) -> Params:
+    """``p`` plus ``name.T``, the transpose (in, out), of each weight in ``names``: taken once before
+    a decode loop, as XLA's CPU matrix-vector product reads (in, out) faster than (out, in)."""
+    return {**p, **{name + ".T": tf.transpose(p[name]) for name in names}}
 
 
 def layer_norm(p: Params, name: str, x: tf.Tensor, eps: float) -> tf.Tensor:

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import keras
@@ -15,7 +17,7 @@ import tensorflow as tf
 from .. import hub
 from ..config import CONFIG_NAME, Config, EncoderDecoderConfig, set_fields
 from . import checkpoint
-from .layers import SelfAttention
+from .layers import SelfAttention, project, with_transposes
 
 logger = logging.getLogger("warmstart")
 
@@ -138,6 +140,9 @@ class TFDecoder:
     ``final`` and ``head``; this runs a pass with or without a static cache."""
 
     config: Any
+    output_name = (
+        "lm_head.weight"  # the LM head's weight (V, C), tied to the input embeddings or not
+    )
 
     def layer_count(self) -> int:
         raise NotImplementedError
@@ -147,6 +152,29 @@ class TFDecoder:
 
     def width(self) -> int:
         return self.config.hidden_size
+
+    def logits(self, x: tf.Tensor, bias: tf.Tensor | None = None) -> tf.Tensor:
+        """The LM head's product: (B, T, C) -> (B, T, V)."""
+        name = self.output_name
+        w = self.p[name] if name in self.p else self.get_input_embeddings()
+        return project(x, w, bias, self.p.get(name + ".T"))
+
+    @contextmanager
+    def transposed(self) -> Iterator[None]:
+        """Within: ``self.p`` also holds the transposes of the linear weights and of the LM head's,
+        taken once (for a decode loop: see :func:`.layers.with_transposes`)."""
+        p = self.p
+        names = [k for k, w in p.items() if len(w.shape) == 2 and k[:-6] + "bias" in p]
+        view = with_transposes(p, names)
+        if self.output_name not in p:
+            view[self.output_name + ".T"] = tf.transpose(self.get_input_embeddings())
+        elif self.output_name not in names:
+            view[self.output_name + ".T"] = tf.transpose(p[self.output_name])
+        self.__dict__["p"] = view
+        try:
+            yield
+        finally:
+            self.__dict__["p"] = p
 
     def max_positions(self) -> int | None:
         return self.config.max_position_embeddings

@@ -23,7 +23,6 @@ from ..layers import (
     layer_norm,
     linear,
     padding_keep,
-    project,
     split_heads,
 )
 from ..pretrained import Spec, TFDecoder, TFPretrained, linear_spec, norm_spec
@@ -187,5 +186,4 @@ class TFBartForCausalLM(_BartStack, TFDecoder, TFPretrained):
         return self.config.d_model
 
     def head(self, x: tf.Tensor) -> tf.Tensor:
-        w = self.p.get("lm_head.weight", self.get_input_embeddings())
-        return project(x, w)  # (B, T, V)
+        return self.logits(x)  # (B, T, V)

@@ -22,7 +22,6 @@ from ..layers import (
     layer_norm,
     linear,
     padding_keep,
-    project,
     split_heads,
 )
 from ..pretrained import Spec, TFDecoder, TFPretrained, linear_spec, norm_spec
@@ -171,6 +170,7 @@ class TFBertLMHeadModel(TFDecoder, TFBertModel):
 
     is_decoder_class = True
     prefix = "bert."
+    output_name = "cls.predictions.decoder.weight"
     pooler = False
 
     def weight_specs(self) -> dict[str, Spec]:
@@ -194,12 +194,8 @@ class TFBertLMHeadModel(TFDecoder, TFBertModel):
     def heads(self) -> int:
         return self.config.num_attention_heads
 
-    def output_weight(self, name: str) -> tf.Variable:
-        return self.p.get(name) if name in self.p else self.get_input_embeddings()
-
     def head(self, x: tf.Tensor) -> tf.Tensor:
         c, h = self.config, "cls.predictions."
         x = activation(c.hidden_act)(linear(self.p, h + "transform.dense", x))
         x = layer_norm(self.p, h + "transform.LayerNorm", x, c.layer_norm_eps)
-        w = self.output_weight(h + "decoder.weight")
-        return project(x, w, self.p[h + "bias"])  # (B, T, V)
+        return self.logits(x, self.p[h + "bias"])  # (B, T, V)

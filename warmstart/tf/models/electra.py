@@ -12,7 +12,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from ..layers import activation, layer_norm, linear, project
+from ..layers import activation, layer_norm, linear
 from ..pretrained import Spec, linear_spec, norm_spec
 from .bert import TFBertLMHeadModel, TFBertModel
 
@@ -45,6 +45,7 @@ class TFElectraForCausalLM(TFBertLMHeadModel, TFElectraModel):
     """ELECTRA used as a decoder: ``electra`` plus the generator's LM head."""
 
     prefix = "electra."
+    output_name = "generator_lm_head.weight"
 
     def weight_specs(self) -> dict[str, Spec]:
         c, out = self.config, TFElectraModel.weight_specs(self)
@@ -63,5 +64,4 @@ class TFElectraForCausalLM(TFBertLMHeadModel, TFElectraModel):
     def head(self, x: tf.Tensor) -> tf.Tensor:
         x = activation("gelu")(linear(self.p, "generator_predictions.dense", x))
         x = layer_norm(self.p, "generator_predictions.LayerNorm", x, self.config.layer_norm_eps)
-        w = self.output_weight("generator_lm_head.weight")
-        return project(x, w, self.p["generator_lm_head.bias"])  # (B, T, V)
+        return self.logits(x, self.p["generator_lm_head.bias"])  # (B, T, V)

@@ -23,7 +23,6 @@ from ..layers import (
     dropout,
     layer_norm,
     linear,
-    project,
     split_heads,
 )
 from ..pretrained import Spec, TFDecoder, TFPretrained, linear_spec, norm_spec
@@ -143,5 +142,4 @@ class TFGPT2LMHeadModel(TFGPT2Model):
         )
 
     def head(self, x: tf.Tensor) -> tf.Tensor:
-        w = self.p.get("lm_head.weight", self.get_input_embeddings())
-        return project(x, w)  # (B, T, V)
+        return self.logits(x)  # (B, T, V)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from ..layers import activation, layer_norm, linear, project
+from ..layers import activation, layer_norm, linear
 from ..pretrained import Spec, linear_spec, norm_spec
 from .bert import TFBertLMHeadModel, TFBertModel, check_positions
 
@@ -33,6 +33,7 @@ class TFRobertaForCausalLM(TFBertLMHeadModel, TFRobertaModel):
     """RoBERTa used as a decoder: ``roberta`` (no pooler) plus ``lm_head``."""
 
     prefix = "roberta."
+    output_name = "lm_head.decoder.weight"
 
     def weight_specs(self) -> dict[str, Spec]:
         c, out = self.config, TFRobertaModel.weight_specs(self)
@@ -51,5 +52,4 @@ class TFRobertaForCausalLM(TFBertLMHeadModel, TFRobertaModel):
     def head(self, x: tf.Tensor) -> tf.Tensor:
         x = activation("gelu")(linear(self.p, "lm_head.dense", x))  # exact GELU, as fairseq
         x = layer_norm(self.p, "lm_head.layer_norm", x, self.config.layer_norm_eps)
-        w = self.output_weight("lm_head.decoder.weight")
-        return project(x, w, self.p["lm_head.bias"])  # (B, T, V)
+        return self.logits(x, self.p["lm_head.bias"])  # (B, T, V)
