@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from ..layers import project
 from ..pretrained import Spec
 from .bert import TFBertLMHeadModel, TFBertModel
 
@@ -30,6 +29,7 @@ class TFBertGenerationDecoder(TFBertLMHeadModel, TFBertGenerationEncoder):
 
     model_types = ("bert-generation",)
     prefix = "bert."
+    output_name = "lm_head.decoder.weight"
 
     def weight_specs(self) -> dict[str, Spec]:
         c, out = self.config, TFBertGenerationEncoder.weight_specs(self)
@@ -44,5 +44,4 @@ class TFBertGenerationDecoder(TFBertLMHeadModel, TFBertGenerationEncoder):
         return {"lm_head.decoder.weight": "bert.embeddings.word_embeddings.weight"}
 
     def head(self, x: tf.Tensor) -> tf.Tensor:
-        w = self.output_weight("lm_head.decoder.weight")
-        return project(x, w, self.p["lm_head.bias"])  # (B, T, V)
+        return self.logits(x, self.p["lm_head.bias"])  # (B, T, V)
