@@ -59,18 +59,6 @@ def test_core_works_with_every_framework_blocked(tmp_path):
     assert error.endswith('pip install "warmstart[torch]"'), error
 
 
-def test_arrays_read_as_numpy_including_bfloat16(tmp_path):
-    import torch
-    from safetensors.torch import save_file as save_torch
-
-    w = torch.randn(3, 4)
-    save_torch({"a": w.to(torch.bfloat16), "b": w}, tmp_path / "model.safetensors")
-    arrays = hub.load_arrays(tmp_path)
-    assert arrays["a"].dtype == np.float32 and arrays["b"].dtype == np.float32
-    np.testing.assert_array_equal(arrays["a"], w.to(torch.bfloat16).float().numpy())
-    np.testing.assert_array_equal(arrays["b"], w.numpy())
-
-
 def test_arrays_round_trip_and_sharded_index(tmp_path):
     a, b = np.ones((2, 2), np.float32), np.arange(3, dtype=np.int64)
     hub.save_arrays({"a": a}, tmp_path / "model-00001-of-00002.safetensors")
@@ -85,21 +73,6 @@ def test_arrays_round_trip_and_sharded_index(tmp_path):
     arrays = hub.load_arrays(tmp_path)
     np.testing.assert_array_equal(arrays["a"], a)
     np.testing.assert_array_equal(arrays["b"], b)
-
-
-def test_bfloat16_is_widened_even_with_ml_dtypes_imported(tmp_path):
-    """JAX and TensorFlow import ml_dtypes, with which numpy reads bfloat16 natively."""
-    out = _run(
-        f"""
-        import numpy as np, ml_dtypes, torch
-        from safetensors.torch import save_file
-        from warmstart import hub
-        save_file({{"a": torch.ones(2, dtype=torch.bfloat16)}}, {str(tmp_path / "model.safetensors")!r})
-        print(hub.load_arrays({str(tmp_path)!r})["a"].dtype)
-        """
-    )
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "float32"
 
 
 def test_saved_folders_and_files_get_the_umask_modes(tmp_path):
