@@ -1,8 +1,10 @@
 """The Flax side's rows of ``make bench``: jit-compiled greedy and beam-4 decoding at batch 1 on the
 saved MiniLM bert2bert, ms per step after compiling and the compile time, beside transformers
 4.46's Flax ``generate`` under ``jax.jit`` on the same weights (run in its own environment,
-``.venv-ref-flax`` at the repository root, when present) and the floor: the time to read the
-decoder's weights once, measured in JAX in the same run.
+``.venv-ref-flax`` at the repository root, when present) and two floors measured in JAX in the
+same run: reading the decoder's weights once (the note), and multiplying the search's rows by every
+weight a step multiplies (the floor column: 1 row for greedy, 4 for beam 4), which is what XLA's
+product kernels alone cost at that row count, whatever the implementation around them.
 
 Both sides decode exactly ``STEPS`` tokens (``min_length`` keeps eos out) from the same source ids.
 4.46's Flax ``encode`` passes ``position_ids`` where BERT takes ``token_type_ids``; its side is run
@@ -27,6 +29,7 @@ import numpy as np
 STEPS = 32
 SOURCE = 24  # source tokens
 MODES = {"greedy": {}, "beam 4": {"num_beams": 4}}
+ROWS = {"greedy": 1, "beam 4": 4}  # rows a step multiplies, batch 1
 REF_PYTHON = Path(__file__).resolve().parents[1] / ".venv-ref-flax" / "bin" / "python"
 
 
@@ -67,6 +70,58 @@ def weights_floor(params: dict, repeats: int) -> float:
     return 1000 * min(times)
 
 
+LOOKED_UP = ("position_embeddings", "token_type_embeddings", "embed_positions")
+ONCE = (
+    "crossattention/self/key",
+    "crossattention/self/value",
+    "encoder_attn/k_proj",
+    "encoder_attn/v_proj",
+    "crossattention/c_attn",
+)
+
+
+def multiplied(params: dict) -> list[tuple[str, jax.Array]]:
+    """The decoder's 2-D weights a decoding step multiplies, by path: not the tables it looks up
+    one row of, nor the cross-attention key/value projections (applied once per decode)."""
+    flat = jax.tree_util.tree_flatten_with_path(params)[0]
+    named = [("/".join(str(getattr(k, "key", k)) for k in path), w) for path, w in flat]
+    return [
+        (name, w)
+        for name, w in named
+        if w.ndim == 2 and not any(s in name for s in LOOKED_UP + ONCE)
+    ]
+
+
+def products_floor(params: dict, rows: int, repeats: int) -> float:
+    """ms for XLA to multiply ``rows`` rows by every weight a decoding step multiplies once
+    (kernels as ``x @ kernel``, the word table as the tied LM head ``x @ table.T``): the least a
+    step can cost with these product kernels at that row count, whatever the implementation."""
+    from warmstart.flax.layers import tied_logits  # the LM head's product, in its fastest form
+
+    weights = multiplied(params)
+    rng = np.random.default_rng(0)
+
+    def operand(name, w):
+        width = w.shape[1] if name.endswith("embedding") else w.shape[0]
+        return jnp.asarray(rng.standard_normal((rows, width)), jnp.float32)
+
+    xs = [operand(name, w) for name, w in weights]
+    tied = [name.endswith("embedding") for name, _ in weights]
+
+    @jax.jit
+    def run(xs, ws):
+        return sum(jnp.sum(tied_logits(x, w) if t else x @ w) for x, w, t in zip(xs, ws, tied))
+
+    ws = [w for _, w in weights]
+    jax.block_until_ready(run(xs, ws))
+    times = []
+    for _ in range(repeats * 5):
+        start = time.perf_counter()
+        jax.block_until_ready(run(xs, ws))
+        times.append(time.perf_counter() - start)
+    return 1000 * min(times)
+
+
 def rows(folder: Path, args) -> list[dict]:
     """The Flax rows (``figure, unit, warmstart, transformers, floor, note``)."""
     from warmstart.flax import FlaxEncoderDecoderModel
@@ -74,7 +129,8 @@ def rows(folder: Path, args) -> list[dict]:
     repeats = 2 if getattr(args, "quick", False) else 5
     model = FlaxEncoderDecoderModel.from_pretrained(folder)
     ids = source_ids(model.config.encoder.vocab_size)
-    floor = weights_floor(model.params["decoder"], repeats)
+    read = weights_floor(model.params["decoder"], repeats)
+    floors = {mode: products_floor(model.params["decoder"], ROWS[mode], repeats) for mode in MODES}
     ours = {}
     for mode in MODES:
         ours[mode] = time_decode(
@@ -90,13 +146,14 @@ def rows(folder: Path, args) -> list[dict]:
             else ("same tokens" if ref["tokens"] == tokens.tolist() else "TOKENS DIFFER")
         )
         note = f"jax.jit, batch 1, {STEPS} steps" + (f"; {same}" if same else "")
+        note += f"; floor: {ROWS[mode]}-row products; weights read once {read:.2f} ms"
         out.append(
             dict(
                 figure=f"flax decode {mode} b1",
                 unit="ms/step",
                 warmstart=ms,
                 transformers=None if ref is None else ref["ms"],
-                floor=floor,
+                floor=floors[mode],
                 note=note,
             )
         )

@@ -21,6 +21,7 @@ PAIRINGS = {
     "bert2bert": (("Bert", TINY), ("Bert", TINY)),
     "bert2gpt2": (("Bert", WIDE), ("GPT2", GPT2_TINY)),
     "roberta2roberta": (("Roberta", TINY), ("Roberta", TINY)),
+    "roberta2gpt2": (("Roberta", TINY), ("GPT2", GPT2_TINY)),
     "roberta2xlmroberta_untied": (("Roberta", TINY), ("XLMRoberta", UNTIED)),
     "electra2bert": (("Electra", ELECTRA), ("Bert", TINY)),
     "electra2electra": (("Electra", ELECTRA), ("Electra", ELECTRA)),
