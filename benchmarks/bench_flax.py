@@ -15,6 +15,7 @@ imports nothing of warmstart.
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -92,34 +93,39 @@ def multiplied(params: dict) -> list[tuple[str, jax.Array]]:
     ]
 
 
+FORMS = {  # a (rows, in) x times a weight held as (in, out) ``k`` or as (out, in) ``kt``
+    "x @ k": lambda x, k, kt: x @ k,
+    "x @ kt.T": lambda x, k, kt: x @ kt.T,
+    "(kt @ x.T).T": lambda x, k, kt: (kt @ x.T).T,
+}
+
+
 def products_floor(params: dict, rows: int, repeats: int) -> float:
-    """ms for XLA to multiply ``rows`` rows by every weight a decoding step multiplies once
-    (kernels as ``x @ kernel``, the word table as the tied LM head ``x @ table.T``): the least a
-    step can cost with these product kernels at that row count, whatever the implementation."""
-    from warmstart.flax.layers import tied_logits  # the LM head's product, in its fastest form
-
+    """ms for XLA to multiply ``rows`` rows by every weight a decoding step multiplies, each once,
+    in one computation (as a step reads them all): the fastest of every choice of :data:`FORMS`
+    for the layers' weights and for the LM head's. The least a step can cost with these product
+    kernels at that row count, whatever the implementation around them."""
     weights = multiplied(params)
+    head = [name.endswith("embedding") for name, _ in weights]
+    ks = [w.T if h else w for (_, w), h in zip(weights, head)]  # (in, out)
+    kts = [jnp.asarray(np.asarray(k).T.copy()) for k in ks]  # (out, in)
+    ks = [jnp.asarray(np.asarray(k).copy()) for k in ks]
     rng = np.random.default_rng(0)
-
-    def operand(name, w):
-        width = w.shape[1] if name.endswith("embedding") else w.shape[0]
-        return jnp.asarray(rng.standard_normal((rows, width)), jnp.float32)
-
-    xs = [operand(name, w) for name, w in weights]
-    tied = [name.endswith("embedding") for name, _ in weights]
-
-    @jax.jit
-    def run(xs, ws):
-        return sum(jnp.sum(tied_logits(x, w) if t else x @ w) for x, w, t in zip(xs, ws, tied))
-
-    ws = [w for _, w in weights]
-    jax.block_until_ready(run(xs, ws))
-    times = []
-    for _ in range(repeats * 5):
-        start = time.perf_counter()
-        jax.block_until_ready(run(xs, ws))
-        times.append(time.perf_counter() - start)
-    return 1000 * min(times)
+    xs = [jnp.asarray(rng.standard_normal((rows, k.shape[0])), jnp.float32) for k in ks]
+    best = float("inf")
+    for layer_form, head_form in itertools.product(FORMS.values(), repeat=2):
+        forms = [head_form if h else layer_form for h in head]
+        run = jax.jit(
+            lambda xs, ks, kts, forms=forms: sum(
+                jnp.sum(f(x, k, kt)) for f, x, k, kt in zip(forms, xs, ks, kts)
+            )
+        )
+        jax.block_until_ready(run(xs, ks, kts))
+        for _ in range(repeats * 3):
+            start = time.perf_counter()
+            jax.block_until_ready(run(xs, ks, kts))
+            best = min(best, time.perf_counter() - start)
+    return 1000 * best
 
 
 def rows(folder: Path, args) -> list[dict]:

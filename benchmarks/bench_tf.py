@@ -8,8 +8,8 @@ at the top but the standard library. Its tokens are not compared (4.46's compile
 its own eager tokens within a few steps); ours are checked against the PyTorch side's.
 
 The floor column is what TensorFlow's XLA product kernels alone cost at the search's row count (1
-for greedy, 4 for beam 4): every weight a step multiplies, multiplied once; the note adds reading the
-weights once at numpy's rate.
+for greedy, 4 for beam 4): every weight a step multiplies, multiplied once in one computation, in
+the faster layouts; the note adds reading the weights once at numpy's rate.
 """
 
 from __future__ import annotations
@@ -115,9 +115,12 @@ CROSS_ONCE = (
 
 def _products_floor_ms(model: Any, rows: int, repeats: int) -> float:
     """ms for XLA (TensorFlow's) to multiply ``rows`` rows by every weight a decoding step
-    multiplies, each once, in the (in, out) layout the decode loop uses: the linear weights but the
-    cross-attention's key/value projections (applied once per decode), and the LM head's. What the
-    product kernels alone cost at that row count, whatever the implementation around them."""
+    multiplies, each once, in one computation: the linear weights but the cross-attention's
+    key/value projections (applied once per decode), and the LM head's; the fastest of (in, out)
+    and (out, in) layouts for the layers' weights and for the head's. What the product kernels alone
+    cost at that row count, whatever the implementation around them."""
+    import itertools
+
     import numpy as np
     import tensorflow as tf
 
@@ -128,23 +131,32 @@ def _products_floor_ms(model: Any, rows: int, repeats: int) -> float:
         for k, w in p.items()
         if len(w.shape) == 2 and k[:-6] + "bias" in p and not any(s in k for s in CROSS_ONCE)
     ]
-    weights = [tf.transpose(p[k]) for k in names]
     head = p[dec.output_name] if dec.output_name in p else dec.get_input_embeddings()
-    weights.append(tf.transpose(head))
+    out_in = [tf.identity(p[k]) for k in names] + [tf.identity(head)]
+    in_out = [tf.transpose(w) for w in out_in]
+    is_head = [False] * len(names) + [True]
     rng = np.random.default_rng(0)
-    xs = [tf.constant(rng.standard_normal((rows, w.shape[0])), tf.float32) for w in weights]
+    xs = [tf.constant(rng.standard_normal((rows, w.shape[1])), tf.float32) for w in out_in]
+    best = float("inf")
+    for layers_t, head_t in itertools.product((False, True), repeat=2):
+        ws = [(in_out if (head_t if h else layers_t) else out_in)[i] for i, h in enumerate(is_head)]
+        flags = [head_t if h else layers_t for h in is_head]
 
-    @tf.function(jit_compile=True)
-    def run(xs, ws):
-        return tf.add_n([tf.reduce_sum(tf.matmul(x, w)) for x, w in zip(xs, ws)])
+        @tf.function(jit_compile=True)
+        def run(xs, ws, flags=flags):
+            return tf.add_n(
+                [
+                    tf.reduce_sum(tf.matmul(x, w, transpose_b=not t))
+                    for x, w, t in zip(xs, ws, flags)
+                ]
+            )
 
-    run(xs, weights).numpy()
-    times = []
-    for _ in range(repeats * 5):
-        start = time.perf_counter()
-        run(xs, weights).numpy()
-        times.append(time.perf_counter() - start)
-    return 1000 * min(times)
+        run(xs, ws).numpy()
+        for _ in range(repeats * 3):
+            start = time.perf_counter()
+            run(xs, ws).numpy()
+            best = min(best, time.perf_counter() - start)
+    return 1000 * best
 
 
 def rows(folder: Path, args: Any) -> list[dict]:
