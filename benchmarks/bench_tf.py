@@ -9,7 +9,8 @@ its own eager tokens within a few steps); ours are checked against the PyTorch s
 
 The floor column is what TensorFlow's XLA product kernels alone cost at the search's row count (1
 for greedy, 4 for beam 4): every weight a step multiplies, multiplied once in one computation, in
-the faster layouts; the note adds reading the weights once at numpy's rate.
+the faster layouts; the note adds the same products one after another (as a decoder runs them) and
+reading the weights once at numpy's rate.
 """
 
 from __future__ import annotations
@@ -113,28 +114,37 @@ CROSS_ONCE = (
 )
 
 
-def _products_floor_ms(model: Any, rows: int, repeats: int) -> float:
+def multiplied(decoder: Any) -> list:
+    """The (out, in) weights a decoding step of the TF ``decoder`` multiplies, in the decoder's
+    order, its LM head's last: every linear weight but the cross-attention's key/value
+    projections (applied once per decode)."""
+    p = decoder.p
+    names = [
+        k
+        for k, w in p.items()
+        if len(w.shape) == 2 and k[:-6] + "bias" in p and not any(s in k for s in CROSS_ONCE)
+    ]
+    name = decoder.output_name
+    return [p[k] for k in names] + [p[name] if name in p else decoder.get_input_embeddings()]
+
+
+def _products_floor_ms(model: Any, rows: int, repeats: int, chained: bool = False) -> float:
     """ms for XLA (TensorFlow's) to multiply ``rows`` rows by every weight a decoding step
     multiplies, each once, in one computation: the linear weights but the cross-attention's
     key/value projections (applied once per decode), and the LM head's; the fastest of (in, out)
     and (out, in) layouts for the layers' weights and for the head's. What the product kernels alone
-    cost at that row count, whatever the implementation around them."""
+    cost at that row count, whatever the implementation around them. ``chained``: one product after
+    another, in the decoder's order (each takes the last output of its input width), as a decoder
+    has to run them."""
     import itertools
 
     import numpy as np
     import tensorflow as tf
 
     dec = model.decoder
-    p = dec.p
-    names = [
-        k
-        for k, w in p.items()
-        if len(w.shape) == 2 and k[:-6] + "bias" in p and not any(s in k for s in CROSS_ONCE)
-    ]
-    head = p[dec.output_name] if dec.output_name in p else dec.get_input_embeddings()
-    out_in = [tf.identity(p[k]) for k in names] + [tf.identity(head)]
+    out_in = [tf.identity(w) for w in multiplied(dec)]
     in_out = [tf.transpose(w) for w in out_in]
-    is_head = [False] * len(names) + [True]
+    is_head = [False] * (len(out_in) - 1) + [True]
     rng = np.random.default_rng(0)
     xs = [tf.constant(rng.standard_normal((rows, w.shape[1])), tf.float32) for w in out_in]
     best = float("inf")
@@ -144,12 +154,18 @@ def _products_floor_ms(model: Any, rows: int, repeats: int) -> float:
 
         @tf.function(jit_compile=True)
         def run(xs, ws, flags=flags):
-            return tf.add_n(
-                [
-                    tf.reduce_sum(tf.matmul(x, w, transpose_b=not t))
-                    for x, w, t in zip(xs, ws, flags)
-                ]
-            )
+            if not chained:
+                return tf.add_n(
+                    [
+                        tf.reduce_sum(tf.matmul(x, w, transpose_b=not t))
+                        for x, w, t in zip(xs, ws, flags)
+                    ]
+                )
+            last = {}
+            for x, w, t in zip(xs, ws, flags):
+                width_in, width_out = (w.shape[0], w.shape[1]) if t else (w.shape[1], w.shape[0])
+                last[width_out] = tf.matmul(last.get(width_in, x), w, transpose_b=not t)
+            return tf.add_n([tf.reduce_sum(v) for v in last.values()])
 
         run(xs, ws).numpy()
         for _ in range(repeats * 3):
@@ -171,11 +187,15 @@ def rows(folder: Path, args: Any) -> list[dict]:
     loaded = TFEncoderDecoderModel.from_pretrained(folder)
     read = _floor_ms(loaded)
     floors = {name: _products_floor_ms(loaded, ROWS[name], repeats) for name in SEARCHES}
+    chains = {name: _products_floor_ms(loaded, ROWS[name], repeats, True) for name in SEARCHES}
     out = []
     for name in SEARCHES:
         same = ours[name]["tokens"] == expected[name]
         note = f"XLA; tokens {'equal' if same else 'DIFFER from'} the PyTorch side's"
-        note += f"; floor: {ROWS[name]}-row products; weights read once {read:.2f} ms"
+        note += (
+            f"; floor: {ROWS[name]}-row products at once; one after another {chains[name]:.2f} ms"
+            f"; weights read once {read:.2f} ms"
+        )
         ref = None if theirs is None else theirs[name]
         out.append(
             dict(

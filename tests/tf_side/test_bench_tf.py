@@ -1,0 +1,45 @@
+"""benchmarks/bench_tf.py's floors: the weights a TF decoding step multiplies."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+from tf_side.conftest import PAIRINGS
+
+from warmstart.tf import TFEncoderDecoderModel
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_tf.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_tf_under_test", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    yield module
+    del sys.modules[spec.name]
+
+
+@pytest.mark.parametrize("name", ["bert2bert", "bert2bert_untied"])
+def test_a_step_multiplies_the_linear_weights_but_the_cross_keys_values_and_the_head(
+    bench, pairing_dirs, name
+):
+    model = TFEncoderDecoderModel.from_pretrained(pairing_dirs[name])
+    weights = bench.multiplied(model.decoder)
+    layers = PAIRINGS[name][1][1]["num_hidden_layers"]
+    # per layer: q, k, v, output; cross q, cross output; intermediate, output; the head's
+    # transform, then the LM head itself (the word table when tied)
+    assert len(weights) == 8 * layers + 2
+    vocab = model.decoder.config.vocab_size
+    assert tuple(weights[-1].shape) == (vocab, model.decoder.config.hidden_size)
+    p = model.decoder.p
+    cross_kv = [
+        p[k] for k in p if "crossattention.self.key" in k or "crossattention.self.value" in k
+    ]
+    assert not [w for w in weights for c in cross_kv if w is c]
+    if name == "bert2bert":
+        assert weights[-1] is model.decoder.get_input_embeddings()
