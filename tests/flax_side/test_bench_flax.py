@@ -3,29 +3,20 @@ at once or one after another as a decoder runs them."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from bench_scripts import bench_script
 from tiny_configs import TINY
 
 import warmstart.config as ws
 from warmstart.flax import FlaxEncoderDecoderModel
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_flax.py"
-
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_flax_under_test", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    yield module
-    del sys.modules[spec.name]
+    with bench_script("bench_flax") as module:
+        yield module
 
 
 def test_a_step_multiplies_all_but_the_tables_and_the_cross_keys_values(bench):

@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
+from bench_scripts import bench_script
 from tf_side.conftest import PAIRINGS
 
 from warmstart.tf import TFEncoderDecoderModel
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_tf.py"
-
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_tf_under_test", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    yield module
-    del sys.modules[spec.name]
+    with bench_script("bench_tf") as module:
+        yield module
 
 
 @pytest.mark.parametrize("name", ["bert2bert", "bert2bert_untied"])

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -79,6 +82,22 @@ def test_tensorboard_events_are_written(tmp_path: Path):
     events.Reload()
     assert [s.value for s in events.Scalars("train/loss")] == [2.5]
     assert [(s.step, s.value) for s in events.Scalars("eval/rougeL")] == [(2, 40.0)]
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("tensorflow") is None, reason="TensorFlow is not installed"
+)
+def test_tensorboard_events_are_written_without_importing_tensorflow(tmp_path: Path):
+    code = (
+        "import sys; from warmstart.train.metrics import MetricsLog; "
+        f"log = MetricsLog({str(tmp_path)!r}); log.write({{'step': 1, 'loss': 2.5}}); log.close(); "
+        "print('tensorflow' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"
+    assert "cpu_feature_guard" not in done.stderr and "oneDNN" not in done.stderr
+    assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
 
 
 def test_comparison_draws_both_runs_on_the_same_axes(tmp_path: Path, monkeypatch):

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
+import types
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -102,11 +104,18 @@ class MetricsLog:
 
 
 def _tensorboard_writer(folder: Path) -> Any:
+    if "tensorflow" not in sys.modules:
+        # TensorBoard imports TensorFlow when it is installed (seconds, and its start-up log
+        # lines) unless this marker module exists; its own event writer needs none of TensorFlow
+        sys.modules.setdefault(_NO_TF, types.ModuleType(_NO_TF))
     try:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:  # tensorboard is optional
         return None
     return SummaryWriter(log_dir=str(folder / "tensorboard"))
+
+
+_NO_TF = "tensorboard.compat.notf"
 
 
 def read_records(path: str | Path) -> list[dict[str, Any]]:
