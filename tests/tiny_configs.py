@@ -44,3 +44,24 @@ def randomize_(model: torch.nn.Module, std: float = 0.05) -> torch.nn.Module:
         for p in model.parameters():
             p.add_(torch.randn_like(p) * std)
     return model
+
+
+BERTGEN_IDS = dict(decoder_start_token_id=2, pad_token_id=0, eos_token_id=1)
+
+
+def bertgen_bert2bert(folder) -> torch.nn.Module:
+    """The PyTorch side's bert2bert of tiny BertGeneration halves (ids :data:`BERTGEN_IDS`), made to
+    read its input and end rows at different steps, saved to ``folder`` for the TF and Flax sides."""
+    from warmstart import BertGenerationConfig, EncoderDecoderConfig, EncoderDecoderModel
+
+    torch.manual_seed(0)
+    config = EncoderDecoderConfig.from_encoder_decoder_configs(
+        BertGenerationConfig(**TINY), BertGenerationConfig(**TINY), **BERTGEN_IDS
+    )
+    model = randomize_(EncoderDecoderModel(config)).eval()
+    with torch.no_grad():
+        for layer in model.decoder.bert.encoder.layer:
+            layer.crossattention.output.dense.weight.mul_(30)
+        model.decoder.lm_head.bias[BERTGEN_IDS["eos_token_id"]] += 0.2
+    model.save_pretrained(folder)
+    return model

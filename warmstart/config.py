@@ -545,3 +545,22 @@ def set_fields(config: Config, fields: dict[str, Any], caller: str) -> None:
         )
     for key, value in fields.items():
         setattr(config, key, value)
+
+
+def composite_config(
+    config: EncoderDecoderConfig | None, encoder: Any = None, decoder: Any = None
+) -> EncoderDecoderConfig:
+    """An encoder-decoder model's config: ``config``, or made from its two given halves' configs
+    (every framework's ``EncoderDecoderModel(config=None, encoder=, decoder=)``).
+
+    Raises:
+        ValueError: neither a config nor both halves.
+        TypeError: a config that is not an :class:`EncoderDecoderConfig`.
+    """
+    if config is None:
+        if encoder is None or decoder is None:
+            raise ValueError("Pass a config, or both an encoder and a decoder.")
+        config = EncoderDecoderConfig(encoder=encoder.config, decoder=decoder.config)
+    if not isinstance(config, EncoderDecoderConfig):
+        raise TypeError(f"config must be an EncoderDecoderConfig, not {type(config).__name__}.")
+    return config

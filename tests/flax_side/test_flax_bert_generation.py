@@ -9,10 +9,10 @@ import pytest
 import torch
 import transformers as hf
 from conftest import padded_batch
-from tiny_configs import TINY, randomize_
+from tiny_configs import BERTGEN_IDS, TINY, bertgen_bert2bert, randomize_
 
 import warmstart
-from warmstart import BertGenerationConfig, EncoderDecoderConfig, EncoderDecoderModel
+from warmstart import BertGenerationConfig, EncoderDecoderModel
 from warmstart.flax import (
     FlaxBertGenerationDecoder,
     FlaxBertGenerationEncoder,
@@ -20,7 +20,7 @@ from warmstart.flax import (
 )
 
 DECODER = dict(is_decoder=True, add_cross_attention=True)
-IDS = dict(decoder_start_token_id=2, pad_token_id=0, eos_token_id=1)
+IDS = BERTGEN_IDS
 SOURCE = np.array([[5, 6, 7, 8, 9, 10], [11, 12, 13, 14, 0, 0]])
 MASK = (SOURCE != 0).astype(np.int32)
 
@@ -75,18 +75,8 @@ def test_half_loads_and_saves_back(maker, decoder, tie, tmp_path):
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory):
     """(the PyTorch side's BertGeneration bert2bert, the Flax model loaded from its folder)."""
-    torch.manual_seed(0)
-    config = EncoderDecoderConfig.from_encoder_decoder_configs(
-        BertGenerationConfig(**TINY), BertGenerationConfig(**TINY), **IDS
-    )
-    theirs = randomize_(EncoderDecoderModel(config)).eval()
-    with torch.no_grad():  # let a tiny random model read its input, and end at different steps
-        for layer in theirs.decoder.bert.encoder.layer:
-            layer.crossattention.output.dense.weight.mul_(30)
-        theirs.decoder.lm_head.bias[IDS["eos_token_id"]] += 0.2
     folder = tmp_path_factory.mktemp("bertgen2bertgen")
-    theirs.save_pretrained(folder)
-    return theirs, FlaxEncoderDecoderModel.from_pretrained(folder)
+    return bertgen_bert2bert(folder), FlaxEncoderDecoderModel.from_pretrained(folder)
 
 
 def test_composite_logits_and_tokens_equal_pytorch(pair, tmp_path):

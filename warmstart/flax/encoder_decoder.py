@@ -34,6 +34,7 @@ from .pretrained import (
     FlaxCausalLMOutput,
     as_jax,
     check_tree,
+    dropout_rngs,
     fresh_params,
     init_std,
     load_half,
@@ -212,12 +213,6 @@ class FlaxEncoderDecoderModel(GenerationSettings):
         sides = (self.config.encoder.to_dict(), self.config.decoder.to_dict())
         return json.dumps(sides, sort_keys=True, default=str)
 
-    @staticmethod
-    def _rngs(dropout_rng: jax.Array | None, train: bool) -> dict:
-        if train and dropout_rng is None:
-            raise ValueError("train=True needs dropout_rng= (a jax.random key).")
-        return {"dropout": dropout_rng} if train else {}
-
     def encode(
         self,
         input_ids: jax.Array,
@@ -241,7 +236,7 @@ class FlaxEncoderDecoderModel(GenerationSettings):
             jnp.asarray(input_ids),
             _opt(attention_mask),
             _opt(token_type_ids),
-            self._rngs(dropout_rng, train),
+            dropout_rngs(dropout_rng, train),
             train=train,
         )
         return BaseModelOutput(last_hidden_state=h)
@@ -275,7 +270,7 @@ class FlaxEncoderDecoderModel(GenerationSettings):
             _opt(encoder_attention_mask),
             _opt(decoder_attention_mask),
             past_key_values,
-            self._rngs(dropout_rng, train),
+            dropout_rngs(dropout_rng, train),
             train=train,
         )
         return FlaxCausalLMOutput(logits=logits, past_key_values=cache)
@@ -343,7 +338,7 @@ class FlaxEncoderDecoderModel(GenerationSettings):
             static_argnames="train",
         )
         params = self.params if params is None else params
-        loss, (logits, enc) = run(params, batch, train=train, rngs=self._rngs(dropout_rng, train))
+        loss, (logits, enc) = run(params, batch, train=train, rngs=dropout_rngs(dropout_rng, train))
         return FlaxSeq2SeqLMOutput(None if labels is None else loss, logits, enc)
 
     def prepare_decoder_input_ids_from_labels(self, labels: jax.Array) -> jax.Array:

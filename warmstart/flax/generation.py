@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..generation import GenerationConfig
-from ..generation.settings import apply_options, cap_length
+from ..generation.settings import apply_options, cap_length, start_token
 from ..outputs import BaseModelOutput, ModelOutput
 
 NOT_IN_FLAX = {
@@ -386,14 +386,7 @@ def generate(
             raise ValueError("Pass input_ids (or encoder_outputs) to generate.")
         encoder_outputs = model.encode(input_ids, attention_mask, token_type_ids, params=params)
     enc = last_hidden_state(encoder_outputs)
-    token = config.decoder_start_token_id
-    token = config.bos_token_id if token is None else token
-    if token is None:
-        raise ValueError(
-            "Encoder-decoder generation needs decoder_start_token_id (or bos_token_id); set "
-            "model.config.decoder_start_token_id = tokenizer.cls_token_id, say."
-        )
-    start = jnp.full((enc.shape[0], 1), token, jnp.int32)
+    start = jnp.full((enc.shape[0], 1), start_token(config), jnp.int32)
     length = cap_length(config, 1, model.config.decoder.max_position_embeddings)
     plan = make_plan(config, length, 1)
     loop = beam_loop if plan.num_beams > 1 else token_loop

@@ -35,6 +35,13 @@ IGNORED_OPTIONS = ("from_pt", "encoder_from_pt", "decoder_from_pt", "dtype", "_d
 """transformers 4.x Flax ``from_pretrained`` options with nothing to do here."""
 
 
+def dropout_rngs(dropout_rng: jax.Array | None, train: bool) -> dict:
+    """The ``rngs`` of a module call: the dropout key when training (then required), else none."""
+    if train and dropout_rng is None:
+        raise ValueError("train=True needs dropout_rng= (a jax.random key).")
+    return {"dropout": dropout_rng} if train else {}
+
+
 @dataclass
 class FlaxCausalLMOutput(ModelOutput):
     """A decoder's logits (B, T, V) and, when decoding with a cache, the new cache."""
@@ -210,11 +217,6 @@ class FlaxPreTrainedModel:
         state = weights.to_torch_names(self.config, params, self.is_decoder_class)
         save_folder(save_directory, self.config, state, params if flax_msgpack else None)
 
-    def _rngs(self, dropout_rng: jax.Array | None, train: bool) -> dict:
-        if train and dropout_rng is None:
-            raise ValueError("train=True needs dropout_rng= (a jax.random key).")
-        return {"dropout": dropout_rng} if train else {}
-
 
 class FlaxEncoderModel(FlaxPreTrainedModel):
     def __call__(
@@ -232,7 +234,7 @@ class FlaxEncoderModel(FlaxPreTrainedModel):
             attention_mask=attention_mask,
             token_type_ids=token_type_ids,
             train=train,
-            rngs=self._rngs(dropout_rng, train),
+            rngs=dropout_rngs(dropout_rng, train),
         )
         return BaseModelOutput(last_hidden_state=h, pooler_output=pooled)
 
@@ -259,7 +261,7 @@ class FlaxCausalLM(FlaxPreTrainedModel):
             encoder_attention_mask,
             past_key_values,
             train,
-            rngs=self._rngs(dropout_rng, train),
+            rngs=dropout_rngs(dropout_rng, train),
         )
         return FlaxCausalLMOutput(logits=logits, past_key_values=cache)
 

@@ -88,6 +88,23 @@ def cap_length(config: GenerationConfig, prompt: int, positions: int | None) -> 
     return length
 
 
+def start_token(config: GenerationConfig) -> int:
+    """The token an encoder-decoder's decoding starts with: ``decoder_start_token_id``, else
+    ``bos_token_id``; every framework's generate reads it here.
+
+    Raises:
+        ValueError: neither is set; the message says how to set it.
+    """
+    token = config.decoder_start_token_id
+    token = config.bos_token_id if token is None else token
+    if token is None:
+        raise ValueError(
+            "Encoder-decoder generation needs decoder_start_token_id (or bos_token_id); set "
+            "model.config.decoder_start_token_id = tokenizer.cls_token_id, say."
+        )
+    return token
+
+
 def check_shift_ids(pad_token_id: Any, decoder_start_token_id: Any) -> None:
     """The ids that turn labels into decoder inputs (start token first, -100 read as pad) must
     be set, and be one token id each; every framework's ``shift_tokens_right`` checks here.

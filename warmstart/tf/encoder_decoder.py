@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from .. import hub
-from ..config import CONFIG_NAME, EncoderDecoderConfig, set_fields
+from ..config import CONFIG_NAME, EncoderDecoderConfig, composite_config, set_fields
 from ..generation import GENERATION_CONFIG_NAME, GenerationConfig
 from ..generation.settings import GenerationSettings, check_shift_ids
 from ..outputs import BaseModelOutput, ModelOutput
@@ -61,10 +61,7 @@ class TFEncoderDecoderModel(GenerationSettings, keras.Model):
         decoder: keras.Model | None = None,
     ) -> None:
         super().__init__()
-        if config is None:
-            if encoder is None or decoder is None:
-                raise ValueError("Pass a config, or both an encoder and a decoder.")
-            config = EncoderDecoderConfig(encoder=encoder.config, decoder=decoder.config)
+        config = composite_config(config, encoder, decoder)
         if config.tie_encoder_decoder:
             raise NotImplementedError(
                 "tie_encoder_decoder=True is not supported by the TensorFlow side; use the PyTorch "

@@ -17,7 +17,7 @@ from typing import Any
 import tensorflow as tf
 
 from ..generation.config import GenerationConfig
-from ..generation.settings import apply_options, cap_length
+from ..generation.settings import apply_options, cap_length, start_token
 from ..outputs import ModelOutput
 from . import processors
 from .layers import SelfAttention, cached_keep
@@ -145,14 +145,7 @@ def _settings(
 def _start_ids(config: GenerationConfig, B: int, decoder_input_ids: Any) -> tf.Tensor:
     if decoder_input_ids is not None:
         return tf.cast(tf.convert_to_tensor(decoder_input_ids), tf.int32)
-    token = config.decoder_start_token_id
-    token = config.bos_token_id if token is None else token
-    if token is None:
-        raise ValueError(
-            "Encoder-decoder generation needs decoder_start_token_id (or bos_token_id); set "
-            "model.config.decoder_start_token_id = tokenizer.cls_token_id, say."
-        )
-    return tf.fill((B, 1), token)
+    return tf.fill((B, 1), start_token(config))
 
 
 def _seed(seed: Any, config: GenerationConfig) -> tf.Tensor | None:

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..config import EncoderDecoderConfig
+from ..config import EncoderDecoderConfig, composite_config
 from ..generation import GenerationConfig, GenerationSettings
 from ..outputs import BaseModelOutput, Seq2SeqLMOutput
 from . import sharing
@@ -49,12 +49,7 @@ class EncoderDecoderModel(LoadingMixin, DecodingMixin, GenerationSettings, nn.Mo
         decoder: nn.Module | None = None,
     ) -> None:
         super().__init__()
-        if config is None:
-            if encoder is None or decoder is None:
-                raise ValueError("Pass a config, or both an encoder and a decoder.")
-            config = EncoderDecoderConfig(encoder=encoder.config, decoder=decoder.config)
-        if not isinstance(config, EncoderDecoderConfig):
-            raise TypeError(f"config must be an EncoderDecoderConfig, not {type(config).__name__}.")
+        config = composite_config(config, encoder, decoder)
         self.encoder = (
             encoder if encoder is not None else family(config.encoder).encoder(config.encoder)
         )

@@ -30,6 +30,7 @@ from torch import Tensor
 
 from ...generation.config import GenerationConfig
 from ...generation.plan import make_plan, resolve_lengths
+from ...generation.settings import start_token
 from ...outputs import ModelOutput
 from . import lookup
 from .processors import Processor, apply_processors, build_processors
@@ -159,14 +160,7 @@ def start_ids_for(
     Raises:
         ValueError: neither is set.
     """
-    token = config.decoder_start_token_id
-    token = config.bos_token_id if token is None else token
-    if token is None:
-        raise ValueError(
-            "Encoder-decoder generation needs `decoder_start_token_id` (or `bos_token_id`); set "
-            "one in the generation config."
-        )
-    return torch.full((batch_size, 1), token, dtype=torch.long, device=device)
+    return torch.full((batch_size, 1), start_token(config), dtype=torch.long, device=device)
 
 
 def expand_rows(reorder: Reorder, cache: Any, start_ids: Tensor, times: int) -> tuple[Tensor, Any]:

@@ -1,0 +1,25 @@
+"""warmstart.config's composite config, as every framework's EncoderDecoderModel takes it."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from warmstart.config import BertConfig, EncoderDecoderConfig, composite_config
+
+TINY = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=37)
+
+
+def test_a_composite_config_is_given_or_made_from_both_halves():
+    enc, dec = BertConfig(**TINY), BertConfig(**TINY, is_decoder=True, add_cross_attention=True)
+    made = composite_config(None, SimpleNamespace(config=enc), SimpleNamespace(config=dec))
+    assert isinstance(made, EncoderDecoderConfig) and made.decoder.add_cross_attention
+    assert composite_config(made) is made
+
+
+def test_a_missing_half_or_a_wrong_config_is_refused():
+    with pytest.raises(ValueError, match="both an encoder and a decoder"):
+        composite_config(None, SimpleNamespace(config=BertConfig(**TINY)))
+    with pytest.raises(TypeError, match="must be an EncoderDecoderConfig, not BertConfig"):
+        composite_config(BertConfig(**TINY))
