@@ -44,21 +44,7 @@ def untie_encoder_decoder(model: nn.Module) -> None:
 def resize_token_embeddings(
     model: nn.Module, new_num_tokens: int, side: str | None = None
 ) -> nn.Embedding:
-    """Give one side, or both, a vocabulary of ``new_num_tokens`` tokens.
-
-    Word embeddings, the LM head (kept tied) and its bias keep their first rows; new rows are
-    drawn as transformers 5 does (``mean_resizing``): from a normal distribution with the old
-    rows' mean and 1e-9 times their covariance. ``config.encoder.vocab_size`` /
-    ``config.decoder.vocab_size`` follow.
-
-    Args:
-        new_num_tokens: the new vocabulary size.
-        side: ``"encoder"``, ``"decoder"``, or None for both (they must then have one
-            vocabulary size, and a model with ``tie_encoder_decoder`` always resizes both).
-
-    Returns:
-        The resized input embeddings (the encoder's unless only the decoder was resized).
-    """
+    """:meth:`EncoderDecoderModel.resize_token_embeddings` of ``model`` (documented there)."""
     model._refuse_if_quantized("resized")
     sides = _sides_to_resize(model, side)
     for name in sides:  # a parameter the sides share is resized once (then it fits)
