@@ -286,6 +286,39 @@ class BertGenerationConfig(Config):
 
 
 @dataclass
+class RemBertConfig(Config):
+    """RemBERT (Chung et al., 2021): BERT layers over narrow input embeddings
+    (``input_embedding_size``, projected to ``hidden_size``) and an LM head through a wider
+    ``output_embedding_size``, not tied to the input embeddings."""
+
+    model_type: ClassVar[str] = "rembert"
+
+    vocab_size: int = 250300
+    hidden_size: int = 1152
+    num_hidden_layers: int = 32
+    num_attention_heads: int = 18
+    input_embedding_size: int = 256
+    output_embedding_size: int = 1664
+    intermediate_size: int = 4608
+    hidden_act: str = "gelu"
+    hidden_dropout_prob: float = 0.0
+    attention_probs_dropout_prob: float = 0.0
+    classifier_dropout_prob: float = 0.1
+    max_position_embeddings: int = 512
+    type_vocab_size: int = 2
+    initializer_range: float = 0.02
+    layer_norm_eps: float = 1e-12
+    use_cache: bool = True
+    pad_token_id: int | None = 0
+    bos_token_id: int | None = 312
+    eos_token_id: int | list[int] | None = 313
+    tie_word_embeddings: bool = False
+
+    def __post_init__(self) -> None:
+        _check_heads(self.hidden_size, self.num_attention_heads)
+
+
+@dataclass
 class GPT2Config(Config):
     """GPT-2 (Radford et al., 2019): pre-LN decoder; cross-attention is added for seq2seq."""
 
@@ -442,6 +475,7 @@ CONFIG_CLASSES: dict[str, type[Config]] = {
     "electra": ElectraConfig,
     "encoder-decoder": EncoderDecoderConfig,
     "gpt2": GPT2Config,
+    "rembert": RemBertConfig,
     "roberta": RobertaConfig,
     "xlm-roberta": XLMRobertaConfig,
 }

@@ -136,6 +136,13 @@ ELECTRA = KeyLayout(
     foreign=("discriminator_predictions.", "classifier.", "qa_outputs.", "sequence_summary."),
     skip=r"embeddings\.(position_ids|token_type_ids)$",
 )
+REMBERT = KeyLayout(
+    prefix="rembert.",
+    heads=("cls.",),  # cls.predictions: dense, LayerNorm, decoder (its own weight and bias)
+    foreign=("classifier.", "qa_outputs."),
+    encoder_only=("pooler.",),
+    skip=r"embeddings\.position_ids$",
+)
 GPT2 = KeyLayout(
     prefix="transformer.",
     heads=("lm_head.",),
@@ -157,6 +164,7 @@ LAYOUTS: dict[str, KeyLayout] = {
     "roberta": ROBERTA,
     "xlm-roberta": ROBERTA,
     "electra": ELECTRA,
+    "rembert": REMBERT,
     "gpt2": GPT2,
     "bart": BART,
 }

@@ -7,6 +7,7 @@ from .models.bert import TFBertLMHeadModel, TFBertModel
 from .models.bert_generation import TFBertGenerationDecoder, TFBertGenerationEncoder
 from .models.electra import TFElectraForCausalLM, TFElectraModel
 from .models.gpt2 import TFGPT2LMHeadModel, TFGPT2Model
+from .models.rembert import TFRemBertForCausalLM, TFRemBertModel
 from .models.roberta import TFRobertaForCausalLM, TFRobertaModel
 
 __all__ = [
@@ -21,6 +22,8 @@ __all__ = [
     "TFEncoderDecoderModel",
     "TFGPT2LMHeadModel",
     "TFGPT2Model",
+    "TFRemBertForCausalLM",
+    "TFRemBertModel",
     "TFRobertaForCausalLM",
     "TFRobertaModel",
     "TFSeq2SeqLMOutput",

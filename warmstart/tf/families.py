@@ -9,6 +9,7 @@ from .models.bert import TFBertLMHeadModel, TFBertModel
 from .models.bert_generation import TFBertGenerationDecoder, TFBertGenerationEncoder
 from .models.electra import TFElectraForCausalLM, TFElectraModel
 from .models.gpt2 import TFGPT2LMHeadModel, TFGPT2Model
+from .models.rembert import TFRemBertForCausalLM, TFRemBertModel
 from .models.roberta import TFRobertaForCausalLM, TFRobertaModel
 
 FAMILIES: dict[str, tuple[type, type]] = {
@@ -17,6 +18,7 @@ FAMILIES: dict[str, tuple[type, type]] = {
     "roberta": (TFRobertaModel, TFRobertaForCausalLM),
     "xlm-roberta": (TFRobertaModel, TFRobertaForCausalLM),
     "electra": (TFElectraModel, TFElectraForCausalLM),
+    "rembert": (TFRemBertModel, TFRemBertForCausalLM),
     "gpt2": (TFGPT2Model, TFGPT2LMHeadModel),
     "bart": (TFBartModel, TFBartForCausalLM),
 }

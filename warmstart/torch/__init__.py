@@ -12,6 +12,7 @@ from .models.bert import BertLMHeadModel, BertModel
 from .models.bert_generation import BertGenerationDecoder, BertGenerationEncoder
 from .models.electra import ElectraForCausalLM, ElectraModel
 from .models.gpt2 import GPT2LMHeadModel, GPT2Model
+from .models.rembert import RemBertForCausalLM, RemBertModel
 from .models.roberta import RobertaForCausalLM, RobertaModel
 
 __all__ = [
@@ -30,6 +31,8 @@ __all__ = [
     "GPT2LMHeadModel",
     "GPT2Model",
     "GenerateOutput",
+    "RemBertForCausalLM",
+    "RemBertModel",
     "RobertaForCausalLM",
     "RobertaModel",
     "Seq2SeqLMOutput",

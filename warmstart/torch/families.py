@@ -16,6 +16,7 @@ from .models.bert import BertLMHeadModel, BertModel
 from .models.bert_generation import BertGenerationDecoder, BertGenerationEncoder
 from .models.electra import ElectraForCausalLM, ElectraModel
 from .models.gpt2 import GPT2LMHeadModel, GPT2Model
+from .models.rembert import RemBertForCausalLM, RemBertModel
 from .models.roberta import RobertaForCausalLM, RobertaModel
 
 
@@ -41,6 +42,7 @@ FAMILIES: dict[str, Family] = {
     "roberta": Family(RobertaModel, RobertaForCausalLM),
     "xlm-roberta": Family(RobertaModel, RobertaForCausalLM),
     "electra": Family(ElectraModel, ElectraForCausalLM),
+    "rembert": Family(RemBertModel, RemBertForCausalLM),
     "gpt2": Family(GPT2Model, GPT2LMHeadModel, always_causal=True),
     "bart": Family(BartModel, BartForCausalLM, always_causal=True),
 }

@@ -205,13 +205,14 @@ class BertModel(Pretrained, ResizableVocabulary, nn.Module):
     model_types = ("bert",)
 
     embeddings_class: type[nn.Module] = BertEmbeddings
+    encoder_class: type[nn.Module] = BertEncoder
 
     def __init__(self, config: BertConfig, add_pooling_layer: bool = True) -> None:
         super().__init__()
         check_supported(config)
         self.config = config
         self.embeddings = self.embeddings_class(config)
-        self.encoder = BertEncoder(config)
+        self.encoder = self.encoder_class(config)
         self.pooler = BertPooler(config) if add_pooling_layer else None
         self.apply(self._init_weights)
 
