@@ -5,7 +5,8 @@ transformers' ``BertTokenizer``: the WordPiece vocabulary comes from ``tokenizer
 ``vocab.txt``) and the normalisation from ``tokenizer_config.json``. :class:`GPT2Tokenizer` is GPT-2's
 byte-level BPE (``tokenizer.json``, or ``vocab.json`` and ``merges.txt``). :class:`Tokenizer` runs any
 ``tokenizer.json`` as written. :class:`BertGenerationTokenizer` reads the SentencePiece
-``spiece.model`` of Rothe et al.'s checkpoints (spm.py reads the file). :class:`AutoTokenizer`
+``spiece.model`` of Rothe et al.'s checkpoints (spm.py reads the file); :class:`RemBertTokenizer`
+RemBERT's ``sentencepiece.model`` or ``tokenizer.json``. :class:`AutoTokenizer`
 picks between them. :func:`save_tokenizers` and
 :func:`load_tokenizers` keep an encoder's and a decoder's tokenizers with a model folder.
 
@@ -37,6 +38,7 @@ from .gpt2 import (
     GPT2Tokenizer,
     GPT2TokenizerFast,
 )
+from .rembert import REMBERT_SPM_FILE, RemBertTokenizer, RemBertTokenizerFast
 from .spm import SPIECE_FILE
 
 __all__ = [
@@ -51,6 +53,7 @@ __all__ = [
     "GPT2_DEFAULT_TOKEN",
     "GPT2_MODEL_TYPES",
     "LARGE_INTEGER",
+    "REMBERT_SPM_FILE",
     "SPECIAL_TOKENS_FILE",
     "SPECIAL_TOKEN_NAMES",
     "SPIECE_FILE",
@@ -64,6 +67,8 @@ __all__ = [
     "BertTokenizerFast",
     "GPT2Tokenizer",
     "GPT2TokenizerFast",
+    "RemBertTokenizer",
+    "RemBertTokenizerFast",
     "Tokenizer",
     "load_tokenizers",
     "save_tokenizers",

@@ -14,6 +14,7 @@ from .bert import BertTokenizer
 from .bert_generation import BertGenerationTokenizer
 from .files import CONFIG_FILE, TOKENIZER_FILE, VOCAB_FILE, _read_json
 from .gpt2 import BPE_MERGES_FILE, BPE_VOCAB_FILE, GPT2Tokenizer
+from .rembert import REMBERT_SPM_FILE, RemBertTokenizer
 from .spm import SPIECE_FILE
 
 BERT_CLASSES = ("BertTokenizer", "BertTokenizerFast")
@@ -22,6 +23,8 @@ GPT2_CLASSES = ("GPT2Tokenizer", "GPT2TokenizerFast")
 GPT2_MODEL_TYPES = ("gpt2",)
 BERT_GENERATION_CLASSES = ("BertGenerationTokenizer",)
 BERT_GENERATION_MODEL_TYPES = ("bert-generation",)
+REMBERT_CLASSES = ("RemBertTokenizer", "RemBertTokenizerFast")
+REMBERT_MODEL_TYPES = ("rembert",)
 DECODER_TOKENIZER_FOLDER = "decoder_tokenizer"
 
 
@@ -31,7 +34,8 @@ class AutoTokenizer:
     ``tokenizer_class`` in tokenizer_config.json (else config.json's ``tokenizer_class`` or
     ``model_type``) decides: BERT classes give :class:`BertTokenizer`, GPT-2's
     :class:`GPT2Tokenizer`, BertGeneration's (with a ``spiece.model``)
-    :class:`BertGenerationTokenizer`; anything else with a tokenizer.json gives a
+    :class:`BertGenerationTokenizer`, RemBERT's (with a ``tokenizer.json`` or
+    ``sentencepiece.model``) :class:`RemBertTokenizer`; anything else with a tokenizer.json gives a
     :class:`Tokenizer` that runs that file as written.
     """
 
@@ -68,12 +72,17 @@ def _pick_class(folder: Path) -> type[Tokenizer]:
         name = "GPT2Tokenizer"
     if name is None and model_config.get("model_type") in BERT_GENERATION_MODEL_TYPES:
         name = "BertGenerationTokenizer"
+    if name is None and model_config.get("model_type") in REMBERT_MODEL_TYPES:
+        name = "RemBertTokenizer"
     if name in BERT_CLASSES:
         return BertTokenizer
     if name in GPT2_CLASSES:
         return GPT2Tokenizer
     if name in BERT_GENERATION_CLASSES and (folder / SPIECE_FILE).is_file():
         return BertGenerationTokenizer
+    rembert_files = (TOKENIZER_FILE, REMBERT_SPM_FILE)
+    if name in REMBERT_CLASSES and any((folder / f).is_file() for f in rembert_files):
+        return RemBertTokenizer
     if (folder / TOKENIZER_FILE).is_file():
         return Tokenizer
     if name is None:
@@ -92,7 +101,8 @@ def _pick_class(folder: Path) -> type[Tokenizer]:
     raise ValueError(
         f"Tokenizer class {name!r} (from {folder}) is not supported: warmstart supports "
         f"{', '.join(BERT_CLASSES + GPT2_CLASSES)}, {BERT_GENERATION_CLASSES[0]} (with "
-        f"{SPIECE_FILE}), and any tokenizer saved as {TOKENIZER_FILE}, which this folder lacks."
+        f"{SPIECE_FILE}), {', '.join(REMBERT_CLASSES)} (with {REMBERT_SPM_FILE}), and any "
+        f"tokenizer saved as {TOKENIZER_FILE}, which this folder lacks."
     )
 
 

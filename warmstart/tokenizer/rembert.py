@@ -1,0 +1,191 @@
+"""RemBertTokenizer: RemBERT's SentencePiece tokenizer, as transformers' ``RemBertTokenizerFast``
+(4.x; ``RemBertTokenizer`` in 5.x), from ``sentencepiece.model`` (read by :mod:`.spm`, without the
+``sentencepiece`` package) or from a ``tokenizer.json``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from tokenizers import AddedToken, Regex, decoders, normalizers, pre_tokenizers, processors
+from tokenizers import Tokenizer as RustTokenizer
+from tokenizers.models import Unigram
+
+from ..hub import resolve, write_text_atomic
+from .base import Tokenizer
+from .files import TOKENIZER_FILE, _add_tokens, _added_tokens, _read_config, _token_text
+from .spm import CONTROL, UNIGRAM, USER_DEFINED, SentencePieceModel, read_spm
+
+REMBERT_SPM_FILE = "sentencepiece.model"
+REMBERT_DEFAULT_TOKENS = {
+    "bos_token": "[CLS]",
+    "eos_token": "[SEP]",
+    "unk_token": "<unk>",
+    "sep_token": "[SEP]",
+    "pad_token": "<pad>",
+    "cls_token": "[CLS]",
+    "mask_token": "[MASK]",
+}
+
+
+class RemBertTokenizer(Tokenizer):
+    """RemBERT's tokenizer (alias ``RemBertTokenizerFast``): a SentencePiece unigram model run as
+    transformers' fast class runs it, ``[CLS] A [SEP]`` (pairs: ``[CLS] A [SEP] B [SEP]``).
+
+    From ``vocab_file`` (``sentencepiece.model``, a path or its bytes) the pipeline is the one
+    transformers converts that file to: ``````/``''`` read as ``"``, runs of spaces as one; accents
+    removed unless ``keep_accents`` (default True); lower case with ``do_lower_case`` (default
+    False); the model's precompiled normalisation; ``▁`` for spaces and in front of the text. From
+    ``tokenizer_file`` (a ``tokenizer.json``) the pipeline is read as written. Special tokens
+    default to ``[CLS]`` (cls, bos), ``[SEP]`` (sep, eos), ``<unk>``, ``<pad>`` and ``[MASK]``,
+    which takes the space before it, as in transformers.
+    """
+
+    tokenizer_class_name = "RemBertTokenizer"
+    model_input_names: list[str] = ["input_ids", "token_type_ids", "attention_mask"]  # noqa: RUF012
+
+    def __init__(
+        self,
+        vocab_file: str | os.PathLike | bytes | None = None,
+        *,
+        tokenizer_file: str | os.PathLike | None = None,
+        added_tokens: Sequence[Mapping[str, Any]] = (),
+        name_or_path: str = "",
+        **config: Any,
+    ):
+        for name, default in REMBERT_DEFAULT_TOKENS.items():
+            if config.get(name) is None:
+                config[name] = default
+        self.do_lower_case = bool(config.get("do_lower_case", False))
+        self.keep_accents = bool(config.get("keep_accents", True))
+        self.remove_space = bool(config.get("remove_space", True))
+        self._spm_bytes: bytes | None = None
+        if tokenizer_file is not None:
+            backend = RustTokenizer.from_file(str(tokenizer_file))
+        elif vocab_file is not None:
+            self._spm_bytes = _read_bytes(vocab_file)
+            backend = rembert_backend(
+                _read_model(vocab_file, self._spm_bytes), self.do_lower_case, self.keep_accents
+            )
+        else:
+            raise ValueError(
+                f"RemBertTokenizer needs vocab_file (the {REMBERT_SPM_FILE} path) or "
+                f"tokenizer_file (a {TOKENIZER_FILE}); or use RemBertTokenizer.from_pretrained."
+            )
+        mask = _token_text(config["mask_token"])  # matched with the space before it
+        backend.add_special_tokens([AddedToken(mask, lstrip=True, normalized=False, special=True)])
+        _add_tokens(backend, added_tokens)
+        super().__init__(backend, name_or_path=name_or_path, **config)
+        if tokenizer_file is None:
+            self._set_template()
+
+    def _set_template(self) -> None:
+        cls, sep = self.cls_token, self.sep_token
+        self._backend.post_processor = processors.TemplateProcessing(
+            single=f"{cls}:0 $A:0 {sep}:0",
+            pair=f"{cls}:0 $A:0 {sep}:0 $B:1 {sep}:1",
+            special_tokens=[(cls, self.cls_token_id), (sep, self.sep_token_id)],
+        )
+
+    @classmethod
+    def from_pretrained(
+        cls, name_or_path: str | os.PathLike, *, revision: str | None = None, **kwargs: Any
+    ) -> RemBertTokenizer:
+        """Load the tokenizer from a folder or a repo id: its ``tokenizer.json`` when there is one
+        (as transformers' fast class), else its ``sentencepiece.model``.
+
+        Args:
+            name_or_path: a local folder, or a repo id in the local Hugging Face cache.
+            revision: a branch, tag or commit of the repo (repo ids only).
+            **kwargs: settings that override tokenizer_config.json, e.g. ``do_lower_case``.
+
+        Returns:
+            The tokenizer.
+        """
+        folder = resolve(name_or_path, revision=revision)
+        config = _read_config(folder, kwargs)
+        name = str(name_or_path)
+        if (folder / TOKENIZER_FILE).is_file():
+            return cls(tokenizer_file=folder / TOKENIZER_FILE, name_or_path=name, **config)
+        path = folder / REMBERT_SPM_FILE
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"No {TOKENIZER_FILE} or {REMBERT_SPM_FILE} in {folder}; RemBertTokenizer needs "
+                "one of them."
+            )
+        added = _added_tokens(config, [])
+        return cls(path, added_tokens=added, name_or_path=name, **config)
+
+    def _own_config(self) -> dict[str, Any]:
+        return {
+            "do_lower_case": self.do_lower_case,
+            "keep_accents": self.keep_accents,
+            "remove_space": self.remove_space,
+        }
+
+    def save_pretrained(self, save_directory: str | os.PathLike) -> tuple[str, ...]:
+        """:meth:`Tokenizer.save_pretrained`, plus ``sentencepiece.model`` when built from one."""
+        written = super().save_pretrained(save_directory)
+        if self._spm_bytes is None:
+            return written
+        path = Path(save_directory).expanduser() / REMBERT_SPM_FILE
+        write_text_atomic(path, self._spm_bytes)
+        return (*written, str(path))
+
+
+RemBertTokenizerFast = RemBertTokenizer
+
+
+def rembert_backend(
+    model: SentencePieceModel, do_lower_case: bool = False, keep_accents: bool = True
+) -> RustTokenizer:
+    """The ``tokenizers`` pipeline transformers converts a RemBERT ``sentencepiece.model`` to:
+    the unigram model over the pieces' scores, control pieces as special tokens and user-defined
+    ones as added tokens, RemBERT's normalisation, ``▁`` for spaces and in front of every text.
+
+    Raises:
+        ValueError: the model is not a unigram model.
+    """
+    if model.model_type != UNIGRAM:
+        raise ValueError(
+            "This SentencePiece model is not a unigram model; RemBertTokenizer reads unigram "
+            "models only. Load a tokenizer.json instead."
+        )
+    vocab = [(piece, score) for piece, score, _ in model.pieces]
+    backend = RustTokenizer(Unigram(vocab, model.unk_id, False))
+    backend.add_tokens(
+        [
+            AddedToken(piece, normalized=False, special=kind == CONTROL)
+            for piece, _, kind in model.pieces
+            if kind in (CONTROL, USER_DEFINED)
+        ]
+    )
+    steps = [
+        normalizers.Replace("``", '"'),
+        normalizers.Replace("''", '"'),
+        normalizers.Replace(Regex(" {2,}"), " "),
+    ]
+    if not keep_accents:
+        steps += [normalizers.NFKD(), normalizers.StripAccents()]
+    if do_lower_case:
+        steps.append(normalizers.Lowercase())
+    if model.precompiled_charsmap:
+        steps.append(normalizers.Precompiled(model.precompiled_charsmap))
+    backend.normalizer = normalizers.Sequence(steps)
+    backend.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
+    backend.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
+    return backend
+
+
+def _read_bytes(vocab_file: str | os.PathLike | bytes) -> bytes:
+    return vocab_file if isinstance(vocab_file, bytes) else Path(vocab_file).read_bytes()
+
+
+def _read_model(vocab_file: str | os.PathLike | bytes, data: bytes) -> SentencePieceModel:
+    try:
+        return read_spm(data)
+    except ValueError as err:
+        where = "vocab_file" if isinstance(vocab_file, bytes) else vocab_file
+        raise ValueError(f"{where} is {err}.") from None
