@@ -198,3 +198,17 @@ def test_warm_start_from_a_rembert_checkpoint_as_transformers_does(tmp_path):
         a = theirs(input_ids=x, decoder_input_ids=y).logits
         b = ours(input_ids=x, decoder_input_ids=y).logits
     torch.testing.assert_close(b, a, atol=1e-5, rtol=1e-4)
+
+
+def test_resized_decoder_keeps_its_logits_for_the_old_tokens():
+    """``resize_token_embeddings`` on the untied head: input embeddings, projection and its bias
+    all get the new rows; the old tokens' logits do not change."""
+    ours = randomize_(RemBertForCausalLM(RemBertConfig(**SMALL, **DECODER))).eval()
+    y, enc = torch.randint(4, 99, (2, 5)), torch.randn(2, 3, 32)
+    with torch.no_grad():
+        before = ours(y, None, enc).logits
+        ours.resize_token_embeddings(120)
+        after = ours(y, None, enc).logits
+    assert after.shape == (2, 5, 120) and ours.config.vocab_size == 120
+    assert ours.rembert.embeddings.word_embeddings.weight.shape == (120, 16)
+    torch.testing.assert_close(after[..., :99], before)
