@@ -49,9 +49,6 @@ class RemBertModel(BertModel):
     embeddings_class = RemBertEmbeddings
     encoder_class = RemBertEncoder
 
-    def __init__(self, config: RemBertConfig, add_pooling_layer: bool = True) -> None:
-        super().__init__(config, add_pooling_layer=add_pooling_layer)
-
 
 class RemBertLMPredictionHead(nn.Module):
     """``dense`` to ``output_embedding_size``, activation, ``LayerNorm``, ``decoder`` to the
