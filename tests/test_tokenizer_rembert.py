@@ -109,7 +109,7 @@ def test_saved_folders_load_both_ways(folder, tmp_path):
     assert any(f.endswith("sentencepiece.model") for f in files)
     again = hf.AutoTokenizer.from_pretrained(str(tmp_path / "ours"))
     reread = AutoTokenizer.from_pretrained(tmp_path / "ours")  # now from its tokenizer.json
-    for text in TEXTS:
+    for text in [*TEXTS, "a [MASK] b"]:
         ids = ours(text)["input_ids"]
         assert again(text)["input_ids"] == ids and reread(text)["input_ids"] == ids, text
         assert again.decode(ids) == ours.decode(ids)
@@ -117,7 +117,7 @@ def test_saved_folders_load_both_ways(folder, tmp_path):
     theirs.save_pretrained(tmp_path / "theirs")
     loaded = AutoTokenizer.from_pretrained(tmp_path / "theirs")
     assert type(loaded) is RemBertTokenizer
-    for text in TEXTS:
+    for text in [*TEXTS, "a [MASK] b"]:  # the file's own tokens: its [MASK] as it says
         assert loaded(text)["input_ids"] == theirs(text)["input_ids"], text
 
 

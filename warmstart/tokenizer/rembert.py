@@ -40,7 +40,7 @@ class RemBertTokenizer(Tokenizer):
     False); the model's precompiled normalisation; ``▁`` for spaces and in front of the text. From
     ``tokenizer_file`` (a ``tokenizer.json``) the pipeline is read as written. Special tokens
     default to ``[CLS]`` (cls, bos), ``[SEP]`` (sep, eos), ``<unk>``, ``<pad>`` and ``[MASK]``,
-    which takes the space before it, as in transformers.
+    which takes the space before it, as in transformers 4.x (a ``tokenizer.json`` keeps its own).
     """
 
     tokenizer_class_name = "RemBertTokenizer"
@@ -69,13 +69,15 @@ class RemBertTokenizer(Tokenizer):
             backend = rembert_backend(
                 _read_model(vocab_file, self._spm_bytes), self.do_lower_case, self.keep_accents
             )
+            mask = _token_text(config["mask_token"])  # matched with the space before it
+            backend.add_special_tokens(
+                [AddedToken(mask, lstrip=True, normalized=False, special=True)]
+            )
         else:
             raise ValueError(
                 f"RemBertTokenizer needs vocab_file (the {REMBERT_SPM_FILE} path) or "
                 f"tokenizer_file (a {TOKENIZER_FILE}); or use RemBertTokenizer.from_pretrained."
             )
-        mask = _token_text(config["mask_token"])  # matched with the space before it
-        backend.add_special_tokens([AddedToken(mask, lstrip=True, normalized=False, special=True)])
         _add_tokens(backend, added_tokens)
         super().__init__(backend, name_or_path=name_or_path, **config)
         if tokenizer_file is None:
