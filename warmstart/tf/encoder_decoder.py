@@ -170,6 +170,7 @@ class TFEncoderDecoderModel(GenerationSettings, keras.Model):
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
         training: bool = False,
+        use_cache: bool | None = None,  # 4.x's keyword: a full pass keeps no cache
         **kwargs: Any,
     ) -> TFSeq2SeqLMOutput | tuple:
         """Encode the source (unless ``encoder_outputs`` is given) and decode the target.

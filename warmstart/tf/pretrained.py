@@ -304,6 +304,7 @@ class TFDecoder:
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
         training: bool = False,
+        use_cache: bool | None = None,  # 4.x's keyword: a full pass keeps no cache
         **kwargs: Any,
     ) -> TFCausalLMOutput | tuple:
         """A causal pass, as transformers 4.x's TF causal LMs: logits (B, T, V) over
