@@ -214,3 +214,21 @@ def test_4x_loading_keywords_and_tf_auto_classes(pairing_dirs, tmp_path):
     assert type(TFAutoModel.from_config(transformers.BertConfig(**TINY))) is TFBertModel
     with pytest.raises(ValueError, match="TFEncoderDecoderModel.from_pretrained"):
         TFAutoModel.from_pretrained(folder)
+
+
+def test_4x_generate_and_save_keywords(bert2bert, tmp_path):
+    x, _, _ = _batch()
+    by_name = bert2bert.generate(inputs=x, max_new_tokens=4, decoder_start_token_id=2)
+    np.testing.assert_array_equal(
+        by_name.numpy(), bert2bert.generate(x, max_new_tokens=4, decoder_start_token_id=2).numpy()
+    )
+    with pytest.raises(NotImplementedError, match="no logits_processor list"):
+        bert2bert.generate(x, logits_processor=[lambda ids, scores: scores])
+    with pytest.raises(ValueError, match="output_attentions"):
+        bert2bert.generate(x, output_attentions=True, return_dict_in_generate=True)
+    bert2bert.save_pretrained(tmp_path, safe_serialization=False, max_shard_size="1GB")
+    assert (tmp_path / "model.safetensors").is_file()
+    with pytest.raises(ValueError, match="upload_folder"):
+        bert2bert.save_pretrained(tmp_path, push_to_hub=True)
+    with pytest.raises(ValueError, match="save_for_serving"):
+        bert2bert.decoder.save_pretrained(tmp_path / "d", saved_model=True)

@@ -26,7 +26,13 @@ from .families import family
 from .inputs import call_inputs, int_tensor
 from .layers import SelfAttention, causal_keep, cross_entropy, linear
 from .outputs import TFSeq2SeqLMOutput
-from .pretrained import asked, attention_rate, loading_options, with_loading_info
+from .pretrained import (
+    asked,
+    attention_rate,
+    check_save_options,
+    loading_options,
+    with_loading_info,
+)
 
 logger = logging.getLogger("warmstart")
 
@@ -291,9 +297,21 @@ class TFEncoderDecoderModel(GenerationSettings, keras.Model):
         self,
         input_ids: Any = None,
         generation_config: GenerationConfig | None = None,
+        logits_processor: Any = None,
         **kwargs: Any,
     ) -> Any:
-        """Greedy, beam search or sampling with a static cache; see :func:`.generation.generate`."""
+        """Greedy, beam search or sampling with a static cache; see :func:`.generation.generate`.
+        transformers 4.x's ``inputs=`` names ``input_ids``; its ``logits_processor`` must be empty
+        (the processors are chosen by the settings: ``top_k=``, ``repetition_penalty=``, ...)."""
+        if "inputs" in kwargs:
+            if input_ids is not None:
+                raise TypeError("Pass the source ids once: input_ids or inputs.")
+            input_ids = kwargs.pop("inputs")
+        if logits_processor:
+            raise NotImplementedError(
+                "TFEncoderDecoderModel.generate takes no logits_processor list; set the processors "
+                "through generation settings (top_k=, repetition_penalty=, no_repeat_ngram_size=, ...)."
+            )
         return generation.generate(self, input_ids, generation_config, **kwargs)
 
     # ----------------------------------------------------------------- saving and loading
@@ -305,9 +323,11 @@ class TFEncoderDecoderModel(GenerationSettings, keras.Model):
             out.update({f"{side}.{k}": v for k, v in part.items()})
         return out
 
-    def save_pretrained(self, save_directory: str | os.PathLike, **_: Any) -> None:
+    def save_pretrained(self, save_directory: str | os.PathLike, **options: Any) -> None:
         """Write config.json, generation_config.json and model.safetensors in PyTorch's layout,
-        atomically (other files in the folder are kept): every framework loads the folder."""
+        atomically (other files in the folder are kept): every framework loads the folder.
+        transformers 4.x's keywords are taken (:func:`.pretrained.check_save_options`)."""
+        check_save_options(options)
         config = self.config.to_dict()
         config["dtype"] = "float32"
         replaces = (CONFIG_NAME, GENERATION_CONFIG_NAME, *hub.WEIGHT_FILES)

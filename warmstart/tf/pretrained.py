@@ -128,8 +128,10 @@ class TFPretrained(keras.Model):
         model.newly_initialized = checkpoint.load_half(model, folder)
         return with_loading_info(model, model.newly_initialized, options)
 
-    def save_pretrained(self, save_directory: str | os.PathLike, **_: Any) -> None:
-        """config.json and model.safetensors in PyTorch's layout, atomically."""
+    def save_pretrained(self, save_directory: str | os.PathLike, **options: Any) -> None:
+        """config.json and model.safetensors in PyTorch's layout, atomically (4.x's keywords:
+        :func:`check_save_options`)."""
+        check_save_options(options)
         config = self.config.to_dict()
         config["architectures"] = [type(self).__name__.removeprefix("TF")]
         state = checkpoint.to_checkpoint(self.config, self.state(), self.is_decoder_class)
@@ -153,6 +155,23 @@ def loading_options(kw: dict[str, Any]) -> dict[str, Any]:
             "checkpoint, then resize (resize_token_embeddings) or replace the layers that differ."
         )
     return {"name": kw.pop("name", None), "info": kw.pop("output_loading_info", False)}
+
+
+def check_save_options(options: dict[str, Any]) -> None:
+    """transformers 4.x's TF ``save_pretrained`` keywords: ``safe_serialization``,
+    ``max_shard_size``, ``version``, ``signatures``, ``token``, ``create_pr`` change nothing (one
+    safetensors file in PyTorch's layout is written); ``push_to_hub`` and ``saved_model`` are
+    refused, naming what to use."""
+    if options.get("push_to_hub"):
+        raise ValueError(
+            "push_to_hub=True is not supported: save the folder, then upload it with "
+            "huggingface_hub (HfApi().upload_folder)."
+        )
+    if options.get("saved_model"):
+        raise ValueError(
+            "saved_model=True is not supported: export a generating SavedModel with "
+            "warmstart.tf.export.save_for_serving(model, folder)."
+        )
 
 
 def with_loading_info(model: Any, missing: list[str], options: dict[str, Any]) -> Any:
