@@ -5,6 +5,9 @@ loading keywords of 4.x and the TFAuto classes."""
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -232,3 +235,46 @@ def test_4x_generate_and_save_keywords(bert2bert, tmp_path):
         bert2bert.save_pretrained(tmp_path, push_to_hub=True)
     with pytest.raises(ValueError, match="save_for_serving"):
         bert2bert.decoder.save_pretrained(tmp_path / "d", saved_model=True)
+
+
+REFERENCE = Path(__file__).resolve().parents[2] / ".venv-ref-tf" / "bin" / "python"
+
+SCRIPT = """
+import sys
+import numpy as np
+from transformers import TFEncoderDecoderModel
+folder, out = sys.argv[1], sys.argv[2]
+x, mask, y = (np.load(sys.argv[3])[k] for k in ("x", "mask", "y"))
+model = TFEncoderDecoderModel.from_pretrained(folder)
+got = model({"input_ids": x, "attention_mask": mask, "decoder_input_ids": y},
+            output_attentions=True, output_hidden_states=True, use_cache=False)
+arrays = {"keys": np.array(list(got.keys()))}
+for key, value in got.items():
+    for i, a in enumerate(value if isinstance(value, tuple) else (value,)):
+        arrays[f"{key}.{i}"] = a.numpy()
+np.savez(out, **arrays)
+"""
+
+
+@pytest.mark.skipif(not REFERENCE.is_file(), reason="transformers 4.46's TF environment is absent")
+@pytest.mark.parametrize("name", ["bert2gpt2", "roberta2roberta"])
+def test_outputs_equal_transformers_446_tf(name, pairing_dirs, tmp_path):
+    folder = pairing_dirs[name]
+    x, mask, y = _batch()
+    np.savez(tmp_path / "in.npz", x=x, mask=mask, y=y)
+    out = tmp_path / "theirs.npz"
+    command = [str(REFERENCE), "-c", SCRIPT, str(folder), str(out), str(tmp_path / "in.npz")]
+    done = subprocess.run(command, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    theirs = np.load(out)
+    ours = TFEncoderDecoderModel.from_pretrained(folder)(
+        {"input_ids": x, "attention_mask": mask, "decoder_input_ids": y},
+        output_attentions=True,
+        output_hidden_states=True,
+    )
+    assert list(ours.keys()) == list(theirs["keys"])
+    for key, value in ours.items():
+        for i, a in enumerate(value if isinstance(value, tuple) else (value,)):
+            np.testing.assert_allclose(
+                a.numpy(), theirs[f"{key}.{i}"], atol=1e-4, rtol=1e-4, err_msg=key
+            )
