@@ -278,3 +278,22 @@ def test_outputs_equal_transformers_446_tf(name, pairing_dirs, tmp_path):
             np.testing.assert_allclose(
                 a.numpy(), theirs[f"{key}.{i}"], atol=1e-4, rtol=1e-4, err_msg=key
             )
+
+
+def test_bert_body_as_a_decoder_reads_encoder_states(bert2bert):
+    x, mask, y = _batch()
+    states = bert2bert.encoder(x, attention_mask=mask).last_hidden_state
+    dec = bert2bert.decoder
+    body = TFBertModel(dec.config, add_pooling_layer=False)  # is_decoder, add_cross_attention
+    state = {k.removeprefix("bert."): v for k, v in dec.state().items() if k.startswith("bert.")}
+    assert body.assign_state(state, strict=True) == []
+    out = body(y, encoder_hidden_states=states, encoder_attention_mask=mask, output_attentions=True)
+    full = dec(
+        y, encoder_hidden_states=states, encoder_attention_mask=mask, output_hidden_states=True
+    )
+    np.testing.assert_allclose(
+        out.last_hidden_state.numpy(), full.hidden_states[-1].numpy(), atol=1e-5
+    )
+    assert len(out.cross_attentions) == dec.config.num_hidden_layers
+    with pytest.raises(ValueError, match="add_cross_attention=True"):
+        bert2bert.encoder(x, encoder_hidden_states=states)
