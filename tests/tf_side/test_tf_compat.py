@@ -205,7 +205,12 @@ def test_from_encoder_decoder_pretrained_takes_models_and_4x_keywords(pairing_di
 def test_4x_loading_keywords_and_tf_auto_classes(pairing_dirs, tmp_path):
     folder = pairing_dirs["bert2gpt2"]
     model, info = TFEncoderDecoderModel.from_pretrained(
-        folder, name="seq2seq", output_loading_info=True, load_weight_prefix="x", from_pt=True
+        folder,
+        name="seq2seq",
+        output_loading_info=True,
+        load_weight_prefix="x",
+        from_pt=True,
+        resume_download=True,
     )
     assert model.name == "seq2seq" and info["missing_keys"] == []
     assert type(TFAutoModelForSeq2SeqLM.from_pretrained(folder)) is TFEncoderDecoderModel

@@ -140,7 +140,14 @@ class TFPretrained(keras.Model):
             hub.save_arrays(state, tmp / hub.SAFE_WEIGHTS)
 
 
-LOADING_OPTIONS = ("from_pt", "from_tf", "load_weight_prefix", "use_safetensors", "subfolder")
+LOADING_OPTIONS = (
+    "from_pt",
+    "from_tf",
+    "load_weight_prefix",
+    "use_safetensors",
+    "resume_download",
+    "mirror",
+)
 """transformers 4.x TF ``from_pretrained`` options with nothing to do here (every layout is read)."""
 
 
