@@ -75,6 +75,9 @@ _LAZY: dict[str, str] = {
     )
 }
 _TF_NAMES: tuple[str, ...] = (
+    "TFAutoModel",
+    "TFAutoModelForCausalLM",
+    "TFAutoModelForSeq2SeqLM",
     "TFBartForCausalLM",
     "TFBartModel",
     "TFBertGenerationDecoder",

@@ -567,11 +567,14 @@ def _same(a: Any, b: Any) -> bool:
 def set_fields(config: Config, fields: dict[str, Any], caller: str) -> None:
     """Set a loader's leftover keywords on ``config``, as transformers' ``from_pretrained`` does.
 
+    transformers' common fields (``return_dict``, ``output_attentions``, ...) are accepted on
+    every config (kept in ``extra``).
+
     Raises:
         TypeError: a keyword that is no field of ``config`` (a typo would otherwise be saved in
             config.json); the message names ``caller``.
     """
-    unknown = sorted(k for k in fields if not hasattr(config, k))
+    unknown = sorted(k for k in fields if not hasattr(config, k) and k not in BASE_DEFAULTS)
     if unknown:
         raise TypeError(
             f"{caller} got unexpected keyword arguments: {', '.join(unknown)} (neither a field "

@@ -23,3 +23,16 @@ def test_a_missing_half_or_a_wrong_config_is_refused():
         composite_config(None, SimpleNamespace(config=BertConfig(**TINY)))
     with pytest.raises(TypeError, match="must be an EncoderDecoderConfig, not BertConfig"):
         composite_config(BertConfig(**TINY))
+
+
+def test_loaders_take_transformers_common_fields_and_refuse_typos():
+    from warmstart.config import set_fields
+
+    config = BertConfig(**TINY)
+    set_fields(config, {"return_dict": False, "output_attentions": True}, "from_pretrained()")
+    assert config.return_dict is False and config.output_attentions is True
+    assert config.to_dict()["output_attentions"] is True
+    with pytest.raises(
+        TypeError, match="from_pretrained\\(\\) got unexpected keyword arguments: retrun_dict"
+    ):
+        set_fields(config, {"retrun_dict": False}, "from_pretrained()")

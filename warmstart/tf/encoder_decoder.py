@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
 from typing import Any
 
 import keras
@@ -19,24 +18,39 @@ import numpy as np
 import tensorflow as tf
 
 from .. import hub
-from ..config import CONFIG_NAME, EncoderDecoderConfig, composite_config, set_fields
+from ..config import CONFIG_NAME, EncoderDecoderConfig, as_config, composite_config, set_fields
 from ..generation import GENERATION_CONFIG_NAME, GenerationConfig
 from ..generation.settings import GenerationSettings, check_shift_ids
-from ..outputs import BaseModelOutput, ModelOutput
 from . import checkpoint, generation
 from .families import family
+from .inputs import call_inputs, int_tensor
 from .layers import SelfAttention, causal_keep, cross_entropy, linear
+from .outputs import TFSeq2SeqLMOutput
+from .pretrained import (
+    asked,
+    attention_rate,
+    check_save_options,
+    loading_options,
+    with_loading_info,
+)
 
 logger = logging.getLogger("warmstart")
 
 
-@dataclass
-class TFSeq2SeqLMOutput(ModelOutput):
-    """What ``TFEncoderDecoderModel`` returns; read like transformers' outputs."""
-
-    loss: tf.Tensor | None = None
-    logits: tf.Tensor | None = None
-    encoder_last_hidden_state: tf.Tensor | None = None
+CALL_INPUTS = (
+    "input_ids",
+    "attention_mask",
+    "decoder_input_ids",
+    "decoder_attention_mask",
+    "encoder_outputs",
+    "labels",
+    "token_type_ids",
+    "output_attentions",
+    "output_hidden_states",
+    "return_dict",
+    "training",
+)
+"""The call's inputs in order (a list/tuple as the first input follows it: Keras' convention)."""
 
 
 def shift_tokens_right(labels: tf.Tensor, pad_token_id: int | None, start_token_id: int | None):
@@ -59,8 +73,18 @@ class TFEncoderDecoderModel(GenerationSettings, keras.Model):
         config: EncoderDecoderConfig | None = None,
         encoder: keras.Model | None = None,
         decoder: keras.Model | None = None,
+        **kwargs: Any,
     ) -> None:
-        super().__init__()
+        """Build from a composite config (ours or transformers' ``EncoderDecoderConfig``), or from
+        an ``encoder`` and a ``decoder`` model; ``name=`` is Keras' name."""
+        super().__init__(name=kwargs.pop("name", None))
+        if kwargs:
+            raise TypeError(
+                f"TFEncoderDecoderModel() got unexpected arguments: {', '.join(sorted(kwargs))}; "
+                "it takes config, encoder, decoder."
+            )
+        if config is not None:
+            config = as_config(config, "TFEncoderDecoderModel's config")
         config = composite_config(config, encoder, decoder)
         if config.tie_encoder_decoder:
             raise NotImplementedError(
@@ -68,11 +92,12 @@ class TFEncoderDecoderModel(GenerationSettings, keras.Model):
                 "EncoderDecoderModel, or set tie_encoder_decoder=False."
             )
         dec = config.decoder
-        if not (dec.is_decoder and dec.add_cross_attention):
+        if not dec.add_cross_attention:
             raise ValueError(
                 "The decoder has no cross-attention, so it cannot read the encoder. Build its config "
-                "with is_decoder=True and add_cross_attention=True (from_encoder_decoder_configs does)."
+                "with add_cross_attention=True (from_encoder_decoder_configs does)."
             )
+        dec.is_decoder = True  # as transformers' composition sets it (GPT-2 configs often lack it)
         self.encoder = encoder if encoder is not None else family(config.encoder)[0](config.encoder)
         self.decoder = decoder if decoder is not None else family(config.decoder)[1](config.decoder)
         config.encoder, config.decoder = self.encoder.config, self.decoder.config
@@ -120,11 +145,21 @@ class TFEncoderDecoderModel(GenerationSettings, keras.Model):
         """Encoder states (B, S, C_enc) -> (B, S, C_dec) for the decoder's cross-attention."""
         return linear(self.proj, "enc_to_dec_proj", enc) if self.proj else enc
 
-    def encode(self, input_ids, attention_mask=None, token_type_ids=None, training=False):
+    def encode(
+        self,
+        input_ids,
+        attention_mask=None,
+        token_type_ids=None,
+        training=False,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+    ):
         return self.encoder.call(
             input_ids,
             attention_mask=attention_mask,
             token_type_ids=token_type_ids,
+            output_attentions=output_attentions,
+            output_hidden_states=output_hidden_states,
             training=training,
         )
 
@@ -137,55 +172,96 @@ class TFEncoderDecoderModel(GenerationSettings, keras.Model):
         encoder_outputs: Any = None,
         labels: Any = None,
         token_type_ids: Any = None,
-        training: bool = False,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
+        training: bool = False,
+        use_cache: bool | None = None,  # 4.x's keyword: a full pass keeps no cache
+        **kwargs: Any,
     ) -> TFSeq2SeqLMOutput | tuple:
         """Encode the source (unless ``encoder_outputs`` is given) and decode the target.
 
         Args:
-            input_ids: (B, S) source ids; attention_mask: (B, S) 1 for tokens, 0 for padding.
+            input_ids: (B, S) source ids, or (Keras' convention) a dict of these inputs or a
+                list/tuple of them in this order; attention_mask: (B, S) 1 for tokens.
             decoder_input_ids: (B, T) decoder inputs; built from ``labels`` when omitted.
+            encoder_outputs: the encoder's output (ours, transformers' ``TFBaseModelOutput``,
+                anything with ``last_hidden_state``, a tuple, or the states (B, S, C)).
             labels: (B, T) targets, -100 where the loss should ignore a position.
+            output_attentions, output_hidden_states: also return the attention weights / hidden
+                states (default: each side's config field, as transformers 4.x's TF model).
+            return_dict: False for a tuple (default: the config's ``return_dict``, else True).
             training: apply dropout.
+            **kwargs: transformers 4.x's ``kwargs=`` (unused) and ``use_cache`` are absorbed.
 
         Returns:
-            ``TFSeq2SeqLMOutput`` with ``loss`` (when labels are given), ``logits`` (B, T, V) and
-            ``encoder_last_hidden_state``.
+            ``TFSeq2SeqLMOutput`` with ``loss`` (when labels are given), ``logits`` (B, T, V),
+            ``encoder_last_hidden_state``, and what was asked (``encoder_attentions``,
+            ``decoder_attentions``, ``cross_attentions``, ``*_hidden_states``).
         """
-        ids = _ids(input_ids, attention_mask, token_type_ids)
-        input_ids, attention_mask, token_type_ids = ids
+        named = {k: v for k, v in locals().items() if k in CALL_INPUTS}
+        a = call_inputs("TFEncoderDecoderModel", CALL_INPUTS, named, kwargs)
+        training, attention_mask = bool(a["training"]), int_tensor(a["attention_mask"])
+        encoder_outputs = a["encoder_outputs"]
         if encoder_outputs is None:
-            if input_ids is None:
+            if a["input_ids"] is None:
                 raise ValueError("Pass input_ids (or encoder_outputs).")
-            encoder_outputs = self.encode(input_ids, attention_mask, token_type_ids, training)
+            encoder_outputs = self.encode(
+                int_tensor(a["input_ids"]),
+                attention_mask,
+                int_tensor(a["token_type_ids"]),
+                training,
+                a["output_attentions"],
+                a["output_hidden_states"],
+            )
         enc = _last_hidden_state(encoder_outputs)
-        if labels is not None:
-            labels = tf.convert_to_tensor(labels)
-        if decoder_input_ids is None:
+        labels = None if a["labels"] is None else tf.convert_to_tensor(a["labels"])
+        ids, dec_mask = self._decoder_inputs(
+            a["decoder_input_ids"], a["decoder_attention_mask"], labels
+        )
+        record = asked(self.config.decoder, a["output_attentions"], a["output_hidden_states"])
+        logits, attn = self._decode(ids, enc, attention_mask, dec_mask, training, record)
+        out = TFSeq2SeqLMOutput(
+            loss=None if labels is None else cross_entropy(logits, labels),
+            logits=logits,
+            decoder_hidden_states=tuple(attn.states) if attn.hidden_states else None,
+            decoder_attentions=tuple(attn.self_weights) if attn.attentions else None,
+            cross_attentions=tuple(attn.cross_weights) if attn.attentions else None,
+            encoder_last_hidden_state=enc,
+            encoder_hidden_states=_field(encoder_outputs, "hidden_states"),
+            encoder_attentions=_field(encoder_outputs, "attentions"),
+        )
+        return_dict = a["return_dict"]
+        if return_dict is None:
+            return_dict = getattr(self.config, "return_dict", True)
+        return out.to_tuple() if return_dict is False else out
+
+    def _decoder_inputs(self, ids: Any, mask: Any, labels: tf.Tensor | None) -> tuple:
+        """The decoder's ids (B, T) and mask: as given, else built from ``labels``."""
+        if ids is None:
             if labels is None:
                 raise ValueError(
                     "Pass decoder_input_ids or labels (decoder inputs are built from labels)."
                 )
-            decoder_input_ids = shift_tokens_right(
+            ids = shift_tokens_right(
                 labels, self.config.pad_token_id, self.config.decoder_start_token_id
             )
-            if decoder_attention_mask is None:  # the start token stays visible (as PyTorch's side)
-                keep = decoder_input_ids != self.config.pad_token_id
-                decoder_attention_mask = tf.concat([tf.ones_like(keep[:, :1]), keep[:, 1:]], 1)
-        decoder_input_ids = tf.cast(decoder_input_ids, tf.int32)
-        logits = self.decode(
-            decoder_input_ids, enc, attention_mask, decoder_attention_mask, training
-        )
-        loss = None if labels is None else cross_entropy(logits, labels)
-        out = TFSeq2SeqLMOutput(loss, logits, enc)
-        return out.to_tuple() if return_dict is False else out
+            if mask is None:  # the start token stays visible (as PyTorch's side)
+                keep = ids != self.config.pad_token_id
+                mask = tf.concat([tf.ones_like(keep[:, :1]), keep[:, 1:]], 1)
+        return int_tensor(ids), int_tensor(mask)
 
     def decode(self, ids, enc, enc_mask=None, dec_mask=None, training=False) -> tf.Tensor:
         """Logits (B, T, V) of the decoder over ``ids`` (B, T) reading encoder states ``enc``."""
+        return self._decode(ids, enc, enc_mask, dec_mask, training, {})[0]
+
+    def _decode(self, ids, enc, enc_mask, dec_mask, training, record: dict) -> tuple:
+        """Logits (B, T, V) and the pass's :class:`SelfAttention` (what it recorded)."""
         cross = self.decoder.all_cross_kv(self.project(enc))
-        rate = attention_dropout(self.decoder.config)
-        attn = SelfAttention(causal_keep(tf.shape(ids)[1], dec_mask), rate=rate, training=training)
-        return self.decoder.decode(ids, cross, enc_mask, attn, 0, training)
+        rate = attention_rate(self.decoder.config)
+        keep = causal_keep(tf.shape(ids)[1], dec_mask)
+        attn = SelfAttention(keep, rate=rate, training=training, **record)
+        return self.decoder.decode(ids, cross, enc_mask, attn, 0, training), attn
 
     # ----------------------------------------------------------------- Keras training
     def compile(self, optimizer: Any = "adamw", **kwargs: Any) -> None:
@@ -221,9 +297,21 @@ class TFEncoderDecoderModel(GenerationSettings, keras.Model):
         self,
         input_ids: Any = None,
         generation_config: GenerationConfig | None = None,
+        logits_processor: Any = None,
         **kwargs: Any,
     ) -> Any:
-        """Greedy, beam search or sampling with a static cache; see :func:`.generation.generate`."""
+        """Greedy, beam search or sampling with a static cache; see :func:`.generation.generate`.
+        transformers 4.x's ``inputs=`` names ``input_ids``; its ``logits_processor`` must be empty
+        (the processors are chosen by the settings: ``top_k=``, ``repetition_penalty=``, ...)."""
+        if "inputs" in kwargs:
+            if input_ids is not None:
+                raise TypeError("Pass the source ids once: input_ids or inputs.")
+            input_ids = kwargs.pop("inputs")
+        if logits_processor:
+            raise NotImplementedError(
+                "TFEncoderDecoderModel.generate takes no logits_processor list; set the processors "
+                "through generation settings (top_k=, repetition_penalty=, no_repeat_ngram_size=, ...)."
+            )
         return generation.generate(self, input_ids, generation_config, **kwargs)
 
     # ----------------------------------------------------------------- saving and loading
@@ -235,9 +323,11 @@ class TFEncoderDecoderModel(GenerationSettings, keras.Model):
             out.update({f"{side}.{k}": v for k, v in part.items()})
         return out
 
-    def save_pretrained(self, save_directory: str | os.PathLike, **_: Any) -> None:
+    def save_pretrained(self, save_directory: str | os.PathLike, **options: Any) -> None:
         """Write config.json, generation_config.json and model.safetensors in PyTorch's layout,
-        atomically (other files in the folder are kept): every framework loads the folder."""
+        atomically (other files in the folder are kept): every framework loads the folder.
+        transformers 4.x's keywords are taken (:func:`.pretrained.check_save_options`)."""
+        check_save_options(options)
         config = self.config.to_dict()
         config["dtype"] = "float32"
         replaces = (CONFIG_NAME, GENERATION_CONFIG_NAME, *hub.WEIGHT_FILES)
@@ -248,31 +338,32 @@ class TFEncoderDecoderModel(GenerationSettings, keras.Model):
 
     @classmethod
     def from_pretrained(
-        cls, pretrained_model_name_or_path: str | os.PathLike, *, from_pt: bool = False, **kw: Any
+        cls, pretrained_model_name_or_path: str | os.PathLike, **kw: Any
     ) -> TFEncoderDecoderModel:
         """Load a folder saved by ``EncoderDecoderModel`` (either library, PyTorch's layout), by
         this class, or transformers 4.x's ``tf_model.h5``; ``from_pt`` is accepted and unneeded.
 
         Args:
             pretrained_model_name_or_path: a folder or a cached repo id.
-            **kw: config fields to set, e.g. ``decoder_start_token_id=101``; transformers'
-                lookup options (``revision``, ``cache_dir``, ``local_files_only``).
+            **kw: config fields to set, e.g. ``decoder_start_token_id=101``; ``config=`` (ours or
+                transformers'); transformers' lookup options (``revision``, ``cache_dir``,
+                ``local_files_only``) and 4.x's TF ones (``name``, ``output_loading_info``, ...).
         """
+        options = loading_options(kw)
         folder = hub.resolve_with(pretrained_model_name_or_path, kw)
-        for name in hub.DOWNLOAD_ONLY_OPTIONS:
-            kw.pop(name, None)
-        config = kw.pop("config", None) or checkpoint.read_config(folder)
+        config = kw.pop("config", None)
+        config = as_config(config) if config is not None else checkpoint.read_config(folder)
         if not isinstance(config, EncoderDecoderConfig):
             raise ValueError(
                 f"{folder} holds a {config.model_type!r} model, not an encoder-decoder. Build one "
                 "from it with TFEncoderDecoderModel.from_encoder_decoder_pretrained(enc, dec)."
             )
         set_fields(config, kw, "from_pretrained()")
-        model = cls(config)
+        model = cls(config, name=options["name"])
         model.load_state(checkpoint.load_arrays(folder), str(folder))
         if (folder / GENERATION_CONFIG_NAME).is_file():
             model._adopt_generation_config(GenerationConfig.from_pretrained(folder))
-        return model
+        return with_loading_info(model, [], options)
 
     def load_state(self, state: dict[str, np.ndarray], where: str) -> None:
         """Assign a composite checkpoint's arrays; anything missing or unknown raises."""
@@ -306,7 +397,7 @@ class TFEncoderDecoderModel(GenerationSettings, keras.Model):
         Args:
             **kwargs: ``encoder_model=``/``decoder_model=`` ready models; other ``encoder_*`` /
                 ``decoder_*`` set fields of that side's config; the rest set fields of the
-                composite config (``decoder_start_token_id=``, ...).
+                composite config (``decoder_start_token_id=``, ``return_dict=``, ...).
 
         Returns:
             The model; ``model.newly_initialized`` names the weights no checkpoint held.
@@ -336,12 +427,13 @@ class TFEncoderDecoderModel(GenerationSettings, keras.Model):
 def _pretrained_half(side: str, path: Any, options: dict[str, Any]) -> keras.Model:
     if options.get("model") is not None:
         return options["model"]
-    options.pop("from_pt", None)
-    options.pop("from_tf", None)
+    options.pop("model", None)
+    loading_options(options)  # from_pt, from_tf, ... change nothing here
     if path is None:
         raise ValueError(f"Pass the {side} checkpoint (a folder or repo id) or {side}_model=.")
     folder = hub.resolve(path)
-    config = options.pop("config", None) or checkpoint.read_config(folder)
+    config = options.pop("config", None)
+    config = as_config(config) if config is not None else checkpoint.read_config(folder)
     if side == "decoder":
         config.is_decoder = config.add_cross_attention = True
     else:
@@ -351,27 +443,20 @@ def _pretrained_half(side: str, path: Any, options: dict[str, Any]) -> keras.Mod
     return cls.from_pretrained(folder, config=config)
 
 
-def attention_dropout(config: Any) -> float:
-    """A family's attention-probability dropout (named differently per family)."""
-    for name in ("attention_probs_dropout_prob", "attn_pdrop", "attention_dropout"):
-        if hasattr(config, name):
-            return getattr(config, name)
-    return 0.0
-
-
-def _ids(input_ids: Any, attention_mask: Any, token_type_ids: Any) -> tuple:
-    def cast(x: Any) -> tf.Tensor | None:
-        return None if x is None else tf.cast(tf.convert_to_tensor(x), tf.int32)
-
-    return cast(input_ids), cast(attention_mask), cast(token_type_ids)
-
-
 def _last_hidden_state(encoder_outputs: Any) -> tf.Tensor:
-    if isinstance(encoder_outputs, BaseModelOutput):
-        return encoder_outputs.last_hidden_state
+    """The encoder states (B, S, C) of an output object (by field name), a tuple, or themselves."""
+    state = getattr(encoder_outputs, "last_hidden_state", None)
+    if state is not None:
+        return tf.convert_to_tensor(state)
     if isinstance(encoder_outputs, (tuple, list)):
-        return encoder_outputs[0]
-    return encoder_outputs
+        return tf.convert_to_tensor(encoder_outputs[0])
+    return tf.convert_to_tensor(encoder_outputs)
+
+
+def _field(encoder_outputs: Any, name: str) -> Any:
+    """``hidden_states`` / ``attentions`` of a given encoder output, when it has them."""
+    value = getattr(encoder_outputs, name, None)
+    return tuple(value) if value is not None else None
 
 
 def _batch_dict(data: Any) -> dict[str, Any]:

@@ -93,13 +93,17 @@ def attend(
     rate: float = 0.0,
     training: bool = False,
     scale: float = 1.0,
+    weights: list[tf.Tensor] | None = None,
 ) -> tf.Tensor:
     """Scaled dot-product attention: q (B, H, T, D), k/v (B, H, S, D), boolean ``keep``
-    broadcastable to (B, H, T, S) -> (B, T, C)."""
+    broadcastable to (B, H, T, S) -> (B, T, C). The attention weights (B, H, T, S) are appended
+    to ``weights`` when a list is given."""
     scores = tf.matmul(q * (scale / math.sqrt(q.shape[-1])), k, transpose_b=True)  # (B, H, T, S)
     if keep is not None:
         scores = tf.where(keep, scores, tf.float32.min)
     probs = dropout(tf.nn.softmax(scores, axis=-1), rate, training)
+    if weights is not None:
+        weights.append(probs)
     return merge_heads(tf.matmul(probs, v))
 
 
@@ -124,25 +128,53 @@ class SelfAttention:
     """How a decoder pass attends to itself: over the tokens of the pass (``kv`` None, training and
     scoring) or after ``past`` positions of a static cache ``kv`` (L, 2, B, H, M, D), whose new
     keys/values are written in place of zeros (the cache is a value: :attr:`written` holds the
-    new one per layer)."""
+    new one per layer).
+
+    transformers' ``output_attentions`` / ``output_hidden_states``: with ``attentions`` set, the
+    self- and cross-attention weights of each layer are kept in :attr:`self_weights` /
+    :attr:`cross_weights`; with ``hidden_states`` set, the pass appends its states to
+    :attr:`states` (:meth:`keep_state`). Neither costs anything when unset."""
 
     keep: tf.Tensor | None
     kv: tf.Tensor | None = None
     past: tf.Tensor | int = 0
     rate: float = 0.0
     training: bool = False
+    attentions: bool = False
+    hidden_states: bool = False
 
     def __post_init__(self) -> None:
         self.written: list[tf.Tensor] = []
+        self.self_weights: list[tf.Tensor] = []  # (B, H, T, S) per layer, when recording
+        self.cross_weights: list[tf.Tensor] = []
+        self.states: list[tf.Tensor] = []  # (B, T, C): the embeddings, then each layer's output
 
     def __call__(
         self, layer: int, q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, scale: float = 1.0
     ) -> tf.Tensor:
+        weights = self.self_weights if self.attentions else None
         if self.kv is None:
-            return attend(q, k, v, self.keep, self.rate, self.training, scale)
+            return attend(q, k, v, self.keep, self.rate, self.training, scale, weights)
         cached = write_cache(self.kv[layer], tf.stack([k, v]), self.past)  # (2, B, H, M, D)
         self.written.append(cached)
-        return attend(q, cached[0], cached[1], self.keep, scale=scale)
+        return attend(q, cached[0], cached[1], self.keep, scale=scale, weights=weights)
+
+    def cross(
+        self,
+        q: tf.Tensor,
+        kv: tuple[tf.Tensor, tf.Tensor],
+        keep: tf.Tensor | None,
+        rate: float,
+        scale: float = 1.0,
+    ) -> tf.Tensor:
+        """Cross-attention of queries q (B, H, T, D) over the encoder's keys/values -> (B, T, C)."""
+        weights = self.cross_weights if self.attentions else None
+        return attend(q, kv[0], kv[1], keep, rate, self.training, scale, weights)
+
+    def keep_state(self, x: tf.Tensor) -> None:
+        """Append hidden states x (B, T, C) when they are asked for."""
+        if self.hidden_states:
+            self.states.append(x)
 
     def cache(self) -> tf.Tensor:
         return tf.stack(self.written)  # (L, 2, B, H, M, D)

@@ -15,9 +15,12 @@ import numpy as np
 import tensorflow as tf
 
 from .. import hub
-from ..config import CONFIG_NAME, Config, EncoderDecoderConfig, set_fields
+from ..config import CONFIG_NAME, Config, EncoderDecoderConfig, as_config, set_fields
+from ..outputs import BaseModelOutput
 from . import checkpoint
-from .layers import SelfAttention, project, with_transposes
+from .inputs import call_inputs, int_tensor
+from .layers import SelfAttention, causal_keep, cross_entropy, project, with_transposes
+from .outputs import TFCausalLMOutput
 
 logger = logging.getLogger("warmstart")
 
@@ -41,9 +44,10 @@ class TFPretrained(keras.Model):
     model_types: tuple[str, ...] = ()
     is_decoder_class = False
 
-    def __init__(self, config: Config, **kwargs: Any) -> None:
+    def __init__(self, config: Config, *inputs: Any, **kwargs: Any) -> None:
         super().__init__(name=kwargs.pop("name", None))
-        self.__dict__["config"] = config  # a plain attribute, not tracked by Keras
+        # a plain attribute, not tracked by Keras; transformers' config objects are converted
+        self.__dict__["config"] = as_config(config, f"{type(self).__name__}'s config")
         std = self.init_std()
         params = {}
         for name, (shape, kind) in self.weight_specs().items():
@@ -107,32 +111,131 @@ class TFPretrained(keras.Model):
 
         Args:
             pretrained_model_name_or_path: a folder or a cached repo id.
-            config: use this config instead of the saved one.
-            **kw: config fields to set (``is_decoder=True, add_cross_attention=True``).
+            config: use this config instead of the saved one (ours or transformers').
+            **kw: config fields to set (``is_decoder=True, add_cross_attention=True``);
+                transformers 4.x's TF loading options (``name``, ``output_loading_info``, ...).
         """
-        kw.pop("from_pt", None)
+        options = loading_options(kw)
         folder = hub.resolve_with(pretrained_model_name_or_path, kw)
-        for name in hub.DOWNLOAD_ONLY_OPTIONS:
-            kw.pop(name, None)
-        config = config or checkpoint.read_config(folder)
+        config = as_config(config) if config is not None else checkpoint.read_config(folder)
         if isinstance(config, EncoderDecoderConfig):
             raise ValueError(
                 f"{folder} is a whole encoder-decoder; load it with "
                 "TFEncoderDecoderModel.from_pretrained."
             )
         set_fields(config, kw, "from_pretrained()")
-        model = cls(config)
+        model = cls(config, name=options["name"])
         model.newly_initialized = checkpoint.load_half(model, folder)
-        return model
+        return with_loading_info(model, model.newly_initialized, options)
 
-    def save_pretrained(self, save_directory: str | os.PathLike, **_: Any) -> None:
-        """config.json and model.safetensors in PyTorch's layout, atomically."""
+    def save_pretrained(self, save_directory: str | os.PathLike, **options: Any) -> None:
+        """config.json and model.safetensors in PyTorch's layout, atomically (4.x's keywords:
+        :func:`check_save_options`)."""
+        check_save_options(options)
         config = self.config.to_dict()
         config["architectures"] = [type(self).__name__.removeprefix("TF")]
         state = checkpoint.to_checkpoint(self.config, self.state(), self.is_decoder_class)
         with hub.atomic_folder(save_directory, replaces=(CONFIG_NAME, *hub.WEIGHT_FILES)) as tmp:
             hub.write_text_atomic(tmp / CONFIG_NAME, checkpoint.to_json(config))
             hub.save_arrays(state, tmp / hub.SAFE_WEIGHTS)
+
+
+LOADING_OPTIONS = (
+    "from_pt",
+    "from_tf",
+    "load_weight_prefix",
+    "use_safetensors",
+    "resume_download",
+    "mirror",
+)
+"""transformers 4.x TF ``from_pretrained`` options with nothing to do here (every layout is read)."""
+
+
+def loading_options(kw: dict[str, Any]) -> dict[str, Any]:
+    """Take transformers 4.x's TF ``from_pretrained`` options out of ``kw``: the Keras ``name``,
+    ``output_loading_info``; the no-op ones dropped; ``ignore_mismatched_sizes=True`` refused."""
+    for name in (*LOADING_OPTIONS, *hub.DOWNLOAD_ONLY_OPTIONS):
+        kw.pop(name, None)
+    if kw.pop("ignore_mismatched_sizes", False):
+        raise ValueError(
+            "ignore_mismatched_sizes=True is not supported: load with a config that matches the "
+            "checkpoint, then resize (resize_token_embeddings) or replace the layers that differ."
+        )
+    return {"name": kw.pop("name", None), "info": kw.pop("output_loading_info", False)}
+
+
+def check_save_options(options: dict[str, Any]) -> None:
+    """transformers 4.x's TF ``save_pretrained`` keywords: ``safe_serialization``,
+    ``max_shard_size``, ``version``, ``signatures``, ``token``, ``create_pr`` change nothing (one
+    safetensors file in PyTorch's layout is written); ``push_to_hub`` and ``saved_model`` are
+    refused, naming what to use."""
+    if options.get("push_to_hub"):
+        raise ValueError(
+            "push_to_hub=True is not supported: save the folder, then upload it with "
+            "huggingface_hub (HfApi().upload_folder)."
+        )
+    if options.get("saved_model"):
+        raise ValueError(
+            "saved_model=True is not supported: export a generating SavedModel with "
+            "warmstart.tf.export.save_for_serving(model, folder)."
+        )
+
+
+def with_loading_info(model: Any, missing: list[str], options: dict[str, Any]) -> Any:
+    """``model``, or ``(model, info)`` for ``output_loading_info=True`` (transformers' keys)."""
+    if not options["info"]:
+        return model
+    info = {"missing_keys": list(missing), "unexpected_keys": [], "mismatched_keys": []}
+    return model, info
+
+
+def asked(config: Any, output_attentions: bool | None, output_hidden_states: bool | None):
+    """A call's ``attentions``/``hidden_states`` recording: the keyword, else the config's
+    ``output_attentions`` / ``output_hidden_states`` (transformers' defaults)."""
+
+    def pick(value: bool | None, name: str) -> bool:
+        return bool(getattr(config, name, False)) if value is None else bool(value)
+
+    return {
+        "attentions": pick(output_attentions, "output_attentions"),
+        "hidden_states": pick(output_hidden_states, "output_hidden_states"),
+    }
+
+
+def body_output(
+    attn: SelfAttention, x: tf.Tensor, pooled: tf.Tensor | None, return_dict: bool | None
+) -> BaseModelOutput | tuple:
+    """An encoder's output: states (B, S, C), the pooled (B, C), and what was recorded."""
+    out = BaseModelOutput(
+        last_hidden_state=x,
+        pooler_output=pooled,
+        hidden_states=tuple(attn.states) if attn.hidden_states else None,
+        attentions=tuple(attn.self_weights) if attn.attentions else None,
+    )
+    return out.to_tuple() if return_dict is False else out
+
+
+ENCODER_INPUTS = (
+    "input_ids",
+    "attention_mask",
+    "token_type_ids",
+    "output_attentions",
+    "output_hidden_states",
+    "return_dict",
+    "training",
+)
+DECODER_INPUTS = (
+    "input_ids",
+    "attention_mask",
+    "token_type_ids",
+    "encoder_hidden_states",
+    "encoder_attention_mask",
+    "labels",
+    "output_attentions",
+    "output_hidden_states",
+    "return_dict",
+    "training",
+)
 
 
 class TFDecoder:
@@ -194,15 +297,89 @@ class TFDecoder:
     def decode(
         self,
         ids: tf.Tensor,
-        cross: list[tuple[tf.Tensor, tf.Tensor]],
+        cross: list[tuple[tf.Tensor, tf.Tensor] | None],
         enc_mask: tf.Tensor | None,
         attn: SelfAttention,
         past: tf.Tensor | int = 0,
         training: bool = False,
+        token_type_ids: tf.Tensor | None = None,
     ) -> tf.Tensor:
-        """Logits (B, T, V) of tokens ``ids`` (B, T) after ``past`` positions."""
-        x = self.embed(ids, past, training)  # (B, T, C)
+        """Logits (B, T, V) of tokens ``ids`` (B, T) after ``past`` positions (``attn`` records
+        the hidden states, the last one after the final norm, when asked)."""
+        types = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
+        x = self.embed(ids, past, training, **types)  # (B, T, C)
+        attn.keep_state(x)
         enc_keep = None if enc_mask is None else tf.cast(enc_mask, tf.bool)[:, None, None, :]
         for i in range(self.layer_count()):
             x = self.layer(i, x, attn, cross[i], enc_keep, training)
-        return self.head(self.final(x))
+            attn.keep_state(x)
+        x = self.final(x)
+        if attn.hidden_states:
+            attn.states[-1] = x
+        return self.head(x)
+
+    def call(
+        self,
+        input_ids: Any = None,
+        attention_mask: Any = None,
+        token_type_ids: Any = None,
+        encoder_hidden_states: Any = None,
+        encoder_attention_mask: Any = None,
+        labels: Any = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        training: bool = False,
+        use_cache: bool | None = None,  # 4.x's keyword: a full pass keeps no cache
+        **kwargs: Any,
+    ) -> TFCausalLMOutput | tuple:
+        """A causal pass, as transformers 4.x's TF causal LMs: logits (B, T, V) over
+        ``input_ids`` (B, T), reading ``encoder_hidden_states`` (B, S, C) by cross-attention when
+        given; ``loss`` of logits[:, :-1] against labels[:, 1:] when ``labels`` (B, T) are given;
+        attention weights and hidden states when asked (keyword, else the config's field)."""
+        named = {k: v for k, v in locals().items() if k in DECODER_INPUTS}
+        a = call_inputs(type(self).__name__, DECODER_INPUTS, named, kwargs)
+        ids = int_tensor(a["input_ids"])
+        if ids is None:
+            raise ValueError(f"Pass input_ids to {type(self).__name__}.")
+        types = int_tensor(a["token_type_ids"])
+        if types is not None and not getattr(self, "token_types", False):
+            raise TypeError(f"{type(self).__name__} has no token types; leave token_type_ids None.")
+        cross: list = [None] * self.layer_count()
+        enc = a["encoder_hidden_states"]
+        if enc is not None:
+            if not self.config.add_cross_attention:
+                raise ValueError(
+                    "This decoder has no cross-attention: build it with add_cross_attention=True "
+                    "to pass encoder_hidden_states."
+                )
+            cross = self.all_cross_kv(tf.convert_to_tensor(enc, tf.float32))
+        mask = int_tensor(a["attention_mask"])
+        attn = SelfAttention(
+            causal_keep(tf.shape(ids)[1], mask),
+            rate=attention_rate(self.config),
+            training=bool(a["training"]),
+            **asked(self.config, a["output_attentions"], a["output_hidden_states"]),
+        )
+        enc_mask = int_tensor(a["encoder_attention_mask"])
+        logits = self.decode(ids, cross, enc_mask, attn, 0, bool(a["training"]), types)
+        labels = int_tensor(a["labels"])
+        loss = None if labels is None else cross_entropy(logits[:, :-1], labels[:, 1:])
+        out = TFCausalLMOutput(
+            loss=loss,
+            logits=logits,
+            hidden_states=tuple(attn.states) if attn.hidden_states else None,
+            attentions=tuple(attn.self_weights) if attn.attentions else None,
+            cross_attentions=tuple(attn.cross_weights)
+            if attn.attentions and enc is not None
+            else None,
+        )
+        return out.to_tuple() if a["return_dict"] is False else out
+
+
+def attention_rate(config: Any) -> float:
+    """A family's attention-probability dropout (named differently per family)."""
+    for name in ("attention_probs_dropout_prob", "attn_pdrop", "attention_dropout"):
+        if hasattr(config, name):
+            return getattr(config, name)
+    return 0.0

@@ -15,17 +15,26 @@ from typing import Any
 import tensorflow as tf
 
 from ...outputs import BaseModelOutput
+from ..inputs import call_inputs, int_tensor
 from ..layers import (
     SelfAttention,
     activation,
-    attend,
     dropout,
     layer_norm,
     linear,
     padding_keep,
     split_heads,
 )
-from ..pretrained import Spec, TFDecoder, TFPretrained, linear_spec, norm_spec
+from ..pretrained import (
+    ENCODER_INPUTS,
+    Spec,
+    TFDecoder,
+    TFPretrained,
+    asked,
+    body_output,
+    linear_spec,
+    norm_spec,
+)
 from .bert import check_positions
 
 POSITION_OFFSET = 2
@@ -96,7 +105,7 @@ class _BartStack:
         x = layer_norm(self.p, n + "self_attn_layer_norm", x + h, EPS)
         if cross is not None:
             q = self._proj(n + "encoder_attn.q_proj", x)
-            h = attend(q, cross[0], cross[1], enc_keep, c.attention_dropout, training)
+            h = attn.cross(q, cross, enc_keep, c.attention_dropout)
             h = dropout(linear(self.p, n + "encoder_attn.out_proj", h), c.dropout, training)
             x = layer_norm(self.p, n + "encoder_attn_layer_norm", x + h, EPS)
         h = activation(c.activation_function)(linear(self.p, n + "fc1", x))
@@ -134,15 +143,34 @@ class TFBartModel(_BartStack, TFPretrained):
     def embed_weight(self) -> tf.Variable:
         return self.p.get("encoder.embed_tokens.weight", self.p["shared.weight"])
 
-    def call(self, input_ids, attention_mask=None, token_type_ids=None, training=False):
-        """Encoder states (B, S, C); BART has no token types (``token_type_ids`` is ignored)."""
+    def call(
+        self,
+        input_ids: Any = None,
+        attention_mask: Any = None,
+        token_type_ids: Any = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        training: bool = False,
+        **kwargs: Any,
+    ) -> BaseModelOutput | tuple:
+        """Encoder states (B, S, C); BART has no token types (``token_type_ids`` is ignored);
+        per-layer states and attention weights when asked."""
+        named = {k: v for k, v in locals().items() if k in ENCODER_INPUTS}
+        a = call_inputs(type(self).__name__, ENCODER_INPUTS, named, kwargs)
+        training = bool(a["training"])
         attn = SelfAttention(
-            padding_keep(attention_mask), rate=self.config.attention_dropout, training=training
+            padding_keep(int_tensor(a["attention_mask"])),
+            rate=self.config.attention_dropout,
+            training=training,
+            **asked(self.config, a["output_attentions"], a["output_hidden_states"]),
         )
-        x = self.embed(input_ids, 0, training)
+        x = self.embed(int_tensor(a["input_ids"]), 0, training)
+        attn.keep_state(x)
         for i in range(self.config.encoder_layers):
             x = self.layer(i, x, attn, None, None, training)
-        return BaseModelOutput(last_hidden_state=x)
+            attn.keep_state(x)
+        return body_output(attn, x, None, a["return_dict"])
 
 
 class TFBartForCausalLM(_BartStack, TFDecoder, TFPretrained):

@@ -14,17 +14,27 @@ from typing import Any
 import tensorflow as tf
 
 from ...outputs import BaseModelOutput
+from ..inputs import call_inputs, int_tensor
 from ..layers import (
     SelfAttention,
     activation,
-    attend,
+    causal_keep,
     dropout,
     layer_norm,
     linear,
     padding_keep,
     split_heads,
 )
-from ..pretrained import Spec, TFDecoder, TFPretrained, linear_spec, norm_spec
+from ..pretrained import (
+    ENCODER_INPUTS,
+    Spec,
+    TFDecoder,
+    TFPretrained,
+    asked,
+    body_output,
+    linear_spec,
+    norm_spec,
+)
 
 
 def check_length(n_tokens: int | None, allowed: int, model: str) -> None:
@@ -126,7 +136,7 @@ class TFBertModel(TFPretrained):
         if cross is not None:
             q = self._qkv(n + "crossattention.self.", x, "query")
             rate = c.attention_probs_dropout_prob
-            h = attend(q, cross[0], cross[1], enc_keep, rate, training)
+            h = attn.cross(q, cross, enc_keep, rate)
             x = self._out(n + "crossattention.output", h, x, training)
         act = activation(c.hidden_act)
         return self._out(
@@ -139,23 +149,65 @@ class TFBertModel(TFPretrained):
 
     def call(
         self,
-        input_ids: tf.Tensor,
-        attention_mask: tf.Tensor | None = None,
-        token_type_ids: tf.Tensor | None = None,
+        input_ids: Any = None,
+        attention_mask: Any = None,
+        token_type_ids: Any = None,
+        encoder_hidden_states: Any = None,
+        encoder_attention_mask: Any = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
         training: bool = False,
-    ) -> BaseModelOutput:
-        """Encoder states (B, S, C) and, with a pooler, the pooled first token (B, C)."""
-        c = self.config
-        x = self.embed(input_ids, 0, training, token_type_ids)
+        **kwargs: Any,
+    ) -> BaseModelOutput | tuple:
+        """Encoder states (B, S, C) and, with a pooler, the pooled first token (B, C); hidden
+        states and attention weights when asked (keyword, else the config's field). Built as a
+        decoder body (``is_decoder``), the self-attention is causal and ``encoder_hidden_states``
+        (B, S', C) are read by cross-attention, as 4.x's ``TFBertModel``."""
+        named = {k: v for k, v in locals().items() if k in BODY_INPUTS}
+        a = call_inputs(type(self).__name__, BODY_INPUTS, named, kwargs)
+        c, training = self.config, bool(a["training"])
+        ids = int_tensor(a["input_ids"])
+        if ids is None:
+            raise ValueError(f"Pass input_ids to {type(self).__name__}.")
+        mask = int_tensor(a["attention_mask"])
         attn = SelfAttention(
-            padding_keep(attention_mask), rate=c.attention_probs_dropout_prob, training=training
+            causal_keep(tf.shape(ids)[1], mask) if c.is_decoder else padding_keep(mask),
+            rate=c.attention_probs_dropout_prob,
+            training=training,
+            **asked(c, a["output_attentions"], a["output_hidden_states"]),
         )
+        cross = [None] * c.num_hidden_layers
+        if a["encoder_hidden_states"] is not None:
+            if not c.add_cross_attention:
+                raise ValueError(
+                    f"This {type(self).__name__} has no cross-attention: build it with "
+                    "is_decoder=True and add_cross_attention=True to pass encoder_hidden_states."
+                )
+            enc = tf.convert_to_tensor(a["encoder_hidden_states"], tf.float32)
+            cross = [self.cross_kv(i, enc) for i in range(c.num_hidden_layers)]
+        enc_keep = padding_keep(int_tensor(a["encoder_attention_mask"]))
+        x = self.embed(ids, 0, training, int_tensor(a["token_type_ids"]))
+        attn.keep_state(x)
         for i in range(c.num_hidden_layers):
-            x = self.layer(i, x, attn, None, None, training)
+            x = self.layer(i, x, attn, cross[i], enc_keep, training)
+            attn.keep_state(x)
         pooled = None
         if self.pooler:
             pooled = tf.tanh(linear(self.p, self.prefix + "pooler.dense", x[:, 0]))
-        return BaseModelOutput(last_hidden_state=x, pooler_output=pooled)
+        if a["encoder_hidden_states"] is not None and attn.attentions:
+            out = body_output(attn, x, pooled, True)
+            out.cross_attentions = tuple(attn.cross_weights)
+            return out.to_tuple() if a["return_dict"] is False else out
+        return body_output(attn, x, pooled, a["return_dict"])
+
+
+BODY_INPUTS = (
+    *ENCODER_INPUTS[:3],
+    "encoder_hidden_states",
+    "encoder_attention_mask",
+    *ENCODER_INPUTS[3:],
+)
 
 
 def check_positions(T: int | tf.Tensor, past: tf.Tensor | int, allowed: int, model: str) -> None:

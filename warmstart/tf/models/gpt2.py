@@ -15,17 +15,26 @@ from typing import Any
 import tensorflow as tf
 
 from ...outputs import BaseModelOutput
+from ..inputs import call_inputs, int_tensor
 from ..layers import (
     SelfAttention,
     activation,
-    attend,
     causal_keep,
     dropout,
     layer_norm,
     linear,
     split_heads,
 )
-from ..pretrained import Spec, TFDecoder, TFPretrained, linear_spec, norm_spec
+from ..pretrained import (
+    ENCODER_INPUTS,
+    Spec,
+    TFDecoder,
+    TFPretrained,
+    asked,
+    body_output,
+    linear_spec,
+    norm_spec,
+)
 from .bert import check_positions
 
 
@@ -98,7 +107,7 @@ class TFGPT2Model(TFDecoder, TFPretrained):
         if cross is not None:
             h = layer_norm(self.p, n + "ln_cross_attn", x, eps)
             q = split_heads(linear(self.p, n + "crossattention.q_attn", h), H)
-            h = attend(q, cross[0], cross[1], enc_keep, c.attn_pdrop, training, self.q_scale(i))
+            h = attn.cross(q, cross, enc_keep, c.attn_pdrop, self.q_scale(i))
             x = x + dropout(linear(self.p, n + "crossattention.c_proj", h), drop, training)
         h = activation(c.activation_function)(
             linear(self.p, n + "mlp.c_fc", layer_norm(self.p, n + "ln_2", x, eps))
@@ -112,16 +121,39 @@ class TFGPT2Model(TFDecoder, TFPretrained):
     def final(self, x: tf.Tensor) -> tf.Tensor:
         return layer_norm(self.p, self.prefix + "ln_f", x, self.config.layer_norm_epsilon)
 
-    def call(self, input_ids: tf.Tensor, attention_mask=None, token_type_ids=None, training=False):
-        """Hidden states (B, T, C) of causal self-attention over ``input_ids``."""
-        T = tf.shape(input_ids)[1]
+    def call(
+        self,
+        input_ids: Any = None,
+        attention_mask: Any = None,
+        token_type_ids: Any = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        training: bool = False,
+        **kwargs: Any,
+    ) -> BaseModelOutput | tuple:
+        """Hidden states (B, T, C) of causal self-attention over ``input_ids``; per-layer states
+        and attention weights when asked (keyword, else the config's field)."""
+        named = {k: v for k, v in locals().items() if k in ENCODER_INPUTS}
+        a = call_inputs(type(self).__name__, ENCODER_INPUTS, named, kwargs)
+        if a["token_type_ids"] is not None:
+            raise TypeError("GPT-2 here has no token types; leave token_type_ids None.")
+        ids, training = int_tensor(a["input_ids"]), bool(a["training"])
         attn = SelfAttention(
-            causal_keep(T, attention_mask), rate=self.config.attn_pdrop, training=training
+            causal_keep(tf.shape(ids)[1], int_tensor(a["attention_mask"])),
+            rate=self.config.attn_pdrop,
+            training=training,
+            **asked(self.config, a["output_attentions"], a["output_hidden_states"]),
         )
-        x = self.embed(input_ids, 0, training)
+        x = self.embed(ids, 0, training)
+        attn.keep_state(x)
         for i in range(self.config.n_layer):
             x = self.layer(i, x, attn, None, None, training)
-        return BaseModelOutput(last_hidden_state=self.final(x))
+            attn.keep_state(x)
+        x = self.final(x)
+        if attn.hidden_states:
+            attn.states[-1] = x
+        return body_output(attn, x, None, a["return_dict"])
 
 
 class TFGPT2LMHeadModel(TFGPT2Model):
@@ -140,6 +172,8 @@ class TFGPT2LMHeadModel(TFGPT2Model):
         return (
             {"lm_head.weight": "transformer.wte.weight"} if self.config.tie_word_embeddings else {}
         )
+
+    call = TFDecoder.call
 
     def head(self, x: tf.Tensor) -> tf.Tensor:
         return self.logits(x)  # (B, T, V)
