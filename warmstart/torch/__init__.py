@@ -13,6 +13,7 @@ from .models.bert_generation import BertGenerationDecoder, BertGenerationEncoder
 from .models.electra import ElectraForCausalLM, ElectraModel
 from .models.gpt2 import GPT2LMHeadModel, GPT2Model
 from .models.roberta import RobertaForCausalLM, RobertaModel
+from .trainer_callback import SaveConfigCallback
 
 __all__ = [
     "AutoModel",
@@ -32,6 +33,7 @@ __all__ = [
     "GenerateOutput",
     "RobertaForCausalLM",
     "RobertaModel",
+    "SaveConfigCallback",
     "Seq2SeqLMOutput",
     "shift_tokens_right",
 ]
