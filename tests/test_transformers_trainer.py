@@ -118,6 +118,8 @@ def test_best_model_at_end_and_save_model_load_in_both_libraries(tmp_path):
         load_best_model_at_end=True,
         metric_for_best_model="loss",
         greater_is_better=False,
+        predict_with_generate=True,  # evaluation also runs our generate
+        generation_max_length=6,
     )
     trainer.add_callback(SaveConfigCallback())
     trainer.train()
