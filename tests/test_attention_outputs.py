@@ -135,22 +135,33 @@ def test_greedy_generate_outputs_equal_transformers(pair):
 
 
 @pytest.mark.parametrize("pair", ["bert2gpt2"], indirect=True)
-def test_config_fields_ask_as_keywords_do(pair):
-    """``output_attentions`` / ``output_hidden_states`` as config fields: of the composite (both
-    sides), or of one side (that side only)."""
-    _, ours = pair
+def test_config_fields_ask_as_transformers_reads_them(pair):
+    """``output_attentions`` / ``output_hidden_states`` as config fields, as transformers reads
+    them: a side's config asks for that side's; the composite config's field is not read."""
+    theirs, ours = pair
     x, mask, y = padded_batch(99, pad=1)
-    ours.config.output_attentions = True
+
+    def keys(model):
+        with torch.no_grad():
+            out = model(input_ids=x, attention_mask=mask, labels=y, use_cache=False)
+            return list(out.keys())
+
+    plain = ["loss", "logits", "encoder_last_hidden_state"]
+    for model in pair:
+        model.config.output_attentions = True
     try:
-        out = ours(input_ids=x, attention_mask=mask, labels=y)
-        assert out.encoder_attentions is not None and out.cross_attentions is not None
-        ours.config.output_attentions = False
-        ours.config.decoder.output_hidden_states = True
-        out = ours(input_ids=x, attention_mask=mask, labels=y)
-        assert out.decoder_hidden_states is not None and out.encoder_hidden_states is None
-        assert out.encoder_attentions is None and out.decoder_attentions is None
+        assert keys(ours) == keys(theirs) == plain
+        for model in pair:
+            model.config.output_attentions = False
+            model.config.decoder.output_hidden_states = True
+            model.config.encoder.output_attentions = True
+        assert keys(ours) == keys(theirs)
+        assert "decoder_hidden_states" in keys(ours) and "encoder_attentions" in keys(ours)
+        assert "encoder_hidden_states" not in keys(ours) and "cross_attentions" not in keys(ours)
     finally:
-        ours.config.decoder.output_hidden_states = False
+        for model in pair:
+            model.config.decoder.output_hidden_states = False
+            model.config.encoder.output_attentions = False
 
 
 @pytest.mark.parametrize("pair", ["bert2gpt2", "bart2bart"], indirect=True)  # every attention

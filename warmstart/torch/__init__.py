@@ -14,6 +14,7 @@ from .models.electra import ElectraForCausalLM, ElectraModel
 from .models.gpt2 import GPT2LMHeadModel, GPT2Model
 from .models.rembert import RemBertForCausalLM, RemBertModel
 from .models.roberta import RobertaForCausalLM, RobertaModel
+from .trainer_callback import SaveConfigCallback
 
 __all__ = [
     "AutoModel",
@@ -35,6 +36,7 @@ __all__ = [
     "RemBertModel",
     "RobertaForCausalLM",
     "RobertaModel",
+    "SaveConfigCallback",
     "Seq2SeqLMOutput",
     "shift_tokens_right",
 ]

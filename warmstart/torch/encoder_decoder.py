@@ -41,6 +41,9 @@ class EncoderDecoderModel(LoadingMixin, DecodingMixin, GenerationSettings, nn.Mo
     """A sequence-to-sequence model made of an encoder and a decoder with cross-attention."""
 
     main_input_name = "input_ids"
+    # transformers' attention-dispatch flags: SDPA (the default) and eager attention, no flash
+    _supports_sdpa = True
+    _supports_flash_attn = False
 
     def __init__(
         self,
@@ -62,6 +65,8 @@ class EncoderDecoderModel(LoadingMixin, DecodingMixin, GenerationSettings, nn.Mo
         )  # one shared object
         self.config = config
         dec = config.decoder
+        if family(dec).always_causal:  # causal whatever it says (GPT-2, BART): it says so, as
+            dec.is_decoder = True  # transformers' from_encoder_decoder_configs sets it
         check_decoder(self.decoder)
         enc_width, dec_width = config.encoder.hidden_size, dec.hidden_size
         if enc_width != dec_width and getattr(dec, "cross_attention_hidden_size", None) is None:
@@ -72,6 +77,7 @@ class EncoderDecoderModel(LoadingMixin, DecodingMixin, GenerationSettings, nn.Mo
         self._loaded_apart = False  # a tied config, but weights transformers 5 trained apart
         if config.tie_encoder_decoder:
             sharing.tie_encoder_decoder(self)
+        self.register_state_dict_post_hook(sharing.copy_shared_tensors)
         self._warned_labels = self._warned_checkpoint_cache = False
         gen = GenerationConfig.from_model_config(config)
         gen.extra["_from_model_config"] = True
@@ -212,8 +218,9 @@ class EncoderDecoderModel(LoadingMixin, DecodingMixin, GenerationSettings, nn.Mo
             labels: (B, T) targets, -100 where the loss should ignore a position.
             use_cache: keep a cache and return it as ``cache``.
             output_attentions, output_hidden_states: also return the attention weights / hidden
-                states of both sides (default: the field of that name of the composite config,
-                else of each side's config), computed by an eager attention.
+                states of both sides (default: each side as its own config's field of that name
+                says; the composite config's field is not read, as in transformers), computed by
+                an eager attention.
 
         Returns:
             ``Seq2SeqLMOutput`` with ``loss`` (when labels are given), ``logits`` (B, T, V) and
@@ -224,8 +231,6 @@ class EncoderDecoderModel(LoadingMixin, DecodingMixin, GenerationSettings, nn.Mo
         """
         if cache is None:
             cache = past_key_values
-        output_attentions = self._asked(output_attentions, "output_attentions")
-        output_hidden_states = self._asked(output_hidden_states, "output_hidden_states")
         input_ids = check_ids("input_ids", input_ids)
         decoder_input_ids = check_ids("decoder_input_ids", decoder_input_ids)
         labels = check_ids("labels", labels)
@@ -297,13 +302,6 @@ class EncoderDecoderModel(LoadingMixin, DecodingMixin, GenerationSettings, nn.Mo
             B, T = given.shape[:2]
             cache = self.decoder.new_cache(B, T)
         return cache
-
-    def _asked(self, value: bool | None, name: str) -> bool | None:
-        """A call's ``output_attentions`` / ``output_hidden_states``: the keyword, else True when
-        the composite config sets it, else None (each side then reads its own config)."""
-        if value is None and getattr(self.config, name, False):
-            return True
-        return value
 
     def _init_for(self, name: str):
         """The initialiser of the half that owns parameter ``name``."""

@@ -68,13 +68,20 @@ class LoadingMixin(metaclass=TakesConfigs):
         """
         self._refuse_if_quantized("saved")
         state = checkpoint.to_hf_layout(self._state_to_save(), self.config)
-        config = self.config.to_dict()
-        config["dtype"] = str(self.dtype).removeprefix("torch.")
         replaces = (CONFIG_NAME, GENERATION_CONFIG_NAME, *hub.WEIGHT_FILES)
         with hub.atomic_folder(save_directory, replaces=replaces) as tmp:
-            write_text_atomic(tmp / CONFIG_NAME, checkpoint.to_json(config))
-            self._generation_config(None).save_pretrained(tmp)  # what generate would use
+            self.write_configs(tmp)
             weights.write_weights(state, tmp, safe_serialization)
+
+    def write_configs(self, folder: str | os.PathLike) -> None:
+        """Write the config.json and generation_config.json of :meth:`save_pretrained` (the
+        generation settings ``generate`` would use) into ``folder``, without the weights."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        config = self.config.to_dict()
+        config["dtype"] = str(self.dtype).removeprefix("torch.")
+        write_text_atomic(folder / CONFIG_NAME, checkpoint.to_json(config))
+        self._generation_config(None).save_pretrained(folder)
 
     def _state_to_save(self) -> dict[str, Tensor]:
         """Each tensor once, except those the encoder shares with the decoder: transformers 5 no

@@ -14,21 +14,43 @@ from typing import Any
 
 import torch
 
-from ..config import as_config
+from ..config import ATTN_IMPLEMENTATIONS, as_config
 from . import checkpoint
 
 
 class TakesConfigs(type):
     """The metaclass of the model classes: a ``config`` (first argument or keyword) that is not this
     library's config, such as transformers' ``BertConfig``, is converted (:func:`.config.as_config`)
-    before ``__init__`` sees it, so ``BertModel(transformers.BertConfig(...))`` works."""
+    before ``__init__`` sees it, so ``BertModel(transformers.BertConfig(...))`` works. A built
+    model's config names the attention it runs (:func:`resolve_attention`)."""
 
     def __call__(cls, *args: Any, **kwargs: Any) -> Any:
         if args and args[0] is not None:
-            args = (as_config(args[0], f"{cls.__name__}'s config"), *args[1:])
+            args = (_converted(cls, args[0]), *args[1:])
         if kwargs.get("config") is not None:
-            kwargs["config"] = as_config(kwargs["config"], f"{cls.__name__}'s config")
-        return super().__call__(*args, **kwargs)
+            kwargs["config"] = _converted(cls, kwargs["config"])
+        model = super().__call__(*args, **kwargs)
+        resolve_attention(model.config)
+        return model
+
+
+def _converted(cls: type, config: Any) -> Any:
+    """``config`` as this library's, keeping the attention another library's config asks for."""
+    ours = as_config(config, f"{cls.__name__}'s config")
+    asked = getattr(config, "_attn_implementation", None)
+    if ours is not config and asked in ATTN_IMPLEMENTATIONS:
+        ours._attn_implementation = asked
+    return ours
+
+
+def resolve_attention(config: Any) -> None:
+    """An unset ``_attn_implementation`` (on a composite config: on it and each side's) becomes
+    ``"sdpa"``, the attention the model runs, as transformers resolves it when a model is built;
+    one set to ``"eager"`` stays. Only the config named is set: a composite's sides are not
+    overwritten."""
+    for c in (config, getattr(config, "encoder", None), getattr(config, "decoder", None)):
+        if c is not None and getattr(c, "_attn_implementation", None) is None:
+            object.__setattr__(c, "_attn_implementation", "sdpa")
 
 
 class Pretrained(metaclass=TakesConfigs):
@@ -36,6 +58,9 @@ class Pretrained(metaclass=TakesConfigs):
     ``GPT2LMHeadModel``, ...), in the layout of transformers' class of the same name."""
 
     config: Any
+    # transformers' attention-dispatch flags: SDPA (the default) and eager attention, no flash
+    _supports_sdpa = True
+    _supports_flash_attn = False
 
     @classmethod
     def from_pretrained(

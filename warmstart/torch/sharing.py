@@ -30,6 +30,25 @@ def tie_encoder_decoder(model: nn.Module) -> None:
     model.encoder.shares_vocabulary = model.decoder.shares_vocabulary = True
 
 
+def copy_shared_tensors(
+    module: nn.Module, state_dict: dict[str, Tensor], prefix: str, local_metadata: dict
+) -> None:
+    """``state_dict`` post-hook: a tensor whose memory an earlier entry already holds (the LM head
+    tied to the word embeddings, the head's bias alias, what ``tie_encoder_decoder`` shares) is
+    given as a copy, so that safetensors, which refuses shared memory, writes the dict as it is
+    (transformers' ``Trainer`` checkpoints a model that is not its own that way). Names and values
+    are unchanged and the dict loads back as before; parameters (``keep_vars=True``) stay."""
+    seen: set[int] = set()
+    for name, value in state_dict.items():
+        if not name.startswith(prefix) or isinstance(value, nn.Parameter) or value.is_meta:
+            continue
+        address = value.untyped_storage().data_ptr()
+        if address in seen:
+            state_dict[name] = value.clone()
+        elif address:
+            seen.add(address)
+
+
 def untie_encoder_decoder(model: nn.Module) -> None:
     """Give the encoder parameters of its own again (empty ones, for a load to fill)."""
     for name, _ in model.shared_parameter_names:
