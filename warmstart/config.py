@@ -537,7 +537,7 @@ def set_fields(config: Config, fields: dict[str, Any], caller: str) -> None:
         TypeError: a keyword that is no field of ``config`` (a typo would otherwise be saved in
             config.json); the message names ``caller``.
     """
-    unknown = sorted(k for k in fields if not hasattr(config, k))
+    unknown = sorted(k for k in fields if not hasattr(config, k) and k not in BASE_DEFAULTS)
     if unknown:
         raise TypeError(
             f"{caller} got unexpected keyword arguments: {', '.join(unknown)} (neither a field "
