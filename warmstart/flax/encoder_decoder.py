@@ -101,9 +101,9 @@ class FlaxEncoderDecoderModel(GenerationSettings):
         config = as_config(config, "config")
         if not isinstance(config, EncoderDecoderConfig):
             raise TypeError(
-                f"config must be an EncoderDecoderConfig (or transformers' EncoderDecoderConfig), "
-                f"not a {type(config).__name__}; compose one with "
-                "EncoderDecoderConfig.from_encoder_decoder_configs(encoder_config, decoder_config)."
+                f"config must be an encoder-decoder config, not a {type(config).__name__}: compose "
+                "one with EncoderDecoderConfig.from_encoder_decoder_configs(encoder_config, "
+                "decoder_config) (this library's or transformers')."
             )
         check_dtype(dtype)
         dec = config.decoder
@@ -163,8 +163,8 @@ class FlaxEncoderDecoderModel(GenerationSettings):
         """
         sides: dict[str, dict] = {"encoder": {}, "decoder": {}}
         for key in list(kwargs):
-            side, _, rest = key.partition("_")
-            if side in sides and rest:
+            side, _, rest = key.partition("_")  # decoder_start_token_id stays the composite's
+            if side in sides and rest and key not in EncoderDecoderConfig.field_names():
                 sides[side][rest] = kwargs.pop(key)
         check_dtype(kwargs.pop("dtype", None))
         paths = {
