@@ -6,6 +6,10 @@ weights, transformers' output objects read as ``encoder_outputs``, and ``generat
 
 from __future__ import annotations
 
+import json
+import subprocess
+from pathlib import Path
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -215,3 +219,44 @@ def test_init_weights_dtype_and_seeds():
     np.testing.assert_array_equal(table(kept, "decoder"), table(other, "decoder"))  # rest drawn
     with pytest.raises(ValueError, match="leave dtype out"):
         FlaxBertModel(BertConfig(**TINY), dtype=jnp.bfloat16)
+
+
+REF_PYTHON = Path(__file__).parents[2] / ".venv-ref-flax" / "bin" / "python"
+REF_BUILT = {  # transformers 4.46 builds and saves these; ours loads them
+    "bert2gpt2": (dict(model_type="bert", **WIDE), dict(model_type="gpt2", **GPT2_TINY)),
+    "bert2bert": (dict(model_type="bert", **TINY), dict(model_type="bert", **TINY)),
+    "bert2bart": (dict(model_type="bert", **TINY), dict(model_type="bart", **BART_TINY)),
+}
+
+
+@pytest.mark.skipif(not REF_PYTHON.exists(), reason="transformers 4.46's Flax environment absent")
+def test_attentions_and_hidden_states_equal_transformers_446_flax(tmp_path):
+    inputs = dict(input_ids=SOURCE.tolist(), attention_mask=MASK.tolist())
+    inputs["decoder_input_ids"] = TARGET.tolist()
+    jobs = [
+        {
+            "build": {"encoder": e, "decoder": d, "tokens": TOKENS},
+            "folder": str(tmp_path / name),
+            "inputs": inputs,
+            "layers": True,
+        }
+        for name, (e, d) in REF_BUILT.items()
+    ]
+    (tmp_path / "jobs.json").write_text(json.dumps(jobs))
+    script = Path(__file__).with_name("ref_flax.py")
+    out = tmp_path / "out.npz"
+    command = [str(REF_PYTHON), str(script), str(tmp_path / "jobs.json"), str(out)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    theirs = np.load(out)
+    fields = ("encoder_attentions", "decoder_attentions", "cross_attentions")
+    fields += ("encoder_hidden_states", "decoder_hidden_states")
+    for i, name in enumerate(REF_BUILT):
+        model = FlaxEncoderDecoderModel.from_pretrained(tmp_path / name)  # 4.46's msgpack
+        got = model(SOURCE, MASK, TARGET, output_attentions=True, output_hidden_states=True)
+        for field in fields:
+            keys = [k for k in theirs.files if k.startswith(f"{field}_{i}_")]
+            want = [theirs[k] for k in sorted(keys, key=lambda k: int(k.rsplit("_", 1)[1]))]
+            assert len(got[field]) == len(want) > 0, (name, field)
+            for a, b in zip(got[field], want, strict=True):
+                np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-4, err_msg=f"{name} {field}")
