@@ -260,3 +260,19 @@ def test_attentions_and_hidden_states_equal_transformers_446_flax(tmp_path):
             assert len(got[field]) == len(want) > 0, (name, field)
             for a, b in zip(got[field], want, strict=True):
                 np.testing.assert_allclose(a, b, atol=1e-5, rtol=1e-4, err_msg=f"{name} {field}")
+
+
+def test_loading_saving_and_generate_keywords(tmp_path):
+    model = composed("bert")
+    model.save_pretrained(tmp_path, push_to_hub=False, max_shard_size="10GB")
+    assert not (tmp_path / "flax_model.msgpack").exists()
+    model.save_pretrained(tmp_path, safe_serialization=False)  # 4.x's default file too
+    assert (tmp_path / "flax_model.msgpack").exists() and (tmp_path / "model.safetensors").exists()
+    options = dict(from_pt=True, dtype=jnp.float32, _do_init=True, ignore_mismatched_sizes=False)
+    loaded = FlaxEncoderDecoderModel.from_pretrained(tmp_path, **options)
+    a = model.generate(SOURCE, max_length=6, trace=False, logits_processor=None).sequences
+    np.testing.assert_array_equal(loaded.generate(SOURCE, max_length=6).sequences, a)
+    with pytest.raises(ValueError, match="upload the saved folder yourself"):
+        model.save_pretrained(tmp_path, push_to_hub=True)
+    with pytest.raises(ValueError, match="GenerationConfig fields"):
+        model.generate(SOURCE, logits_processor=[lambda ids, scores, cur: scores])

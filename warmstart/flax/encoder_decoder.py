@@ -49,6 +49,7 @@ from .pretrained import (
     save_folder,
     set_fields,
     summarize,
+    wants_msgpack,
 )
 from .seq2seq import (
     EncoderDecoderModule,
@@ -214,10 +215,13 @@ class FlaxEncoderDecoderModel(GenerationSettings):
         save_directory: str | os.PathLike,
         params: dict | None = None,
         flax_msgpack: bool = False,
+        **options: Any,
     ) -> None:
         """Write config.json and model.safetensors in the PyTorch layout (one folder serves every
         framework), and with ``flax_msgpack`` also transformers 4.x's ``flax_model.msgpack``;
-        atomically, other files in the folder kept."""
+        atomically, other files in the folder kept. 4.x's ``safe_serialization=False`` asks for the
+        msgpack too; ``max_shard_size``/``token`` are accepted."""
+        flax_msgpack = wants_msgpack(flax_msgpack, options)
         params = self.params if params is None else params
         state = {}
         for side in ("encoder", "decoder"):

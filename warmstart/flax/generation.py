@@ -377,6 +377,12 @@ def generate(
         ``.sequences`` (B * num_return_sequences, max_length), starting with the start token,
         padded to the full length as transformers 4.x's Flax generate.
     """
+    kwargs.pop("trace", None)  # 4.x's trace=False ran the loop unjitted: same tokens
+    if kwargs.pop("logits_processor", None):
+        raise ValueError(
+            "logits_processor= is not supported by the Flax generate; set the processors through "
+            "GenerationConfig fields (top_k=, no_repeat_ngram_size=, ...)."
+        )
     config = apply_options(model._generation_config(generation_config), kwargs)
     config.validate()
     params = model.params if params is None else params

@@ -70,6 +70,27 @@ def check_dtype(dtype: Any) -> None:
         )
 
 
+def wants_msgpack(flax_msgpack: bool, options: dict[str, Any]) -> bool:
+    """Read transformers 4.x's ``save_pretrained`` keywords: ``safe_serialization=False`` (4.x's
+    default file) adds ``flax_model.msgpack``; ``max_shard_size``/``token`` have nothing to do
+    (one file, no upload).
+
+    Raises:
+        ValueError: ``push_to_hub=True``.
+        TypeError: another keyword.
+    """
+    if options.pop("push_to_hub", False):
+        raise ValueError("push_to_hub=True is not supported; upload the saved folder yourself.")
+    msgpack = flax_msgpack or options.pop("safe_serialization", True) is False
+    for name in ("max_shard_size", "token"):
+        options.pop(name, None)
+    if options:
+        raise TypeError(
+            f"save_pretrained() got unexpected keyword arguments: {', '.join(options)}."
+        )
+    return msgpack
+
+
 def check_positions(position_ids: Any, start: int, length: int, name: str) -> None:
     """transformers 4.x's ``position_ids`` keywords: accepted when they are the positions the
     model uses anyway (``start``, ``start + 1``, ... for ``length`` tokens).
@@ -135,6 +156,11 @@ def set_fields(config: Config, fields: dict[str, Any], caller: str) -> None:
     """
     for name in IGNORED_OPTIONS:
         fields.pop(name, None)
+    if fields.pop("ignore_mismatched_sizes", False):
+        raise ValueError(
+            "ignore_mismatched_sizes=True is not supported: a tensor of another shape than the "
+            "config's is an error; fix config.json or leave the option out."
+        )
     set_config_fields(config, fields, caller)
 
 
@@ -308,9 +334,11 @@ class FlaxPreTrainedModel:
         save_directory: str | os.PathLike,
         params: dict | None = None,
         flax_msgpack: bool = False,
+        **options: Any,
     ) -> None:
-        """Write config.json and model.safetensors (PyTorch layout), and with ``flax_msgpack`` the
-        params as transformers 4.x's ``flax_model.msgpack``."""
+        """Write config.json and model.safetensors (PyTorch layout), and with ``flax_msgpack`` (or
+        4.x's ``safe_serialization=False``) the params as 4.x's ``flax_model.msgpack``."""
+        flax_msgpack = wants_msgpack(flax_msgpack, options)
         params = self.params if params is None else params
         state = weights.to_torch_names(self.config, params, self.is_decoder_class)
         save_folder(save_directory, self.config, state, params if flax_msgpack else None)
