@@ -272,6 +272,10 @@ def test_loading_saving_and_generate_keywords(tmp_path):
     loaded = FlaxEncoderDecoderModel.from_pretrained(tmp_path, **options)
     a = model.generate(SOURCE, max_length=6, trace=False, logits_processor=None).sequences
     np.testing.assert_array_equal(loaded.generate(SOURCE, max_length=6).sequences, a)
+    types = np.zeros_like(SOURCE)  # BERT's token types reach the encoder
+    np.testing.assert_array_equal(
+        model.generate(SOURCE, max_length=6, token_type_ids=types).sequences, a
+    )
     with pytest.raises(ValueError, match="upload the saved folder yourself"):
         model.save_pretrained(tmp_path, push_to_hub=True)
     with pytest.raises(ValueError, match="GenerationConfig fields"):

@@ -391,7 +391,9 @@ def generate(
     if encoder_outputs is None:
         if input_ids is None:
             raise ValueError("Pass input_ids (or encoder_outputs) to generate.")
-        encoder_outputs = model.encode(input_ids, attention_mask, token_type_ids, params=params)
+        encoder_outputs = model.encode(
+            input_ids, attention_mask, token_type_ids=token_type_ids, params=params
+        )
     enc = last_hidden_state(encoder_outputs)
     start = jnp.full((enc.shape[0], 1), start_token(config), jnp.int32)
     length = cap_length(config, 1, model.config.decoder.max_position_embeddings)
