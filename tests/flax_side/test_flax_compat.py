@@ -200,7 +200,7 @@ def test_init_weights_dtype_and_seeds():
     config = EncoderDecoderConfig.from_encoder_decoder_configs(
         BertConfig(**TINY), BertConfig(**TINY)
     )
-    model = FlaxEncoderDecoderModel(config, dtype=jnp.float32, input_shape=(1, 1))
+    model = FlaxEncoderDecoderModel(config, (1, 1), 0, dtype=jnp.float32)  # 4.x's positions
     words = ("embeddings", "word_embeddings", "embedding")
 
     def table(params, side="encoder"):

@@ -99,6 +99,8 @@ class FlaxEncoderDecoderModel(GenerationSettings):
         dtype: Any = None,
         _do_init: bool = True,
     ) -> None:
+        if isinstance(params, tuple):  # 4.x passes input_shape second: not needed here
+            params = None
         config = as_config(config, "config")
         if not isinstance(config, EncoderDecoderConfig):
             raise TypeError(

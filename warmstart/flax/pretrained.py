@@ -252,6 +252,8 @@ class FlaxPreTrainedModel:
         dtype: Any = None,
         _do_init: bool = True,
     ) -> None:
+        if isinstance(params, tuple):  # 4.x passes input_shape second: not needed here
+            params = None
         config = as_config(config, "config")
         check_dtype(dtype)
         if config.model_type not in self.model_types:
