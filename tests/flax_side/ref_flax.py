@@ -6,7 +6,8 @@ Usage: ref_flax.py JOBS.json OUT.npz. JOBS is a list of jobs, each with ``folder
 ``inputs`` (``input_ids``, ``attention_mask``, ``decoder_input_ids`` lists) and either ``build``
 (``encoder``/``decoder`` config dicts with their model_type, composite fields in ``tokens``;
 the model is saved to ``folder``) or nothing more (the model is loaded from ``folder``). OUT gets
-``logits_<i>`` per job.
+``logits_<i>`` per job; a job with ``"layers": true`` also gets each attention weight and hidden
+state as ``<field>_<i>_<layer>`` (``encoder_attentions``, ``cross_attentions``, ...).
 """
 
 from __future__ import annotations
@@ -17,8 +18,16 @@ import sys
 import numpy as np
 import transformers as hf
 
+LAYER_FIELDS = (
+    "encoder_attentions",
+    "decoder_attentions",
+    "cross_attentions",
+    "encoder_hidden_states",
+    "decoder_hidden_states",
+)
 
-def run(job: dict) -> np.ndarray:
+
+def run(job: dict) -> dict[str, np.ndarray]:
     build = job.get("build")
     if build is None:
         model = hf.FlaxEncoderDecoderModel.from_pretrained(job["folder"])
@@ -28,13 +37,23 @@ def run(job: dict) -> np.ndarray:
         model = hf.FlaxEncoderDecoderModel(config, seed=0)
         model.save_pretrained(job["folder"])
     inputs = {k: np.asarray(v) for k, v in job["inputs"].items()}
-    return np.asarray(model(**inputs).logits)
+    layers = bool(job.get("layers"))
+    out = model(**inputs, output_attentions=layers, output_hidden_states=layers)
+    arrays = {"logits": np.asarray(out.logits)}
+    for field in LAYER_FIELDS if layers else ():
+        arrays.update({f"{field}_{k}": np.asarray(a) for k, a in enumerate(out[field])})
+    return arrays
 
 
 def main(jobs_path: str, out: str) -> None:
     with open(jobs_path) as f:
         jobs = json.load(f)
-    np.savez(out, **{f"logits_{i}": run(job) for i, job in enumerate(jobs)})
+    arrays = {}
+    for i, job in enumerate(jobs):
+        for name, value in run(job).items():  # logits -> logits_<i>, <field>_<k> -> <field>_<i>_<k>
+            field, _, k = name.rpartition("_") if name != "logits" else (name, "", "")
+            arrays[f"{field}_{i}" + (f"_{k}" if k else "")] = value
+    np.savez(out, **arrays)
 
 
 if __name__ == "__main__":

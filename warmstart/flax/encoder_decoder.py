@@ -10,6 +10,7 @@ The arithmetic follows :mod:`warmstart.torch.encoder_decoder`, the first referen
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
@@ -20,32 +21,39 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax.core import unfreeze
 from flax.traverse_util import flatten_dict
 
 from .. import hub
-from ..config import EncoderDecoderConfig
+from ..config import Config, EncoderDecoderConfig, as_config
 from ..generation import GenerationConfig
 from ..generation.settings import GenerationSettings
 from ..outputs import BaseModelOutput, ModelOutput
 from . import generation, weights
 from .families import family
-from .layers import new_cache
+from .layers import new_cache, sown
 from .pretrained import (
     FlaxCausalLMOutput,
     as_jax,
+    as_seed,
+    check_dtype,
+    check_positions,
     check_tree,
     dropout_rngs,
     fresh_params,
     init_std,
+    keep_given,
     load_half,
     read_config,
     read_weights,
     save_folder,
     set_fields,
     summarize,
+    wants_msgpack,
 )
 from .seq2seq import (
     EncoderDecoderModule,
+    apply_recording,
     decoder_inputs_from_labels,
     seq2seq_loss,
     shift_tokens_right,
@@ -60,23 +68,47 @@ architecture (jax keeps one compile per input shape inside each)."""
 
 @dataclass
 class FlaxSeq2SeqLMOutput(ModelOutput):
-    """What ``FlaxEncoderDecoderModel.__call__`` returns; read like transformers' outputs."""
+    """What ``FlaxEncoderDecoderModel.__call__`` returns, with transformers 4.x's fields in their
+    order (``loss`` first, set only with labels); the ``*_hidden_states`` / ``*_attentions``
+    tuples only when asked."""
 
     loss: Any = None
     logits: Any = None
+    past_key_values: Any = None
+    decoder_hidden_states: Any = None
+    decoder_attentions: Any = None
+    cross_attentions: Any = None
     encoder_last_hidden_state: Any = None
+    encoder_hidden_states: Any = None
+    encoder_attentions: Any = None
 
 
 class FlaxEncoderDecoderModel(GenerationSettings):
     """A sequence-to-sequence model in Flax: ``config``, linen ``module`` and ``params``."""
 
     main_input_name = "input_ids"
+    base_model_prefix = "encoder_decoder"
 
     def __init__(
-        self, config: EncoderDecoderConfig, params: dict | None = None, seed: int = 0
+        self,
+        config: EncoderDecoderConfig,
+        params: dict | None = None,
+        seed: int = 0,
+        *,
+        input_shape: tuple | None = None,
+        dtype: Any = None,
+        _do_init: bool = True,
     ) -> None:
+        if isinstance(params, tuple):  # 4.x passes input_shape second: not needed here
+            params = None
+        config = as_config(config, "config")
         if not isinstance(config, EncoderDecoderConfig):
-            raise TypeError(f"config must be an EncoderDecoderConfig, not {type(config).__name__}.")
+            raise TypeError(
+                f"config must be an encoder-decoder config, not a {type(config).__name__}: compose "
+                "one with EncoderDecoderConfig.from_encoder_decoder_configs(encoder_config, "
+                "decoder_config) (this library's or transformers')."
+            )
+        check_dtype(dtype)
         dec = config.decoder
         if not (dec.is_decoder and dec.add_cross_attention):
             raise ValueError(
@@ -92,16 +124,21 @@ class FlaxEncoderDecoderModel(GenerationSettings):
         gen.extra["_from_model_config"] = True
         self._adopt_generation_config(gen)
 
-    def init_weights(self, seed: int = 0) -> dict:
-        """Fresh parameters, initialised as transformers initialises each half's."""
+    def init_weights(
+        self, rng: int | jax.Array = 0, input_shape: tuple | None = None, params: dict | None = None
+    ) -> dict:
+        """Fresh parameters, initialised as transformers initialises each half's, from a seed or a
+        jax key (``input_shape`` is accepted as 4.x's and not needed); with ``params``, those
+        given are kept and only the missing ones are drawn."""
         ids = jnp.ones((1, 1), jnp.int32)
         c = self.config
         stds = {"encoder": init_std(c.encoder), "decoder": init_std(c.decoder)}
-        return fresh_params(
+        fresh = fresh_params(
             lambda r: self.module.init(r, ids, None, ids, None),
             lambda path: stds.get(path[0], stds["decoder"]),
-            seed,
+            as_seed(rng),
         )
+        return fresh if params is None else keep_given(fresh, params)
 
     # ------------------------------------------------------------------------------- loading
     @classmethod
@@ -111,45 +148,41 @@ class FlaxEncoderDecoderModel(GenerationSettings):
         decoder_pretrained_model_name_or_path: str | os.PathLike | None = None,
         **kwargs: Any,
     ) -> FlaxEncoderDecoderModel:
-        """Warm-start from a pretrained encoder checkpoint and a pretrained decoder checkpoint.
+        """Warm-start from a pretrained encoder and a pretrained decoder, each a checkpoint or a
+        model instance.
 
         Args:
             encoder_pretrained_model_name_or_path: folder or repo id of the encoder.
             decoder_pretrained_model_name_or_path: folder or repo id of the decoder.
-            **kwargs: ``encoder_*``/``decoder_*`` set fields of that side's config
+            **kwargs: ``encoder_model=``/``decoder_model=`` a model instance (this library's or
+                transformers 4.x's Flax model: its config and params are used) instead of a
+                checkpoint; other ``encoder_*``/``decoder_*`` set fields of that side's config
                 (``encoder_from_pt=True`` and the like are accepted and not needed); the rest
-                (``decoder_start_token_id=``, ...) set fields of the composite config.
+                (``decoder_start_token_id=``, ``return_dict=``, ...) set fields of the composite
+                config.
 
         Returns:
             The model; the decoder's new cross-attention is initialised and reported by name.
         """
         sides: dict[str, dict] = {"encoder": {}, "decoder": {}}
         for key in list(kwargs):
-            side, _, rest = key.partition("_")
-            if side in sides and rest:
+            side, _, rest = key.partition("_")  # decoder_start_token_id stays the composite's
+            if side in sides and rest and key not in EncoderDecoderConfig.field_names():
                 sides[side][rest] = kwargs.pop(key)
-        folders, configs = {}, {}
-        for side, path in (
-            ("encoder", encoder_pretrained_model_name_or_path),
-            ("decoder", decoder_pretrained_model_name_or_path),
-        ):
-            if path is None:
-                raise ValueError(f"Pass the {side} checkpoint (a folder or repo id).")
-            folders[side] = hub.resolve_with(path, sides[side])
-            config = sides[side].pop("config", None) or read_config(folders[side])
-            if isinstance(config, EncoderDecoderConfig):
-                raise ValueError(f"{folders[side]} is a whole encoder-decoder, not an {side}.")
-            config.is_decoder = config.add_cross_attention = side == "decoder"
-            set_fields(config, sides[side], f"from_encoder_decoder_pretrained({side}_...)")
-            configs[side] = config
-        config = EncoderDecoderConfig(encoder=configs["encoder"], decoder=configs["decoder"])
+        check_dtype(kwargs.pop("dtype", None))
+        paths = {
+            "encoder": encoder_pretrained_model_name_or_path,
+            "decoder": decoder_pretrained_model_name_or_path,
+        }
+        halves = {side: _half(side, paths[side], sides[side]) for side in sides}
+        config = EncoderDecoderConfig.from_encoder_decoder_configs(
+            halves["encoder"][0], halves["decoder"][0]
+        )
         set_fields(config, kwargs, "from_encoder_decoder_pretrained()")
         model = cls(config)
         params = dict(model.params)
         for side in ("encoder", "decoder"):
-            params[side] = load_half(
-                configs[side], folders[side], side == "decoder", model.params[side]
-            )
+            params[side] = halves[side][1](getattr(config, side), model.params[side])
         if "enc_to_dec_proj" in params:
             logger.warning("Newly initialised (train before use): enc_to_dec_proj.{kernel,bias}")
         model.params = params
@@ -163,7 +196,8 @@ class FlaxEncoderDecoderModel(GenerationSettings):
         layout), or by transformers 4.x's Flax model (``flax_model.msgpack``); keywords that name
         config fields are set on the config."""
         folder = hub.resolve_with(pretrained_model_name_or_path, options)
-        config = options.pop("config", None) or read_config(folder)
+        config = options.pop("config", None)
+        config = read_config(folder) if config is None else as_config(config)
         if not isinstance(config, EncoderDecoderConfig):
             raise ValueError(
                 f"{folder} holds a {config.model_type!r} model, not an encoder-decoder; use "
@@ -183,10 +217,13 @@ class FlaxEncoderDecoderModel(GenerationSettings):
         save_directory: str | os.PathLike,
         params: dict | None = None,
         flax_msgpack: bool = False,
+        **options: Any,
     ) -> None:
         """Write config.json and model.safetensors in the PyTorch layout (one folder serves every
         framework), and with ``flax_msgpack`` also transformers 4.x's ``flax_model.msgpack``;
-        atomically, other files in the folder kept."""
+        atomically, other files in the folder kept. 4.x's ``safe_serialization=False`` asks for the
+        msgpack too; ``max_shard_size``/``token`` are accepted."""
+        flax_msgpack = wants_msgpack(flax_msgpack, options)
         params = self.params if params is None else params
         state = {}
         for side in ("encoder", "decoder"):
@@ -217,29 +254,43 @@ class FlaxEncoderDecoderModel(GenerationSettings):
         self,
         input_ids: jax.Array,
         attention_mask: jax.Array | None = None,
-        token_type_ids: jax.Array | None = None,
+        position_ids: jax.Array | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        train: bool = False,
         params: dict | None = None,
         dropout_rng: jax.Array | None = None,
-        train: bool = False,
-    ) -> BaseModelOutput:
-        """The encoder's output: ``last_hidden_state`` (B, S, C_enc)."""
+        token_type_ids: jax.Array | None = None,
+    ) -> BaseModelOutput | tuple:
+        """The encoder's output: ``last_hidden_state`` (B, S, C_enc) and, when asked,
+        ``hidden_states`` and ``attentions`` (a tuple of (B, H, S, S), one per layer)."""
+        flags = self._flags(output_attentions, output_hidden_states, return_dict)
+        check_positions(position_ids, 0, np.shape(input_ids)[-1], "position_ids")
+        record = flags[0] or flags[1]
         run = self._jit(
             "encode",
-            lambda p, ids, mask, types, rngs, train: self.module.apply(
-                {"params": p}, ids, mask, types, train, rngs=rngs, method="encode"
+            lambda p, ids, mask, types, rngs, train, record: apply_recording(
+                self.module, p, (ids, mask, types, train), rngs, record, "encode"
             ),
-            static_argnames="train",
+            static_argnames=("train", "record"),
         )
-        params = self.params if params is None else params
-        h = run(
-            params,
+        h, inter = run(
+            self.params if params is None else params,
             jnp.asarray(input_ids),
             _opt(attention_mask),
             _opt(token_type_ids),
             dropout_rngs(dropout_rng, train),
             train=train,
+            record=record,
         )
-        return BaseModelOutput(last_hidden_state=h)
+        inter = inter.get("encoder", {})
+        out = BaseModelOutput(
+            last_hidden_state=h,
+            hidden_states=sown(inter, "hidden_states") if flags[1] else None,
+            attentions=sown(inter, "attentions") if flags[0] else None,
+        )
+        return out if flags[2] else out.to_tuple()
 
     def decode(
         self,
@@ -247,33 +298,61 @@ class FlaxEncoderDecoderModel(GenerationSettings):
         encoder_outputs: BaseModelOutput | tuple | jax.Array,
         encoder_attention_mask: jax.Array | None = None,
         decoder_attention_mask: jax.Array | None = None,
+        decoder_position_ids: jax.Array | None = None,
         past_key_values: dict | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        train: bool = False,
         params: dict | None = None,
         dropout_rng: jax.Array | None = None,
-        train: bool = False,
-    ) -> FlaxCausalLMOutput:
-        """Decoder logits (B, T, V) over the encoder's output; with ``past_key_values`` (from
-        :meth:`init_cache` or a previous call) continue after the cached tokens and return the new
-        cache as ``past_key_values`` (``decoder_attention_mask`` then covers the cache's length)."""
+    ) -> FlaxCausalLMOutput | tuple:
+        """Decoder logits (B, T, V) over the encoder's output (this library's or transformers'
+        output object, a tuple or the states); with ``past_key_values`` (from :meth:`init_cache`
+        or a previous call) continue after the cached tokens and return the new cache as
+        ``past_key_values`` (``decoder_attention_mask`` then covers the cache's length). When
+        asked, ``hidden_states``, ``attentions`` and ``cross_attentions`` per layer."""
+        flags = self._flags(output_attentions, output_hidden_states, return_dict)
+        start = 0 if past_key_values is None else int(past_key_values["index"])
+        ids = jnp.asarray(decoder_input_ids)
+        check_positions(decoder_position_ids, start, ids.shape[-1], "decoder_position_ids")
+        record = flags[0] or flags[1]
         run = self._jit(
             "decode",
-            lambda p, ids, enc, enc_mask, mask, cache, rngs, train: self.module.apply(
-                {"params": p}, ids, enc, enc_mask, mask, cache, train, rngs=rngs, method="decode"
+            lambda p, ids, enc, enc_mask, mask, cache, rngs, train, record: apply_recording(
+                self.module, p, (ids, enc, enc_mask, mask, cache, train), rngs, record, "decode"
             ),
-            static_argnames="train",
+            static_argnames=("train", "record"),
         )
-        params = self.params if params is None else params
-        logits, cache = run(
-            params,
-            jnp.asarray(decoder_input_ids),
+        (logits, cache), inter = run(
+            self.params if params is None else params,
+            ids,
             generation.last_hidden_state(encoder_outputs),
             _opt(encoder_attention_mask),
             _opt(decoder_attention_mask),
             past_key_values,
             dropout_rngs(dropout_rng, train),
             train=train,
+            record=record,
         )
-        return FlaxCausalLMOutput(logits=logits, past_key_values=cache)
+        inter = inter.get("decoder", {})
+        out = FlaxCausalLMOutput(
+            logits=logits,
+            past_key_values=cache,
+            hidden_states=sown(inter, "hidden_states") if flags[1] else None,
+            attentions=sown(inter, "attentions") if flags[0] else None,
+            cross_attentions=sown(inter, "cross_attentions") if flags[0] else None,
+        )
+        return out if flags[2] else out.to_tuple()
+
+    def _flags(self, attentions: bool | None, hidden: bool | None, as_dict: bool | None) -> tuple:
+        """(output_attentions, output_hidden_states, return_dict): the call's, else the config's."""
+        c = self.config
+        return (
+            bool(getattr(c, "output_attentions", False) if attentions is None else attentions),
+            bool(getattr(c, "output_hidden_states", False) if hidden is None else hidden),
+            bool(getattr(c, "return_dict", True) if as_dict is None else as_dict),
+        )
 
     def init_cache(self, batch_size: int, max_length: int, encoder_outputs: Any = None) -> dict:
         """An empty decoder cache for ``max_length`` positions (the cross-attention keys/values
@@ -295,24 +374,35 @@ class FlaxEncoderDecoderModel(GenerationSettings):
         attention_mask: jax.Array | None = None,
         decoder_input_ids: jax.Array | None = None,
         decoder_attention_mask: jax.Array | None = None,
-        labels: jax.Array | None = None,
+        position_ids: jax.Array | None = None,
+        decoder_position_ids: jax.Array | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        train: bool = False,
         params: dict | None = None,
         dropout_rng: jax.Array | None = None,
-        train: bool = False,
+        labels: jax.Array | None = None,
         token_type_ids: jax.Array | None = None,
-    ) -> FlaxSeq2SeqLMOutput:
-        """Encode the source and decode the target.
+    ) -> FlaxSeq2SeqLMOutput | tuple:
+        """Encode the source and decode the target (transformers 4.x's keywords and order).
 
         Args:
             input_ids: (B, S) source ids; attention_mask (B, S) 1 for tokens, 0 for padding.
             decoder_input_ids: (B, T) decoder inputs; built from ``labels`` when omitted.
             decoder_attention_mask: (B, T); from labels: the non-pad positions.
+            position_ids, decoder_position_ids: accepted when they are the default positions.
+            output_attentions, output_hidden_states: also return each layer's attention weights
+                / hidden states (computed only then); default: the config's.
+            return_dict: a tuple of the set fields when False; default: the config's.
+            train, params, dropout_rng: training mode, other parameters, the dropout key.
             labels: (B, T) targets, -100 where the loss should ignore a position.
-            params, dropout_rng, train: other parameters, the dropout key, training mode.
 
         Returns:
-            ``loss`` (with labels), ``logits`` (B, T, V) and ``encoder_last_hidden_state``.
+            ``loss`` (with labels), ``logits`` (B, T, V), ``encoder_last_hidden_state`` and, when
+            asked, the ``*_hidden_states`` / ``*_attentions`` tuples.
         """
+        flags = self._flags(output_attentions, output_hidden_states, return_dict)
         if decoder_input_ids is None:
             if labels is None:
                 raise ValueError(
@@ -324,6 +414,9 @@ class FlaxEncoderDecoderModel(GenerationSettings):
             decoder_attention_mask = (
                 mask if decoder_attention_mask is None else decoder_attention_mask
             )
+        check_positions(position_ids, 0, np.shape(input_ids)[-1], "position_ids")
+        T = np.shape(decoder_input_ids)[-1]
+        check_positions(decoder_position_ids, 0, T, "decoder_position_ids")
         batch = {
             "input_ids": jnp.asarray(input_ids),
             "attention_mask": _opt(attention_mask),
@@ -335,11 +428,23 @@ class FlaxEncoderDecoderModel(GenerationSettings):
         run = self._jit(
             "forward",
             partial(seq2seq_loss, self.module),
-            static_argnames="train",
+            static_argnames=("train", "record"),
         )
         params = self.params if params is None else params
-        loss, (logits, enc) = run(params, batch, train=train, rngs=dropout_rngs(dropout_rng, train))
-        return FlaxSeq2SeqLMOutput(None if labels is None else loss, logits, enc)
+        loss, (logits, enc, inter) = run(
+            params,
+            batch,
+            train=train,
+            rngs=dropout_rngs(dropout_rng, train),
+            record=flags[0] or flags[1],
+        )
+        out = FlaxSeq2SeqLMOutput(
+            loss=None if labels is None else loss,
+            logits=logits,
+            encoder_last_hidden_state=enc,
+            **_sown_fields(inter, flags[0], flags[1]),
+        )
+        return out if flags[2] else out.to_tuple()
 
     def prepare_decoder_input_ids_from_labels(self, labels: jax.Array) -> jax.Array:
         return shift_tokens_right(
@@ -384,3 +489,72 @@ def _composite_params(
     if missing:
         logger.warning("Newly initialised (train before use): %s", "; ".join(summarize(missing)))
     return params
+
+
+def _half(side: str, path: Any, options: dict) -> tuple[Config, Any]:
+    """One side of :meth:`FlaxEncoderDecoderModel.from_encoder_decoder_pretrained`: its config, and
+    a function (composite's config of that side, its fresh params) -> its params."""
+    instance = options.pop("model", None)
+    as_decoder = side == "decoder"
+    if instance is not None:
+        if not (hasattr(instance, "config") and hasattr(instance, "params")):
+            raise TypeError(
+                f"{side}_model must be a Flax model with .config and .params (e.g. "
+                f"{'FlaxBertForCausalLM' if as_decoder else 'FlaxBertModel'}), not a "
+                f"{type(instance).__name__}."
+            )
+        config = copy.deepcopy(as_config(instance.config, f"the {side}_model's config"))
+        set_fields(config, options, f"from_encoder_decoder_pretrained({side}_...)")
+        given = instance.params
+        return config, lambda _config, initial: _given_params(side, given, initial)
+    if path is None:
+        raise ValueError(
+            f"Pass the {side}: {side}_pretrained_model_name_or_path (a folder or repo id) or "
+            f"{side}_model= (a model instance)."
+        )
+    folder = hub.resolve_with(path, options)
+    config = options.pop("config", None)
+    config = read_config(folder) if config is None else copy.deepcopy(as_config(config))
+    if isinstance(config, EncoderDecoderConfig):
+        raise ValueError(f"{folder} is a whole encoder-decoder, not an {side}.")
+    config.is_decoder = config.add_cross_attention = as_decoder
+    set_fields(config, options, f"from_encoder_decoder_pretrained({side}_...)")
+    return config, lambda config, initial: load_half(config, folder, as_decoder, initial)
+
+
+def _given_params(side: str, given: Any, initial: dict) -> dict:
+    """A model instance's ``given`` params on the composite's ``initial`` ones for that side:
+    what the instance lacks (a new cross-attention) is kept fresh and reported by name.
+
+    Raises:
+        ValueError: parameters with no place in the composite's half (the wrong kind of model).
+    """
+    flat = flatten_dict(unfreeze(given))
+    shapes = {p: np.shape(v) for p, v in flatten_dict(initial).items()}
+    unknown = [".".join(p) for p in flat if p not in shapes]
+    wrong = [".".join(p) for p, v in flat.items() if p in shapes and np.shape(v) != shapes[p]]
+    if unknown or wrong:
+        kind = "a causal LM (FlaxBertForCausalLM, FlaxGPT2LMHeadModel, ...)"
+        kind = kind if side == "decoder" else "an encoder model (FlaxBertModel, ...)"
+        raise ValueError(
+            f"The {side}_model's parameters do not fit the {side} ({len(unknown)} unknown, "
+            f"{len(wrong)} of another shape, e.g. {', '.join((unknown + wrong)[:2])}); pass {kind}."
+        )
+    params, missing = weights.merge(initial, flat)
+    if missing:
+        logger.warning("Newly initialised (train before use): %s", "; ".join(summarize(missing)))
+    return as_jax(params)
+
+
+def _sown_fields(inter: dict, attentions: bool, hidden: bool) -> dict[str, Any]:
+    """The composite output's per-layer fields from a call's intermediates, those asked for."""
+    enc, dec = inter.get("encoder", {}), inter.get("decoder", {})
+    out: dict[str, Any] = {}
+    if hidden:
+        out["encoder_hidden_states"] = sown(enc, "hidden_states")
+        out["decoder_hidden_states"] = sown(dec, "hidden_states")
+    if attentions:
+        out["encoder_attentions"] = sown(enc, "attentions")
+        out["decoder_attentions"] = sown(dec, "attentions")
+        out["cross_attentions"] = sown(dec, "cross_attentions")
+    return out

@@ -16,7 +16,6 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from ..generation import GenerationConfig
 from ..generation.settings import apply_options, cap_length, start_token
@@ -48,8 +47,9 @@ NOT_IN_FLAX = {
 
 @dataclass
 class FlaxGenerateOutput(ModelOutput):
-    """``sequences`` (B * num_return_sequences, L): the start token, then the generated ids;
-    rows that ended early padded (as the PyTorch side pads them)."""
+    """``sequences`` (B * num_return_sequences, max_length), a jax array: the start token, then
+    the generated ids, padded with ``pad_token_id`` to the full length whether or not every row
+    ended early (transformers 4.x's Flax shape: static, so it jits and stacks)."""
 
     sequences: Any
 
@@ -374,8 +374,15 @@ def generate(
             ``suppress_tokens``, ``begin_suppress_tokens``, token ids.
 
     Returns:
-        ``.sequences`` (B * num_return_sequences, L), starting with the start token.
+        ``.sequences`` (B * num_return_sequences, max_length), starting with the start token,
+        padded to the full length as transformers 4.x's Flax generate.
     """
+    kwargs.pop("trace", None)  # 4.x's trace=False ran the loop unjitted: same tokens
+    if kwargs.pop("logits_processor", None):
+        raise ValueError(
+            "logits_processor= is not supported by the Flax generate; set the processors through "
+            "GenerationConfig fields (top_k=, no_repeat_ngram_size=, ...)."
+        )
     config = apply_options(model._generation_config(generation_config), kwargs)
     config.validate()
     params = model.params if params is None else params
@@ -384,7 +391,9 @@ def generate(
     if encoder_outputs is None:
         if input_ids is None:
             raise ValueError("Pass input_ids (or encoder_outputs) to generate.")
-        encoder_outputs = model.encode(input_ids, attention_mask, token_type_ids, params=params)
+        encoder_outputs = model.encode(
+            input_ids, attention_mask, token_type_ids=token_type_ids, params=params
+        )
     enc = last_hidden_state(encoder_outputs)
     start = jnp.full((enc.shape[0], 1), start_token(config), jnp.int32)
     length = cap_length(config, 1, model.config.decoder.max_position_embeddings)
@@ -394,8 +403,8 @@ def generate(
     run = model._jit(("generate", plan), partial(loop, model.module, plan, empty))
     mask = None if attention_mask is None else jnp.asarray(attention_mask)
     key = jax.random.key(0) if prng_key is None else prng_key
-    seqs, n = run(params, enc, mask, start, key)
-    return FlaxGenerateOutput(sequences=np.asarray(seqs)[:, : int(n)])
+    seqs, _ = run(params, enc, mask, start, key)
+    return FlaxGenerateOutput(sequences=seqs)
 
 
 def _empty_cache(model: Any, length: int, rows: int) -> dict:
@@ -403,9 +412,14 @@ def _empty_cache(model: Any, length: int, rows: int) -> dict:
 
 
 def last_hidden_state(encoder_outputs: Any) -> jax.Array:
-    """The states of an encoder output given as an output object, a tuple or an array."""
-    if isinstance(encoder_outputs, BaseModelOutput):
+    """The states of an encoder output given as an output object (this library's or
+    transformers', read by field name), a dict, a tuple or an array."""
+    if isinstance(encoder_outputs, BaseModelOutput) or hasattr(
+        encoder_outputs, "last_hidden_state"
+    ):
         return jnp.asarray(encoder_outputs.last_hidden_state)
+    if isinstance(encoder_outputs, dict):
+        return jnp.asarray(encoder_outputs["last_hidden_state"])
     if isinstance(encoder_outputs, tuple | list):
         return jnp.asarray(encoder_outputs[0])
     return jnp.asarray(encoder_outputs)

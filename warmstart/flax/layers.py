@@ -19,6 +19,7 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+from flax.traverse_util import flatten_dict
 
 Array = Any
 
@@ -80,16 +81,42 @@ def merge_heads(x: Array) -> Array:
     return x.transpose(0, 2, 1, 3).reshape(B, T, H * D)
 
 
-def attend(q: Array, k: Array, v: Array, keep: Array | None, rate: float, train: bool) -> Array:
-    """Scaled dot-product attention (call it inside a module's compact method). q (B, H, T, D), k/v (B, H, S, D), ``keep`` a boolean mask
-    broadcast to (B, H, T, S) -> (B, T, C). Dropout on the probabilities in training."""
+def attend(
+    q: Array, k: Array, v: Array, keep: Array | None, rate: float, train: bool
+) -> tuple[Array, Array]:
+    """Scaled dot-product attention (call it inside a module's compact method). q (B, H, T, D),
+    k/v (B, H, S, D), ``keep`` a boolean mask broadcast to (B, H, T, S) -> the output (B, T, C) and
+    the probabilities (B, H, T, S). Dropout on the probabilities in training."""
     scores = (q * q.shape[-1] ** -0.5) @ k.swapaxes(-1, -2)  # (B, H, T, S)
     if keep is not None:
         scores = jnp.where(keep, scores, jnp.finfo(scores.dtype).min)
     probs = jax.nn.softmax(scores, axis=-1)
     if train and rate > 0.0:
         probs = nn.Dropout(rate)(probs, deterministic=False)
-    return merge_heads(probs @ v)
+    return merge_heads(probs @ v), probs
+
+
+INTERMEDIATES = "intermediates"
+"""The flax collection attention weights and hidden states are sown into: only a call that makes
+it mutable (asked for them) keeps them, so the fast path computes nothing for them."""
+
+
+def record_attention(module: nn.Module, probs: Array, cross: bool) -> None:
+    """Keep one layer's attention probabilities (B, H, T, S) when they were asked for."""
+    module.sow(INTERMEDIATES, "cross_attentions" if cross else "attentions", probs)
+
+
+def record_hidden(module: nn.Module, x: Array) -> None:
+    """Keep one hidden state (B, T, C) (the embeddings' or a layer's output) when asked for."""
+    module.sow(INTERMEDIATES, "hidden_states", x)
+
+
+def sown(intermediates: dict, name: str) -> tuple[Array, ...]:
+    """Every value sown as ``name`` (``attentions``, ``cross_attentions``, ``hidden_states``) in
+    a call's intermediates, layer by layer (call order, layer numbers compared as numbers)."""
+    found = [(p, v) for p, v in flatten_dict(intermediates).items() if p[-1] == name]
+    found.sort(key=lambda pv: [int(x) for x in pv[0] if x.isdigit()][:1])
+    return tuple(x for _, values in found for x in values)
 
 
 def padding_keep(attention_mask: Array | None) -> Array | None:
@@ -207,11 +234,12 @@ class QKVAttention(nn.Module):
                 lambda: (split_heads(key(p.enc), H), split_heads(value(p.enc), H)),
             )
             p.new_cross[self.layer] = (k, v)
-            h = attend(q, k, v, p.enc_keep, self.rate, p.train)
+            h, probs = attend(q, k, v, p.enc_keep, self.rate, p.train)
         else:
             k, v = split_heads(key(x), H), split_heads(value(x), H)
             k, v, p.new_self[self.layer] = cached_kv(p.cache, self.layer, k, v)
-            h = attend(q, k, v, p.keep, self.rate, p.train)
+            h, probs = attend(q, k, v, p.keep, self.rate, p.train)
+        record_attention(self, probs, cross)
         return h if self.out is None else dense(C, self.std, self.out)(h)
 
 

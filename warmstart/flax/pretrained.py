@@ -19,14 +19,16 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from flax import serialization
+from flax.core import unfreeze
 from flax.traverse_util import flatten_dict, unflatten_dict
 
 from .. import hub
-from ..config import CONFIG_NAME, Config, EncoderDecoderConfig, config_from_dict
+from ..config import CONFIG_NAME, Config, EncoderDecoderConfig, as_config, config_from_dict
 from ..config import set_fields as set_config_fields
 from ..outputs import BaseModelOutput, ModelOutput
 from . import weights
 from .families import family
+from .layers import INTERMEDIATES, new_cache, sown
 
 logger = logging.getLogger("warmstart")
 
@@ -44,10 +46,81 @@ def dropout_rngs(dropout_rng: jax.Array | None, train: bool) -> dict:
 
 @dataclass
 class FlaxCausalLMOutput(ModelOutput):
-    """A decoder's logits (B, T, V) and, when decoding with a cache, the new cache."""
+    """A decoder's logits (B, T, V), when decoding with a cache the new cache, and when asked
+    the per-layer ``hidden_states``, ``attentions`` and ``cross_attentions`` (transformers 4.x's
+    ``FlaxCausalLMOutputWithCrossAttentions`` fields)."""
 
     logits: Any
     past_key_values: Any = None
+    hidden_states: Any = None
+    attentions: Any = None
+    cross_attentions: Any = None
+
+
+def check_dtype(dtype: Any) -> None:
+    """transformers 4.x's ``dtype=`` keyword: float32 (the default) is what this side computes in.
+
+    Raises:
+        ValueError: another dtype.
+    """
+    if dtype is not None and jnp.dtype(dtype) != jnp.float32:
+        raise ValueError(
+            f"dtype={jnp.dtype(dtype).name} is not supported: the Flax models compute in float32; "
+            "leave dtype out (cast the params yourself for bfloat16 storage)."
+        )
+
+
+def wants_msgpack(flax_msgpack: bool, options: dict[str, Any]) -> bool:
+    """Read transformers 4.x's ``save_pretrained`` keywords: ``safe_serialization=False`` (4.x's
+    default file) adds ``flax_model.msgpack``; ``max_shard_size``/``token`` have nothing to do
+    (one file, no upload).
+
+    Raises:
+        ValueError: ``push_to_hub=True``.
+        TypeError: another keyword.
+    """
+    if options.pop("push_to_hub", False):
+        raise ValueError("push_to_hub=True is not supported; upload the saved folder yourself.")
+    msgpack = flax_msgpack or options.pop("safe_serialization", True) is False
+    for name in ("max_shard_size", "token"):
+        options.pop(name, None)
+    if options:
+        raise TypeError(
+            f"save_pretrained() got unexpected keyword arguments: {', '.join(options)}."
+        )
+    return msgpack
+
+
+def check_positions(position_ids: Any, start: int, length: int, name: str) -> None:
+    """transformers 4.x's ``position_ids`` keywords: accepted when they are the positions the
+    model uses anyway (``start``, ``start + 1``, ... for ``length`` tokens).
+
+    Raises:
+        ValueError: other positions.
+    """
+    if position_ids is None:
+        return
+    got = np.asarray(position_ids)
+    if got.shape[-1:] != (length,) or not (got == start + np.arange(length)).all():
+        raise ValueError(
+            f"Only the default {name} (0, 1, ... counted after the cached tokens) are supported; "
+            f"leave {name} out."
+        )
+
+
+def as_seed(rng: int | jax.Array) -> int:
+    """An integer seed from a seed or a jax random key (transformers 4.x passes keys)."""
+    if isinstance(rng, int | np.integer):
+        return int(rng)
+    key = rng if jnp.issubdtype(rng.dtype, jax.dtypes.prng_key) else jax.random.wrap_key_data(rng)
+    return int(jax.random.randint(key, (), 0, 2**31 - 1))
+
+
+def keep_given(fresh: dict, given: Any) -> dict:
+    """``fresh`` params with every path that ``given`` holds taken from ``given``."""
+    flat = flatten_dict(fresh)
+    flat.update(flatten_dict(unfreeze(given)))
+    return unflatten_dict(flat)
 
 
 def init_std(config: Config) -> float:
@@ -83,6 +156,11 @@ def set_fields(config: Config, fields: dict[str, Any], caller: str) -> None:
     """
     for name in IGNORED_OPTIONS:
         fields.pop(name, None)
+    if fields.pop("ignore_mismatched_sizes", False):
+        raise ValueError(
+            "ignore_mismatched_sizes=True is not supported: a tensor of another shape than the "
+            "config's is an error; fix config.json or leave the option out."
+        )
     set_config_fields(config, fields, caller)
 
 
@@ -164,7 +242,20 @@ class FlaxPreTrainedModel:
     model_types: tuple[str, ...] = ()
     is_decoder_class = False
 
-    def __init__(self, config: Config, params: dict | None = None, seed: int = 0) -> None:
+    def __init__(
+        self,
+        config: Config,
+        params: dict | None = None,
+        seed: int = 0,
+        *,
+        input_shape: tuple | None = None,
+        dtype: Any = None,
+        _do_init: bool = True,
+    ) -> None:
+        if isinstance(params, tuple):  # 4.x passes input_shape second: not needed here
+            params = None
+        config = as_config(config, "config")
+        check_dtype(dtype)
         if config.model_type not in self.model_types:
             raise ValueError(
                 f"{type(self).__name__} takes a {' or '.join(self.model_types)} config, not "
@@ -175,14 +266,49 @@ class FlaxPreTrainedModel:
         self.module = fam.decoder(config) if self.is_decoder_class else fam.encoder(config)
         self.params = params if params is not None else self.init_weights(seed)
 
-    def init_weights(self, seed: int = 0) -> dict:
-        """Fresh parameters, initialised as transformers initialises them."""
+    def init_weights(
+        self, rng: int | jax.Array = 0, input_shape: tuple | None = None, params: dict | None = None
+    ) -> dict:
+        """Fresh parameters, initialised as transformers initialises them, from a seed or a jax
+        key (``input_shape`` accepted as 4.x's, not needed); with ``params``, those given are
+        kept and only the missing ones drawn."""
         ids = jnp.ones((1, 1), jnp.int32)
         kwargs = {}
         if self.is_decoder_class and self.config.add_cross_attention:
             kwargs["encoder_hidden_states"] = jnp.zeros((1, 1, self.config.hidden_size))
         std = init_std(self.config)
-        return fresh_params(lambda r: self.module.init(r, ids, **kwargs), lambda _: std, seed)
+        fresh = fresh_params(
+            lambda r: self.module.init(r, ids, **kwargs), lambda _: std, as_seed(rng)
+        )
+        return fresh if params is None else keep_given(fresh, params)
+
+    def _flags(self, attentions: bool | None, hidden: bool | None, as_dict: bool | None) -> tuple:
+        """(output_attentions, output_hidden_states, return_dict): the call's, else the config's."""
+        c = self.config
+        return (
+            bool(getattr(c, "output_attentions", False) if attentions is None else attentions),
+            bool(getattr(c, "output_hidden_states", False) if hidden is None else hidden),
+            bool(getattr(c, "return_dict", True) if as_dict is None else as_dict),
+        )
+
+    def _apply(
+        self,
+        params: dict | None,
+        args: tuple,
+        dropout_rng: jax.Array | None,
+        train: bool,
+        record: bool,
+        kwargs: dict | None = None,
+    ) -> tuple[Any, dict]:
+        """The module on ``args``, and its sown intermediates when ``record``."""
+        params = self.params if params is None else params
+        rngs, kwargs = dropout_rngs(dropout_rng, train), kwargs or {}
+        if not record:
+            return self.module.apply({"params": params}, *args, rngs=rngs, **kwargs), {}
+        out, state = self.module.apply(
+            {"params": params}, *args, rngs=rngs, mutable=[INTERMEDIATES], **kwargs
+        )
+        return out, state.get(INTERMEDIATES, {})
 
     @classmethod
     def from_pretrained(
@@ -195,7 +321,7 @@ class FlaxPreTrainedModel:
         """Load from a folder or a cached repo id; keywords that name config fields are set on the
         config (``is_decoder=True, add_cross_attention=True`` make a decoder for a composite)."""
         folder = hub.resolve_with(pretrained_model_name_or_path, options)
-        config = read_config(folder) if config is None else config
+        config = read_config(folder) if config is None else as_config(config)
         if isinstance(config, EncoderDecoderConfig):
             raise ValueError(
                 f"{folder} is a whole encoder-decoder; load it with FlaxEncoderDecoderModel."
@@ -210,12 +336,19 @@ class FlaxPreTrainedModel:
         save_directory: str | os.PathLike,
         params: dict | None = None,
         flax_msgpack: bool = False,
+        **options: Any,
     ) -> None:
-        """Write config.json and model.safetensors (PyTorch layout), and with ``flax_msgpack`` the
-        params as transformers 4.x's ``flax_model.msgpack``."""
+        """Write config.json and model.safetensors (PyTorch layout), and with ``flax_msgpack`` (or
+        4.x's ``safe_serialization=False``) the params as 4.x's ``flax_model.msgpack``."""
+        flax_msgpack = wants_msgpack(flax_msgpack, options)
         params = self.params if params is None else params
         state = weights.to_torch_names(self.config, params, self.is_decoder_class)
         save_folder(save_directory, self.config, state, params if flax_msgpack else None)
+
+
+def _no_head_mask(head_mask: Any) -> None:
+    if head_mask is not None:
+        raise ValueError("head_mask is not supported by the Flax models; leave it out.")
 
 
 class FlaxEncoderModel(FlaxPreTrainedModel):
@@ -224,19 +357,35 @@ class FlaxEncoderModel(FlaxPreTrainedModel):
         input_ids: jax.Array,
         attention_mask: jax.Array | None = None,
         token_type_ids: jax.Array | None = None,
+        position_ids: jax.Array | None = None,
+        head_mask: jax.Array | None = None,
         params: dict | None = None,
         dropout_rng: jax.Array | None = None,
         train: bool = False,
-    ) -> BaseModelOutput:
-        h, pooled, _ = self.module.apply(
-            {"params": self.params if params is None else params},
-            jnp.asarray(input_ids),
-            attention_mask=attention_mask,
-            token_type_ids=token_type_ids,
-            train=train,
-            rngs=dropout_rngs(dropout_rng, train),
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+    ) -> BaseModelOutput | tuple:
+        """``last_hidden_state`` (B, S, C), ``pooler_output`` and, when asked, per-layer
+        ``hidden_states`` and ``attentions`` (transformers 4.x's keywords)."""
+        _no_head_mask(head_mask)
+        attentions, hidden, as_dict = self._flags(
+            output_attentions, output_hidden_states, return_dict
         )
-        return BaseModelOutput(last_hidden_state=h, pooler_output=pooled)
+        ids = jnp.asarray(input_ids)
+        check_positions(position_ids, 0, ids.shape[-1], "position_ids")
+        mask, types = _opt(attention_mask), _opt(token_type_ids)
+        kwargs = {"attention_mask": mask, "token_type_ids": types, "train": train}
+        (h, pooled, _), inter = self._apply(
+            params, (ids,), dropout_rng, train, attentions or hidden, kwargs
+        )
+        out = BaseModelOutput(
+            last_hidden_state=h,
+            pooler_output=pooled,
+            hidden_states=sown(inter, "hidden_states") if hidden else None,
+            attentions=sown(inter, "attentions") if attentions else None,
+        )
+        return out if as_dict else out.to_tuple()
 
 
 class FlaxCausalLM(FlaxPreTrainedModel):
@@ -246,24 +395,59 @@ class FlaxCausalLM(FlaxPreTrainedModel):
         self,
         input_ids: jax.Array,
         attention_mask: jax.Array | None = None,
+        position_ids: jax.Array | None = None,
+        token_type_ids: jax.Array | None = None,
+        head_mask: jax.Array | None = None,
         encoder_hidden_states: jax.Array | None = None,
         encoder_attention_mask: jax.Array | None = None,
-        past_key_values: dict | None = None,
+        init_cache: bool = False,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
         params: dict | None = None,
         dropout_rng: jax.Array | None = None,
         train: bool = False,
-    ) -> FlaxCausalLMOutput:
-        logits, cache = self.module.apply(
-            {"params": self.params if params is None else params},
-            jnp.asarray(input_ids),
-            attention_mask,
-            encoder_hidden_states,
-            encoder_attention_mask,
+        past_key_values: dict | None = None,
+    ) -> FlaxCausalLMOutput | tuple:
+        """Logits (B, T, V); with ``past_key_values`` (from :meth:`init_cache`) continue after
+        the cached tokens and return the new cache; when asked, per-layer ``hidden_states``,
+        ``attentions`` and ``cross_attentions`` (transformers 4.x's keywords)."""
+        _no_head_mask(head_mask)
+        attentions, hidden, as_dict = self._flags(
+            output_attentions, output_hidden_states, return_dict
+        )
+        ids = jnp.asarray(input_ids)
+        start = 0 if past_key_values is None else int(past_key_values["index"])
+        check_positions(position_ids, start, ids.shape[-1], "position_ids")
+        args = (
+            ids,
+            _opt(attention_mask),
+            _opt(encoder_hidden_states),
+            _opt(encoder_attention_mask),
             past_key_values,
             train,
-            rngs=dropout_rngs(dropout_rng, train),
+            _opt(token_type_ids),
         )
-        return FlaxCausalLMOutput(logits=logits, past_key_values=cache)
+        (logits, cache), inter = self._apply(params, args, dropout_rng, train, attentions or hidden)
+        out = FlaxCausalLMOutput(
+            logits=logits,
+            past_key_values=cache,
+            hidden_states=sown(inter, "hidden_states") if hidden else None,
+            attentions=sown(inter, "attentions") if attentions else None,
+            cross_attentions=sown(inter, "cross_attentions") if attentions else None,
+        )
+        return out if as_dict else out.to_tuple()
+
+    def init_cache(self, batch_size: int, max_length: int) -> dict:
+        """An empty cache for ``max_length`` positions (transformers 4.x's ``init_cache``)."""
+        c = self.config
+        heads = getattr(c, "decoder_attention_heads", None) or c.num_attention_heads
+        layers = getattr(c, "decoder_layers", None) or c.num_hidden_layers
+        return new_cache(layers, batch_size, heads, c.hidden_size, max_length)
+
+
+def _opt(x: Any) -> jax.Array | None:
+    return None if x is None else jnp.asarray(x)
 
 
 def _named(name: str, base: type, types: tuple[str, ...]) -> type:

@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -12,7 +14,7 @@ import jax.numpy as jnp
 from ..config import EncoderDecoderConfig
 from ..generation.settings import check_shift_ids
 from .families import family
-from .layers import cross_entropy
+from .layers import INTERMEDIATES, cross_entropy
 from .pretrained import init_std
 
 
@@ -99,16 +101,36 @@ def decoder_inputs_from_labels(
     return ids, mask
 
 
-def seq2seq_loss(module: nn.Module, params: dict, batch: dict, train: bool, rngs: dict) -> tuple:
-    """Mean cross-entropy of ``batch["labels"]`` (-100 ignored) and the logits."""
-    logits, enc = module.apply(
-        {"params": params},
+def seq2seq_loss(
+    module: nn.Module, params: dict, batch: dict, train: bool, rngs: dict, record: bool = False
+) -> tuple:
+    """Mean cross-entropy of ``batch["labels"]`` (-100 ignored), and (logits, encoder states,
+    intermediates): with ``record`` the sown attention weights and hidden states, else ``{}``."""
+    args = (
         batch["input_ids"],
         batch.get("attention_mask"),
         batch["decoder_input_ids"],
         batch.get("decoder_attention_mask"),
         train,
         batch.get("token_type_ids"),
-        rngs=rngs,
     )
-    return cross_entropy(logits, batch["labels"]), (logits, enc)
+    (logits, enc), inter = apply_recording(module, params, args, rngs, record)
+    return cross_entropy(logits, batch["labels"]), (logits, enc, inter)
+
+
+def apply_recording(
+    module: nn.Module,
+    params: dict,
+    args: tuple,
+    rngs: dict,
+    record: bool,
+    method: str | None = None,
+) -> tuple[Any, dict]:
+    """``module.apply`` and, with ``record``, what its layers sowed (attention weights, hidden
+    states); without it nothing is kept, so nothing is computed for them."""
+    if not record:
+        return module.apply({"params": params}, *args, rngs=rngs, method=method), {}
+    out, state = module.apply(
+        {"params": params}, *args, rngs=rngs, method=method, mutable=[INTERMEDIATES]
+    )
+    return out, state.get(INTERMEDIATES, {})

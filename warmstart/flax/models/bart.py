@@ -25,6 +25,7 @@ from ..layers import (
     embed,
     layer_norm,
     padding_keep,
+    record_hidden,
     tied_embedding,
     tied_logits,
 )
@@ -70,7 +71,9 @@ class BartLayers(nn.Module):
     def __call__(self, x: Array, p: Pass) -> Array:
         c = self.config
         for i in range(c.decoder_layers if self.decoder else c.encoder_layers):
+            record_hidden(self, x)
             x = BartLayer(c, i, self.decoder, name=str(i))(x, p)
+        record_hidden(self, x)
         return x
 
 

@@ -27,6 +27,7 @@ from ..layers import (
     embed,
     layer_norm,
     padding_keep,
+    record_hidden,
     tied_embedding,
     tied_logits,
 )
@@ -119,7 +120,9 @@ class BertLayers(nn.Module):
     @nn.compact
     def __call__(self, x: Array, p: Pass) -> Array:
         for i in range(self.config.num_hidden_layers):
+            record_hidden(self, x)
             x = BertLayer(self.config, i, name=str(i))(x, p)
+        record_hidden(self, x)
         return x
 
 

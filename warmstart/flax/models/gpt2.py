@@ -27,6 +27,8 @@ from ..layers import (
     dense,
     embed,
     layer_norm,
+    record_attention,
+    record_hidden,
     split_heads,
     tied_embedding,
     tied_logits,
@@ -62,7 +64,8 @@ class GPT2Attention(nn.Module):
         scale = 1.0 if c.scale_attn_weights else math.sqrt(C // H)
         if c.scale_attn_by_inverse_layer_idx:
             scale /= self.layer + 1
-        h = attend(q * scale if scale != 1.0 else q, k, v, keep, c.attn_pdrop, p.train)
+        h, probs = attend(q * scale if scale != 1.0 else q, k, v, keep, c.attn_pdrop, p.train)
+        record_attention(self, probs, self.cross)
         h = Conv1D(C, std / math.sqrt(2 * c.n_layer), name="c_proj")(h)
         return nn.Dropout(c.resid_pdrop)(h, deterministic=not p.train)
 
@@ -99,6 +102,7 @@ class GPT2Blocks(nn.Module):
     @nn.compact
     def __call__(self, x: Array, p: Pass) -> Array:
         for i in range(self.config.n_layer):
+            record_hidden(self, x)
             x = GPT2Block(self.config, i, name=str(i))(x, p)
         return x
 
@@ -131,7 +135,9 @@ class GPT2Module(nn.Module):
         x = x + embed(c.n_positions, c.n_embd, c.initializer_range, "wpe")(start + jnp.arange(T))
         x = nn.Dropout(c.embd_pdrop)(x, deterministic=not train)
         x = GPT2Blocks(c, name="h")(x, p)
-        return layer_norm(c.layer_norm_epsilon, "ln_f")(x), p.new_cache(T)
+        x = layer_norm(c.layer_norm_epsilon, "ln_f")(x)
+        record_hidden(self, x)  # the last hidden state is ln_f's output, as transformers'
+        return x, p.new_cache(T)
 
 
 class GPT2LMHeadModule(nn.Module):
