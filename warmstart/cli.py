@@ -102,17 +102,16 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
 def run_train(args: argparse.Namespace) -> None:
     names = {f.name for f in fields(TrainConfig)}
     config = TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
+    from .train.progress import summary_lines
+
     if args.framework != "torch":
         from .train.frameworks import train_with
 
         done = train_with(config, args.framework)
-        print(
-            f"Trained with {done['framework']} for {done['steps']} steps: loss "
-            f"{done['first_loss']:.4f} -> {done['last_loss']:.4f}. Model: {done['model']}"
-        )
+        print(f"Trained with {done['framework']}.")
+        print("\n".join(summary_lines(done)))
         return
     from .train import Trainer
-    from .train.progress import summary_lines
 
     trainer = Trainer(config)
     trainer.train()

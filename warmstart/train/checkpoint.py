@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import random
 import shutil
 from collections.abc import Iterator
@@ -27,7 +26,7 @@ import torch
 from ..hub import atomic_folder
 from .metrics import higher_is_better
 from .output import CHECKPOINT_PREFIX as PREFIX
-from .output import list_checkpoints
+from .output import list_checkpoints, umask_modes
 
 logger = logging.getLogger("warmstart")
 
@@ -97,16 +96,6 @@ def save_checkpoint(
 def listing(folder: Path) -> tuple[str, ...]:
     """The names in ``folder`` (none if it does not exist): what a new version replaces."""
     return tuple(p.name for p in folder.iterdir()) if folder.is_dir() else ()
-
-
-def umask_modes(folder: Path) -> None:
-    """Give ``folder`` and everything in it the modes the umask gives a new folder and file:
-    writers that go through a temporary file (safetensors, ``mkstemp``) leave 0600 behind."""
-    mask = os.umask(0)
-    os.umask(mask)
-    for path in [folder, *folder.rglob("*")]:
-        if not path.is_symlink():
-            os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~mask)
 
 
 def _write_training_state(folder: Path, state: dict[str, Any]) -> None:

@@ -265,3 +265,29 @@ def collate(examples: Sequence[Example], pad_token_id: int) -> dict[str, Tensor]
         mask[row, : len(e.input_ids)] = 1
         labels[row, : len(e.labels)] = torch.tensor(e.labels)
     return {"input_ids": input_ids, "attention_mask": mask, "labels": labels}
+
+
+def pad_arrays(
+    examples: Sequence[Example],
+    pad_token_id: int,
+    source_length: int | None = None,
+    target_length: int | None = None,
+) -> dict[str, Any]:
+    """:func:`collate` in numpy (for the TensorFlow and Flax loops): pad to the given lengths (the
+    batch's longest by default), inputs with ``pad_token_id``, labels with -100.
+
+    Returns:
+        int32 ``input_ids`` and ``attention_mask`` (B, S), ``labels`` (B, T).
+    """
+    import numpy as np
+
+    S = source_length or max(len(e.input_ids) for e in examples)
+    T = target_length or max(len(e.labels) for e in examples)
+    input_ids = np.full((len(examples), S), pad_token_id, dtype=np.int32)
+    mask = np.zeros((len(examples), S), dtype=np.int32)
+    labels = np.full((len(examples), T), -100, dtype=np.int32)
+    for row, e in enumerate(examples):
+        input_ids[row, : len(e.input_ids)] = e.input_ids
+        mask[row, : len(e.input_ids)] = 1
+        labels[row, : len(e.labels)] = e.labels
+    return {"input_ids": input_ids, "attention_mask": mask, "labels": labels}
