@@ -2,14 +2,21 @@
 writing a model folder the PyTorch side loads; options it lacks refused by name; a missing framework
 is one line."""
 
+import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from train.tiny import tiny_bert, write_data
 
-from warmstart import EncoderDecoderModel
+from warmstart import AutoTokenizer, EncoderDecoderModel
 from warmstart.cli import main
+from warmstart.train import TrainConfig, loop
+from warmstart.train.data import Example, tokenize_pairs
+from warmstart.train.finite import NonFiniteError
+from warmstart.train.metrics import read_records
+from warmstart.train.predict import generate_texts
 
 PACKAGES = {"tf": "tensorflow", "flax": "flax"}
 
@@ -58,3 +65,90 @@ def test_a_missing_framework_is_one_line(tiny, tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode != 0
     assert 'pip install "warmstart[flax]"' in out.stderr and "Traceback" not in out.stderr
+
+
+LEARN = ("--batch-size", "4", "--lr", "1e-2", "--warmup-steps", "4", "--max-steps", "40",
+         "--log-every", "10", "--max-new-tokens", "30", "--no-progress")  # fmt: skip
+
+
+def _learn(tiny, out, framework: str) -> dict:
+    data, bert = tiny
+    main(["train", "--framework", framework, "--encoder", str(bert), "--train", str(data),
+          "--eval", str(data), "--output", str(out), *LEARN])  # fmt: skip
+    return [r for r in read_records(out / "metrics.jsonl") if r["split"] == "eval"][-1]
+
+
+@pytest.fixture(scope="module")
+def torch_scores(tmp_path_factory, tiny) -> dict:
+    return _learn(tiny, tmp_path_factory.mktemp("torch") / "run", "torch")
+
+
+@pytest.mark.parametrize("framework", ["tf", "flax"])
+def test_each_side_learns_words_as_pytorch_does(tmp_path, framework, torch_scores, tiny):
+    """The same label layout, schedule and evaluation: outputs are words, and ROUGE-L is near
+    the PyTorch trainer's (labels starting with the start token taught TF and Flax to stop)."""
+    pytest.importorskip(PACKAGES[framework])
+    out = tmp_path / "run"
+    scores = _learn(tiny, out, framework)
+    train = [r for r in read_records(out / "metrics.jsonl") if r["split"] == "train"]
+    assert [r["step"] for r in train] == [10, 20, 30, 40] and train[-1]["loss"] < train[0]["loss"]
+    assert torch_scores["rougeL"] > 15, torch_scores  # learnt: not empty or one repeated word
+    assert abs(scores["rougeL"] - torch_scores["rougeL"]) < 10, (scores, torch_scores)
+    assert abs(scores["eval_loss"] - torch_scores["eval_loss"]) < 0.3, (scores, torch_scores)
+    model = EncoderDecoderModel.from_pretrained(out / "model")
+    tokenizer = AutoTokenizer.from_pretrained(out / "model")
+    source = json.loads(tiny[0].read_text().splitlines()[0])["source"]
+    said = generate_texts(model, tokenizer, [source], max_new_tokens=30)[0]
+    assert len(said.split()) >= 3, said  # words, not an empty string
+    assert {"metrics.jsonl", "training.png", "tensorboard", "model"} <= {
+        p.name for p in out.iterdir()
+    }
+
+
+@pytest.mark.parametrize("framework", ["tf", "flax"])
+def test_each_side_uses_the_pytorch_label_layout(tiny, framework):
+    """Labels: the target's tokens then eos, never the start token, -100 padding."""
+    pytest.importorskip(PACKAGES[framework])
+    _, bert = tiny
+    tokenizer = AutoTokenizer.from_pretrained(bert)
+    pairs = [("mary went home .", "mary went home ."), ("a b", "a")]
+    expected = tokenize_pairs(pairs, tokenizer, 128, 64, tokenizer.sep_token_id)
+    if framework == "tf":
+        from warmstart.tf.train import dataset
+
+        labels = next(iter(dataset(pairs, tokenizer, batch_size=2)))["labels"].numpy()
+    else:
+        from warmstart.flax import FlaxEncoderDecoderModel
+        from warmstart.flax.train import make_batch
+
+        model = FlaxEncoderDecoderModel.from_encoder_decoder_pretrained(bert, bert)
+        model.config.decoder_start_token_id = tokenizer.cls_token_id
+        model.config.pad_token_id, model.config.eos_token_id = 0, tokenizer.sep_token_id
+        labels = np.asarray(make_batch(model, tokenizer, *zip(*pairs))["labels"])
+    for row, example in zip(labels.tolist(), expected):
+        assert row[: len(example.labels)] == example.labels
+        assert set(row[len(example.labels) :]) <= {-100}
+        assert row[0] != tokenizer.cls_token_id and row[len(example.labels) - 1] == 3  # [SEP]
+
+
+def test_a_non_finite_loss_stops_the_shared_loop_before_saving(tmp_path, caplog):
+    """The TF and Flax loop: one line naming the step, nothing saved as the final model."""
+
+    class Side:
+        steps = 0
+
+        def step(self, batch, lr, new_lr):
+            self.steps += 1
+            return (float("nan") if self.steps == 3 else 2.0), 1.0
+
+        def weights_finite(self):
+            return True
+
+    tokenizer = type("Tok", (), {"pad_token_id": 0})()
+    examples = [Example([1, 2, 3], [4, 5]) for _ in range(8)]
+    config = TrainConfig(train_file="x", output_dir=str(tmp_path), max_steps=5, batch_size=2,
+                         log_every=1, progress=False)  # fmt: skip
+    with pytest.raises(NonFiniteError, match="^step 3: the training loss is nan.*--lr"):
+        loop.run(Side(), tokenizer, config, examples, None, tmp_path)
+    assert [r["step"] for r in read_records(tmp_path / "metrics.jsonl")] == [1, 2]
+    assert not (tmp_path / "model").exists()

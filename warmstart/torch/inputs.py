@@ -33,8 +33,12 @@ def shift_tokens_right(
 
 
 def check_ids(name: str, ids: Any) -> Tensor | None:
-    """``ids`` as given when it is a (B, L) tensor of integers; a clear error otherwise."""
-    if ids is None or (isinstance(ids, Tensor) and ids.dim() == 2 and not ids.is_floating_point()):
+    """``ids`` as given when it is a (B, L) tensor of integers, none of them negative (-100 allowed
+    in labels) and at least one per row; a clear error otherwise."""
+    if ids is None:
+        return ids
+    if isinstance(ids, Tensor) and ids.dim() == 2 and not ids.is_floating_point():
+        check_values(name, ids)
         return ids
     if not isinstance(ids, Tensor):
         raise TypeError(
@@ -47,6 +51,42 @@ def check_ids(name: str, ids: Any) -> Tensor | None:
         f"{name} must have shape (batch, length), not {tuple(ids.shape)}"
         + (": add the batch dimension with ids[None]." if ids.dim() == 1 else ".")
     )
+
+
+def check_values(name: str, ids: Tensor) -> None:
+    """Refuse a (B, L) id tensor with no tokens, or with negative ids (labels may hold -100)."""
+    if ids.shape[1] == 0 and name != "labels":
+        raise ValueError(
+            f"{name} has no tokens (shape {tuple(ids.shape)}): pass at least one token id per "
+            "row (an empty text still tokenises to the start and end tokens)."
+        )
+    if ids.numel() == 0:
+        return
+    if int(ids.min()) >= 0:
+        return
+    negative = (ids < 0) & (ids != -100) if name == "labels" else ids < 0
+    if bool(negative.any()):
+        low = int(ids[negative].min())
+        raise ValueError(
+            f"{name} holds the negative id {low}: token ids run from 0 to the vocabulary size - 1"
+            + (
+                " (labels may also hold -100 where the loss ignores them)."
+                if name == "labels"
+                else "."
+            )
+        )
+
+
+def check_vocabulary(name: str, ids: Tensor | None, vocab_size: int | None) -> None:
+    """Refuse ids at or above ``vocab_size`` in one line (the embedding's own error names no id)."""
+    if ids is None or vocab_size is None or ids.numel() == 0:
+        return
+    high = int(ids.max())
+    if high >= vocab_size:
+        raise ValueError(
+            f"{name} holds the id {high}, beyond this model's vocabulary of {vocab_size} tokens "
+            "(ids 0 to vocab_size - 1): is the tokenizer the model's?"
+        )
 
 
 def last_hidden_state(encoder_outputs: Any) -> Tensor:

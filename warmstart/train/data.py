@@ -183,17 +183,19 @@ def tokenize_pairs(
     targets = tokenizer([t for _, t in pairs], add_special_tokens=False, verbose=False)
     targets = targets["input_ids"]
     long_rows = [i for i, ids in enumerate(sources) if len(ids) > max_source_length]
+    longest = max((len(sources[i]) for i in long_rows), default=0)
     if long_rows:  # only these are tokenised again, so that truncation keeps the special tokens
         cut = tokenizer([pairs[i][0] for i in long_rows], max_length=max_source_length)
         for i, ids in zip(long_rows, cut["input_ids"]):
             sources[i] = ids
         logger.warning(
-            "%s: %d of %d sources are longer than --max-source-length %d tokens and were "
-            "truncated.",
+            "%s: %d of %d sources are longer than --max-source-length %d tokens (the longest "
+            "has %d) and were truncated; pass a larger --max-source-length to keep more of them.",
             name,
             len(long_rows),
             len(pairs),
             max_source_length,
+            longest,
         )
     long_targets = sum(len(t) + 1 > max_target_length for t in targets)
     if long_targets:

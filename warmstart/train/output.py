@@ -10,7 +10,6 @@ Temporary folders and files that a killed run left while writing are removed by 
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import os
 import re
@@ -18,6 +17,8 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from ..hub import disk_full
 
 logger = logging.getLogger("warmstart")
 
@@ -138,13 +139,6 @@ def full_disk_in_one_line(target: Path, model: Any, copies: int) -> Iterator[Non
 def torch_bytes(model: Any) -> int:
     """The size of a torch module's parameters in bytes."""
     return sum(p.numel() * p.element_size() for p in model.parameters())
-
-
-def disk_full(err: BaseException) -> bool:
-    """Whether ``err`` says the disk is full (an OSError, or safetensors' SafetensorError text)."""
-    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
-        return True
-    return "No space left on device" in str(err) or "Disk quota exceeded" in str(err)
 
 
 def size_text(size: float) -> str:

@@ -110,9 +110,17 @@ class Trainer:
             model.gradient_checkpointing_enable()
         return model.to(self.dist.device).train()
 
-    def _load_data(self, path: str, limit: int | None = None) -> tuple[list[Example], list[str]]:
+    def _read_data(self) -> None:
+        """Read the data files first: a bad one is told before the model loads (seconds)."""
         c = self.config
-        pairs = read_pairs(path, c.source_field, c.target_field)[:limit]
+        self._pairs = {"train": read_pairs(c.train_file, c.source_field, c.target_field)}
+        if c.eval_file:
+            pairs = read_pairs(c.eval_file, c.source_field, c.target_field)
+            self._pairs["eval"] = pairs[: c.max_eval_samples]
+
+    def _load_data(self, path: str, split: str) -> tuple[list[Example], list[str]]:
+        c = self.config
+        pairs = self._pairs[split]
         examples = tokenize_pairs(
             pairs,
             self.tokenizer,
@@ -164,6 +172,7 @@ class Trainer:
         """
         c = self.config
         started = time.perf_counter()
+        self._read_data()
         self._claim_output()
         seed_everything(c.seed)
         self.tokenizer = self.tokenizer or self._load_tokenizer()
@@ -172,8 +181,8 @@ class Trainer:
         self.model, self.model_config = model, model.config
         if self.dist.rank:
             seed_everything(c.seed + self.dist.rank)  # each process its own dropout
-        self.train_set, _ = self._load_data(c.train_file)
-        self.eval_set = self._load_data(c.eval_file, c.max_eval_samples) if c.eval_file else None
+        self.train_set, _ = self._load_data(c.train_file, "train")
+        self.eval_set = self._load_data(c.eval_file, "eval") if c.eval_file else None
         self._set_up_steps()
         self.new_params = state["new_params"] if state else getattr(model, "newly_initialized", [])
         self.optimizer = build_optimizer(model, c.lr, c.weight_decay, c.new_lr, self.new_params)
@@ -183,6 +192,7 @@ class Trainer:
         self.log = MetricsLog(self.output, tensorboard=True) if self.dist.is_main else None
         if self.log is not None and resume_dir is not None:
             self.log.truncate_after(position[0])
+        self.first_step = position[0]
         try:
             self._loop(*position)
             return self._finish(time.perf_counter() - started)
@@ -391,6 +401,7 @@ class Trainer:
             self.summary = {
                 "output": self.output,
                 "steps": self.total_steps,
+                "resumed_at": self.first_step,
                 "seconds": seconds,
                 "train_loss": self.last_loss,
                 "eval": metrics,
