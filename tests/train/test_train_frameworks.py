@@ -2,6 +2,7 @@
 writing a model folder the PyTorch side loads; options it lacks refused by name; a missing framework
 is one line."""
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -152,3 +153,28 @@ def test_a_non_finite_loss_stops_the_shared_loop_before_saving(tmp_path, caplog)
         loop.run(Side(), tokenizer, config, examples, None, tmp_path)
     assert [r["step"] for r in read_records(tmp_path / "metrics.jsonl")] == [1, 2]
     assert not (tmp_path / "model").exists()
+
+
+def test_new_lr_reaches_the_weights_the_warm_start_initialised(tiny):
+    """--new-lr: TF and Flax single out the weights PyTorch's warm start names as new."""
+    _, bert = tiny
+    expected = len(
+        EncoderDecoderModel.from_encoder_decoder_pretrained(bert, bert).newly_initialized
+    )
+    assert expected == 25  # 2 layers' cross-attention (10 each) and the LM head's transform (5)
+    if importlib.util.find_spec("tensorflow"):
+        from warmstart.tf import TFEncoderDecoderModel
+        from warmstart.tf.train import Side
+
+        model = TFEncoderDecoderModel.from_encoder_decoder_pretrained(bert, bert)
+        fresh = [vs for new, _, vs in Side(model, separate_new=True).groups if new]
+        assert len(fresh[0]) == expected
+    if importlib.util.find_spec("flax"):
+        import jax
+
+        from warmstart.flax import FlaxEncoderDecoderModel
+        from warmstart.flax.train import warm_start_new_weights
+
+        model = FlaxEncoderDecoderModel.from_encoder_decoder_pretrained(bert, bert)
+        new = jax.tree.leaves(warm_start_new_weights(model, bert, bert))
+        assert sum(new) == expected

@@ -128,8 +128,8 @@ class Side:
         weight_decay: decoupled decay of weight matrices.
         max_grad_norm: clip the global gradient norm to this (0: no clipping).
         seed: the dropout seed.
-        separate_new: give the weights the warm start initialised (those still equal to the
-            model's fresh initialisation) their own learning rate.
+        new: a tree of booleans like ``model.params``: the weights with their own learning
+            rate (what the warm start initialised, :func:`warm_start_new_weights`); default none.
     """
 
     def __init__(
@@ -138,14 +138,14 @@ class Side:
         weight_decay: float = 0.01,
         max_grad_norm: float = 1.0,
         seed: int = 0,
-        separate_new: bool = False,
+        new: dict | None = None,
     ) -> None:
         self.model = model
         self.params = jax.tree.map(jnp.copy, model.params)  # the update donates its inputs
         paths = jax.tree_util.tree_map_with_path(lambda p, _: jax.tree_util.keystr(p), model.params)
         trainable = jax.tree.map(lambda name: "pooler" not in name, paths)
         decayed = jax.tree.map(lambda p: p.ndim > 1, self.params)
-        new = new_weights(model) if separate_new else jax.tree.map(lambda _: False, self.params)
+        new = new if new is not None else jax.tree.map(lambda _: False, self.params)
         tx = optax.chain(
             optax.scale_by_adam(eps=1e-8), optax.add_decayed_weights(weight_decay, decayed)
         )
@@ -209,11 +209,28 @@ class Side:
         self.params = jax.tree.map(jnp.copy, self.params)  # the model keeps its own copy
 
 
-def new_weights(model: FlaxEncoderDecoderModel) -> dict:
-    """A tree of booleans: which weights still hold the model's fresh initialisation (what a warm
-    start left new, such as the decoder's cross-attention)."""
-    fresh = type(model)(model.config).params
-    return jax.tree.map(lambda p, q: bool(np.array_equal(p, q)), model.params, fresh)
+def warm_start_new_weights(model: FlaxEncoderDecoderModel, encoder: Any, decoder: Any) -> dict:
+    """A tree of booleans: which weights the warm start from these encoder and decoder
+    checkpoints initialised (those the checkpoints do not hold, such as the decoder's
+    cross-attention), found as ``from_encoder_decoder_pretrained`` maps the checkpoints."""
+    from flax.traverse_util import flatten_dict, unflatten_dict
+
+    from .. import hub
+    from . import weights
+    from .pretrained import read_weights
+
+    flat = flatten_dict(model.params)
+    new = dict.fromkeys(flat, True)
+    for side, path in (("encoder", encoder), ("decoder", decoder)):
+        kind, state = read_weights(hub.resolve_with(path, {}))
+        mine = {p[1:]: np.shape(v) for p, v in flat.items() if p[0] == side}
+        if kind == "flax":
+            loaded = mine
+        else:
+            config = getattr(model.config, side)
+            loaded, _ = weights.from_torch_names(config, state, side == "decoder", mine)
+        new.update(dict.fromkeys(((side, *p) for p in loaded), False))
+    return unflatten_dict(new)
 
 
 def train(
@@ -228,6 +245,7 @@ def train(
     max_source_length: int = 128,
     max_target_length: int = 128,
     log_every: int = 10,
+    new_weights: dict | None = None,
     **options: Any,
 ) -> list[float]:
     """Fine-tune ``model`` on (source, target) text pairs for ``steps`` optimiser steps, as
@@ -239,6 +257,8 @@ def train(
     final model and tokenizer to ``OUTPUT/model``; ``model.params`` end trained.
 
     Args:
+        new_weights: with ``new_lr=``: which weights take that rate (a tree of booleans, e.g.
+            :func:`warm_start_new_weights`).
         **options: other :class:`warmstart.train.TrainConfig` fields (``new_lr``,
             ``warmup_steps``, ``weight_decay``, ``max_grad_norm``, ``progress``, ...).
 
@@ -257,6 +277,5 @@ def train(
     examples = tokenize_pairs(
         pairs, tokenizer, max_source_length, max_target_length, model.config.eos_token_id
     )
-    separate = config.new_lr is not None and config.new_lr != lr
-    side = Side(model, config.weight_decay, config.max_grad_norm, seed, separate)
+    side = Side(model, config.weight_decay, config.max_grad_norm, seed, new_weights)
     return loop.run(side, tokenizer, config, examples, None, output)["losses"]

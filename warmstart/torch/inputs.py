@@ -32,13 +32,14 @@ def shift_tokens_right(
     return shifted.masked_fill_(shifted == -100, pad_token_id)
 
 
-def check_ids(name: str, ids: Any) -> Tensor | None:
+def check_ids(name: str, ids: Any, vocab_size: int | None = None) -> Tensor | None:
     """``ids`` as given when it is a (B, L) tensor of integers, none of them negative (-100 allowed
-    in labels) and at least one per row; a clear error otherwise."""
+    in labels) or at or above ``vocab_size``, and at least one per row; a clear error otherwise."""
     if ids is None:
         return ids
     if isinstance(ids, Tensor) and ids.dim() == 2 and not ids.is_floating_point():
         check_values(name, ids)
+        check_vocabulary(name, ids, vocab_size)
         return ids
     if not isinstance(ids, Tensor):
         raise TypeError(

@@ -97,13 +97,7 @@ def train_with(config: TrainConfig, framework: str) -> dict[str, Any]:
     if eval_pairs is not None:
         examples = _tokenize(config, eval_pairs, tokenizer, model, config.eval_file)
         eval_set = (examples, [t for _, t in eval_pairs])
-    side = side_module.Side(
-        model,
-        weight_decay=config.weight_decay,
-        max_grad_norm=config.max_grad_norm,
-        seed=config.seed,
-        separate_new=config.new_lr is not None and config.new_lr != config.lr,
-    )
+    side = _side(side_module, framework, model, config)
     summary = loop.run(side, tokenizer, config, train_set, eval_set, output)
     return {"framework": framework, **summary}
 
@@ -114,6 +108,20 @@ def _side_module(framework: str) -> Any:
     else:
         from ..flax import train as module
     return module
+
+
+def _side(side_module: Any, framework: str, model: Any, config: TrainConfig) -> Any:
+    """The framework's step; with ``--new-lr``, the weights the warm start initialised apart."""
+    separate = config.new_lr is not None and config.new_lr != config.lr and not config.model
+    options = {"weight_decay": config.weight_decay, "max_grad_norm": config.max_grad_norm}
+    if framework == "tf":
+        return side_module.Side(model, **options, seed=config.seed, separate_new=separate)
+    new = None
+    if separate:
+        new = side_module.warm_start_new_weights(
+            model, config.encoder, config.decoder or config.encoder
+        )
+    return side_module.Side(model, **options, seed=config.seed, new=new)
 
 
 def _load_model(side_module: Any, framework: str, config: TrainConfig) -> Any:
