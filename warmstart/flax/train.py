@@ -200,6 +200,22 @@ class Side:
     def weights_finite(self) -> bool:
         return all(bool(jnp.isfinite(p).all()) for p in jax.tree.leaves(self.params))
 
+    def training_state(self) -> dict[str, np.ndarray]:
+        """The optimiser's moments and step count, and the dropout key, for a checkpoint."""
+        out = {f"opt.{i}": np.asarray(x) for i, x in enumerate(jax.tree.leaves(self.opt_state))}
+        out["dropout_key"] = np.asarray(jax.random.key_data(self.key))
+        return out
+
+    def load_training_state(self, state: dict[str, np.ndarray]) -> None:
+        """Restore what :meth:`training_state` returned."""
+        leaves, tree = jax.tree.flatten(self.opt_state)
+        names = [f"opt.{i}" for i in range(len(leaves))]
+        if set(names) | {"dropout_key"} != set(state):
+            raise ValueError("The checkpoint's optimiser state is not this model's Flax AdamW's.")
+        restored = [jnp.asarray(state[n], dtype=x.dtype) for n, x in zip(names, leaves)]
+        self.opt_state = jax.tree.unflatten(tree, restored)
+        self.key = jax.random.wrap_key_data(jnp.asarray(state["dropout_key"]))
+
     def weight_bytes(self) -> int:
         return sum(int(p.size) * p.dtype.itemsize for p in jax.tree.leaves(self.params))
 

@@ -81,7 +81,7 @@ class Side:
         separate_new: bool = False,
     ) -> None:
         keras.utils.set_random_seed(seed)
-        self.model, self.max_grad_norm = model, max_grad_norm
+        self.model, self.max_grad_norm, self.seed = model, max_grad_norm, seed
         new = set(getattr(model, "newly_initialized", [])) if separate_new else set()
         names = _checkpoint_names(model)
         # the encoder's pooler never reaches the loss (frozen, as on the PyTorch side)
@@ -138,6 +138,25 @@ class Side:
 
     def weights_finite(self) -> bool:
         return all(bool(tf.reduce_all(tf.math.is_finite(v))) for v in self.model.weights)
+
+    def training_state(self) -> dict[str, np.ndarray]:
+        """Every optimiser variable (step count, moments), for a checkpoint."""
+        return {
+            f"opt{g}.{j}": np.asarray(v.numpy())
+            for g, (_, opt, _) in enumerate(self.groups)
+            for j, v in enumerate(opt.variables)
+        }
+
+    def load_training_state(self, state: dict[str, np.ndarray]) -> None:
+        """Restore what :meth:`training_state` returned (dropout masks start afresh from the
+        seed and the step, so a resumed TF run is close to, not equal to, one that never stopped)."""
+        mine = self.training_state()
+        if set(mine) != set(state) or any(mine[k].shape != state[k].shape for k in mine):
+            raise ValueError("The checkpoint's optimiser state is not this model's TF AdamW's.")
+        for g, (_, opt, _) in enumerate(self.groups):
+            for j, v in enumerate(opt.variables):
+                v.assign(state[f"opt{g}.{j}"])
+        keras.utils.set_random_seed(self.seed + int(self.groups[0][1].iterations.numpy()))
 
     def weight_bytes(self) -> int:
         return sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in self.model.weights)

@@ -24,8 +24,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ..hub import atomic_folder
 from . import finite
+from .checkpoint import PREFIX, is_better, listing, rotate, write_training_state
 from .config import TrainConfig
 from .data import Example, pad_arrays, plan_batches
 from .metrics import MetricsLog, compute_metrics, plot_metrics
@@ -65,9 +68,17 @@ def run(
     eval_set: tuple[Sequence[Example], Sequence[str]] | None,
     output: Path,
     model_dir: Path | None = None,
+    resume: tuple[Path, dict[str, Any]] | None = None,
+    extra_state: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Train ``side`` over ``train_set`` as ``config`` says; write ``output``'s run files and the
-    final model (``model_dir``, default ``output/model``).
+    """Train ``side`` over ``train_set`` as ``config`` says; write ``output``'s run files, a
+    checkpoint every ``--save-every`` steps and the final model (``model_dir``, default
+    ``output/model``).
+
+    Args:
+        resume: the checkpoint to continue (its folder and trainer state); the side's model must
+            hold its weights already.
+        extra_state: JSON data to keep in every checkpoint's trainer state.
 
     Returns:
         The summary :func:`warmstart.train.progress.summary_lines` prints, with every step's loss
@@ -80,15 +91,25 @@ def run(
     S = max(len(e.input_ids) for e in train_set)
     T = max(len(e.labels) for e in train_set)
     log = MetricsLog(output, tensorboard=True)
-    bar = Progress(steps, 0, c.progress, c.log_every)
+    step, epoch, next_batch, best = 0, 0, 0, None
+    if resume is not None:
+        path, state = resume
+        side.load_training_state(read_training_arrays(path))
+        step, epoch, next_batch = state["step"], state["epoch"], state["next_batch"]
+        best = state.get("best")
+        log.truncate_after(step)
+        logger.warning("Resuming from %s (step %d).", path, step)
+    first = step
+    bar = Progress(steps, step, c.progress, c.log_every)
     losses: list[float] = []
     last_eval: dict[str, float] = {}
     window: list[tuple[float, int]] = []
-    clock, step, epoch = time.perf_counter(), 0, 0
+    clock = time.perf_counter()
     try:
         while step < steps:
-            for rows in plan_batches(lengths, c.batch_size, c.seed, epoch):
-                batch = pad_arrays([train_set[i] for i in rows], pad, S, T)
+            plan = plan_batches(lengths, c.batch_size, c.seed, epoch)
+            for index in range(next_batch, len(plan)):
+                batch = pad_arrays([train_set[i] for i in plan[index]], pad, S, T)
                 factor = linear_schedule(step, c.warmup_steps, steps)
                 lr, new_lr = c.lr * factor, (c.new_lr or c.lr) * factor
                 loss, norm = side.step(batch, lr, new_lr)
@@ -109,14 +130,25 @@ def run(
                 if eval_set is not None and (
                     step == steps or (c.eval_every and step % c.eval_every == 0)
                 ):
-                    last_eval = evaluate(side, tokenizer, *eval_set, config)
-                    log.write({"split": "eval", "step": step, **last_eval})
+                    last_eval = {**evaluate(side, tokenizer, *eval_set, config), "step": step}
+                    log.write({"split": "eval", **last_eval})
                     logger.info(
-                        "step %d: %s", step, ", ".join(f"{k} {v:.4f}" for k, v in last_eval.items())
+                        "step %d: %s", step,
+                        ", ".join(f"{k} {v:.4f}" for k, v in last_eval.items() if k != "step"),
+                    )  # fmt: skip
+                if c.save_every and (step % c.save_every == 0 or step == steps):
+                    done = index + 1 >= len(plan)
+                    position = {
+                        **(extra_state or {}),
+                        "epoch": epoch + 1 if done else epoch,
+                        "next_batch": 0 if done else index + 1,
+                    }
+                    best = save_checkpoint(
+                        side, tokenizer, config, output, step, position, last_eval, best
                     )
                 if step >= steps:
                     break
-            epoch += 1
+            epoch, next_batch = epoch + 1, 0
         bar.close()
         finite.check_weights(steps, side.weights_finite(), output)
         final = model_dir or output / "model"
@@ -125,14 +157,68 @@ def run(
     finally:
         log.close()
     plot_metrics(log.path, output / "training.png")
+    last_eval.pop("step", None)
+    recent = losses[-c.log_every :] or [float("nan")]
     return {
         "output": output,
         "steps": steps,
+        "resumed_at": first,
         "seconds": time.perf_counter() - started,
-        "train_loss": sum(losses[-c.log_every :]) / len(losses[-c.log_every :]),
+        "train_loss": sum(recent) / len(recent),
         "eval": last_eval,
         "losses": losses,
     }
+
+
+TRAINING_ARRAYS = "training_state.npz"
+"""A TF or Flax checkpoint's optimiser moments and random state, beside ``trainer_state.json``."""
+
+
+def save_checkpoint(
+    side: Any,
+    tokenizer: Any,
+    config: TrainConfig,
+    output: Path,
+    step: int,
+    position: dict[str, Any],
+    last_eval: dict[str, float],
+    best: dict[str, Any] | None,
+) -> dict[str, Any] | None:
+    """Write ``output/checkpoint-STEP`` atomically (the model, tokenizer, optimiser and random
+    state, and the data position), then drop all but the last ``--keep-last`` and the best.
+
+    Returns:
+        The best checkpoint so far (``metric``, ``value``, ``step``), or None.
+    """
+    c = config
+    finite.check_weights(step, side.weights_finite(), output)
+    fresh = last_eval if last_eval.get("step") == step else None
+    value = (fresh or {}).get(c.best_metric)
+    if value is not None and is_better(c.best_metric, value, best):
+        best = {"metric": c.best_metric, "value": value, "step": step}
+    target = output / f"{PREFIX}{step}"
+    state = {**position, "best": best, "config": c.to_dict(), "metrics": fresh, "step": step}
+    full_disk = full_disk_in_one_line(target, side.weight_bytes(), 3)
+    with full_disk, atomic_folder(target, replaces=listing(target)) as tmp:
+        side.save(tmp)
+        tokenizer.save_pretrained(tmp)
+        np.savez(tmp / TRAINING_ARRAYS, **side.training_state())
+        write_training_state(tmp, state)
+        umask_modes(tmp)
+    rotate(output, c.keep_last, best["step"] if best else None)
+    return best
+
+
+def read_training_arrays(checkpoint: Path) -> dict[str, Any]:
+    """A TF or Flax checkpoint's optimiser and random state."""
+    path = checkpoint / TRAINING_ARRAYS
+    if not path.is_file():
+        raise ValueError(
+            f"{checkpoint} holds no {TRAINING_ARRAYS}: it was written by the PyTorch Trainer; "
+            "resume it with --framework torch."
+        )
+    with np.load(path, allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}
 
 
 def save_model(side: Any, tokenizer: Any, folder: Path, whole: bool = True) -> None:
