@@ -151,7 +151,13 @@ class Trainer:
         refusal = None
         if self.config.resume and self.dist.is_main:
             found = next(ckpt.good_checkpoints(self.output), (None, None))
-            if found[0] is None:
+            written_by = (found[1] or {}).get("framework", "torch")
+            if written_by != "torch":
+                refusal = (
+                    f"--resume: {found[0]} was written by --framework {written_by}; resume it "
+                    f"with --framework {written_by}."
+                )
+            elif found[0] is None:
                 refusal = out_dir.nothing_to_resume(self.output)
                 if refusal is None:
                     logger.warning(
