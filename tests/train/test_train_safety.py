@@ -145,3 +145,32 @@ def test_step_and_weights_checks_name_what_to_try(tmp_path):
         check_step(3, 1.5, float("inf"), 1e-4, tmp_path)
     with pytest.raises(NonFiniteError, match="no checkpoint was written"):
         check_weights(7, False, tmp_path)
+
+
+def test_a_checkpoint_whose_training_state_would_run_code_is_refused_in_one_line(
+    tmp_path, bert_nodrop_dir, data_dir, capsys
+):
+    import json
+    import os
+
+    import torch
+
+    from warmstart.train.checkpoint import write_training_state
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, ("echo PWNED",))
+
+    out = tmp_path / "out"
+    args = train_args(bert_nodrop_dir, data_dir, out, "--max-steps", "4", "--save-every", "2")
+    main(args)
+    folder = out / "checkpoint-4"
+    torch.save({"state": Evil()}, folder / "optimizer.pt")
+    state = json.loads((folder / "trainer_state.json").read_text())
+    (folder / "trainer_state.json").unlink()
+    write_training_state(folder, {k: v for k, v in state.items() if k != "files"})  # checksums ok
+    with pytest.raises(SystemExit) as refused:
+        main([*args, "--max-steps", "6", "--resume"])
+    message = str(refused.value)
+    assert "refusing its training state" in message and "\n" not in message
+    assert "PWNED" not in capsys.readouterr().out

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import pickle
 import random
 import shutil
 from collections.abc import Iterator
@@ -164,6 +165,11 @@ def load_training_state(path: Path, device: torch.device) -> dict[str, Any]:
             "scheduler": load("scheduler.pt"),
             "rng": torch.load(path / "rng.pt", map_location="cpu", weights_only=True),
         }
+    except pickle.UnpicklingError as err:  # weights_only refused a pickle that could run code
+        raise ValueError(
+            f"{path}: refusing its training state, a pickle holding more than tensors (it could "
+            "run code); start over with --overwrite-output-dir, or resume an earlier checkpoint."
+        ) from err
     except (OSError, RuntimeError, EOFError) as err:
         raise ValueError(f"{path}: training state cannot be read ({err}).") from err
 
