@@ -451,12 +451,12 @@ def test_ids_the_model_cannot_read_are_one_line(run: Path):
         model.generate(torch.tensor([[5, -3]]), max_new_tokens=3)
     with pytest.raises(ValueError, match="negative id -3"):
         model(input_ids=torch.tensor([[5, -3]]), labels=torch.tensor([[5, -100]]))
-    with pytest.raises(ValueError, match="labels holds the negative id -7"):
-        model(input_ids=torch.tensor([[5, 6]]), labels=torch.tensor([[-7, -100]]))
+    with pytest.raises(ValueError, match="decoder_input_ids holds the negative id -7"):
+        model(input_ids=torch.tensor([[5, 6]]), decoder_input_ids=torch.tensor([[-7, 2]]))
     with pytest.raises(ValueError, match=f"input_ids holds the id {vocab}, beyond this model's"):
         model.generate(torch.tensor([[5, vocab]]), max_new_tokens=3)
-    with pytest.raises(ValueError, match=f"labels holds the id {vocab + 2}, beyond"):
-        model(input_ids=torch.tensor([[5, 6]]), labels=torch.tensor([[vocab + 2, -100]]))
+    with pytest.raises(ValueError, match=f"decoder_input_ids holds the id {vocab + 2}, beyond"):
+        model(input_ids=torch.tensor([[5, 6]]), decoder_input_ids=torch.tensor([[vocab + 2, 2]]))
     from warmstart.train.predict import generate_ids
 
     with pytest.raises(ValueError, match=f"token id {vocab}, beyond the encoder's vocabulary"):

@@ -33,13 +33,14 @@ def shift_tokens_right(
 
 
 def check_ids(name: str, ids: Any, vocab_size: int | None = None) -> Tensor | None:
-    """``ids`` as given when it is a (B, L) tensor of integers, none of them negative (-100 allowed
-    in labels) or at or above ``vocab_size``, and at least one per row; a clear error otherwise."""
+    """``ids`` as given when it is a (B, L) tensor of integers (input ids: at least one per row,
+    none negative or at or above ``vocab_size``); a clear error otherwise."""
     if ids is None:
         return ids
     if isinstance(ids, Tensor) and ids.dim() == 2 and not ids.is_floating_point():
-        check_values(name, ids)
-        check_vocabulary(name, ids, vocab_size)
+        if name != "labels":  # labels out of range: the loss's own IndexError, as transformers
+            check_values(name, ids)
+            check_vocabulary(name, ids, vocab_size)
         return ids
     if not isinstance(ids, Tensor):
         raise TypeError(
@@ -55,26 +56,16 @@ def check_ids(name: str, ids: Any, vocab_size: int | None = None) -> Tensor | No
 
 
 def check_values(name: str, ids: Tensor) -> None:
-    """Refuse a (B, L) id tensor with no tokens, or with negative ids (labels may hold -100)."""
-    if ids.shape[1] == 0 and name != "labels":
+    """Refuse a (B, L) tensor of input ids with no tokens, or with negative ids."""
+    if ids.shape[1] == 0:
         raise ValueError(
             f"{name} has no tokens (shape {tuple(ids.shape)}): pass at least one token id per "
             "row (an empty text still tokenises to the start and end tokens)."
         )
-    if ids.numel() == 0:
-        return
-    if int(ids.min()) >= 0:
-        return
-    negative = (ids < 0) & (ids != -100) if name == "labels" else ids < 0
-    if bool(negative.any()):
-        low = int(ids[negative].min())
+    if ids.numel() and int(ids.min()) < 0:
         raise ValueError(
-            f"{name} holds the negative id {low}: token ids run from 0 to the vocabulary size - 1"
-            + (
-                " (labels may also hold -100 where the loss ignores them)."
-                if name == "labels"
-                else "."
-            )
+            f"{name} holds the negative id {int(ids.min())}: token ids run from 0 to the "
+            "vocabulary size - 1."
         )
 
 
