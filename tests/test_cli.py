@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -388,6 +389,8 @@ def test_numeric_options_are_checked(capsys, command, option, value, says):
         ("--batch-size", "0", "--batch-size must be at least 1, not 0"),
         ("--keep-last", "-1", "--keep-last must be at least 0, not -1"),
         ("--log-every", "0", "--log-every must be at least 1, not 0"),
+        ("--lr", "inf", "--lr must be a finite number, not inf"),
+        ("--max-grad-norm", "nan", "--max-grad-norm must be a finite number, not nan"),
     ],
 )
 def test_numeric_train_options_are_checked(tmp_path: Path, option, value, says):
@@ -405,3 +408,76 @@ def test_an_input_longer_than_the_positions_names_the_option(run: Path, tmp_path
     message = str(failed.value)
     assert "allows at most 64" in message and "--max-source-length 64" in message
     assert "tokenizer(" not in message and "\n" not in message
+
+
+def test_generate_and_evaluate_warn_when_they_truncate_a_source(run: Path, tmp_path: Path, caplog):
+    (tmp_path / "in.txt").write_text(" ".join(["mary"] * 30) + "\nmary\n")
+    with caplog.at_level(logging.WARNING, logger="warmstart"):
+        cli("generate", "--model", run / "model", "--input", tmp_path / "in.txt",
+            "--max-source-length", "8", "--output", tmp_path / "out.txt")  # fmt: skip
+    said = [r.getMessage() for r in caplog.records if "truncated" in r.getMessage()]
+    assert len(said) == 1 and "1 of 2 inputs" in said[0] and "--max-source-length 8" in said[0]
+    assert "pass a larger --max-source-length" in said[0] and "at most 64" in said[0]
+    data = run.parent / "data" / "train.jsonl"
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="warmstart"):
+        cli("evaluate", "--model", run / "model", "--data", data, "--max-source-length", "8",
+            "--output", tmp_path / "m.json")  # fmt: skip
+    said = [r.getMessage() for r in caplog.records if "truncated" in r.getMessage()]
+    assert len(said) == 1 and "of 12 sources" in said[0] and "pass a larger" in said[0]
+
+
+def test_paths_of_the_wrong_kind_are_one_line(run: Path, tmp_path: Path):
+    (tmp_path / "in.txt").write_text("mary\n")
+    cases = {
+        "is a file": ["generate", "--model", run / "model" / "config.json", "--input",
+                      tmp_path / "in.txt"],
+        "is a folder": ["generate", "--model", run / "model", "--input", tmp_path],
+        "no such file": ["generate", "--model", run / "model", "--input", tmp_path / "none.txt"],
+    }  # fmt: skip
+    for says, args in cases.items():
+        with pytest.raises(SystemExit) as failed:
+            cli(*args)
+        message = str(failed.value)
+        assert says in message and "\n" not in message and message.startswith("warmstart")
+
+
+def test_ids_the_model_cannot_read_are_one_line(run: Path):
+    model = EncoderDecoderModel.from_pretrained(run / "model")
+    vocab = model.config.encoder.vocab_size
+    with pytest.raises(ValueError, match=r"input_ids has no tokens \(shape \(1, 0\)\)"):
+        model.generate(torch.zeros((1, 0), dtype=torch.long), max_new_tokens=3)
+    with pytest.raises(ValueError, match="negative id -3"):
+        model.generate(torch.tensor([[5, -3]]), max_new_tokens=3)
+    with pytest.raises(ValueError, match="negative id -3"):
+        model(input_ids=torch.tensor([[5, -3]]), labels=torch.tensor([[5, -100]]))
+    with pytest.raises(ValueError, match="decoder_input_ids holds the negative id -7"):
+        model(input_ids=torch.tensor([[5, 6]]), decoder_input_ids=torch.tensor([[-7, 2]]))
+    with pytest.raises(ValueError, match=f"input_ids holds the id {vocab}, beyond this model's"):
+        model.generate(torch.tensor([[5, vocab]]), max_new_tokens=3)
+    with pytest.raises(ValueError, match=f"decoder_input_ids holds the id {vocab + 2}, beyond"):
+        model(input_ids=torch.tensor([[5, 6]]), decoder_input_ids=torch.tensor([[vocab + 2, 2]]))
+    from warmstart.train.predict import generate_ids
+
+    with pytest.raises(ValueError, match=f"token id {vocab}, beyond the encoder's vocabulary"):
+        generate_ids(model, [[2, vocab]], pad_token_id=0, max_new_tokens=3)
+
+
+def test_a_full_disk_while_saving_is_one_line(run: Path, tmp_path: Path, monkeypatch):
+    import warmstart.torch.weights
+
+    model = EncoderDecoderModel.from_pretrained(run / "model")
+    model.save_pretrained(tmp_path / "saved")
+    before = (tmp_path / "saved" / "model.safetensors").read_bytes()
+
+    def full(*args, **kwargs):
+        from safetensors import SafetensorError
+
+        raise SafetensorError('Error while serializing: IoError(Os { code: 28, kind: '
+                              'StorageFull, message: "No space left on device" })')  # fmt: skip
+
+    monkeypatch.setattr(warmstart.torch.weights, "save_file", full)
+    with pytest.raises(OSError, match="No space left on the device writing .*saved") as failed:
+        model.save_pretrained(tmp_path / "saved")
+    assert "\n" not in str(failed.value)
+    assert (tmp_path / "saved" / "model.safetensors").read_bytes() == before  # old files kept

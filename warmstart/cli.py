@@ -102,17 +102,16 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
 def run_train(args: argparse.Namespace) -> None:
     names = {f.name for f in fields(TrainConfig)}
     config = TrainConfig(**{k: v for k, v in vars(args).items() if k in names})
+    from .train.progress import summary_lines
+
     if args.framework != "torch":
         from .train.frameworks import train_with
 
         done = train_with(config, args.framework)
-        print(
-            f"Trained with {done['framework']} for {done['steps']} steps: loss "
-            f"{done['first_loss']:.4f} -> {done['last_loss']:.4f}. Model: {done['model']}"
-        )
+        print(f"Trained with {done['framework']}.")
+        print("\n".join(summary_lines(done)))
         return
     from .train import Trainer
-    from .train.progress import summary_lines
 
     trainer = Trainer(config)
     trainer.train()
@@ -216,6 +215,11 @@ def load_model(args: argparse.Namespace) -> tuple[Any, Any]:
     from . import AutoTokenizer, EncoderDecoderModel
     from .train import configure_special_tokens, distributed
 
+    if Path(args.model).is_file():
+        raise ValueError(
+            f"--model {args.model} is a file: pass the folder holding it (the OUTPUT/model "
+            "folder of `warmstart train`, or one written by save_pretrained)."
+        )
     tokenizer = AutoTokenizer.from_pretrained(args.model)
     options = {"quantize": args.quantize}
     if args.dtype:
@@ -245,8 +249,8 @@ def run_evaluate(args: argparse.Namespace) -> None:
     from .train.data import read_pairs, tokenize_pairs
     from .train.predict import evaluate
 
-    model, tokenizer = load_model(args)
     pairs = read_pairs(args.data, args.source_field, args.target_field)[: args.max_samples]
+    model, tokenizer = load_model(args)  # after the data: a bad file is told at once
     examples = tokenize_pairs(
         pairs,
         tokenizer,
@@ -272,6 +276,12 @@ def run_evaluate(args: argparse.Namespace) -> None:
 # ------------------------------------------------------------------ generate
 def read_sources(path: str) -> list[str]:
     """One source per line from a file, or from stdin for "-"."""
+    if path != "-" and Path(path).is_dir():
+        raise ValueError(
+            f"--input {path} is a folder: pass a text file, one source per line (or -)."
+        )
+    if path != "-" and not Path(path).is_file():
+        raise ValueError(f"--input {path}: no such file; pass a text file, one source per line.")
     text = sys.stdin.read() if path == "-" else read_text(Path(path))
     return text.splitlines()
 
@@ -281,8 +291,8 @@ def run_generate(args: argparse.Namespace) -> None:
 
     from .train.predict import generate_texts
 
+    sources = read_sources(args.input)  # before the model: a bad --input is told at once
     model, tokenizer = load_model(args)
-    sources = read_sources(args.input)
     torch.manual_seed(args.seed)
     outputs = generate_texts(
         model,
@@ -390,7 +400,7 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         print(interrupted(args, argv), file=sys.stderr)
         raise SystemExit(INTERRUPTED) from None
-    except (DataError, FileNotFoundError, ImportError, NotImplementedError, ValueError) as err:
+    except (DataError, ImportError, NotImplementedError, ValueError, OSError) as err:
         raise SystemExit(one_line(args.command, err)) from err
 
 

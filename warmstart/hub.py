@@ -14,6 +14,7 @@ it in only once complete; :func:`write_text_atomic` does the same for one text f
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -284,9 +285,22 @@ def atomic_folder(target: str | os.PathLike, replaces: tuple[str, ...] = ()) -> 
                 os.chmod(f, 0o666 & ~mask)  # writers such as safetensors' make files 0600
         os.chmod(tmp, 0o777 & ~mask)  # mkdtemp's 0700 is for while it is being written
         _swap(tmp, target)
-    except BaseException:
+    except BaseException as err:
         shutil.rmtree(tmp, ignore_errors=True)
+        if disk_full(err) and not isinstance(err, OSError):  # safetensors' SafetensorError
+            raise OSError(
+                errno.ENOSPC,
+                f"No space left on the device writing {target}; nothing was changed there. Free "
+                "some space and save again",
+            ) from err
         raise
+
+
+def disk_full(err: BaseException) -> bool:
+    """Whether ``err`` says the disk is full (an OSError, or a writer's error text)."""
+    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return "No space left on device" in str(err) or "Disk quota exceeded" in str(err)
 
 
 def _is_shard(name: str, replaces: tuple[str, ...]) -> bool:

@@ -33,14 +33,14 @@ def install(marker: Path, mode: str, at: int) -> None:
 
         trainer.Trainer._after_step = paused_after_step
     else:
-        write_state = checkpoint._write_training_state
+        write_state = checkpoint.write_training_state
 
         def paused_write(folder, state):
             if state["step"] == at:
                 pause(marker, str(folder))
             write_state(folder, state)
 
-        checkpoint._write_training_state = paused_write
+        checkpoint.write_training_state = paused_write
 
 
 if __name__ == "__main__":

@@ -1,18 +1,19 @@
-"""Fine-tuning the Flax model with optax: a documented train step and a small training loop.
+"""Fine-tuning the Flax model with optax: a documented train step, and the step of
+``warmstart train --framework flax``.
 
-The step is the usual JAX one: the loss of a batch (labels shifted right into decoder inputs,
--100 ignored) under ``jax.value_and_grad``, dropout drawn from a per-step key, AdamW from optax
-(linear warm-up and decay, no weight decay on biases and LayerNorm scales, as the PyTorch trainer),
-the whole step under ``jax.jit``. :func:`train` runs it over pairs of texts and writes what the
-PyTorch trainer writes: ``metrics.jsonl`` train records and the final model and tokenizer in
-``OUTPUT/model`` (config.json + model.safetensors, loadable by every framework).
+:func:`make_train_step` is the usual JAX step for your own loop: the loss of a batch (labels
+shifted right into decoder inputs, -100 ignored) under ``jax.value_and_grad``, dropout drawn from a
+per-step key, AdamW from optax (linear warm-up and decay, no weight decay on biases and LayerNorm
+scales), the whole step under ``jax.jit``. :class:`Side` is the step that
+:func:`warmstart.train.loop.run` drives with the PyTorch Trainer's data plan, label layout,
+schedule, progress, metrics and evaluation; :func:`train` runs it on a list of text pairs and writes
+what the PyTorch trainer writes (``metrics.jsonl``, ``training.png``, and ``OUTPUT/model``:
+config.json + model.safetensors, loadable by every framework).
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import time
+import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,10 +23,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from ..train import loop
+from ..train.config import TrainConfig
+from ..train.data import pad_arrays, tokenize_pairs
+from ..train.tokens import configure_special_tokens
 from .encoder_decoder import FlaxEncoderDecoderModel
 from .seq2seq import decoder_inputs_from_labels, seq2seq_loss
-
-logger = logging.getLogger("warmstart")
 
 Batch = dict[str, jax.Array]
 
@@ -85,49 +88,165 @@ def make_batch(
     max_source_length: int = 128,
     max_target_length: int = 128,
 ) -> Batch:
-    """Tokenize pairs into a batch, padded to the longest text (within the limits); target padding
-    becomes -100 in ``labels``."""
-    x = tokenizer(
-        list(sources),
-        padding=True,
-        truncation=True,
-        max_length=max_source_length,
-        return_tensors="np",
+    """Tokenize pairs into a batch in the PyTorch Trainer's layout (labels: the target's tokens
+    then eos, no start token, padded with -100), padded to the longest text within the limits."""
+    pairs = list(zip(sources, targets, strict=True))
+    c = model.config
+    examples = tokenize_pairs(
+        pairs, tokenizer, max_source_length, max_target_length, c.eos_token_id
     )
-    y = tokenizer(
-        list(targets),
-        padding=True,
-        truncation=True,
-        max_length=max_target_length,
-        return_tensors="np",
-    )
-    labels = np.where(y["attention_mask"] == 1, y["input_ids"], -100)
+    return with_decoder_inputs(model, pad_arrays(examples, tokenizer.pad_token_id))
+
+
+def with_decoder_inputs(model: FlaxEncoderDecoderModel, batch: dict[str, np.ndarray]) -> Batch:
+    """A padded batch (``input_ids``, ``attention_mask``, ``labels``) with the decoder inputs
+    built from its labels, as jax arrays."""
     c = model.config
     decoder_input_ids, decoder_mask = decoder_inputs_from_labels(
-        labels, c.pad_token_id, c.decoder_start_token_id
+        jnp.asarray(batch["labels"]), c.pad_token_id, c.decoder_start_token_id
     )
     return {
-        "input_ids": jnp.asarray(x["input_ids"]),
-        "attention_mask": jnp.asarray(x["attention_mask"]),
+        **{k: jnp.asarray(v) for k, v in batch.items()},
         "decoder_input_ids": decoder_input_ids,
         "decoder_attention_mask": decoder_mask,
-        "labels": jnp.asarray(labels),
     }
 
 
 def set_special_tokens(model: FlaxEncoderDecoderModel, tokenizer: Any) -> None:
     """Decoder start (cls, else bos), pad and eos (sep, else eos) from the tokenizer where the
     model's config leaves them unset, as the PyTorch trainer does."""
-    choices = {
-        "decoder_start_token_id": (tokenizer.cls_token_id, tokenizer.bos_token_id),
-        "eos_token_id": (tokenizer.sep_token_id, tokenizer.eos_token_id),
-        "pad_token_id": (tokenizer.pad_token_id, tokenizer.eos_token_id),
-    }
-    for name, candidates in choices.items():
-        if getattr(model.config, name, None) is None:
-            setattr(model.config, name, next((i for i in candidates if i is not None), None))
-        if getattr(model.config, name) is None:
-            raise ValueError(f"The tokenizer has no token for {name}; set model.config.{name}.")
+    configure_special_tokens(model, tokenizer)
+
+
+class Side:
+    """The Flax step of the shared training loop (see :mod:`warmstart.train.loop`): AdamW as
+    ``torch.optim.AdamW`` computes it, the global gradient norm clipped, no decay on biases and
+    LayerNorm scales, the encoder's pooler (which never reaches the loss) frozen.
+
+    Args:
+        model: the model, with ``decoder_start_token_id`` and ``pad_token_id`` set.
+        weight_decay: decoupled decay of weight matrices.
+        max_grad_norm: clip the global gradient norm to this (0: no clipping).
+        seed: the dropout seed.
+        new: a tree of booleans like ``model.params``: the weights with their own learning
+            rate (what the warm start initialised, :func:`warm_start_new_weights`); default none.
+    """
+
+    def __init__(
+        self,
+        model: FlaxEncoderDecoderModel,
+        weight_decay: float = 0.01,
+        max_grad_norm: float = 1.0,
+        seed: int = 0,
+        new: dict | None = None,
+    ) -> None:
+        self.model = model
+        self.params = jax.tree.map(jnp.copy, model.params)  # the update donates its inputs
+        paths = jax.tree_util.tree_map_with_path(lambda p, _: jax.tree_util.keystr(p), model.params)
+        trainable = jax.tree.map(lambda name: "pooler" not in name, paths)
+        decayed = jax.tree.map(lambda p: p.ndim > 1, self.params)
+        new = new if new is not None else jax.tree.map(lambda _: False, self.params)
+        tx = optax.chain(
+            optax.scale_by_adam(eps=1e-8), optax.add_decayed_weights(weight_decay, decayed)
+        )
+        self.opt_state = tx.init(self.params)
+        self.key = jax.random.key(seed)
+
+        def loss_fn(params: dict, batch: Batch, rng: jax.Array) -> jax.Array:
+            return seq2seq_loss(model.module, params, batch, True, {"dropout": rng})[0]
+
+        def grads_fn(params: dict, batch: Batch, rng: jax.Array) -> tuple:
+            loss, grads = jax.value_and_grad(loss_fn)(params, batch, rng)
+            grads = jax.tree.map(lambda g, t: g * t, grads, trainable)
+            return loss, grads, optax.global_norm(grads)
+
+        def update_fn(params, opt_state, grads, norm, lr, new_lr):
+            if max_grad_norm > 0:  # as torch's clip_grad_norm_
+                grads = jax.tree.map(
+                    lambda g: g * jnp.minimum(1.0, max_grad_norm / (norm + 1e-6)), grads
+                )
+            updates, opt_state = tx.update(grads, opt_state, params)
+            rate = lambda u, fresh, t: -u * jnp.where(fresh, new_lr, lr) * t  # noqa: E731
+            updates = jax.tree.map(rate, updates, new, trainable)
+            return optax.apply_updates(params, updates), opt_state
+
+        self._grads = jax.jit(grads_fn)
+        self._update = jax.jit(update_fn, donate_argnums=(0, 1))
+        self._loss = jax.jit(
+            lambda params, batch: seq2seq_loss(model.module, params, batch, False, {})[0]
+        )
+
+    def step(self, batch: dict[str, np.ndarray], lr: float, new_lr: float) -> tuple[float, float]:
+        """One optimiser step; returns the loss and the gradient norm (no update unless finite)."""
+        self.key, rng = jax.random.split(self.key)
+        loss, grads, norm = self._grads(self.params, with_decoder_inputs(self.model, batch), rng)
+        loss, norm_value = float(loss), float(norm)
+        if math.isfinite(loss) and math.isfinite(norm_value):
+            self.params, self.opt_state = self._update(
+                self.params, self.opt_state, grads, norm, jnp.float32(lr), jnp.float32(new_lr)
+            )
+        return loss, norm_value
+
+    def loss(self, batch: dict[str, np.ndarray]) -> float:
+        return float(self._loss(self.params, with_decoder_inputs(self.model, batch)))
+
+    def generate(self, input_ids: np.ndarray, attention_mask: np.ndarray, **kwargs: Any):
+        out = self.model.generate(
+            jnp.asarray(input_ids), attention_mask=jnp.asarray(attention_mask),
+            params=self.params, **kwargs,
+        )  # fmt: skip
+        return np.asarray(out.sequences)
+
+    def weights_finite(self) -> bool:
+        return all(bool(jnp.isfinite(p).all()) for p in jax.tree.leaves(self.params))
+
+    def training_state(self) -> dict[str, np.ndarray]:
+        """The optimiser's moments and step count, and the dropout key, for a checkpoint."""
+        out = {f"opt.{i}": np.asarray(x) for i, x in enumerate(jax.tree.leaves(self.opt_state))}
+        out["dropout_key"] = np.asarray(jax.random.key_data(self.key))
+        return out
+
+    def load_training_state(self, state: dict[str, np.ndarray]) -> None:
+        """Restore what :meth:`training_state` returned."""
+        leaves, tree = jax.tree.flatten(self.opt_state)
+        names = [f"opt.{i}" for i in range(len(leaves))]
+        if set(names) | {"dropout_key"} != set(state):
+            raise ValueError("The checkpoint's optimiser state is not this model's Flax AdamW's.")
+        restored = [jnp.asarray(state[n], dtype=x.dtype) for n, x in zip(names, leaves)]
+        self.opt_state = jax.tree.unflatten(tree, restored)
+        self.key = jax.random.wrap_key_data(jnp.asarray(state["dropout_key"]))
+
+    def weight_bytes(self) -> int:
+        return sum(int(p.size) * p.dtype.itemsize for p in jax.tree.leaves(self.params))
+
+    def save(self, folder: Path) -> None:
+        self.model.params = self.params
+        self.model.save_pretrained(folder)
+        self.params = jax.tree.map(jnp.copy, self.params)  # the model keeps its own copy
+
+
+def warm_start_new_weights(model: FlaxEncoderDecoderModel, encoder: Any, decoder: Any) -> dict:
+    """A tree of booleans: which weights the warm start from these encoder and decoder
+    checkpoints initialised (those the checkpoints do not hold, such as the decoder's
+    cross-attention), found as ``from_encoder_decoder_pretrained`` maps the checkpoints."""
+    from flax.traverse_util import flatten_dict, unflatten_dict
+
+    from .. import hub
+    from . import weights
+    from .pretrained import read_weights
+
+    flat = flatten_dict(model.params)
+    new = dict.fromkeys(flat, True)
+    for side, path in (("encoder", encoder), ("decoder", decoder)):
+        kind, state = read_weights(hub.resolve_with(path, {}))
+        mine = {p[1:]: np.shape(v) for p, v in flat.items() if p[0] == side}
+        if kind == "flax":
+            loaded = mine
+        else:
+            config = getattr(model.config, side)
+            loaded, _ = weights.from_torch_names(config, state, side == "decoder", mine)
+        new.update(dict.fromkeys(((side, *p) for p in loaded), False))
+    return unflatten_dict(new)
 
 
 def train(
@@ -142,58 +261,37 @@ def train(
     max_source_length: int = 128,
     max_target_length: int = 128,
     log_every: int = 10,
+    new_weights: dict | None = None,
+    **options: Any,
 ) -> list[float]:
-    """Fine-tune ``model`` on (source, target) text pairs for ``steps`` optimiser steps.
+    """Fine-tune ``model`` on (source, target) text pairs for ``steps`` optimiser steps, as
+    ``warmstart train --framework flax`` does.
 
-    Batches are drawn in a shuffled order (reshuffled each epoch) and padded to the longest text of
-    the whole set, so the step compiles once. Writes ``OUTPUT/metrics.jsonl`` (a train record every
-    ``log_every`` steps: step, epoch, loss, lr, tokens_per_s) and the final model and tokenizer to
-    ``OUTPUT/model``; ``model.params`` end trained.
+    Batches follow the PyTorch Trainer's plan (shuffled, similar lengths together) and label layout;
+    a progress bar (on a terminal; a line every ``log_every`` steps elsewhere) shows the loss. Writes
+    ``OUTPUT/metrics.jsonl`` (a train record every ``log_every`` steps), ``training.png`` and the
+    final model and tokenizer to ``OUTPUT/model``; ``model.params`` end trained.
+
+    Args:
+        new_weights: with ``new_lr=``: which weights take that rate (a tree of booleans, e.g.
+            :func:`warm_start_new_weights`).
+        **options: other :class:`warmstart.train.TrainConfig` fields (``new_lr``,
+            ``warmup_steps``, ``weight_decay``, ``max_grad_norm``, ``progress``, ...).
 
     Returns:
         The loss of every step.
     """
     if not pairs:
         raise ValueError("No training pairs: pass a list of (source, target) texts.")
-    set_special_tokens(model, tokenizer)
-    data = make_batch(
-        model, tokenizer, *zip(*pairs, strict=True), max_source_length, max_target_length
-    )
-    n = len(pairs)
-    size = min(batch_size, n)
-    optimizer = make_optimizer(lr, steps)
-    step_fn = make_train_step(model, optimizer)
-    params = jax.tree.map(jnp.copy, model.params)  # the step donates its inputs
-    opt_state = optimizer.init(params)
-    order, rng, key = np.array([], int), np.random.default_rng(seed), jax.random.key(seed)
     output = Path(output_dir)
-    output.mkdir(parents=True, exist_ok=True)
-    losses: list[float] = []
-    started = time.perf_counter()
-    for step in range(1, steps + 1):
-        if len(order) < size:
-            order = np.concatenate([order, rng.permutation(n)])
-        rows, order = order[:size], order[size:]
-        batch = {k: v[rows] for k, v in data.items()}
-        key, dropout_rng = jax.random.split(key)
-        params, opt_state, loss = step_fn(params, opt_state, batch, dropout_rng)
-        losses.append(float(loss))
-        if step % log_every == 0 or step == steps:
-            window = losses[-log_every:]
-            record = {
-                "split": "train",
-                "step": step,
-                "epoch": (step * size) // n,
-                "loss": sum(window) / len(window),
-                "lr": float(lr),
-                "tokens_per_s": step
-                * int(data["attention_mask"][rows].size)
-                / (time.perf_counter() - started),
-            }
-            with open(output / "metrics.jsonl", "a", encoding="utf-8") as f:
-                f.write(json.dumps(record, sort_keys=True) + "\n")
-            logger.info("step %d: loss %.4f", step, record["loss"])
-    model.params = params
-    model.save_pretrained(output / "model")
-    tokenizer.save_pretrained(output / "model")
-    return losses
+    config = TrainConfig(
+        train_file="<pairs>", output_dir=str(output), max_steps=steps, lr=lr,
+        batch_size=batch_size, seed=seed, max_source_length=max_source_length,
+        max_target_length=max_target_length, log_every=log_every, **options,
+    )  # fmt: skip
+    set_special_tokens(model, tokenizer)
+    examples = tokenize_pairs(
+        pairs, tokenizer, max_source_length, max_target_length, model.config.eos_token_id
+    )
+    side = Side(model, config.weight_decay, config.max_grad_norm, seed, new_weights)
+    return loop.run(side, tokenizer, config, examples, None, output)["losses"]

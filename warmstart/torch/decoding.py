@@ -140,7 +140,8 @@ class DecodingMixin:
         """
         if inputs is not None and input_ids is not None:
             raise ValueError("Pass the source ids once: as inputs or as input_ids, not both.")
-        input_ids = check_ids("input_ids", inputs if input_ids is None else input_ids)
+        vocab = self.config.encoder.vocab_size
+        input_ids = check_ids("input_ids", inputs if input_ids is None else input_ids, vocab)
         config = apply_options(self._generation_config(generation_config), kwargs)
         record = _recorded(config)
         if attention_mask is None and input_ids is not None and config.pad_token_id is not None:

@@ -231,9 +231,11 @@ class EncoderDecoderModel(LoadingMixin, DecodingMixin, GenerationSettings, nn.Mo
         """
         if cache is None:
             cache = past_key_values
-        input_ids = check_ids("input_ids", input_ids)
-        decoder_input_ids = check_ids("decoder_input_ids", decoder_input_ids)
-        labels = check_ids("labels", labels)
+        input_ids = check_ids("input_ids", input_ids, self.config.encoder.vocab_size)
+        decoder_input_ids = check_ids(
+            "decoder_input_ids", decoder_input_ids, self.config.decoder.vocab_size
+        )
+        labels = check_ids("labels", labels, self.config.decoder.vocab_size)
         if encoder_outputs is None:
             if input_ids is None and inputs_embeds is None:
                 raise ValueError("Pass input_ids (or inputs_embeds or encoder_outputs).")

@@ -32,9 +32,15 @@ def shift_tokens_right(
     return shifted.masked_fill_(shifted == -100, pad_token_id)
 
 
-def check_ids(name: str, ids: Any) -> Tensor | None:
-    """``ids`` as given when it is a (B, L) tensor of integers; a clear error otherwise."""
-    if ids is None or (isinstance(ids, Tensor) and ids.dim() == 2 and not ids.is_floating_point()):
+def check_ids(name: str, ids: Any, vocab_size: int | None = None) -> Tensor | None:
+    """``ids`` as given when it is a (B, L) tensor of integers (input ids: at least one per row,
+    none negative or at or above ``vocab_size``); a clear error otherwise."""
+    if ids is None:
+        return ids
+    if isinstance(ids, Tensor) and ids.dim() == 2 and not ids.is_floating_point():
+        if name != "labels":  # labels out of range: the loss's own IndexError, as transformers
+            check_values(name, ids)
+            check_vocabulary(name, ids, vocab_size)
         return ids
     if not isinstance(ids, Tensor):
         raise TypeError(
@@ -47,6 +53,32 @@ def check_ids(name: str, ids: Any) -> Tensor | None:
         f"{name} must have shape (batch, length), not {tuple(ids.shape)}"
         + (": add the batch dimension with ids[None]." if ids.dim() == 1 else ".")
     )
+
+
+def check_values(name: str, ids: Tensor) -> None:
+    """Refuse a (B, L) tensor of input ids with no tokens, or with negative ids."""
+    if ids.shape[1] == 0:
+        raise ValueError(
+            f"{name} has no tokens (shape {tuple(ids.shape)}): pass at least one token id per "
+            "row (an empty text still tokenises to the start and end tokens)."
+        )
+    if ids.numel() and int(ids.min()) < 0:
+        raise ValueError(
+            f"{name} holds the negative id {int(ids.min())}: token ids run from 0 to the "
+            "vocabulary size - 1."
+        )
+
+
+def check_vocabulary(name: str, ids: Tensor | None, vocab_size: int | None) -> None:
+    """Refuse ids at or above ``vocab_size`` in one line (the embedding's own error names no id)."""
+    if ids is None or vocab_size is None or ids.numel() == 0:
+        return
+    high = int(ids.max())
+    if high >= vocab_size:
+        raise ValueError(
+            f"{name} holds the id {high}, beyond this model's vocabulary of {vocab_size} tokens "
+            "(ids 0 to vocab_size - 1): is the tokenizer the model's?"
+        )
 
 
 def last_hidden_state(encoder_outputs: Any) -> Tensor:

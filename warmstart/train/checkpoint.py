@@ -14,20 +14,22 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
+import pickle
 import random
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from ..hub import atomic_folder
 from .metrics import higher_is_better
 from .output import CHECKPOINT_PREFIX as PREFIX
-from .output import list_checkpoints
+from .output import list_checkpoints, umask_modes
+
+if TYPE_CHECKING:  # torch is imported where used: the TF and Flax loops read checkpoints too
+    import torch
 
 logger = logging.getLogger("warmstart")
 
@@ -36,6 +38,8 @@ STATE_FILE = "trainer_state.json"
 
 def rng_state() -> dict[str, Any]:
     """This process's random generator states (python, numpy, torch CPU and CUDA)."""
+    import torch
+
     kind, keys, pos, has_gauss, gauss = np.random.get_state()
     state = {
         "python": random.getstate(),
@@ -49,6 +53,8 @@ def rng_state() -> dict[str, Any]:
 
 def set_rng_state(state: dict[str, Any]) -> None:
     """Restore what :func:`rng_state` returned."""
+    import torch
+
     version, internal, gauss = state["python"]
     random.setstate((version, tuple(internal), gauss))
     kind, keys, pos, has_gauss, cached = state["numpy"]
@@ -82,6 +88,8 @@ def save_checkpoint(
     Returns:
         The checkpoint folder.
     """
+    import torch
+
     target = Path(output_dir) / f"{PREFIX}{step}"
     with atomic_folder(target, replaces=listing(target)) as tmp:
         model.save_pretrained(tmp)
@@ -89,7 +97,7 @@ def save_checkpoint(
         torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
         torch.save(scheduler.state_dict(), tmp / "scheduler.pt")
         torch.save(rng_states, tmp / "rng.pt")
-        _write_training_state(tmp, {**state, "step": step})
+        write_training_state(tmp, {**state, "step": step})
         umask_modes(tmp)
     return target
 
@@ -99,17 +107,7 @@ def listing(folder: Path) -> tuple[str, ...]:
     return tuple(p.name for p in folder.iterdir()) if folder.is_dir() else ()
 
 
-def umask_modes(folder: Path) -> None:
-    """Give ``folder`` and everything in it the modes the umask gives a new folder and file:
-    writers that go through a temporary file (safetensors, ``mkstemp``) leave 0600 behind."""
-    mask = os.umask(0)
-    os.umask(mask)
-    for path in [folder, *folder.rglob("*")]:
-        if not path.is_symlink():
-            os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~mask)
-
-
-def _write_training_state(folder: Path, state: dict[str, Any]) -> None:
+def write_training_state(folder: Path, state: dict[str, Any]) -> None:
     """Write trainer_state.json last, with the checksum of every file written before it."""
     files = {p.name: _sha256(p) for p in sorted(folder.iterdir()) if p.is_file()}
     text = json.dumps({**state, "files": files}, indent=1, sort_keys=True)
@@ -156,6 +154,8 @@ def good_checkpoints(output_dir: str | Path) -> Iterator[tuple[Path, dict[str, A
 def load_training_state(path: Path, device: torch.device) -> dict[str, Any]:
     """Read a checkpoint's optimiser, scheduler and RNG states (tensors only: weights_only)."""
 
+    import torch
+
     def load(name: str) -> Any:
         return torch.load(path / name, map_location=device, weights_only=True)
 
@@ -165,6 +165,11 @@ def load_training_state(path: Path, device: torch.device) -> dict[str, Any]:
             "scheduler": load("scheduler.pt"),
             "rng": torch.load(path / "rng.pt", map_location="cpu", weights_only=True),
         }
+    except pickle.UnpicklingError as err:  # weights_only refused a pickle that could run code
+        raise ValueError(
+            f"{path}: refusing its training state, a pickle holding more than tensors (it could "
+            "run code); start over with --overwrite-output-dir, or resume an earlier checkpoint."
+        ) from err
     except (OSError, RuntimeError, EOFError) as err:
         raise ValueError(f"{path}: training state cannot be read ({err}).") from err
 

@@ -6,6 +6,7 @@ Each field's metadata carries its help text (and, where it differs from the fiel
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -94,10 +95,17 @@ class TrainConfig:
             raise ValueError("Pass either --model or --encoder/--decoder, not both.")
         if not self.train_file or not self.output_dir:
             raise ValueError("Pass --train FILE and --output DIR.")
+        if self.resume and self.overwrite_output_dir:
+            raise ValueError(
+                "Pass either --resume (continue the run in --output) or --overwrite-output-dir "
+                "(delete it and start over), not both."
+            )
         for f in fields(self):
             value, floor = getattr(self, f.name), _FLOORS.get(f.name)
+            flag = f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ValueError(f"{flag} must be a finite number, not {value}.")
             if floor is not None and value is not None and not value >= floor[0] + floor[1]:
-                flag = f.metadata.get("flag") or "--" + f.name.replace("_", "-")
                 low = f"at least {floor[0]}" if not floor[1] else f"more than {floor[0]}"
                 raise ValueError(f"{flag} must be {low}, not {value}.")
         if self.max_steps <= 0 and self.epochs <= 0:

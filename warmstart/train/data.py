@@ -183,17 +183,19 @@ def tokenize_pairs(
     targets = tokenizer([t for _, t in pairs], add_special_tokens=False, verbose=False)
     targets = targets["input_ids"]
     long_rows = [i for i, ids in enumerate(sources) if len(ids) > max_source_length]
+    longest = max((len(sources[i]) for i in long_rows), default=0)
     if long_rows:  # only these are tokenised again, so that truncation keeps the special tokens
         cut = tokenizer([pairs[i][0] for i in long_rows], max_length=max_source_length)
         for i, ids in zip(long_rows, cut["input_ids"]):
             sources[i] = ids
         logger.warning(
-            "%s: %d of %d sources are longer than --max-source-length %d tokens and were "
-            "truncated.",
+            "%s: %d of %d sources are longer than --max-source-length %d tokens (the longest "
+            "has %d) and were truncated; pass a larger --max-source-length to keep more of them.",
             name,
             len(long_rows),
             len(pairs),
             max_source_length,
+            longest,
         )
     long_targets = sum(len(t) + 1 > max_target_length for t in targets)
     if long_targets:
@@ -264,4 +266,30 @@ def collate(examples: Sequence[Example], pad_token_id: int) -> dict[str, Tensor]
         input_ids[row, : len(e.input_ids)] = torch.tensor(e.input_ids)
         mask[row, : len(e.input_ids)] = 1
         labels[row, : len(e.labels)] = torch.tensor(e.labels)
+    return {"input_ids": input_ids, "attention_mask": mask, "labels": labels}
+
+
+def pad_arrays(
+    examples: Sequence[Example],
+    pad_token_id: int,
+    source_length: int | None = None,
+    target_length: int | None = None,
+) -> dict[str, Any]:
+    """:func:`collate` in numpy (for the TensorFlow and Flax loops): pad to the given lengths (the
+    batch's longest by default), inputs with ``pad_token_id``, labels with -100.
+
+    Returns:
+        int32 ``input_ids`` and ``attention_mask`` (B, S), ``labels`` (B, T).
+    """
+    import numpy as np
+
+    S = source_length or max(len(e.input_ids) for e in examples)
+    T = target_length or max(len(e.labels) for e in examples)
+    input_ids = np.full((len(examples), S), pad_token_id, dtype=np.int32)
+    mask = np.zeros((len(examples), S), dtype=np.int32)
+    labels = np.full((len(examples), T), -100, dtype=np.int32)
+    for row, e in enumerate(examples):
+        input_ids[row, : len(e.input_ids)] = e.input_ids
+        mask[row, : len(e.input_ids)] = 1
+        labels[row, : len(e.labels)] = e.labels
     return {"input_ids": input_ids, "attention_mask": mask, "labels": labels}

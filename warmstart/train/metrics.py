@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import shutil
 import sys
 import types
 from collections.abc import Sequence
@@ -85,6 +86,9 @@ class MetricsLog:
         """Append one record (it must hold ``step``)."""
         with open(self.path, "a", encoding="utf-8") as f:
             f.write(json.dumps(record, sort_keys=True) + "\n")
+        self._add_scalars(record)
+
+    def _add_scalars(self, record: dict[str, Any]) -> None:
         if self._writer is not None:
             prefix = record.get("split", "train")
             for key, value in record.items():
@@ -92,11 +96,20 @@ class MetricsLog:
                     self._writer.add_scalar(f"{prefix}/{key}", value, record["step"])
 
     def truncate_after(self, step: int) -> None:
-        """Drop records beyond ``step`` (written by a run that stopped before its next checkpoint)."""
-        if self.path.is_file():
-            kept = [r for r in read_records(self.path) if r.get("step", 0) <= step]
-            text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept)
-            write_text_atomic(self.path, text)
+        """Drop records beyond ``step`` (written by a run that stopped before its next checkpoint),
+        from ``metrics.jsonl`` and from TensorBoard, whose events are written again from the
+        records kept (a resumed run would otherwise show the steps it redoes twice)."""
+        if not self.path.is_file():
+            return
+        kept = [r for r in read_records(self.path) if r.get("step", 0) <= step]
+        text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in kept)
+        write_text_atomic(self.path, text)
+        if self._writer is not None:
+            self._writer.close()
+            shutil.rmtree(self.path.parent / "tensorboard", ignore_errors=True)
+            self._writer = _tensorboard_writer(self.path.parent)
+            for record in kept:
+                self._add_scalars(record)
 
     def close(self) -> None:
         if self._writer is not None:

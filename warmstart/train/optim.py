@@ -14,6 +14,8 @@ from torch import nn
 from torch.optim import AdamW, Optimizer
 from torch.optim.lr_scheduler import LambdaLR
 
+from .loop import linear_schedule
+
 
 def no_decay(name: str, param: nn.Parameter) -> bool:
     """True for parameters that weight decay should leave alone: biases and norm weights."""
@@ -80,22 +82,6 @@ def build_optimizer(
     """
     groups = param_groups(model, weight_decay, lr, new_lr, new_names)
     return AdamW(groups, lr=lr, betas=(0.9, 0.999), eps=1e-8)
-
-
-def linear_schedule(step: int, warmup_steps: int, total_steps: int) -> float:
-    """Learning-rate factor: 0 -> 1 over ``warmup_steps``, then 1 -> 0 at ``total_steps``.
-
-    Args:
-        step: optimiser steps taken so far.
-        warmup_steps: length of the warm-up.
-        total_steps: the step at which the rate reaches zero.
-
-    Returns:
-        The factor the peak rate is multiplied by.
-    """
-    if step < warmup_steps:
-        return step / max(1, warmup_steps)
-    return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
 
 
 def build_scheduler(optimizer: Optimizer, warmup_steps: int, total_steps: int) -> LambdaLR:

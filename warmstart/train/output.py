@@ -10,13 +10,15 @@ Temporary folders and files that a killed run left while writing are removed by 
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
+import os
 import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from ..hub import disk_full
 
 logger = logging.getLogger("warmstart")
 
@@ -84,10 +86,23 @@ def claim(folder: Path, resume: bool, overwrite: bool) -> None:
         logger.warning("--overwrite-output-dir: deleted the earlier run's files in %s.", folder)
 
 
-def clear_run(folder: Path) -> None:
-    """Delete every run file of ``folder`` (a run that restarts from scratch)."""
-    for path in run_files(folder):
-        _remove(path)
+def nothing_to_resume(folder: Path) -> str | None:
+    """Why ``--resume`` cannot continue the run in ``folder``, which has no good checkpoint (None
+    when the folder holds no run, so starting from scratch loses nothing)."""
+    found = run_files(folder)
+    if not found:
+        return None
+    names = ", ".join(p.name for p in found[:4])
+    cont = (
+        f", or train its saved model further with --model {folder / 'model'} and another --output"
+        if (folder / "model").is_dir()
+        else ""
+    )
+    return (
+        f"--resume: {folder} holds a run ({names}) but no checkpoint to continue from (they are "
+        f"written with --save-every N); nothing was deleted. Pass --overwrite-output-dir instead "
+        f"to delete it and start over{cont}."
+    )
 
 
 def _remove(path: Path) -> None:
@@ -100,29 +115,43 @@ def _remove(path: Path) -> None:
 @contextlib.contextmanager
 def full_disk_in_one_line(target: Path, model: Any, copies: int) -> Iterator[None]:
     """A full disk while writing ``target`` becomes one line with the size it needs: ``copies``
-    times the model's weights (3 for a checkpoint: the weights and AdamW's two moments). The atomic
-    writers have left nothing half-written."""
+    times the model's weights (3 for a checkpoint: the weights and AdamW's two moments; ``model``
+    is a torch module or the weights' size in bytes). The atomic writers have left nothing
+    half-written; the line says how to go on: ``--resume`` where a checkpoint exists."""
     try:
         yield
     except Exception as err:
         if not disk_full(err):
             raise
-        size = copies * sum(p.numel() * p.element_size() for p in model.parameters())
+        size = copies * (model if isinstance(model, int) else torch_bytes(model))
+        found = list_checkpoints(target.parent)
+        again = (
+            f"run again with --resume (from {found[-1][1].name})"
+            if found
+            else "run again with --overwrite-output-dir (there is no checkpoint to resume from)"
+        )
         raise OutputError(
             f"No space left on the device writing {target.name} into {target.parent} (about "
-            f"{size_text(size)}); nothing was half-written. Free some space, then run again with "
-            "--resume."
+            f"{size_text(size)}); nothing was half-written. Free some space, then {again}."
         ) from err
 
 
-def disk_full(err: BaseException) -> bool:
-    """Whether ``err`` says the disk is full (an OSError, or safetensors' SafetensorError text)."""
-    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
-        return True
-    return "No space left on device" in str(err) or "Disk quota exceeded" in str(err)
+def torch_bytes(model: Any) -> int:
+    """The size of a torch module's parameters in bytes."""
+    return sum(p.numel() * p.element_size() for p in model.parameters())
 
 
 def size_text(size: float) -> str:
     """Bytes as "12.3 MB" (at least kB, at most GB)."""
     power = min(3, max(1, (len(str(int(size))) - 1) // 3))
     return f"{size / 1000**power:.1f} {('kB', 'MB', 'GB')[power - 1]}"
+
+
+def umask_modes(folder: Path) -> None:
+    """Give ``folder`` and everything in it the modes the umask gives a new folder and file:
+    writers that go through a temporary file (safetensors, ``mkstemp``) leave 0600 behind."""
+    mask = os.umask(0)
+    os.umask(mask)
+    for path in [folder, *folder.rglob("*")]:
+        if not path.is_symlink():
+            os.chmod(path, (0o777 if path.is_dir() else 0o666) & ~mask)

@@ -5,6 +5,7 @@ Inputs are sorted by length so each batch pads little, then put back in the orde
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,6 +15,8 @@ from tqdm.auto import tqdm
 
 from .data import Example, collate
 from .metrics import compute_metrics
+
+logger = logging.getLogger("warmstart")
 
 
 def special_token_kwargs(model: nn.Module) -> dict[str, Any]:
@@ -52,6 +55,13 @@ def generate_ids(
     """
     model.eval()
     device = next(model.parameters()).device
+    vocab = getattr(getattr(model.config, "encoder", None), "vocab_size", None)
+    for row in inputs:
+        if row and vocab is not None and max(row) >= vocab:
+            raise ValueError(
+                f"An input holds the token id {max(row)}, beyond the encoder's vocabulary of "
+                f"{vocab} tokens: is the tokenizer the model's?"
+            )
     order = sorted(range(len(inputs)), key=lambda i: len(inputs[i]))
     kwargs = {**special_token_kwargs(model), **generate_kwargs}
     if kwargs.get("prompt_lookup_num_tokens") is not None:
@@ -98,11 +108,37 @@ def generate_texts(
     """
     if not sources:
         return []
-    ids = tokenizer(list(sources), truncation=True, max_length=max_source_length)["input_ids"]
+    ids = tokenize_sources(list(sources), tokenizer, max_source_length, model)
     out = generate_ids(
         model, ids, tokenizer.pad_token_id, batch_size, progress=progress, **generate_kwargs
     )
     return tokenizer.batch_decode(out, skip_special_tokens=True)
+
+
+def tokenize_sources(
+    sources: list[str], tokenizer: Any, max_source_length: int, model: Any = None
+) -> list[list[int]]:
+    """Token ids of each source, those over ``max_source_length`` truncated (special tokens kept)
+    with one warning saying how many and what to pass."""
+    ids = tokenizer(sources, truncation=False, verbose=False)["input_ids"]
+    long_rows = [i for i, row in enumerate(ids) if len(row) > max_source_length]
+    if long_rows:
+        longest = max(len(ids[i]) for i in long_rows)
+        cut = tokenizer([sources[i] for i in long_rows], max_length=max_source_length)
+        for i, row in zip(long_rows, cut["input_ids"]):
+            ids[i] = row
+        limit = getattr(
+            getattr(getattr(model, "config", None), "encoder", None),
+            "max_position_embeddings",
+            None,
+        )
+        most = f" (the encoder takes at most {limit})" if limit else ""
+        logger.warning(
+            "%d of %d inputs are longer than --max-source-length %d tokens (the longest has %d) "
+            "and were truncated; pass a larger --max-source-length to keep more of them%s.",
+            len(long_rows), len(sources), max_source_length, longest, most,
+        )  # fmt: skip
+    return ids
 
 
 @torch.no_grad()

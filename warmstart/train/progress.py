@@ -79,7 +79,11 @@ def _clock(seconds: float) -> str:
 def summary_lines(summary: dict[str, Any]) -> list[str]:
     """What a finished run prints: its files, then its last training loss and evaluation."""
     out: Path = summary["output"]
-    lines = [f"Finished {summary['steps']} steps in {_clock(summary['seconds'])}."]
+    first, clock = summary.get("resumed_at") or 0, _clock(summary["seconds"])
+    lines = [f"Finished {summary['steps']} steps in {clock}."]
+    if first:  # the time is this session's: a resumed run's earlier steps are not in it
+        lines = [f"Finished {summary['steps']} steps; resumed at step {first}, steps "
+                 f"{first + 1}-{summary['steps']} took {clock}."]  # fmt: skip
     lines.append(f"  model:    {out / 'model'}")
     lines.append(f"  metrics:  {out / 'metrics.jsonl'} (TensorBoard: {out / 'tensorboard'})")
     lines.append(f"  plot:     {out / 'training.png'}")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import random
 import time
 from pathlib import Path
@@ -25,7 +26,7 @@ from ..hub import atomic_folder
 from ..tokenizer import AutoTokenizer
 from ..torch.encoder_decoder import EncoderDecoderModel
 from . import checkpoint as ckpt
-from . import distributed
+from . import distributed, finite
 from . import output as out_dir
 from .config import TrainConfig
 from .data import Example, collate, micro_batches, plan_batches, read_pairs, tokenize_pairs
@@ -109,9 +110,17 @@ class Trainer:
             model.gradient_checkpointing_enable()
         return model.to(self.dist.device).train()
 
-    def _load_data(self, path: str, limit: int | None = None) -> tuple[list[Example], list[str]]:
+    def _read_data(self) -> None:
+        """Read the data files first: a bad one is told before the model loads (seconds)."""
         c = self.config
-        pairs = read_pairs(path, c.source_field, c.target_field)[:limit]
+        self._pairs = {"train": read_pairs(c.train_file, c.source_field, c.target_field)}
+        if c.eval_file:
+            pairs = read_pairs(c.eval_file, c.source_field, c.target_field)
+            self._pairs["eval"] = pairs[: c.max_eval_samples]
+
+    def _load_data(self, path: str, split: str) -> tuple[list[Example], list[str]]:
+        c = self.config
+        pairs = self._pairs[split]
         examples = tokenize_pairs(
             pairs,
             self.tokenizer,
@@ -136,13 +145,29 @@ class Trainer:
             raise out_dir.OutputError(refusal)
 
     def _find_resume(self) -> tuple[Path | None, dict[str, Any] | None]:
+        """The last good checkpoint; with none, an empty folder starts from scratch and a folder
+        holding a run (finished, or killed before its first checkpoint) is refused, never cleared."""
         found: tuple[Path | None, dict[str, Any] | None] = (None, None)
+        refusal = None
         if self.config.resume and self.dist.is_main:
             found = next(ckpt.good_checkpoints(self.output), (None, None))
-            if found[0] is None:
-                out_dir.clear_run(self.output)  # a run killed before its first checkpoint
-                logger.warning("--resume: no checkpoint in %s; starting from scratch.", self.output)
-        return distributed.broadcast_object(self.dist, found)
+            written_by = (found[1] or {}).get("framework", "torch")
+            if written_by != "torch":
+                refusal = (
+                    f"--resume: {found[0]} was written by --framework {written_by}; resume it "
+                    f"with --framework {written_by}."
+                )
+            elif found[0] is None:
+                refusal = out_dir.nothing_to_resume(self.output)
+                if refusal is None:
+                    logger.warning(
+                        "--resume: no checkpoint in %s (no run there yet); starting from scratch.",
+                        self.output,
+                    )
+        found, refusal = distributed.broadcast_object(self.dist, (found, refusal))
+        if refusal is not None:
+            raise out_dir.OutputError(refusal)
+        return found
 
     # ------------------------------------------------------------------ the run
     def train(self) -> dict[str, float]:
@@ -153,6 +178,7 @@ class Trainer:
         """
         c = self.config
         started = time.perf_counter()
+        self._read_data()
         self._claim_output()
         seed_everything(c.seed)
         self.tokenizer = self.tokenizer or self._load_tokenizer()
@@ -161,8 +187,8 @@ class Trainer:
         self.model, self.model_config = model, model.config
         if self.dist.rank:
             seed_everything(c.seed + self.dist.rank)  # each process its own dropout
-        self.train_set, _ = self._load_data(c.train_file)
-        self.eval_set = self._load_data(c.eval_file, c.max_eval_samples) if c.eval_file else None
+        self.train_set, _ = self._load_data(c.train_file, "train")
+        self.eval_set = self._load_data(c.eval_file, "eval") if c.eval_file else None
         self._set_up_steps()
         self.new_params = state["new_params"] if state else getattr(model, "newly_initialized", [])
         self.optimizer = build_optimizer(model, c.lr, c.weight_decay, c.new_lr, self.new_params)
@@ -172,6 +198,7 @@ class Trainer:
         self.log = MetricsLog(self.output, tensorboard=True) if self.dist.is_main else None
         if self.log is not None and resume_dir is not None:
             self.log.truncate_after(position[0])
+        self.first_step = position[0]
         try:
             self._loop(*position)
             return self._finish(time.perf_counter() - started)
@@ -221,6 +248,7 @@ class Trainer:
     def _loop(self, step: int, epoch: int, next_batch: int, plan: list | None) -> None:
         c = self.config
         bar = Progress(self.total_steps, step, c.progress, c.log_every, self.dist.is_main)
+        self._step_number = step
         window: list[tuple[float, int]] = []
         started = time.perf_counter()
         while step < self.total_steps:
@@ -264,13 +292,24 @@ class Trainer:
                 token_sum = mean * targets  # DDP averages gradients over processes: undo that
                 (token_sum * d.world / total).backward()
             loss_sum += float(token_sum.detach())
-        if c.max_grad_norm > 0:
-            params = [p for p in self.model.parameters() if p.grad is not None]
-            torch.nn.utils.clip_grad_norm_(params, c.max_grad_norm)
+        params = [p for p in self.model.parameters() if p.grad is not None]
+        limit = c.max_grad_norm if c.max_grad_norm > 0 else float("inf")  # inf: the norm alone
+        norm = float(torch.nn.utils.clip_grad_norm_(params, limit))
+        loss = distributed.all_sum(d, loss_sum) / total
+        if not (math.isfinite(loss) and math.isfinite(norm)):
+            self.optimizer.zero_grad(set_to_none=True)
+            lr = self.scheduler.get_last_lr()[0]
+            finite.check_step(self._step_number + 1, loss, norm, lr, self.output)
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
-        return distributed.all_sum(d, loss_sum) / total, int(distributed.all_sum(d, seen))
+        self._step_number += 1
+        return loss, int(distributed.all_sum(d, seen))
+
+    def _check_weights(self, step: int) -> None:
+        """Stop before saving weights that are not finite (never a checkpoint or final model)."""
+        finite_ = all(bool(torch.isfinite(p).all()) for p in self.model.parameters())
+        finite.check_weights(step, finite_, self.output)
 
     @property
     def _pad(self) -> int:
@@ -323,6 +362,7 @@ class Trainer:
 
     def _save(self, step: int, position: dict[str, Any]) -> None:
         c = self.config
+        self._check_weights(step)
         rngs = distributed.gather_objects(self.dist, ckpt.rng_state())
         if self.dist.is_main:
             fresh = self.last_eval if self.last_eval and self.last_eval["step"] == step else None
@@ -355,6 +395,7 @@ class Trainer:
         """Save the final model and tokenizer to OUTPUT/model and plot the curves (rank 0)."""
         metrics = dict(self.last_eval or {})
         metrics.pop("step", None)
+        self._check_weights(self.total_steps)
         if self.dist.is_main:
             final = self.output / "model"
             with out_dir.full_disk_in_one_line(final, self.model, 1):
@@ -366,6 +407,7 @@ class Trainer:
             self.summary = {
                 "output": self.output,
                 "steps": self.total_steps,
+                "resumed_at": self.first_step,
                 "seconds": seconds,
                 "train_loss": self.last_loss,
                 "eval": metrics,
