@@ -395,6 +395,10 @@ def settle(args: argparse.Namespace, quick: bool) -> argparse.Namespace:
     for name, value in base.items():
         if getattr(args, name, None) is None:
             setattr(args, name, value)
+    for name in base:
+        if getattr(args, name) < 1:
+            flag = "--" + name.replace("_", "-")
+            raise SystemExit(f"{flag} {getattr(args, name)}: pass a positive number.")
     if not set(args.variants) <= set(VARIANTS) or not args.variants:
         raise SystemExit(f"--variants {args.variants!r}: pass letters among a, b, c (say abc).")
     if args.checkpoint is None:

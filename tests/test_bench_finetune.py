@@ -108,6 +108,8 @@ def test_bench_rows_compare_warmstart_with_each_transformers_variant(bench, monk
 def test_unknown_variants_are_refused_in_one_line(bench):
     with pytest.raises(SystemExit, match="pass letters among a, b, c"):
         bench.parse_args(["--variants", "ax", "--checkpoint", "x"])
+    with pytest.raises(SystemExit, match="--test-inputs 0: pass a positive number"):
+        bench.parse_args(["--test-inputs", "0", "--checkpoint", "x"])
 
 
 def test_make_bench_runs_the_race_only_when_asked(monkeypatch):
