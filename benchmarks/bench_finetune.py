@@ -116,7 +116,7 @@ def train_transformers(
     args: argparse.Namespace, data: dict[str, Path], out: Path, grouped: bool
 ) -> dict[str, Any]:
     """transformers' documented recipe, from the files to the saved model; returns the model, its
-    tokenizer and the run's real tokens, padding share and mean training loss."""
+    tokenizer and ``counts``: the run's real tokens, padding share and mean training loss."""
     import transformers as hf
 
     hf.logging.set_verbosity_error()
@@ -169,14 +169,15 @@ def train_transformers(
     )
     result = trainer.train()
     trainer.save_model(str(out / "model"))
-    real = sum(s + t for b in seen for s, t in b)
-    return {
-        "model": model,
-        "tokenizer": tok,
-        "real_tokens": real,
-        "padding": padded_share(seen),
-        "train_loss": result.training_loss,
-    }
+
+    def counts() -> dict[str, float]:
+        return {
+            "real_tokens": sum(s + t for b in seen for s, t in b),
+            "padding": padded_share(seen),
+            "train_loss": result.training_loss,
+        }
+
+    return {"model": model, "tokenizer": tok, "counts": counts}
 
 
 # ----------------------------------------------------------------------------------- warmstart
@@ -204,7 +205,8 @@ def warmstart_command(args: argparse.Namespace, data: dict[str, Path], out: Path
 
 def train_warmstart(args: argparse.Namespace, data: dict[str, Path], out: Path) -> dict[str, Any]:
     """``warmstart train`` (the command's own path: its parser, TrainConfig, Trainer), keeping the
-    trained model; returns it with its tokenizer, real tokens, padding share and mean loss."""
+    trained model; returns it with its tokenizer and ``counts``: real tokens, padding share and
+    mean training loss, found again from its batch plan and metrics.jsonl."""
     from dataclasses import fields
 
     from warmstart.cli import build_parser
@@ -216,21 +218,24 @@ def train_warmstart(args: argparse.Namespace, data: dict[str, Path], out: Path) 
     names = {f.name for f in fields(TrainConfig)}
     trainer = Trainer(TrainConfig(**{k: v for k, v in vars(parsed).items() if k in names}))
     trainer.train()
-    sizes = [(len(e.input_ids), len(e.labels)) for e in trainer.train_set]
-    plan, epoch = [], 0  # the batches it ran: its plan, epoch after epoch, up to its steps
-    while len(plan) < args.steps:
-        epoch_plan = plan_batches(trainer.lengths, args.batch_size, args.seed, epoch, 1)
-        plan += epoch_plan[: args.steps - len(plan)]
-        epoch += 1
-    batches = [[sizes[i] for i in b] for b in plan]
-    losses = [r["loss"] for r in read_records(out / "metrics.jsonl") if r.get("split") == "train"]
-    return {
-        "model": trainer.model,
-        "tokenizer": trainer.tokenizer,
-        "real_tokens": sum(s + t for b in batches for s, t in b),
-        "padding": padded_share(batches),
-        "train_loss": statistics.mean(losses) if losses else float("nan"),
-    }
+
+    def counts() -> dict[str, float]:
+        sizes = [(len(e.input_ids), len(e.labels)) for e in trainer.train_set]
+        plan, epoch = [], 0  # the batches it ran: its plan, epoch after epoch, up to its steps
+        while len(plan) < args.steps:
+            epoch_plan = plan_batches(trainer.lengths, args.batch_size, args.seed, epoch, 1)
+            plan += epoch_plan[: args.steps - len(plan)]
+            epoch += 1
+        batches = [[sizes[i] for i in b] for b in plan]
+        records = read_records(out / "metrics.jsonl")
+        losses = [r["loss"] for r in records if r.get("split") == "train"]
+        return {
+            "real_tokens": sum(s + t for b in batches for s, t in b),
+            "padding": padded_share(batches),
+            "train_loss": statistics.mean(losses) if losses else float("nan"),
+        }
+
+    return {"model": trainer.model, "tokenizer": trainer.tokenizer, "counts": counts}
 
 
 # ----------------------------------------------------------------------------------- the race
@@ -249,6 +254,7 @@ def run_variant(
         run = train_transformers(args, data, out, grouped=key == "b")
     sync(args.device)
     train_s = time.perf_counter() - start
+    run.update(run.pop("counts")())  # after the clock: tokens, padding, mean loss
     pairs = read_jsonl(data["test"])[: args.test_inputs]
     start = time.perf_counter()
     texts, tokens = generate_all(
