@@ -120,6 +120,7 @@ def train_transformers(
     import transformers as hf
 
     hf.logging.set_verbosity_error()
+    hf.logging.disable_progress_bar()  # its loading and saving bars
     tok = hf.AutoTokenizer.from_pretrained(args.checkpoint)
     pairs = read_jsonl(data["train"])
     sources = tok(
