@@ -500,6 +500,25 @@ def framework_rows(folder: Path, args) -> list[Row]:
     return out
 
 
+def bench_module(name: str):
+    """``benchmarks/<name>.py`` loaded as a module (the scripts are not a package)."""
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def finetune_rows(args) -> list[Row]:
+    """With ``--finetune``: the whole fine-tuning job raced against Seq2SeqTrainer
+    (``benchmarks/bench_finetune.py``; ``--finetune-steps`` and the rest pass through)."""
+    if not args.finetune:
+        return []
+    module = bench_module("bench_finetune")
+    names = ("steps", "batch_size", "test_inputs", "variants", "checkpoint")
+    race = argparse.Namespace(**{n: getattr(args, f"finetune_{n}") for n in names})
+    return [Row(**row) for row in module.rows(module.settle(race, args.quick))]
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="warmstart bench", description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=None, help="timed runs per figure")
@@ -519,6 +538,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--output", default="bench_results/bench.json")
     parser.add_argument("--quick", action="store_true", help="fewer and smaller runs")
+    parser.add_argument(
+        "--finetune",
+        action="store_true",
+        help="also race the whole fine-tuning job against Seq2SeqTrainer (about 20 minutes)",
+    )
+    bench_module("bench_finetune").add_arguments(parser, prefix="finetune-")
     args = parser.parse_args(argv)
     args.repeats = args.repeats or (3 if args.quick else 7)
     args.steps = args.steps or (16 if args.quick else 32)
@@ -558,6 +583,7 @@ def main(argv: list[str] | None = None) -> None:
         rows += matmul_rows(models, args, rate)
         rows += load_rows(folder, 1 if args.quick else 3)
         rows += framework_rows(folder, args)
+    rows += finetune_rows(args)
     report(rows, rate, floors, mats, marks, args)
 
 
