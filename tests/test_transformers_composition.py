@@ -23,12 +23,7 @@ def _halves(lib):
         return encoder, decoder
     ours_enc, ours_dec = ws.BertModel(encoder.config), ws.GPT2LMHeadModel(decoder.config)
     ours_enc.load_state_dict(encoder.state_dict())
-    conv1d = (".c_attn.", ".q_attn.", ".c_proj.", ".c_fc.")  # transformers' Conv1D: (in, out)
-    state = {
-        k: v.t() if any(c in k for c in conv1d) and k.endswith("weight") else v
-        for k, v in decoder.state_dict().items()
-    }
-    ours_dec.load_state_dict(state)
+    ours_dec.load_state_dict(decoder.state_dict())  # transformers' Conv1D layout, as it is
     return ours_enc, ours_dec
 
 

@@ -10,18 +10,19 @@ from torch import nn
 from warmstart import keys
 
 
-def _transpose(t):
-    return t.t().contiguous()
+def _as_is(t):
+    return t  # the modules' state dicts hold GPT-2's Conv1D weights as transformers does
 
 
 def key_fixes(model_type: str):
-    """The family's checkpoint -> module key map and its inverse, as the PyTorch loader applies them."""
+    """The family's checkpoint -> state-dict key map and its inverse, as the PyTorch loader applies
+    them (names only: load_state_dict takes transformers' layout)."""
 
     def fix_keys(state, as_decoder):
-        return keys.to_model(model_type, state, as_decoder, _transpose)
+        return keys.to_model(model_type, state, as_decoder, _as_is)
 
     def to_hf_keys(state, as_decoder):
-        return keys.to_checkpoint(model_type, state, as_decoder, _transpose)
+        return keys.to_checkpoint(model_type, state, as_decoder, _as_is)
 
     return fix_keys, to_hf_keys
 

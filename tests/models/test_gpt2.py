@@ -10,9 +10,11 @@ from family_parity import (
     key_fixes,
     load_reference,
 )
-from tiny_configs import GPT2_TINY
+from safetensors.torch import load_file
+from tiny_configs import GPT2_TINY, TINY
 
-from warmstart.config import GPT2Config
+from warmstart import EncoderDecoderConfig, EncoderDecoderModel
+from warmstart.config import BertConfig, GPT2Config
 from warmstart.torch.models.gpt2 import GPT2LMHeadModel, GPT2Model
 
 fix_keys, to_hf_keys = key_fixes("gpt2")
@@ -72,3 +74,39 @@ def test_input_longer_than_positions_is_refused():
     _, ours = _pair()
     with pytest.raises(ValueError, match=r"65 tokens.*at most 64"):
         ours(torch.ones(1, 65, dtype=torch.long))
+
+
+def test_state_dict_is_transformers_layout_both_ways(tmp_path):
+    """A bert2gpt2's state dict (and its GPT-2 halves') has transformers' names and shapes; it loads
+    strictly into transformers' model and back into ours with equal logits, and save_pretrained
+    writes the same tensors (nothing transposed twice)."""
+    config = EncoderDecoderConfig.from_encoder_decoder_configs(
+        BertConfig(**TINY), GPT2Config(**GPT2_TINY), decoder_start_token_id=2, pad_token_id=0
+    )
+    ours = EncoderDecoderModel(config).eval()
+    theirs = hf.EncoderDecoderModel(hf.EncoderDecoderConfig.from_dict(config.to_dict())).eval()
+    theirs_state = theirs.state_dict()
+    halves = (ours.decoder, theirs.decoder), (ours.decoder.transformer, theirs.decoder.transformer)
+    for half, reference in halves:
+        mine = half.state_dict()
+        assert list(mine) == list(reference.state_dict())
+        assert all(v.shape == reference.state_dict()[k].shape for k, v in mine.items())
+    state = ours.state_dict()
+    assert list(state) == list(theirs_state)
+    assert state["decoder.transformer.h.0.attn.c_attn.weight"].shape == (32, 96)  # (in, out)
+    theirs.load_state_dict(state)  # strictly
+    x, y = torch.randint(3, 99, (2, 7)), torch.randint(3, 99, (2, 5))
+    with torch.no_grad():
+        expected = ours(input_ids=x, decoder_input_ids=y).logits
+        torch.testing.assert_close(theirs(input_ids=x, decoder_input_ids=y).logits, expected)
+    again = EncoderDecoderModel(config).eval()
+    again.load_state_dict(theirs.state_dict())  # strictly, transformers' layout
+    for key, value in again.state_dict().items():
+        assert torch.equal(value, state[key]), key
+    with torch.no_grad():
+        assert torch.equal(again(input_ids=x, decoder_input_ids=y).logits, expected)
+    ours.save_pretrained(tmp_path)
+    saved = load_file(tmp_path / "model.safetensors")
+    assert saved.keys() <= state.keys()
+    for key, value in saved.items():
+        assert torch.equal(value, state[key]), key

@@ -8,6 +8,7 @@ the checkpoint lacks is initialised and reported by name.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -144,22 +145,46 @@ def refuse_composite(config: Config, folder: Path) -> None:
         )
 
 
-def _transpose(t: Tensor) -> Tensor:
-    return t.t().contiguous()
+def transformers_layout(module: nn.Module, model_type: str) -> None:
+    """Make ``module.state_dict()`` give, and ``module.load_state_dict()`` take, the weights its
+    family stores transposed (:attr:`warmstart.keys.KeyLayout.transposed`: GPT-2's Conv1D, (in,
+    out)) in transformers' layout, while the module computes with ``nn.Linear``'s (out, in).
+
+    This is the one place the PyTorch room transposes them: ``save_pretrained``, ``from_pretrained``
+    and transformers' ``Trainer`` all go through the state dict. Those entries of ``state_dict()``
+    are copies, not views of the parameters."""
+    rule = keys.layout(model_type).transposed
+    if rule != keys.KeyLayout.transposed:  # the family stores some weights transposed
+        hook = functools.partial(_transpose_own, re.compile(rule))
+        module.register_state_dict_post_hook(hook)
+        module.register_load_state_dict_pre_hook(hook)
+
+
+def _transpose_own(rule: re.Pattern, module: nn.Module, state: dict, prefix: str, *_: Any) -> None:
+    """A state_dict post-hook and load_state_dict pre-hook: transpose the weights under ``prefix``
+    that ``rule`` names (the transpose is its own inverse)."""
+    for key, value in state.items():
+        if key.startswith(prefix) and rule.search(key):
+            state[key] = value.detach().t().contiguous()
+
+
+def _as_is(t: Tensor) -> Tensor:
+    return t  # a module's state dict is in transformers' layout already (transformers_layout)
 
 
 def from_checkpoint(
     config: Config, state: dict[str, Tensor], as_decoder: bool
 ) -> tuple[dict[str, Tensor], list[str]]:
-    """A checkpoint's tensors under this side's module names (:func:`warmstart.keys.to_model`)."""
-    return keys.to_model(config.model_type, state, as_decoder, _transpose)
+    """A checkpoint's tensors under this side's state-dict names (:func:`warmstart.keys.to_model`);
+    layouts are left to the modules' ``load_state_dict`` (:func:`transformers_layout`)."""
+    return keys.to_model(config.model_type, state, as_decoder, _as_is)
 
 
 def to_checkpoint(config: Config, state: dict[str, Tensor], as_decoder: bool) -> dict[str, Tensor]:
-    """This side's tensors under transformers' names; a tensor written under two names is copied,
-    since safetensors refuses two names for one tensor."""
+    """This side's state dict under transformers' names; a tensor written under two names is
+    copied, since safetensors refuses two names for one tensor."""
     out, seen = {}, set()
-    for k, v in keys.to_checkpoint(config.model_type, state, as_decoder, _transpose).items():
+    for k, v in keys.to_checkpoint(config.model_type, state, as_decoder, _as_is).items():
         out[k] = v.clone() if id(v) in seen else v
         seen.add(id(v))
     return out
@@ -203,6 +228,8 @@ def load_into(
     (tied aliases excluded).
     """
     expected = dict(module.named_parameters(remove_duplicate=False))
+    # the shapes load_state_dict takes: transformers' layout (transformers_layout)
+    layout = {k: v.shape for k, v in module.state_dict(keep_vars=True).items()}
     unknown = sorted(set(state) - set(expected))
     if unknown and drop_unknown:
         logger.warning("Not used from the checkpoint: %s", "; ".join(summarize_keys(unknown)))
@@ -213,12 +240,12 @@ def load_into(
             f"{', '.join(summarize_keys(unknown))}. Is it for another architecture?"
         )
     state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
-    shapes = [k for k, v in state.items() if v.shape != expected[k].shape]
+    shapes = [k for k, v in state.items() if v.shape != layout[k]]
     if shapes:
         k = shapes[0]
         raise ValueError(
             f"Shape mismatch for {k}: checkpoint {tuple(state[k].shape)}, model "
-            f"{tuple(expected[k].shape)} (and {len(shapes) - 1} more). Does config.json match?"
+            f"{tuple(layout[k])} (and {len(shapes) - 1} more). Does config.json match?"
         )
     module.load_state_dict(state, strict=False, assign=True)
     # tie first: an alias of a loaded tensor is not missing, and the init below would also reset

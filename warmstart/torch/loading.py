@@ -90,7 +90,9 @@ class LoadingMixin(metaclass=TakesConfigs):
         for names in self.shared_parameter_names:
             kept = next(state[n] for n in names if n in state)
             for name in names:
-                state[name] = kept if state.get(name) is kept else kept.clone()
+                if state.get(name) is not kept:  # a copy, written after the rest
+                    state.pop(name, None)
+                    state[name] = kept.clone()
         return state
 
     @classmethod

@@ -3,9 +3,9 @@ for a warmstart ``EncoderDecoderModel`` whole model folders.
 
 The Trainer saves a model that is not one of transformers' own as its ``state_dict()`` alone
 (``model.safetensors``, which this library's state dict satisfies: no two names share memory).
-Those tensors have transformers' names and layout for every family but GPT-2 (whose projections
-are stored transposed here), so with the model's config.json and generation_config.json beside
-them, ``from_pretrained`` loads the folder in warmstart and in transformers. This callback writes
+Those tensors have transformers' names and layout for every family (GPT-2's projections included),
+so with the model's config.json and generation_config.json beside them, ``from_pretrained`` loads
+the folder in warmstart and in transformers. This callback writes
 those two files into each checkpoint and into ``output_dir`` when training ends (so that
 ``trainer.save_model()`` leaves a loadable folder there). transformers is not imported: the
 Trainer calls its ``on_*`` methods by name.
@@ -13,13 +13,8 @@ Trainer calls its ``on_*`` methods by name.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Any
-
-from .. import keys
-
-logger = logging.getLogger("warmstart")
 
 __all__ = ["SaveConfigCallback"]
 
@@ -27,9 +22,6 @@ __all__ = ["SaveConfigCallback"]
 class SaveConfigCallback:
     """``Seq2SeqTrainer(..., callbacks=[SaveConfigCallback()])``: config files beside the weights
     the Trainer saves (checkpoints, and ``output_dir`` at the end of training)."""
-
-    def __init__(self) -> None:
-        self._warned = False
 
     def on_save(
         self, args: Any, state: Any, control: Any, model: Any = None, **kwargs: Any
@@ -49,21 +41,6 @@ class SaveConfigCallback:
     def _write(self, model: Any, folder: Path) -> None:
         model = getattr(model, "module", model)  # under DistributedDataParallel
         if not hasattr(model, "write_configs"):
-            return
-        transposed = [
-            side.model_type
-            for side in (model.config.encoder, model.config.decoder)
-            if keys.layout(side.model_type).transposed != r"$^"
-        ]
-        if transposed:
-            if not self._warned:
-                logger.warning(
-                    "The Trainer saves this model's state dict, where %s weights are stored "
-                    "transposed against transformers' layout: no config.json is written beside "
-                    "them. Save a loadable folder with model.save_pretrained(folder).",
-                    transposed[0],
-                )
-                self._warned = True
             return
         model.write_configs(folder)
 

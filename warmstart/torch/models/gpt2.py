@@ -6,7 +6,8 @@ absolute positions, LM head tied to ``wte``. For seq2seq every block gains a pre
 giving keys and values from the encoder states), as in transformers (Rothe et al., 2020, "BERT2GPT").
 
 OpenAI's checkpoints store projections as Conv1D weights of shape (in, out); here they are
-``nn.Linear`` weights (out, in): :func:`fix_keys` transposes on load and :func:`to_hf_keys` on save.
+``nn.Linear`` weights (out, in). ``state_dict()`` and ``load_state_dict()`` use the checkpoints'
+layout, as transformers' modules do (:func:`~warmstart.torch.checkpoint.transformers_layout`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from ..attention import (
     run_layers,
     split_heads,
 )
+from ..checkpoint import transformers_layout
 from ..heads import LMHeadDecoder, ResizableVocabulary, init_normal_
 from ..kernels import Dropout
 from ..linear import Linear, activation, linear_then
@@ -145,6 +147,7 @@ class GPT2Model(Pretrained, ResizableVocabulary, nn.Module):
         self.ln_f = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
         self.gradient_checkpointing = False
         self.apply(self._init_weights)
+        transformers_layout(self, "gpt2")
 
     def _init_weights(self, module: nn.Module) -> None:
         c = self.config
