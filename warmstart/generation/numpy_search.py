@@ -273,9 +273,7 @@ def _record(s, scores, sequences, finished, length, prompt, config) -> None:
     top_k = np.zeros(finished.shape[1], dtype=bool)
     top_k[:K] = True
     new = finished & top_k[None, :]
-    final = (scores / np.float32((length + 1 - prompt) ** config.length_penalty)).astype(
-        np.float32
-    )
+    final = (scores / np.float32((length + 1 - prompt) ** config.length_penalty)).astype(np.float32)
     full = s.is_done.all(-1, keepdims=True) & (config.early_stopping is True)
     final = final + full.astype(np.float32) * NEG
     final = final + (~s.improvable).astype(np.float32) * NEG

@@ -18,8 +18,7 @@ import numpy as np
 import onnxruntime as ort
 
 from ..config import CONFIG_NAME, EncoderDecoderConfig
-from ..generation import GENERATION_CONFIG_NAME, GenerationConfig, GenerationSettings
-from ..generation import numpy_search
+from ..generation import GENERATION_CONFIG_NAME, GenerationConfig, GenerationSettings, numpy_search
 from ..generation.settings import apply_options, cap_length, start_token
 
 EXPORT_VERSION = 1
@@ -55,7 +54,9 @@ def read_manifest(folder: Path) -> dict[str, Any]:
         )
     for name in (*GRAPHS, CONFIG_NAME):
         if not (folder / name).is_file():
-            raise FileNotFoundError(f"{folder / name} is missing from the ONNX export; {_REEXPORT}.")
+            raise FileNotFoundError(
+                f"{folder / name} is missing from the ONNX export; {_REEXPORT}."
+            )
     return manifest
 
 
@@ -168,7 +169,13 @@ class ORTEncoderDecoderModel(GenerationSettings):
         run = self._prepare(input_ids, attention_mask, generation_config, decoder_input_ids, kwargs)
         step, reorder, state, start, config, ids = run
         return numpy_search.generate(
-            step, reorder, state, start, config, encoder_input_ids=ids, rng=generator,
+            step,
+            reorder,
+            state,
+            start,
+            config,
+            encoder_input_ids=ids,
+            rng=generator,
             streamer=streamer,
         )
 

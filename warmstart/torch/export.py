@@ -317,4 +317,4 @@ def _copy_tokenizer(source: Path, out: Path) -> None:
             shutil.copyfile(source / name, out / name)
 
 
-__all__ = ["export_onnx", "EXPORT_VERSION", "MANIFEST", "GRAPHS", "GENERATION_CONFIG_NAME"]
+__all__ = ["EXPORT_VERSION", "GENERATION_CONFIG_NAME", "GRAPHS", "MANIFEST", "export_onnx"]
