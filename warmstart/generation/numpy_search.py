@@ -85,13 +85,13 @@ def stream(
 ) -> Generator[np.ndarray, None, np.ndarray]:
     """:func:`generate` for greedy search and sampling as an iterator over each step's tokens
     (N,); the sequences are the generator's return value."""
-    if options.get("num_beams", getattr(config, "num_beams", 1)) > 1:
-        raise ValueError("Beam search cannot be streamed; set `num_beams=1` to stream.")
-    loop = _start(step, reorder, cache, start_ids, config, encoder_input_ids, rng, options)
+    loop = _start(step, reorder, cache, start_ids, config, encoder_input_ids, rng, options, True)
     return (yield from loop)
 
 
-def _start(step, reorder, cache, start_ids, config, encoder_input_ids, rng, options):
+def _start(
+    step, reorder, cache, start_ids, config, encoder_input_ids, rng, options, streaming=False
+):
     start_ids = np.asarray(start_ids, dtype=np.int64)
     plan = make_plan(config, start_ids.shape[1], **options) if start_ids.ndim == 2 else None
     if plan is None or start_ids.shape[1] == 0:
@@ -102,6 +102,8 @@ def _start(step, reorder, cache, start_ids, config, encoder_input_ids, rng, opti
         raise ValueError(
             "prompt_lookup_num_tokens is not supported by the ONNX runtime; leave it unset."
         )
+    if streaming and plan.search == "beam":
+        raise ValueError("Beam search cannot be streamed; set `num_beams=1` to stream.")
     processors = P.build(plan.processors, encoder_input_ids)
     times = plan.rows_per_input
     if times > 1:
