@@ -20,6 +20,7 @@ weights are stored in int8 by onnxruntime's dynamic quantisation (needs ``onnxru
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import logging
 import os
@@ -147,15 +148,30 @@ class _Step(nn.Module):
 def _plain_products(model: nn.Module) -> Iterator[None]:
     """Export the plain ``F.linear`` path: with autograd on, the models' linear layers and
     self-attention take neither oneDNN kernels nor decode-time weight fusion."""
-    with torch.enable_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        yield
+    noisy = logging.getLogger("torch.onnx")
+    level = noisy.level
+    noisy.setLevel(logging.ERROR)  # "torchvision is not installed" and other exporter chatter
+    try:
+        with torch.enable_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        noisy.setLevel(level)
 
 
 def _export(module: nn.Module, args: tuple, path: Path, names: dict[str, Any]) -> None:
     """``torch.onnx.export`` of ``module`` on example ``args`` to ``path`` (one file)."""
-    from torch.export import Dim  # noqa: F401  (keeps the import cost inside export)
+    try:
+        _onnx_export(module, args, path, names)
+    except Exception as err:  # the exporter's errors are many and long: say it in one line
+        first = (str(err).strip().splitlines() or [""])[0][:200]
+        raise ValueError(
+            f"The ONNX exporter could not trace {path.stem} of this model ({type(err).__name__}: "
+            f"{first}); export the fp32 model of a family warmstart.torch supports, unmodified."
+        ) from err
 
+
+def _onnx_export(module: nn.Module, args: tuple, path: Path, names: dict[str, Any]) -> None:
     torch.onnx.export(
         module,
         args,
@@ -189,6 +205,11 @@ def export_onnx(
     Returns:
         The output folder.
     """
+    for package in ("onnx", "onnxscript", *(("onnxruntime",) if quantize else ())):
+        if importlib.util.find_spec(package) is None:
+            raise ImportError(
+                f'Exporting to ONNX needs {package}; pip install "warmstart[onnx-export]".'
+            )
     if quantize not in (None, "int8"):
         raise ValueError(f"quantize={quantize!r} is not supported; pass None or 'int8'.")
     if getattr(model, "quantized", None) is not None:
@@ -296,11 +317,17 @@ def _quantize(out: Path) -> None:
     """Store every graph's matrix weights in int8 (per output channel), in place."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    for name in GRAPHS:
-        path = out / name
-        tmp = out / (name + ".int8")
-        quantize_dynamic(str(path), str(tmp), weight_type=QuantType.QInt8, per_channel=True)
-        os.replace(tmp, path)
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # its advice to pre-process, given for every graph
+    try:
+        for name in GRAPHS:
+            path = out / name
+            tmp = out / (name + ".int8")
+            quantize_dynamic(str(path), str(tmp), weight_type=QuantType.QInt8, per_channel=True)
+            os.replace(tmp, path)
+    finally:
+        root.setLevel(level)
 
 
 def _write_configs(model: nn.Module, out: Path) -> None:
