@@ -142,3 +142,14 @@ def test_sampling_streaming_and_int8(tmp_path):
     except StopIteration as done:
         final = done.value
     assert np.array_equal(final, a) and np.array_equal(np.stack(steps, 1), a[:, 1:])
+
+
+def test_the_exporter_and_the_runtime_agree_on_the_layout():
+    from warmstart.onnx import model as runtime
+    from warmstart.torch import export as exporter
+
+    assert (exporter.EXPORT_VERSION, exporter.MANIFEST, exporter.GRAPHS) == (
+        runtime.EXPORT_VERSION,
+        runtime.MANIFEST,
+        runtime.GRAPHS,
+    )

@@ -34,7 +34,6 @@ import torch
 from torch import Tensor, nn
 
 from ..config import CONFIG_NAME
-from ..generation import GENERATION_CONFIG_NAME
 from ..hub import write_text_atomic
 from . import checkpoint
 from .attention import DecoderCache
@@ -344,4 +343,4 @@ def _copy_tokenizer(source: Path, out: Path) -> None:
             shutil.copyfile(source / name, out / name)
 
 
-__all__ = ["EXPORT_VERSION", "GENERATION_CONFIG_NAME", "GRAPHS", "MANIFEST", "export_onnx"]
+__all__ = ["EXPORT_VERSION", "GRAPHS", "MANIFEST", "export_onnx"]
