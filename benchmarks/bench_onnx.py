@@ -206,21 +206,23 @@ def rows(
         import warmstart as ws
 
         hf.logging.set_verbosity_error()
-        compiled = ws.EncoderDecoderModel.from_pretrained(folder, quantize="int8")
         models = {
             "transformers": hf.EncoderDecoderModel.from_pretrained(folder).eval(),
             "fp32": ws.EncoderDecoderModel.from_pretrained(folder),
-            "compiled int8": compiled.compile_decoder().compile_encoder(),
         }
+        if not getattr(args, "no_compiled", False):
+            compiled = ws.EncoderDecoderModel.from_pretrained(folder, quantize="int8")
+            models["compiled int8"] = compiled.compile_decoder().compile_encoder()
     numpy_floor = weight_floor_ms(exported["fp32"])
     floor_ms = {k: 1000 * floors[k] for k in ("fp32", "int8")} if floors else numpy_floor
     timed = {
         "transformers": models["transformers"],
         "pytorch eager": models["fp32"],
-        "pytorch compiled int8": models["compiled int8"],
+        "pytorch compiled int8": models.get("compiled int8"),
         "onnxruntime fp32": onnx["fp32"],
         "onnxruntime int8": onnx["int8"],
     }
+    timed = {k: m for k, m in timed.items() if m is not None}
     steps, repeats = args.steps, args.repeats
     rng = np.random.default_rng(0)
     x1 = rng.integers(1000, 30000, (1, 64))
@@ -298,6 +300,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--quality-inputs", type=int, default=300)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument(
+        "--no-compiled", action="store_true", help="leave out the compiled int8 PyTorch rows"
+    )
     args = parser.parse_args(argv)
     args.repeats, args.steps = (3, 16) if args.quick else (7, 32)
     args.batch = 8 if args.quick else 32
