@@ -99,10 +99,12 @@ def _figure(models: dict, x, mask, options: dict, repeats: int) -> tuple[dict, d
     return seconds, same
 
 
-def optimum_reference(folder: Path, tmp: Path, cases: dict[str, dict]) -> dict | None:
+def optimum_reference(
+    folder: Path, tmp: Path, cases: dict[str, dict], python: Path = REF_PYTHON
+) -> dict | None:
     """optimum-onnx's ORTModelForSeq2SeqLM on the same model and inputs, in its own environment:
     seconds per call and tokens of each case (None when ``make bench-refs`` did not build it)."""
-    if not REF_PYTHON.is_file():
+    if not python.is_file():
         return None
     inputs = tmp / "optimum_inputs.json"
     inputs.write_text(
@@ -126,7 +128,7 @@ for name, case in json.load(open({str(inputs)!r})).items():
     out[name] = {{"seconds": statistics.median(ts), "tokens": tokens}}
 print(json.dumps(out))
 """
-    done = subprocess.run([str(REF_PYTHON), "-c", code], capture_output=True, text=True)
+    done = subprocess.run([str(python), "-c", code], capture_output=True, text=True)
     if done.returncode != 0:
         print(f"optimum-onnx reference failed: {done.stderr.strip().splitlines()[-1:]}")
         return None
@@ -235,8 +237,9 @@ def rows(
             x=xb, mask=mb, options=dict(num_beams=4, max_new_tokens=40), per="sequence"
         ),
     }
+    python = Path(getattr(args, "optimum_python", None) or REF_PYTHON)
     theirs = optimum_reference(
-        folder, tmp, {k: {**v, "repeats": repeats} for k, v in cases.items()}
+        folder, tmp, {k: {**v, "repeats": repeats} for k, v in cases.items()}, python
     )
     out = []
     for name, case in cases.items():
@@ -300,6 +303,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--quality-inputs", type=int, default=300)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument(
+        "--optimum-python", default=None, help="python of an optimum-onnx env (.venv-ref-onnx)"
+    )
     parser.add_argument(
         "--no-compiled", action="store_true", help="leave out the compiled int8 PyTorch rows"
     )
