@@ -14,7 +14,7 @@ The graphs come from the plain PyTorch model through ``torch.onnx.export`` (the 
 so every family of the PyTorch side exports alike. Beside them: ``config.json``,
 ``generation_config.json``, the tokenizer files of the source folder, and ``onnx_export.json``
 (the export's version and sizes, which the runtime checks). With ``quantize="int8"`` the graphs'
-weights are stored in int8 by onnxruntime's dynamic quantisation (needs ``onnxruntime``).
+matrix weights are stored in int8 by onnxruntime's weight-only quantisation (needs ``onnxruntime``).
 """
 
 from __future__ import annotations
@@ -198,7 +198,7 @@ def export_onnx(
     Args:
         model: an ``EncoderDecoderModel`` (fp32, not quantised in PyTorch).
         output: the folder to write (created; files of an earlier export are replaced).
-        quantize: ``"int8"``: weights in int8 (onnxruntime's dynamic quantisation), else fp32.
+        quantize: ``"int8"``: matrix weights in int8 (onnxruntime's ``MatMulNBits``), else fp32.
         source: a folder whose tokenizer files are copied beside the graphs.
 
     Returns:
@@ -313,20 +313,28 @@ def _write_graphs(
 
 
 def _quantize(out: Path) -> None:
-    """Store every graph's matrix weights in int8 (per output channel), in place."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+    """Store every graph's matrix weights in int8, in place: onnxruntime's weight-only
+    ``MatMulNBits`` (8 bits, one scale per 32 weights), the counterpart of the PyTorch side's
+    int8 weights. Measured here it decodes faster than ``quantize_dynamic``'s int8 products (which
+    also quantise the activations) and keeps beam search's tokens closer to fp32."""
+    import onnx
+    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
 
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)  # its advice to pre-process, given for every graph
+    noisy = logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer")
+    level = noisy.level
+    noisy.setLevel(logging.ERROR)  # a line per node
     try:
         for name in GRAPHS:
             path = out / name
+            quantizer = MatMulNBitsQuantizer(
+                onnx.load(str(path)), bits=8, block_size=32, is_symmetric=True, accuracy_level=4
+            )
+            quantizer.process()
             tmp = out / (name + ".int8")
-            quantize_dynamic(str(path), str(tmp), weight_type=QuantType.QInt8, per_channel=True)
+            quantizer.model.save_model_to_file(str(tmp), use_external_data_format=False)
             os.replace(tmp, path)
     finally:
-        root.setLevel(level)
+        noisy.setLevel(level)
 
 
 def _write_configs(model: nn.Module, out: Path) -> None:
