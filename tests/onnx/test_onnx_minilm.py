@@ -3,8 +3,12 @@ beam-4 tokens equal the PyTorch side's on a padded batch of real sentences."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxscript")
+
+import numpy as np
 import torch
 
 from warmstart import AutoTokenizer, EncoderDecoderModel
