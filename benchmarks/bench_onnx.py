@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -281,6 +282,7 @@ def rows(
                     )
                 )
     q = int8_quality(onnx, folder, test_file, getattr(args, "quality_inputs", 300))
+    shutil.rmtree(tmp, ignore_errors=True)  # the exports (the sessions hold what they need)
     out.append(
         dict(
             figure="onnxruntime int8 quality",
