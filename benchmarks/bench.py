@@ -48,7 +48,7 @@ class Row:
     def speedup(self) -> float | None:
         if self.transformers is None:
             return None
-        if self.unit == "tokens/s":
+        if self.unit in ("tokens/s", "seq/s"):
             return self.warmstart / self.transformers
         return self.transformers / self.warmstart
 
@@ -519,6 +519,16 @@ def finetune_rows(args) -> list[Row]:
     return [Row(**row) for row in module.rows(module.settle(race, args.quick))]
 
 
+def onnx_rows(folder: Path, args, test_file: Path, models: dict, floors: dict) -> list[Row]:
+    """The onnxruntime rows (``benchmarks/bench_onnx.py``), timed beside this run's transformers,
+    PyTorch eager and compiled int8 models, with this run's weight-reading floors; nothing when
+    onnxruntime or onnxscript (the exporter's) is not installed."""
+    if any(importlib.util.find_spec(p) is None for p in ("onnxruntime", "onnxscript")):
+        return []
+    module = bench_module("bench_onnx")
+    return [Row(**row) for row in module.rows(folder, args, test_file, models, floors)]
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="warmstart bench", description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=None, help="timed runs per figure")
@@ -583,6 +593,7 @@ def main(argv: list[str] | None = None) -> None:
         rows += matmul_rows(models, args, rate)
         rows += load_rows(folder, 1 if args.quick else 3)
         rows += framework_rows(folder, args)
+        rows += onnx_rows(folder, args, data["test"], models, floors)
     rows += finetune_rows(args)
     report(rows, rate, floors, mats, marks, args)
 

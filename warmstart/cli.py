@@ -1,4 +1,5 @@
-"""The ``warmstart`` command: ``train``, ``evaluate``, ``generate`` and ``bench`` subcommands.
+"""The ``warmstart`` command: ``train``, ``evaluate``, ``generate``, ``export`` and ``bench``
+subcommands.
 
 Each subcommand is a thin layer over the Python API (:class:`warmstart.train.Trainer`,
 :func:`warmstart.train.evaluate`, :func:`warmstart.train.generate_texts`); ``train``'s options are
@@ -209,9 +210,38 @@ DTYPES = ("float32", "bfloat16")
 """``--dtype`` choices: torch dtypes by name (``from_pretrained`` takes the name)."""
 
 
+ONNX_MANIFEST = "onnx_export.json"
+"""The file that marks a folder written by ``warmstart export`` (read by :mod:`warmstart.onnx`)."""
+
+
+def exported(args: argparse.Namespace) -> bool:
+    """Whether ``--model`` names a folder that ``warmstart export`` wrote."""
+    return (Path(args.model) / ONNX_MANIFEST).is_file()
+
+
+def load_exported(args: argparse.Namespace) -> tuple[Any, Any]:
+    """The exported model ``args.model`` on onnxruntime and its tokenizer, special tokens set."""
+    from . import AutoTokenizer
+    from .onnx import ORTEncoderDecoderModel
+    from .train import configure_special_tokens
+
+    for option in ("quantize", "dtype", "compile", "device", "prompt_lookup"):
+        if getattr(args, option, None):
+            raise ValueError(
+                f"--{option.replace('_', '-')} does not apply to an exported ONNX folder; leave "
+                "it out (export with `warmstart export --quantize int8` for int8 weights)."
+            )
+    model = ORTEncoderDecoderModel.from_pretrained(args.model)
+    tokenizer = AutoTokenizer.from_pretrained(args.model)
+    configure_special_tokens(model, tokenizer)
+    return model, tokenizer
+
+
 def load_model(args: argparse.Namespace) -> tuple[Any, Any]:
     """The saved encoder-decoder ``args.model`` and its tokenizer, special tokens set, in eval mode,
-    in the precision and on the device the options ask for."""
+    in the precision and on the device the options ask for (an exported folder: on onnxruntime)."""
+    if exported(args):
+        return load_exported(args)
     from . import AutoTokenizer, EncoderDecoderModel
     from .train import configure_special_tokens, distributed
 
@@ -247,10 +277,13 @@ def write_text(path: str | None, text: str) -> None:
 # ------------------------------------------------------------------ evaluate
 def run_evaluate(args: argparse.Namespace) -> None:
     from .train.data import read_pairs, tokenize_pairs
-    from .train.predict import evaluate
 
     pairs = read_pairs(args.data, args.source_field, args.target_field)[: args.max_samples]
     model, tokenizer = load_model(args)  # after the data: a bad file is told at once
+    if exported(args):
+        from .onnx.predict import evaluate
+    else:
+        from .train.predict import evaluate
     examples = tokenize_pairs(
         pairs,
         tokenizer,
@@ -259,13 +292,14 @@ def run_evaluate(args: argparse.Namespace) -> None:
         model.config.eos_token_id,
         name=Path(args.data).name,
     )
+    options = {} if exported(args) else {"progress": True}
     metrics, predictions = evaluate(
         model,
         tokenizer,
-        examples,
+        [e.input_ids for e in examples] if exported(args) else examples,
         [t for _, t in pairs],
         batch_size=args.batch_size,
-        progress=True,
+        **options,
         **generation_kwargs(args),
     )
     write_text(args.output, json.dumps(metrics, indent=1, sort_keys=True) + "\n")
@@ -287,23 +321,46 @@ def read_sources(path: str) -> list[str]:
 
 
 def run_generate(args: argparse.Namespace) -> None:
-    import torch
-
-    from .train.predict import generate_texts
-
     sources = read_sources(args.input)  # before the model: a bad --input is told at once
     model, tokenizer = load_model(args)
-    torch.manual_seed(args.seed)
+    kwargs = generation_kwargs(args)
+    if exported(args):
+        import numpy as np
+
+        from .onnx.predict import generate_texts
+
+        kwargs["generator"] = np.random.default_rng(args.seed)
+    else:
+        import torch
+
+        from .train.predict import generate_texts
+
+        torch.manual_seed(args.seed)
+        kwargs["progress"] = True
     outputs = generate_texts(
         model,
         tokenizer,
         sources,
         batch_size=args.batch_size,
         max_source_length=args.max_source_length,
-        progress=True,
-        **generation_kwargs(args),
+        **kwargs,
     )
     write_text(args.output, "".join(o.replace("\n", " ") + "\n" for o in outputs))
+
+
+# ------------------------------------------------------------------ export
+def run_export(args: argparse.Namespace) -> None:
+    """Export a saved model to ONNX graphs for :mod:`warmstart.onnx` (needs torch and onnx)."""
+    from . import AutoTokenizer, EncoderDecoderModel, hub
+    from .torch.export import export_onnx
+    from .train import configure_special_tokens
+
+    folder = hub.resolve(args.model)
+    model = EncoderDecoderModel.from_pretrained(folder)
+    if any((folder / name).is_file() for name in ("tokenizer.json", "vocab.txt", "vocab.json")):
+        configure_special_tokens(model, AutoTokenizer.from_pretrained(folder))
+    out = export_onnx(model, args.output, quantize=args.quantize, source=folder)
+    print(f"exported {args.model} to {out} ({args.quantize or 'fp32'})", file=sys.stderr)
 
 
 # ------------------------------------------------------------------ bench
@@ -376,6 +433,18 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--output", default=None, help="output file (default: stdout)")
     add_generation_arguments(generate, sampling=True)
     generate.set_defaults(run=run_generate)
+
+    export = sub.add_parser(
+        "export",
+        help="export a saved model to ONNX for onnxruntime (warmstart.onnx)",
+        formatter_class=HelpFormatter,
+    )
+    export.add_argument("--model", required=True, help="saved model folder or repo id")
+    export.add_argument("--output", required=True, help="folder to write the export to")
+    export.add_argument(
+        "--quantize", choices=("int8",), default=None, help="int8 weights (default: fp32)"
+    )
+    export.set_defaults(run=run_export)
 
     bench = sub.add_parser(
         "bench", help="time warmstart against transformers (a source checkout)", add_help=False
