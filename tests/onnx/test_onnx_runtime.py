@@ -4,6 +4,7 @@ runtime's imports (no framework), int8 export, sampling and streaming."""
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import subprocess
 import sys
@@ -58,6 +59,16 @@ def test_cli_generate_and_evaluate_on_an_export(folders, tmp_path):
         ]
     )
     assert "rougeL" in json.loads(metrics.read_text())
+
+
+def test_cli_generate_on_an_export_warns_when_it_truncates(folders, tmp_path, caplog):
+    _, exported, _ = folders
+    (tmp_path / "in.txt").write_text(" ".join(["a"] * 30) + "\na\n")
+    args = ["--input", tmp_path / "in.txt", "--output", tmp_path / "out.txt", "--max-new-tokens", 4]
+    with caplog.at_level(logging.WARNING, logger="warmstart"):
+        main(["generate", "--model", str(exported), *map(str, args), "--max-source-length", "8"])
+    said = [r.getMessage() for r in caplog.records if "truncated" in r.getMessage()]
+    assert len(said) == 1 and "1 of 2 inputs" in said[0] and "--max-source-length 8" in said[0]
 
 
 def test_cli_refuses_torch_options_on_an_export(folders, tmp_path):

@@ -10,15 +10,8 @@ from typing import Any
 import numpy as np
 
 from ..train.metrics import compute_metrics
+from ..train.sources import in_length_order, special_token_kwargs, tokenize_sources
 from .model import ORTEncoderDecoderModel
-
-
-def special_token_kwargs(model: ORTEncoderDecoderModel) -> dict[str, Any]:
-    """The token ids ``generate`` needs, read from the model's config."""
-    c = model.config
-    ids = {name: getattr(c, name, None) for name in ("decoder_start_token_id", "eos_token_id")}
-    ids["pad_token_id"] = c.pad_token_id
-    return {k: v for k, v in ids.items() if v is not None}
 
 
 def pad_batch(rows: Sequence[Sequence[int]], pad: int) -> tuple[np.ndarray, np.ndarray]:
@@ -39,15 +32,12 @@ def generate_ids(
     **generate_kwargs: Any,
 ) -> list[list[int]]:
     """``model.generate`` over token lists in length-sorted batches; the ids in input order."""
-    order = sorted(range(len(inputs)), key=lambda i: len(inputs[i]))
-    kwargs = {**special_token_kwargs(model), **generate_kwargs}
-    out: list[list[int]] = [[] for _ in inputs]
-    for start in range(0, len(order), batch_size):
-        rows = order[start : start + batch_size]
-        ids, mask = pad_batch([inputs[i] for i in rows], pad_token_id)
-        for row, seq in zip(rows, model.generate(ids, mask, **kwargs).tolist()):
-            out[row] = seq
-    return out
+    kwargs = {**special_token_kwargs(model.config), **generate_kwargs}
+
+    def run(rows: list[Sequence[int]]) -> list[list[int]]:
+        return model.generate(*pad_batch(rows, pad_token_id), **kwargs).tolist()
+
+    return in_length_order(inputs, batch_size, run)
 
 
 def generate_texts(
@@ -61,7 +51,7 @@ def generate_texts(
     """One generated text per source, in input order, special tokens removed."""
     if not sources:
         return []
-    ids = tokenizer(list(sources), truncation=True, max_length=max_source_length)["input_ids"]
+    ids = tokenize_sources(list(sources), tokenizer, max_source_length, model)
     out = generate_ids(model, ids, tokenizer.pad_token_id, batch_size, **generate_kwargs)
     return tokenizer.batch_decode(out, skip_special_tokens=True)
 

@@ -5,29 +5,15 @@ Inputs are sorted by length so each batch pads little, then put back in the orde
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from .data import Example, collate
 from .metrics import compute_metrics
-
-logger = logging.getLogger("warmstart")
-
-
-def special_token_kwargs(model: nn.Module) -> dict[str, Any]:
-    """The token ids ``generate`` needs, read from the model's config."""
-    c = model.config
-    ids = {
-        "decoder_start_token_id": c.decoder_start_token_id,
-        "eos_token_id": c.eos_token_id,
-        "pad_token_id": c.pad_token_id,
-    }
-    return {k: v for k, v in ids.items() if v is not None}
+from .sources import in_length_order, special_token_kwargs, tokenize_sources
 
 
 @torch.no_grad()
@@ -62,25 +48,20 @@ def generate_ids(
                 f"An input holds the token id {max(row)}, beyond the encoder's vocabulary of "
                 f"{vocab} tokens: is the tokenizer the model's?"
             )
-    order = sorted(range(len(inputs)), key=lambda i: len(inputs[i]))
-    kwargs = {**special_token_kwargs(model), **generate_kwargs}
+    kwargs = {**special_token_kwargs(model.config), **generate_kwargs}
     if kwargs.get("prompt_lookup_num_tokens") is not None:
         batch_size = 1
-    out: list[list[int]] = [[] for _ in inputs]
-    bar = tqdm(total=len(inputs), desc="generate", unit="ex", disable=not progress)
-    for start in range(0, len(order), batch_size):
-        rows = order[start : start + batch_size]
-        batch = collate([Example(list(inputs[i]), [0]) for i in rows], pad_token_id)
+
+    def run(rows: list[Sequence[int]]) -> list[list[int]]:
+        batch = collate([Example(list(row), [0]) for row in rows], pad_token_id)
         ids = model.generate(
             batch["input_ids"].to(device),
             attention_mask=batch["attention_mask"].to(device),
             **kwargs,
         )
-        for row, seq in zip(rows, ids.tolist()):
-            out[row] = seq
-        bar.update(len(rows))
-    bar.close()
-    return out
+        return ids.tolist()
+
+    return in_length_order(inputs, batch_size, run, progress)
 
 
 def generate_texts(
@@ -113,32 +94,6 @@ def generate_texts(
         model, ids, tokenizer.pad_token_id, batch_size, progress=progress, **generate_kwargs
     )
     return tokenizer.batch_decode(out, skip_special_tokens=True)
-
-
-def tokenize_sources(
-    sources: list[str], tokenizer: Any, max_source_length: int, model: Any = None
-) -> list[list[int]]:
-    """Token ids of each source, those over ``max_source_length`` truncated (special tokens kept)
-    with one warning saying how many and what to pass."""
-    ids = tokenizer(sources, truncation=False, verbose=False)["input_ids"]
-    long_rows = [i for i, row in enumerate(ids) if len(row) > max_source_length]
-    if long_rows:
-        longest = max(len(ids[i]) for i in long_rows)
-        cut = tokenizer([sources[i] for i in long_rows], max_length=max_source_length)
-        for i, row in zip(long_rows, cut["input_ids"]):
-            ids[i] = row
-        limit = getattr(
-            getattr(getattr(model, "config", None), "encoder", None),
-            "max_position_embeddings",
-            None,
-        )
-        most = f" (the encoder takes at most {limit})" if limit else ""
-        logger.warning(
-            "%d of %d inputs are longer than --max-source-length %d tokens (the longest has %d) "
-            "and were truncated; pass a larger --max-source-length to keep more of them%s.",
-            len(long_rows), len(sources), max_source_length, longest, most,
-        )  # fmt: skip
-    return ids
 
 
 @torch.no_grad()
