@@ -106,6 +106,7 @@ _CONTROLS: dict[str, Any] = {
     ),
     "forced_bos": lambda q, n, x, s: _forced(x, n, 1, s["token_id"]),
     "forced_eos": lambda q, n, x, s: _forced(x, n, s["max_length"] - 1, s["eos_token_id"]),
+    "remove_invalid_values": lambda q, n, x, s: jnp.nan_to_num(x),  # nan 0, inf the finite max
     "suppress_tokens": lambda q, n, x, s: _where(True, x, _banned(x, tuple(s["token_ids"]))),
     "begin_suppress_tokens": lambda q, n, x, s: _where(
         n == s["begin_index"], x, _banned(x, tuple(s["token_ids"]))

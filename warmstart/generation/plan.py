@@ -44,7 +44,7 @@ NOT_ON_SIDE: dict[str, tuple[str, ...]] = {
         "renormalize_logits",
     ),
 }
-NOT_ON_SIDE["flax"] = (*NOT_ON_SIDE["tf"], "remove_invalid_values", "beam_sampling")
+NOT_ON_SIDE["flax"] = (*NOT_ON_SIDE["tf"], "beam_sampling")
 """The settings each side's generate refuses (at any value but the default): ``beam_sampling``
 stands for ``do_sample=True`` with ``num_beams > 1``."""
 
