@@ -492,6 +492,19 @@ def config_from_dict(data: dict[str, Any]) -> Config:
     return CONFIG_CLASSES[model_type].from_dict(data)
 
 
+def read_config(folder: Path) -> Config:
+    """The config of a saved model folder (its ``config.json``), as its family's class; every
+    framework's loading reads it here.
+
+    Raises:
+        FileNotFoundError: the folder has no ``config.json``.
+    """
+    path = folder / CONFIG_NAME
+    if not path.is_file():
+        raise FileNotFoundError(f"No {CONFIG_NAME} in {folder}: is this a saved model folder?")
+    return config_from_dict(hub.load_json(path))
+
+
 def as_config(config: Any, what: str = "config") -> Config:
     """``config`` as this library's config class: itself when it is one, or a conversion of another
     library's config object (transformers' ``BertConfig``, ...) through its ``to_dict()`` and

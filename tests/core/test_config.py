@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from warmstart.config import BertConfig, EncoderDecoderConfig, composite_config
+from warmstart.config import BertConfig, EncoderDecoderConfig, composite_config, read_config
 
 TINY = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=37)
 
@@ -36,3 +36,11 @@ def test_loaders_take_transformers_common_fields_and_refuse_typos():
         TypeError, match="from_pretrained\\(\\) got unexpected keyword arguments: retrun_dict"
     ):
         set_fields(config, {"retrun_dict": False}, "from_pretrained()")
+
+
+def test_every_side_reads_a_model_folder_s_config_through_the_core(tmp_path):
+    with pytest.raises(FileNotFoundError, match="is this a saved model folder"):
+        read_config(tmp_path)
+    BertConfig(**TINY).save_pretrained(tmp_path)
+    read = read_config(tmp_path)
+    assert isinstance(read, BertConfig) and read.hidden_size == 32

@@ -4,7 +4,7 @@ listed by name in transformers' order."""
 import pytest
 
 from warmstart.generation import GenerationConfig
-from warmstart.generation.plan import make_plan, processor_specs
+from warmstart.generation.plan import UnsupportedOption, make_plan, processor_specs
 
 
 def test_plan_resolves_lengths_and_leaves_the_base_untouched():
@@ -51,3 +51,18 @@ def test_min_length_controls_need_an_eos_and_bad_options_are_named():
         make_plan(None, 1, max_new_tokenz=3)
     with pytest.raises(ValueError, match="nothing can be generated"):
         make_plan(GenerationConfig(max_length=3), 3)
+
+
+def test_each_side_refuses_what_it_lacks_with_one_error_naming_who_has_it():
+    tf_lacks = r"TensorFlow generate does not implement bad_words_ids=\[\[5\]\] \(the PyTorch side"
+    with pytest.raises(UnsupportedOption, match=tf_lacks):
+        make_plan(None, 1, side="tf", bad_words_ids=[[5]])
+    flax_lacks = (
+        r"Flax generate does not implement .*beam sampling.* \(the PyTorch or TensorFlow side"
+    )
+    with pytest.raises(UnsupportedOption, match=flax_lacks):
+        make_plan(None, 1, side="flax", do_sample=True, num_beams=2)
+    assert make_plan(None, 1, bad_words_ids=[[5]]).processors[0][0] == "bad_words"
+    assert make_plan(None, 1, side="tf", do_sample=True, num_beams=2).search == "beam"
+    assert issubclass(UnsupportedOption, NotImplementedError)
+    assert issubclass(UnsupportedOption, ValueError)

@@ -124,6 +124,18 @@ def test_processors_match_pytorch():
         np.testing.assert_allclose(np.asarray(got), expected.numpy(), rtol=1e-6)
 
 
+def test_the_core_plan_s_processors_run_in_order_as_on_pytorch():
+    from warmstart.flax import generation as G
+    from warmstart.generation.plan import make_plan
+
+    plan = make_plan(None, 1, side="flax", remove_invalid_values=True, suppress_tokens=[1])
+    scores = np.array([[0.5, 2.0, np.nan, np.inf, -np.inf]], np.float32)
+    got = G.process(plan, np.zeros((1, 4), np.int32), 2, scores)
+    ids, s = torch.zeros((1, 2), dtype=torch.long), torch.tensor(scores)
+    expected = P.suppress_tokens(ids, P.remove_invalid_values(ids, s), [1])
+    np.testing.assert_array_equal(np.asarray(got), expected.numpy())
+
+
 def test_unimplemented_option_is_refused(pair):
     with pytest.raises(ValueError, match="typical_p"):
         pair[1].generate(SOURCE, typical_p=0.5)

@@ -60,3 +60,10 @@ def test_gumbel_max_draws_from_the_softmax():
     np.testing.assert_allclose(np.bincount(picks, minlength=4) / len(picks), probs, atol=0.02)
     other_step = tfp.gumbel((8000, 4), tf.constant([0, 11], tf.int64), tf.constant(4))
     assert not np.allclose(noise.numpy(), other_step.numpy())
+
+
+def test_remove_invalid_values_equals_the_pytorch_one():
+    scores = np.array([[0.5, np.nan, np.inf, -np.inf]], np.float32)
+    expected = ptp.remove_invalid_values(torch.zeros((1, 1)), torch.tensor(scores)).numpy()
+    got = tfp.remove_invalid_values(tf.zeros((1, 4), tf.int32), tf.constant(1), tf.constant(scores))
+    np.testing.assert_array_equal(got.numpy(), expected)

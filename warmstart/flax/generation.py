@@ -5,7 +5,8 @@ cache is a static-size pytree written with ``dynamic_update_slice`` and the cros
 values are projected once, by the first (prompt) step outside the loop. Settings are static: one
 compile per settings and shapes, kept on the model. The processors and the beam search follow the
 PyTorch side (:mod:`warmstart.torch.generation`), which matches transformers token for token; the
-settings merge is the core's (:mod:`warmstart.generation.settings`).
+settings merge (:mod:`warmstart.generation.settings`) and the processors a call needs, with what
+this side refuses (:mod:`warmstart.generation.plan`), are the core's.
 """
 
 from __future__ import annotations
@@ -18,31 +19,9 @@ import jax
 import jax.numpy as jnp
 
 from ..generation import GenerationConfig
-from ..generation.settings import apply_options, cap_length, start_token
+from ..generation.plan import Plan, make_plan
+from ..generation.settings import apply_options, beam_fill, cap_length, pad_id, start_token
 from ..outputs import BaseModelOutput, ModelOutput
-
-NOT_IN_FLAX = {
-    name: GenerationConfig().to_dict()[name]
-    for name in (
-        "min_p",
-        "top_h",
-        "typical_p",
-        "epsilon_cutoff",
-        "eta_cutoff",
-        "encoder_repetition_penalty",
-        "encoder_no_repeat_ngram_size",
-        "bad_words_ids",
-        "sequence_bias",
-        "exponential_decay_length_penalty",
-        "max_time",
-        "prompt_lookup_num_tokens",
-        "output_scores",
-        "output_logits",
-        "renormalize_logits",
-        "remove_invalid_values",
-    )
-}
-"""Settings the PyTorch side has and the Flax side refuses (name -> the neutral value)."""
 
 
 @dataclass
@@ -52,74 +31,6 @@ class FlaxGenerateOutput(ModelOutput):
     ended early (transformers 4.x's Flax shape: static, so it jits and stacks)."""
 
     sequences: Any
-
-
-@dataclass(frozen=True)
-class Plan:
-    """The static settings of one compiled generation loop."""
-
-    max_length: int
-    pad: int
-    eos: tuple[int, ...]
-    min_length: int = 0
-    no_repeat_ngram_size: int = 0
-    repetition_penalty: float = 1.0
-    forced_bos: int | None = None
-    forced_eos: int | None = None
-    suppress: tuple[int, ...] = ()
-    begin_suppress: tuple[int, ...] = ()
-    begin_index: int = 1
-    do_sample: bool = False
-    temperature: float = 1.0
-    top_k: int = 0
-    top_p: float = 1.0
-    num_beams: int = 1
-    length_penalty: float = 1.0
-    early_stopping: bool | str = False
-    num_return_sequences: int = 1
-
-
-def make_plan(c: GenerationConfig, max_length: int, prompt: int) -> Plan:
-    """The :class:`Plan` of a resolved generation config.
-
-    Raises:
-        ValueError: a setting the Flax side does not implement.
-    """
-    found = [f"{k}={getattr(c, k)!r}" for k, v in NOT_IN_FLAX.items() if getattr(c, k) != v]
-    if c.do_sample and c.num_beams > 1:
-        found.append("do_sample=True with num_beams > 1 (beam sampling)")
-    if found:
-        raise ValueError(
-            f"The Flax generate does not implement {', '.join(found)}; unset them, or use the "
-            "PyTorch EncoderDecoderModel."
-        )
-    eos = tuple(c.eos_ids() or ())
-    pad = c.pad_token_id if c.pad_token_id is not None else (eos[0] if eos else 0)
-    min_length = c.min_length
-    if c.min_new_tokens is not None:
-        min_length = max(min_length, prompt + c.min_new_tokens)
-    late = prompt == 1 and c.forced_bos_token_id is not None
-    return Plan(
-        max_length=max_length,
-        pad=pad,
-        eos=eos,
-        min_length=min_length if eos else 0,
-        no_repeat_ngram_size=c.no_repeat_ngram_size,
-        repetition_penalty=float(c.repetition_penalty),
-        forced_bos=c.forced_bos_token_id,
-        forced_eos=c.forced_eos_token_id,
-        suppress=tuple(c.suppress_tokens or ()),
-        begin_suppress=tuple(c.begin_suppress_tokens or ()),
-        begin_index=prompt + 1 if late else prompt,
-        do_sample=bool(c.do_sample),
-        temperature=float(c.temperature),
-        top_k=int(c.top_k or 0),
-        top_p=float(c.top_p),
-        num_beams=c.num_beams,
-        length_penalty=float(c.length_penalty),
-        early_stopping=c.early_stopping,
-        num_return_sequences=c.num_return_sequences,
-    )
 
 
 # ------------------------------------------------------------------------------- processors
@@ -175,29 +86,42 @@ def top_p(scores: jax.Array, p: float, keep: int) -> jax.Array:
     return jnp.where(drop, -jnp.inf, scores)
 
 
+def _forced(scores: jax.Array, length: jax.Array, at: int, token_ids: Any) -> jax.Array:
+    """Only ``token_ids`` possible when the rows hold ``at`` tokens (forced bos and eos)."""
+    ids = tuple(token_ids) if isinstance(token_ids, (list, tuple)) else (token_ids,)
+    forced = jnp.where(_banned(scores, ids), 0.0, -jnp.inf)
+    return jnp.where(length == at, forced[None, :], scores)
+
+
+_CONTROLS: dict[str, Any] = {
+    # the core's processor names and settings (warmstart.generation.plan) -> this module's code:
+    # control(seqs (N, L), length (), scores (N, V), settings) -> scores (N, V)
+    "repetition_penalty": lambda q, n, x, s: repetition_penalty(q, n, x, float(s["penalty"])),
+    "no_repeat_ngram": lambda q, n, x, s: no_repeat_ngram(q, n, x, s["ngram_size"]),
+    "min_length": lambda q, n, x, s: _where(
+        n < s["length"], x, _banned(x, tuple(s["eos_token_id"]))
+    ),
+    "min_new_tokens": lambda q, n, x, s: _where(
+        n < s["prompt_length"] + s["count"], x, _banned(x, tuple(s["eos_token_id"]))
+    ),
+    "forced_bos": lambda q, n, x, s: _forced(x, n, 1, s["token_id"]),
+    "forced_eos": lambda q, n, x, s: _forced(x, n, s["max_length"] - 1, s["eos_token_id"]),
+    "remove_invalid_values": lambda q, n, x, s: jnp.nan_to_num(x),  # nan 0, inf the finite max
+    "suppress_tokens": lambda q, n, x, s: _where(True, x, _banned(x, tuple(s["token_ids"]))),
+    "begin_suppress_tokens": lambda q, n, x, s: _where(
+        n == s["begin_index"], x, _banned(x, tuple(s["token_ids"]))
+    ),
+    "temperature": lambda q, n, x, s: x / s["value"],
+    "top_k": lambda q, n, x, s: top_k(x, s["k"], s["min_tokens_to_keep"]),
+    "top_p": lambda q, n, x, s: top_p(x, s["p"], s["min_tokens_to_keep"]),
+}
+
+
 def process(plan: Plan, seqs: jax.Array, length: jax.Array, scores: jax.Array) -> jax.Array:
-    """The PyTorch side's processors, in transformers' order, over tokens ``seqs[:, :length]``."""
-    if plan.repetition_penalty != 1.0:
-        scores = repetition_penalty(seqs, length, scores, plan.repetition_penalty)
-    if plan.no_repeat_ngram_size > 0:
-        scores = no_repeat_ngram(seqs, length, scores, plan.no_repeat_ngram_size)
-    if plan.eos and plan.min_length > 0:
-        scores = _where(length < plan.min_length, scores, _banned(scores, plan.eos))
-    for token, at in ((plan.forced_bos, 1), (plan.forced_eos, plan.max_length - 1)):
-        if token is not None:
-            forced = jnp.where(_banned(scores, (token,)), 0.0, -jnp.inf)
-            scores = jnp.where(length == at, forced[None, :], scores)
-    if plan.suppress:
-        scores = _where(True, scores, _banned(scores, plan.suppress))
-    if plan.begin_suppress:
-        scores = _where(length == plan.begin_index, scores, _banned(scores, plan.begin_suppress))
-    if plan.do_sample:
-        if plan.temperature != 1.0:
-            scores = scores / plan.temperature
-        if plan.top_k:
-            scores = top_k(scores, plan.top_k, 1)
-        if plan.top_p < 1.0:
-            scores = top_p(scores, plan.top_p, 1)
+    """The plan's processors (the core lists them, in transformers' order) over the tokens
+    ``seqs[:, :length]``."""
+    for name, settings in plan.processors:
+        scores = _CONTROLS[name](seqs, length, scores, settings)
     return scores
 
 
@@ -224,27 +148,29 @@ def _prepare(module, params, enc, enc_mask, start, times: int, empty_cache):
 
 def token_loop(module, plan: Plan, empty_cache, params, enc, enc_mask, start, key):
     """Greedy search or sampling: (sequences (N, L), length)."""
+    c, ends = plan.config, _eos(plan)
     start, enc, enc_mask, cache = _prepare(
-        module, params, enc, enc_mask, start, plan.num_return_sequences, empty_cache
+        module, params, enc, enc_mask, start, plan.rows_per_input, empty_cache
     )
     N, P = start.shape
-    seqs = jnp.full((N, plan.max_length), plan.pad, start.dtype).at[:, :P].set(start)
-    eos = jnp.asarray(plan.eos, start.dtype)
+    pad = pad_id(c, 0)
+    seqs = jnp.full((N, c.max_length), pad, start.dtype).at[:, :P].set(start)
+    eos = jnp.asarray(ends, start.dtype)
 
     def cond(s):
-        return (s[0] < plan.max_length) & s[2].any()
+        return (s[0] < c.max_length) & s[2].any()
 
     def body(s):
         length, seqs, unfinished, cache, feed, key = s
         logits, cache = _step(module, params, feed, cache, enc, enc_mask)
         scores = process(plan, seqs, length, logits)
-        if plan.do_sample:
+        if c.do_sample:
             key, sub = jax.random.split(key)
             tokens = jax.random.categorical(sub, scores, axis=-1).astype(seqs.dtype)
         else:
             tokens = jnp.argmax(scores, axis=-1).astype(seqs.dtype)  # (N,)
-        if plan.eos:
-            tokens = jnp.where(unfinished, tokens, plan.pad)
+        if ends:
+            tokens = jnp.where(unfinished, tokens, pad)
             unfinished = unfinished & ~jnp.isin(tokens, eos)
         seqs = jax.lax.dynamic_update_slice(seqs, tokens[:, None], (0, length))
         return length + 1, seqs, unfinished, cache, tokens[:, None], key
@@ -252,6 +178,10 @@ def token_loop(module, plan: Plan, empty_cache, params, enc, enc_mask, start, ke
     state = (jnp.int32(P), seqs, jnp.ones((N,), bool), cache, start, key)
     length, seqs, *_ = jax.lax.while_loop(cond, body, state)
     return seqs, length
+
+
+def _eos(plan: Plan) -> tuple[int, ...]:
+    return tuple(plan.config.eos_ids() or ())
 
 
 def _take(x: jax.Array, index: jax.Array) -> jax.Array:
@@ -263,25 +193,25 @@ def _beam_step(plan: Plan, s: dict, prompt: int) -> tuple[dict, jax.Array, jax.A
     """One beam-search step over the next logits in ``s``, as the PyTorch side's (transformers
     5.24's): returns the new state, the cache rows the live beams extend and whether it stops."""
     B, K, L = s["running"].shape
-    length = s["length"]
+    c, eos, length = plan.config, _eos(plan), s["length"]
     log_probs = jax.nn.log_softmax(s["logits"], axis=-1)  # (N, V)
     log_probs = process(plan, s["running"].reshape(B * K, L), length, log_probs)
     V = log_probs.shape[-1]
-    C = max(2, 1 + len(plan.eos)) * K
+    C = max(2, 1 + len(eos)) * K
     total = log_probs.reshape(B, K, V) + s["running_scores"][:, :, None]
     scores, picks = jax.lax.top_k(total.reshape(B, K * V), C)  # (B, C)
     source, tokens = picks // V, (picks % V).astype(s["running"].dtype)
     sequences = _take(s["running"], source).at[:, :, length].set(tokens)  # (B, C, L)
-    finished = jnp.broadcast_to(length + 1 >= plan.max_length, tokens.shape)
-    if plan.eos:
-        finished = finished | jnp.isin(tokens, jnp.asarray(plan.eos))
+    finished = jnp.broadcast_to(length + 1 >= c.max_length, tokens.shape)
+    if eos:
+        finished = finished | jnp.isin(tokens, jnp.asarray(eos))
     live = scores + finished * -1.0e9
     running_scores, keep = jax.lax.top_k(live, K)
     rows = (_take(source, keep) + jnp.arange(B)[:, None] * K).reshape(-1)  # (N,)
     new = finished & (jnp.arange(C) < K)[None, :]
     steps = (length + 1 - prompt).astype(jnp.float32)
-    final = scores / steps**plan.length_penalty
-    if plan.early_stopping is True:
+    final = scores / steps**c.length_penalty
+    if c.early_stopping is True:
         final += s["is_done"].all(-1, keepdims=True) * -1.0e9
     final += ~s["improvable"] * -1.0e9 + ~new * -1.0e9
     merged = jnp.concatenate([s["done_scores"], final], axis=1)
@@ -296,27 +226,30 @@ def _beam_step(plan: Plan, s: dict, prompt: int) -> tuple[dict, jax.Array, jax.A
         "is_done": _take(jnp.concatenate([s["is_done"], new], axis=1), best),
         "length": length + 1,
     }
-    if plan.early_stopping == "never" and plan.length_penalty > 0.0:
-        best_length = jnp.float32(plan.max_length - prompt)
+    if c.early_stopping == "never" and c.length_penalty > 0.0:
+        best_length = jnp.float32(c.max_length - prompt)
     else:
         best_length = (length + 1 - prompt).astype(jnp.float32)
-    best_live = running_scores[:, :1] / best_length**plan.length_penalty  # (B, 1)
+    best_live = running_scores[:, :1] / best_length**c.length_penalty  # (B, 1)
     worst = jnp.where(out["is_done"], done_scores.min(1, keepdims=True), -1.0e9)  # (B, K)
     out["improvable"] = s["improvable"] & (best_live > worst).any(-1, keepdims=True)
     stop = ~out["improvable"].any() | finished.all()
-    if plan.early_stopping is True:
+    if c.early_stopping is True:
         stop = stop | out["is_done"].all()
     return out, rows, stop
 
 
 def beam_loop(module, plan: Plan, empty_cache, params, enc, enc_mask, start, key):
     """Beam search: (sequences (B * num_return_sequences, L), length)."""
-    K, L = plan.num_beams, plan.max_length
+    K, L = plan.config.num_beams, plan.config.max_length
     start, enc, enc_mask, cache = _prepare(module, params, enc, enc_mask, start, K, empty_cache)
     N, P = start.shape
     B = N // K
-    fill = (plan.pad or plan.eos[0]) if plan.eos else -1
-    running = jnp.full((B, K, L), fill, start.dtype).at[:, :, :P].set(start.reshape(B, K, P))
+    running = (
+        jnp.full((B, K, L), beam_fill(plan.config), start.dtype)
+        .at[:, :, :P]
+        .set(start.reshape(B, K, P))
+    )
     state = {
         "running": running,
         "running_scores": jnp.zeros((B, K)).at[:, 1:].set(-1.0e9),
@@ -340,7 +273,7 @@ def beam_loop(module, plan: Plan, empty_cache, params, enc, enc_mask, start, key
         return s, cache, feed.reshape(N, 1), stop
 
     s, *_ = jax.lax.while_loop(cond, body, (state, cache, start, jnp.bool_(False)))
-    R = plan.num_return_sequences
+    R = plan.config.num_return_sequences
     return s["done"][:, :R].reshape(B * R, L), s["done_lengths"][:, :R].max()
 
 
@@ -384,7 +317,8 @@ def generate(
             "GenerationConfig fields (top_k=, no_repeat_ngram_size=, ...)."
         )
     config = apply_options(model._generation_config(generation_config), kwargs)
-    config.validate()
+    cap_length(config, 1, model.config.decoder.max_position_embeddings)
+    plan = make_plan(config, 1, side="flax")
     params = model.params if params is None else params
     if attention_mask is None and input_ids is not None and config.pad_token_id is not None:
         attention_mask = (jnp.asarray(input_ids) != config.pad_token_id).astype(jnp.int32)
@@ -396,11 +330,9 @@ def generate(
         )
     enc = last_hidden_state(encoder_outputs)
     start = jnp.full((enc.shape[0], 1), start_token(config), jnp.int32)
-    length = cap_length(config, 1, model.config.decoder.max_position_embeddings)
-    plan = make_plan(config, length, 1)
-    loop = beam_loop if plan.num_beams > 1 else token_loop
-    empty = partial(_empty_cache, model, length)
-    run = model._jit(("generate", plan), partial(loop, model.module, plan, empty))
+    loop = beam_loop if plan.search == "beam" else token_loop
+    empty = partial(_empty_cache, model, plan.config.max_length)
+    run = model._jit(("generate", plan.key()), partial(loop, model.module, plan, empty))
     mask = None if attention_mask is None else jnp.asarray(attention_mask)
     key = jax.random.key(0) if prng_key is None else prng_key
     seqs, _ = run(params, enc, mask, start, key)

@@ -23,7 +23,13 @@ from flax.core import unfreeze
 from flax.traverse_util import flatten_dict, unflatten_dict
 
 from .. import hub
-from ..config import CONFIG_NAME, Config, EncoderDecoderConfig, as_config, config_from_dict
+from ..config import (
+    CONFIG_NAME,
+    Config,
+    EncoderDecoderConfig,
+    as_config,
+    read_config,
+)
 from ..config import set_fields as set_config_fields
 from ..outputs import BaseModelOutput, ModelOutput
 from . import weights
@@ -127,13 +133,6 @@ def init_std(config: Config) -> float:
     """The standard deviation a config gives new weights (BART names it ``init_std``)."""
     std = getattr(config, "init_std", None)
     return std if std is not None else config.initializer_range
-
-
-def read_config(folder: Path) -> Config:
-    path = folder / CONFIG_NAME
-    if not path.is_file():
-        raise FileNotFoundError(f"No {CONFIG_NAME} in {folder}: is this a saved model folder?")
-    return config_from_dict(hub.load_json(path))
 
 
 def read_weights(folder: Path) -> tuple[str, Any]:

@@ -4,8 +4,10 @@
 the lengths to totals that include the prompt (``max_new_tokens`` / ``min_new_tokens`` / the
 default, as transformers does) and lists the logits processors the settings ask for, by name and
 settings, in the order transformers' ``generate`` applies them. A framework's search binds each
-name to its own function (PyTorch: :mod:`warmstart.torch.generation.processors`); nothing here
-depends on a framework.
+name to its own function (:mod:`warmstart.torch.generation.processors`,
+:mod:`warmstart.tf.processors`, :mod:`warmstart.flax.generation`); nothing here depends on a
+framework. :data:`NOT_ON_SIDE` lists what each side does not do, and :func:`check_side` refuses it
+with one error for all sides.
 """
 
 from __future__ import annotations
@@ -19,6 +21,40 @@ from .config import GenerationConfig
 ProcessorSpec = tuple[str, dict[str, Any]]
 """A logits processor by name (its function's name on every side) and its settings."""
 
+SIDES = {"torch": "PyTorch", "tf": "TensorFlow", "flax": "Flax"}
+"""The frameworks' searches, by the name :func:`make_plan` takes, with the name users read."""
+
+NOT_ON_SIDE: dict[str, tuple[str, ...]] = {
+    "torch": (),
+    "tf": (
+        "encoder_repetition_penalty",
+        "encoder_no_repeat_ngram_size",
+        "bad_words_ids",
+        "sequence_bias",
+        "exponential_decay_length_penalty",
+        "min_p",
+        "top_h",
+        "typical_p",
+        "epsilon_cutoff",
+        "eta_cutoff",
+        "prompt_lookup_num_tokens",
+        "max_time",
+        "output_scores",
+        "output_logits",
+        "renormalize_logits",
+    ),
+}
+NOT_ON_SIDE["flax"] = (*NOT_ON_SIDE["tf"], "beam_sampling")
+"""The settings each side's generate refuses (at any value but the default): ``beam_sampling``
+stands for ``do_sample=True`` with ``num_beams > 1``."""
+
+_DEFAULTS = GenerationConfig()
+
+
+class UnsupportedOption(NotImplementedError, ValueError):
+    """A generation setting that this side's search does not implement (another side does)."""
+
+
 ENCODER_PROCESSORS = ("encoder_repetition_penalty", "encoder_no_repeat_ngram")
 """Processors that also read the encoder's input ids (bound by the framework's search)."""
 
@@ -30,6 +66,14 @@ class Plan:
     config: GenerationConfig
     prompt_length: int
     processors: tuple[ProcessorSpec, ...]
+
+    def key(self) -> str:
+        """What a compiled search reads of the plan (processors, lengths, beams, special ids), as
+        one hashable string: equal keys may share a compiled loop."""
+        c = self.config
+        search = (c.max_length, c.pad_token_id, c.eos_token_id, c.num_beams, c.do_sample)
+        beams = (c.num_return_sequences, c.length_penalty, c.early_stopping)
+        return repr((self.prompt_length, self.processors, search, beams))
 
     @property
     def search(self) -> str:
@@ -47,13 +91,17 @@ class Plan:
         return max(self.config.num_beams, self.config.num_return_sequences)
 
 
-def make_plan(config: GenerationConfig | None, prompt_length: int, **options: Any) -> Plan:
+def make_plan(
+    config: GenerationConfig | None, prompt_length: int, side: str = "torch", **options: Any
+) -> Plan:
     """Merge ``options`` into a copy of ``config`` (not modified), validate, resolve the lengths
     and list the processors.
 
     Args:
         config: base settings (default: ``GenerationConfig()``).
         prompt_length: tokens in each row before generation starts (1: the start token).
+        side: the search that will run the plan (a key of :data:`SIDES`); what it does not do is
+            refused.
         options: settings that override those of ``config`` (``max_new_tokens=5``, ...).
 
     Returns:
@@ -62,6 +110,7 @@ def make_plan(config: GenerationConfig | None, prompt_length: int, **options: An
     Raises:
         ValueError: an unknown option, an invalid setting, a transformers option this package
             does not implement, or a prompt that leaves nothing to generate.
+        UnsupportedOption: a setting that ``side`` does not implement.
     """
     config = copy.deepcopy(config) if config is not None else GenerationConfig()
     unknown = config.update(**options)
@@ -71,6 +120,7 @@ def make_plan(config: GenerationConfig | None, prompt_length: int, **options: An
         )
     config.validate()
     config.check_implemented()
+    check_side(config, side)
     resolve_lengths(config, prompt_length)
     if prompt_length >= config.max_length:
         raise ValueError(
@@ -79,6 +129,36 @@ def make_plan(config: GenerationConfig | None, prompt_length: int, **options: An
             "`max_new_tokens`."
         )
     return Plan(config, prompt_length, tuple(processor_specs(config, prompt_length)))
+
+
+def check_side(config: GenerationConfig, side: str) -> None:
+    """Refuse the settings of ``config`` that ``side`` does not implement (:data:`NOT_ON_SIDE`).
+
+    Raises:
+        UnsupportedOption: naming each such setting, the side, and the sides that have it.
+    """
+    found = [name for name in NOT_ON_SIDE[side] if _in_use(config, name)]
+    if not found:
+        return
+    others = [SIDES[s] for s in SIDES if not set(found) & set(NOT_ON_SIDE[s])]
+    where = " or ".join(others)
+    shown = ", ".join(_shown(config, name) for name in found)
+    raise UnsupportedOption(
+        f"The {SIDES[side]} generate does not implement {shown} (the {where} side has it); "
+        f"unset it, or generate with the {where} model."
+    )
+
+
+def _in_use(c: GenerationConfig, name: str) -> bool:
+    if name == "beam_sampling":
+        return bool(c.do_sample) and c.num_beams > 1
+    return getattr(c, name) != getattr(_DEFAULTS, name)
+
+
+def _shown(c: GenerationConfig, name: str) -> str:
+    if name == "beam_sampling":
+        return "do_sample=True with num_beams > 1 (beam sampling)"
+    return f"{name}={getattr(c, name)!r}"
 
 
 def resolve_lengths(config: GenerationConfig, prompt_length: int) -> GenerationConfig:

@@ -105,6 +105,26 @@ def start_token(config: GenerationConfig) -> int:
     return token
 
 
+def pad_id(config: GenerationConfig, default: int | None = None) -> int | None:
+    """The id rows are padded with once they finish: ``pad_token_id``, else the first eos id (as
+    transformers does), else ``default`` (PyTorch: None, nothing to pad; TensorFlow and Flax: 0,
+    as their static buffers need an id)."""
+    eos = config.eos_ids()
+    if config.pad_token_id is not None:
+        return config.pad_token_id
+    return eos[0] if eos else default
+
+
+def beam_fill(config: GenerationConfig) -> int:
+    """The id beam search fills unwritten and finished positions with, on every side:
+    transformers 5.24 uses ``pad_token_id or eos[0]`` (a pad id of 0 fills with the first eos
+    id), and -1 when there is no eos."""
+    eos = config.eos_ids()
+    if eos is None:
+        return -1
+    return config.pad_token_id or eos[0]
+
+
 def check_shift_ids(pad_token_id: Any, decoder_start_token_id: Any) -> None:
     """The ids that turn labels into decoder inputs (start token first, -100 read as pad) must
     be set, and be one token id each; every framework's ``shift_tokens_right`` checks here.

@@ -14,18 +14,12 @@ from typing import Any
 import numpy as np
 
 from .. import hub, keys
-from ..config import CONFIG_NAME, Config, EncoderDecoderConfig, config_from_dict
+from ..config import Config, EncoderDecoderConfig
+from ..config import read_config as read_config  # the core's, read here by the TF loaders
 
 logger = logging.getLogger("warmstart")
 
 TF_WEIGHTS = "tf_model.h5"
-
-
-def read_config(folder: Path) -> Config:
-    path = folder / CONFIG_NAME
-    if not path.is_file():
-        raise FileNotFoundError(f"No {CONFIG_NAME} in {folder}: is this a saved model folder?")
-    return config_from_dict(hub.load_json(path))
 
 
 def _transpose(a: np.ndarray) -> np.ndarray:

@@ -17,29 +17,12 @@ from typing import Any
 import tensorflow as tf
 
 from ..generation.config import GenerationConfig
-from ..generation.settings import apply_options, cap_length, start_token
+from ..generation.plan import make_plan
+from ..generation.settings import apply_options, cap_length, pad_id, start_token
 from ..outputs import ModelOutput
 from . import processors
 from .layers import SelfAttention, cached_keep
 from .search import beam_search
-
-UNSUPPORTED = [
-    "encoder_repetition_penalty",
-    "encoder_no_repeat_ngram_size",
-    "bad_words_ids",
-    "sequence_bias",
-    "exponential_decay_length_penalty",
-    "min_p",
-    "top_h",
-    "typical_p",
-    "epsilon_cutoff",
-    "eta_cutoff",
-    "prompt_lookup_num_tokens",
-    "max_time",
-    "output_scores",
-    "output_logits",
-    "renormalize_logits",
-]
 
 
 @dataclass
@@ -78,8 +61,14 @@ def generate(
         (B * num_return_sequences, length) token ids starting with the start token, finished rows
         padded; a :class:`TFGenerateOutput` with ``return_dict_in_generate=True``.
     """
-    config = _settings(model, generation_config, kwargs)
+    config = apply_options(model._generation_config(generation_config), kwargs)
     ids = tf.cast(tf.convert_to_tensor(input_ids), tf.int32)
+    B = rows_of(ids)
+    start = _start_ids(config, B, decoder_input_ids)
+    prompt = start.shape[1]
+    cap_length(config, prompt, model.decoder.max_positions())
+    plan = make_plan(config, prompt, side="tf")
+    config, length = plan.config, plan.config.max_length
     if attention_mask is None and config.pad_token_id is not None:
         attention_mask = tf.cast(ids != config.pad_token_id, tf.int32)
     elif attention_mask is not None:
@@ -87,11 +76,7 @@ def generate(
     if token_type_ids is not None:
         token_type_ids = tf.cast(tf.convert_to_tensor(token_type_ids), tf.int32)
     enc = model.project(model.encode(ids, attention_mask, token_type_ids).last_hidden_state)
-    B = rows_of(ids)
-    start = _start_ids(config, B, decoder_input_ids)
-    prompt = start.shape[1]
-    length = _lengths(config, prompt, model.decoder.max_positions())
-    times = max(config.num_beams, config.num_return_sequences)
+    times = plan.rows_per_input
     rows = tf.repeat(tf.range(B), times)  # each input's row repeated for its beams / samples
     enc, start = tf.gather(enc, rows), tf.gather(start, rows)
     enc_mask = None if attention_mask is None else tf.gather(attention_mask, rows)
@@ -100,46 +85,17 @@ def generate(
         kv = model.decoder.new_cache(B * times, length)
         if prompt > 1:  # the prompt's tokens but the last go into the cache at once
             _, kv = step(start[:, :-1], kv, 0)
-        plan, seed = processors.build(config, prompt), _seed(seed, config)
+        controls, seed = processors.bind(plan), _seed(seed, config)
         if config.num_beams > 1:
-            seqs, lengths, scores = beam_search(step, kv, start, config, plan, B, seed)
+            seqs, lengths, scores = beam_search(step, kv, start, config, controls, B, seed)
         else:
-            seqs, lengths = _token_loop(step, kv, start, config, plan, seed)
+            seqs, lengths = _token_loop(step, kv, start, config, controls, seed)
             scores = None
     if tf.executing_eagerly():
         seqs = seqs[:, : int(tf.reduce_max(lengths))]
     if config.return_dict_in_generate:
         return TFGenerateOutput(seqs, scores)
     return seqs
-
-
-def _lengths(config: GenerationConfig, prompt: int, positions: int | None) -> int:
-    """Set ``config.max_length`` / ``min_length`` as totals (prompt included); return the first."""
-    length = config.max_length = cap_length(config, prompt, positions)
-    if config.min_new_tokens is not None:
-        config.min_length = config.min_new_tokens + prompt
-    if prompt >= length:
-        raise ValueError(
-            f"The decoder prompt already has {prompt} tokens and max_length is {length}: raise "
-            "max_length or set max_new_tokens."
-        )
-    return length
-
-
-def _settings(
-    model: Any, generation_config: GenerationConfig | None, kwargs: dict
-) -> GenerationConfig:
-    config = apply_options(model._generation_config(generation_config), kwargs)
-    config.validate()
-    config.check_implemented()
-    neutral = GenerationConfig()
-    found = [name for name in UNSUPPORTED if getattr(config, name) != getattr(neutral, name)]
-    if found:
-        raise NotImplementedError(
-            f"The TensorFlow generate does not implement {', '.join(found)}; unset them, or "
-            "generate with the PyTorch EncoderDecoderModel."
-        )
-    return config
 
 
 def _start_ids(config: GenerationConfig, B: int, decoder_input_ids: Any) -> tf.Tensor:
@@ -174,20 +130,12 @@ def rows_of(x: tf.Tensor) -> int | tf.Tensor:
     return x.shape[0] if x.shape[0] is not None else tf.shape(x)[0]
 
 
-def pad_id(config: GenerationConfig) -> int:
-    """``pad_token_id``, else the first eos id, else 0 (what finished rows are filled with)."""
-    eos = config.eos_ids()
-    if config.pad_token_id is not None:
-        return config.pad_token_id
-    return eos[0] if eos else 0
-
-
 def _token_loop(
     step, kv, start, config: GenerationConfig, plan, seed
 ) -> tuple[tf.Tensor, tf.Tensor]:
     """Greedy search or sampling; returns sequences (N, max_length) and each row's length."""
     N, P = rows_of(start), start.shape[1]
-    L, pad = config.max_length, pad_id(config)
+    L, pad = config.max_length, pad_id(config, 0)
     seqs = tf.concat([start, tf.fill((N, L - P), pad)], 1)
     columns = tf.range(L)[None, :]
 

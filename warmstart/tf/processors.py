@@ -2,17 +2,20 @@
 buffer ``seqs`` (N, L) whose first ``cur`` columns are written (``cur`` may be a tensor) and returns
 new scores (N, V). Each gives the result of the PyTorch side's control of the same name
 (:mod:`warmstart.torch.generation.processors`, which follows transformers' logits processors);
-:func:`build` orders them as transformers' ``generate`` does.
+:func:`bind` takes them from the core's plan (:mod:`warmstart.generation.plan`), which lists them
+in the order transformers' ``generate`` applies them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from functools import partial
+from typing import Any
 
 import tensorflow as tf
 
 from ..generation.config import GenerationConfig
+from ..generation.plan import Plan
 
 Processor = Callable[[tf.Tensor, tf.Tensor, tf.Tensor], tf.Tensor]
 """``(seqs (N, L), cur (), scores (N, V)) -> scores (N, V)``."""
@@ -103,44 +106,43 @@ def top_p(seqs, cur, scores, p: float, keep: int = 1):
     return tf.where(drop, NEG_INF, scores)
 
 
-SUPPORTED = (
-    "repetition_penalty no_repeat_ngram_size min_length min_new_tokens forced_bos_token_id "
-    "forced_eos_token_id suppress_tokens begin_suppress_tokens temperature top_k top_p"
-)
+def remove_invalid_values(seqs, cur, scores):
+    """NaN to 0 and +/-inf to the largest/smallest finite float32."""
+    limit = tf.float32.max
+    return tf.where(tf.math.is_nan(scores), 0.0, tf.clip_by_value(scores, -limit, limit))
 
 
-def build(config: GenerationConfig, prompt: int) -> list[Processor]:
-    """The controls ``config`` asks for, in transformers' order; ``config.max_length`` and
-    ``config.min_length`` are totals (prompt included)."""
-    c, eos = config, config.eos_ids()
-    out: list[Processor] = []
-    if c.repetition_penalty != 1.0:
-        out.append(partial(repetition_penalty, penalty=float(c.repetition_penalty)))
-    if c.no_repeat_ngram_size > 0:
-        out.append(partial(no_repeat_ngram, ngram_size=c.no_repeat_ngram_size))
-    if eos is not None and c.min_length > 0:
-        out.append(partial(min_length, length=c.min_length, eos=eos))
-    if c.forced_bos_token_id is not None:
-        out.append(partial(forced_token, at=1, token_ids=[c.forced_bos_token_id]))
-    if c.forced_eos_token_id is not None:
-        forced = c.forced_eos_token_id
-        ids = list(forced) if isinstance(forced, (list, tuple)) else [forced]
-        out.append(partial(forced_token, at=c.max_length - 1, token_ids=ids))
-    if c.suppress_tokens is not None:
-        out.append(partial(suppress_tokens, token_ids=list(c.suppress_tokens)))
-    if c.begin_suppress_tokens is not None:
-        late = prompt == 1 and c.forced_bos_token_id is not None
-        begin = prompt + 1 if late else prompt
-        out.append(partial(suppress_tokens, token_ids=list(c.begin_suppress_tokens), begin=begin))
-    if c.do_sample:
-        keep = (len(eos) + 1 if eos else 2) if c.num_beams > 1 else 1
-        if c.temperature != 1.0:
-            out.append(partial(temperature, value=float(c.temperature)))
-        if c.top_k:
-            out.append(partial(top_k, k=c.top_k, keep=keep))
-        if c.top_p < 1.0:
-            out.append(partial(top_p, p=float(c.top_p), keep=keep))
-    return out
+def _ids(value: int | Sequence[int]) -> list[int]:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+_BIND: dict[str, Callable[[dict[str, Any]], Processor]] = {
+    # the core's processor names and settings (warmstart.generation.plan) -> this module's controls
+    "repetition_penalty": lambda s: partial(repetition_penalty, penalty=float(s["penalty"])),
+    "no_repeat_ngram": lambda s: partial(no_repeat_ngram, ngram_size=s["ngram_size"]),
+    "min_length": lambda s: partial(min_length, length=s["length"], eos=s["eos_token_id"]),
+    "min_new_tokens": lambda s: partial(
+        min_length, length=s["prompt_length"] + s["count"], eos=s["eos_token_id"]
+    ),
+    "forced_bos": lambda s: partial(forced_token, at=1, token_ids=[s["token_id"]]),
+    "forced_eos": lambda s: partial(
+        forced_token, at=s["max_length"] - 1, token_ids=_ids(s["eos_token_id"])
+    ),
+    "remove_invalid_values": lambda s: remove_invalid_values,
+    "suppress_tokens": lambda s: partial(suppress_tokens, token_ids=list(s["token_ids"])),
+    "begin_suppress_tokens": lambda s: partial(
+        suppress_tokens, token_ids=list(s["token_ids"]), begin=s["begin_index"]
+    ),
+    "temperature": lambda s: partial(temperature, value=s["value"]),
+    "top_k": lambda s: partial(top_k, k=s["k"], keep=s["min_tokens_to_keep"]),
+    "top_p": lambda s: partial(top_p, p=s["p"], keep=s["min_tokens_to_keep"]),
+}
+
+
+def bind(plan: Plan) -> list[Processor]:
+    """The plan's processors (:func:`warmstart.generation.plan.make_plan` lists them by name, in
+    transformers' order) as this module's controls."""
+    return [_BIND[name](settings) for name, settings in plan.processors]
 
 
 def is_eos(tokens: tf.Tensor, config: GenerationConfig) -> tf.Tensor:

@@ -16,18 +16,10 @@ from typing import Any
 import tensorflow as tf
 
 from ..generation.config import GenerationConfig
+from ..generation.settings import beam_fill
 from . import processors
 
 NEG = -1.0e9
-
-
-def _beam_fill(config: GenerationConfig) -> int:
-    """The id beam search pads with, as the PyTorch side's (``pad or eos[0]``, -1 without eos)."""
-    eos = config.eos_ids()
-    if eos is None:
-        return -1
-    pad = config.pad_token_id if config.pad_token_id is not None else eos[0]
-    return pad if pad else eos[0]
 
 
 def _take(x: tf.Tensor, index: tf.Tensor) -> tf.Tensor:
@@ -40,7 +32,7 @@ def beam_search(
     kv: tf.Tensor,
     start: tf.Tensor,
     config: GenerationConfig,
-    plan: list,
+    controls: list,
     B: int,
     seed: tf.Tensor | None,
 ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
@@ -63,7 +55,7 @@ def beam_search(
         tokens = tf.reshape(s["running"][:, :, cur - 1], (N, 1))
         logits, kv = step(tokens, s["kv"], cur - 1)
         log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32), -1)  # (N, V)
-        log_probs = processors.apply(plan, tf.reshape(s["running"], (N, L)), cur, log_probs)
+        log_probs = processors.apply(controls, tf.reshape(s["running"], (N, L)), cur, log_probs)
         V = log_probs.shape[-1]
         total = tf.reshape(log_probs, (B, K * V)) + tf.repeat(s["running_scores"], V, axis=1)
         if seed is None:
@@ -104,7 +96,7 @@ def _start(kv: tf.Tensor, start: tf.Tensor, config: GenerationConfig, B: Any) ->
     """The loop's state: only the first of each input's K beams is live at first, so that the K
     copies do not pick the same tokens."""
     K, P, L = config.num_beams, start.shape[1], config.max_length
-    fill = tf.fill((B * K, L - P), _beam_fill(config))
+    fill = tf.fill((B * K, L - P), beam_fill(config))
     running = tf.reshape(tf.concat([start, fill], 1), (B, K, L))
     return dict(
         cur=tf.constant(P),

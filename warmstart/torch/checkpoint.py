@@ -25,7 +25,7 @@ from ..config import (
     Config,
     EncoderDecoderConfig,
     check_attn_implementation,
-    config_from_dict,
+    read_config,
     set_fields,
 )
 from ..hub import write_text_atomic
@@ -41,13 +41,6 @@ IGNORED_LOAD_OPTIONS = (
     "use_safetensors",
 )
 """transformers' ``from_pretrained`` options with nothing to do here: the weights load the same."""
-
-
-def read_config(folder: Path) -> Config:
-    path = folder / CONFIG_NAME
-    if not path.is_file():
-        raise FileNotFoundError(f"No {CONFIG_NAME} in {folder}: is this a saved model folder?")
-    return config_from_dict(hub.load_json(path))
 
 
 def load_module(

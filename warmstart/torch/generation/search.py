@@ -30,7 +30,7 @@ from torch import Tensor
 
 from ...generation.config import GenerationConfig
 from ...generation.plan import make_plan, resolve_lengths
-from ...generation.settings import start_token
+from ...generation.settings import beam_fill, pad_id, start_token
 from ...outputs import ModelOutput
 from . import lookup
 from .processors import Processor, apply_processors, build_processors
@@ -184,12 +184,6 @@ def expand_rows(reorder: Reorder, cache: Any, start_ids: Tensor, times: int) -> 
 def _eos_tensor(config: GenerationConfig, device: torch.device) -> Tensor | None:
     eos = config.eos_ids()
     return None if eos is None else torch.tensor(eos, dtype=torch.long, device=device)
-
-
-def _pad_id(config: GenerationConfig) -> int | None:
-    """``pad_token_id``, falling back to the first eos id, as transformers does."""
-    eos = config.eos_ids()
-    return config.pad_token_id if config.pad_token_id is not None or not eos else eos[0]
 
 
 # ------------------------------------------------------------------------------- entry points
@@ -535,7 +529,7 @@ def _token_loop(
     then holds the indices of the rows it still has.
     """
     eos = _eos_tensor(config, input_ids.device)
-    pad = _pad_id(config)
+    pad = pad_id(config)
     compact = select is not None and eos is not None and not sampling
     unfinished = torch.ones(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
     active: Tensor | None = None  # (n,) rows the cache holds, None while it holds all
@@ -648,16 +642,6 @@ def _gather(tensor: Tensor, index: Tensor) -> Tensor:
     return torch.take_along_dim(tensor, index, dim=1)
 
 
-def _beam_fill(config: GenerationConfig) -> int:
-    """The id beam search pads with: transformers 5.24 uses ``pad_token_id or eos[0]`` (so a
-    pad id of 0 pads with the first eos id), and -1 when there is no eos."""
-    eos = config.eos_ids()
-    if eos is None:
-        return -1
-    pad = _pad_id(config)
-    return pad if pad else eos[0]
-
-
 def beam_search(
     step: Step,
     reorder: Reorder,
@@ -696,7 +680,7 @@ def beam_search(
     processors = _default_processors(processors, config, input_ids)
     beams_per_input, prompt = config.num_beams, input_ids.shape[1]
     eos = _eos_tensor(config, input_ids.device)
-    state = _Beams.start(input_ids, beams_per_input, config.max_length, _beam_fill(config))
+    state = _Beams.start(input_ids, beams_per_input, config.max_length, beam_fill(config))
     all_scores: list[Tensor] | None = [] if config.output_scores else None
     all_logits: list[Tensor] | None = [] if config.output_logits else None
     deadline = _deadline(config)
