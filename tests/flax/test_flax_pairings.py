@@ -1,6 +1,6 @@
 """The Flax side against the PyTorch side (the first reference), live: every encoder and decoder
-family alone, and pairings of tests/test_pairings.py composed, with padding and labels; each model
-is saved by the PyTorch side and loaded by the Flax side."""
+family alone, and pairings of tests/torch/test_pairings.py composed, with padding and labels; each
+model is saved by the PyTorch side and loaded by the Flax side."""
 
 from __future__ import annotations
 

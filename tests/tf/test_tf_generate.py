@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import torch
-from tf_side.conftest import TOKENS
+from tf.conftest import TOKENS
 
 from warmstart import EncoderDecoderModel
 from warmstart.tf import TFEncoderDecoderModel

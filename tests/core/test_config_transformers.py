@@ -263,7 +263,7 @@ def as_json(values: dict) -> dict:
 
 
 def test_loading_options_locate_the_config_and_are_not_fields(tmp_path):
-    from conftest import add_to_hf_cache
+    from hub_cache import add_to_hf_cache
 
     ws.BertConfig(**TINY).save_pretrained(tmp_path / "bert")
     cache = tmp_path / "cache"

@@ -9,7 +9,7 @@ import pytest
 import tensorflow as tf
 import torch
 from conftest import padded_batch
-from tf_side.conftest import PAIRINGS, TOKENS
+from tf.conftest import PAIRINGS, TOKENS
 
 from warmstart import EncoderDecoderModel
 from warmstart.tf import TFEncoderDecoderModel, TFGPT2LMHeadModel, shift_tokens_right

@@ -14,7 +14,7 @@ import tensorflow as tf
 import torch
 import transformers
 from conftest import padded_batch
-from tf_side.conftest import TOKENS
+from tf.conftest import TOKENS
 from tiny_configs import GPT2_TINY, TINY
 
 import warmstart

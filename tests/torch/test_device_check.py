@@ -14,7 +14,7 @@ import torch
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "device_check.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "device_check.py"
 CHECKS = {
     "setup/device",
     *(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from bench_scripts import bench_script
-from tf_side.conftest import PAIRINGS
+from tf.conftest import PAIRINGS
 
 from warmstart.tf import TFEncoderDecoderModel
 
