@@ -24,6 +24,7 @@ import numpy as np
 from . import numpy_processors as P
 from .config import GenerationConfig
 from .plan import make_plan
+from .settings import beam_fill, pad_id
 
 Step = Callable[[np.ndarray, Any], tuple[np.ndarray, Any]]
 Reorder = Callable[[Any, np.ndarray], Any]
@@ -116,11 +117,6 @@ def _start(
     return _token_loop(step, cache, start_ids, c, processors, plan.search == "sample", rng)
 
 
-def _pad_id(config: GenerationConfig) -> int | None:
-    eos = config.eos_ids()
-    return config.pad_token_id if config.pad_token_id is not None or not eos else eos[0]
-
-
 def _sample(scores: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """One token per row drawn from softmax(scores) (N, V)."""
     probs = P.softmax(scores.astype(np.float64))
@@ -132,7 +128,7 @@ def _token_loop(step, cache, input_ids, config, processors, sampling, rng):
     """Greedy search or sampling; yields each step's tokens (N,), returns the sequences."""
     eos = config.eos_ids()
     eos = None if eos is None else np.asarray(eos)
-    pad = _pad_id(config)
+    pad = pad_id(config)
     if eos is not None and pad is None:
         raise ValueError("Set pad_token_id (or eos_token_id) to pad rows that end early.")
     unfinished = np.ones(input_ids.shape[0], dtype=bool)
@@ -169,14 +165,6 @@ class _Beams:
     improvable: np.ndarray  # (B, 1)
 
 
-def _beam_fill(config: GenerationConfig) -> int:
-    eos = config.eos_ids()
-    if eos is None:
-        return -1
-    pad = _pad_id(config)
-    return pad if pad else eos[0]
-
-
 def _take(x: np.ndarray, index: np.ndarray) -> np.ndarray:
     """Pick along axis 1 of a (B, K, ...) array with a (B, C) index."""
     while index.ndim < x.ndim:
@@ -207,7 +195,7 @@ def beam_search(step, reorder, cache, input_ids, config, processors, rng=None) -
     eos = config.eos_ids()
     eos_arr = None if eos is None else np.asarray(eos)
     count = max(2, 1 + (0 if eos is None else len(eos))) * K
-    running = np.full((B, K, L), _beam_fill(config), dtype=np.int64)
+    running = np.full((B, K, L), beam_fill(config), dtype=np.int64)
     running[:, :, :prompt] = input_ids.reshape(B, K, prompt)
     scores0 = np.zeros((B, K), dtype=np.float32)
     scores0[:, 1:] = NEG
