@@ -11,9 +11,10 @@ sentence has a different subject, the subject is kept instead. Everything is dra
 
 from __future__ import annotations
 
-import json
 import random
 from pathlib import Path
+
+from .splits import draw_splits, write_jsonl
 
 FEMALE = ["Mary", "Anna", "Lisa", "Emma", "Sarah", "Julia", "Laura", "Kate", "Nina", "Olivia"]
 FEMALE += ["Sophie", "Grace", "Alice", "Clara", "Maria", "Helen", "Rachel", "Emily", "Lucy", "Amy"]
@@ -103,19 +104,7 @@ def make_splits(
     Returns:
         The examples of each split.
     """
-    sizes = sizes or {"train": 6000, "eval": 300, "test": 300}
-    rng = random.Random(seed)
-    seen: set[str] = set()
-    splits: dict[str, list[dict[str, str]]] = {}
-    for name, size in sizes.items():
-        rows: list[dict[str, str]] = []
-        while len(rows) < size:
-            example = make_example(rng)
-            if example["source"] not in seen:
-                seen.add(example["source"])
-                rows.append(example)
-        splits[name] = rows
-    return splits
+    return draw_splits(make_example, seed, sizes or {"train": 6000, "eval": 300, "test": 300})
 
 
 def write_splits(folder: str | Path, seed: int = 0, sizes: dict[str, int] | None = None) -> dict:
@@ -129,14 +118,4 @@ def write_splits(folder: str | Path, seed: int = 0, sizes: dict[str, int] | None
     Returns:
         The path of each split's file.
     """
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = {}
-    for name, rows in make_splits(seed, sizes).items():
-        path = folder / f"{name}.jsonl"
-        text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-        paths[name] = path
-    return paths
+    return write_jsonl(folder, make_splits(seed, sizes))

@@ -13,11 +13,12 @@ found the events and rewrote them. Targets are 5 to 30 tokens. Everything is dra
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import re
 from pathlib import Path
+
+from .splits import draw_splits, write_jsonl
 
 PLACES = ["Riverton", "Oakdale", "Maple Bay", "Stonebridge", "Westfield", "Greenhill", "Lakeside"]
 PLACES += ["Ashford", "Brookhaven", "Fairview", "Kingsport", "Millbrook", "Northgate", "Redwood"]
@@ -161,19 +162,7 @@ def make_splits(
     Returns:
         The examples of each split.
     """
-    sizes = sizes or {"train": 4800, "eval": 200, "test": 400}
-    rng = random.Random(seed)
-    seen: set[str] = set()
-    splits: dict[str, list[dict[str, str]]] = {}
-    for name, size in sizes.items():
-        rows: list[dict[str, str]] = []
-        while len(rows) < size:
-            example = make_example(rng)
-            if example["source"] not in seen:
-                seen.add(example["source"])
-                rows.append(example)
-        splits[name] = rows
-    return splits
+    return draw_splits(make_example, seed, sizes or {"train": 4800, "eval": 200, "test": 400})
 
 
 def write_splits(folder: str | Path, seed: int = 0, sizes: dict[str, int] | None = None) -> dict:
@@ -187,14 +176,4 @@ def write_splits(folder: str | Path, seed: int = 0, sizes: dict[str, int] | None
     Returns:
         The path of each split's file.
     """
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = {}
-    for name, rows in make_splits(seed, sizes).items():
-        path = folder / f"{name}.jsonl"
-        text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-        paths[name] = path
-    return paths
+    return write_jsonl(folder, make_splits(seed, sizes))
