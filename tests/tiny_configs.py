@@ -41,6 +41,24 @@ BART_TINY = dict(
 )
 
 
+ELECTRA_TINY = dict(TINY, embedding_size=16)
+UNTIED = dict(TINY, tie_word_embeddings=False)
+PAIRINGS = {
+    "bert2bert": (("Bert", TINY), ("Bert", TINY)),
+    "bert2gpt2": (("Bert", WIDE), ("GPT2", GPT2_TINY)),
+    "roberta2roberta": (("Roberta", TINY), ("Roberta", TINY)),
+    "roberta2gpt2": (("Roberta", TINY), ("GPT2", GPT2_TINY)),
+    "roberta2xlmroberta_untied": (("Roberta", TINY), ("XLMRoberta", UNTIED)),
+    "electra2bert": (("Electra", ELECTRA_TINY), ("Bert", TINY)),
+    "electra2electra": (("Electra", ELECTRA_TINY), ("Electra", ELECTRA_TINY)),
+    "bert2bert_untied": (("Bert", TINY), ("Bert", UNTIED)),
+    "bert2bart": (("Bert", TINY), ("Bart", BART_TINY)),
+    "bart2bart": (("Bart", BART_TINY), ("Bart", BART_TINY)),
+}
+"""name -> (encoder family, config kwargs), (decoder family, config kwargs): every family on both
+sides of a composite; the TF side and the ONNX room test each against the PyTorch side."""
+
+
 def randomize_(model: torch.nn.Module, std: float = 0.05) -> torch.nn.Module:
     """Perturb every parameter, so that zero biases and unit LayerNorm weights of a fresh model
     cannot hide a wrong bias, scale or order of operations."""

@@ -12,28 +12,18 @@ pytest.importorskip("onnxscript")
 
 import numpy as np
 import torch
-from tiny_configs import BART_TINY, BERTGEN_IDS, GPT2_TINY, TINY, WIDE, randomize_
+from tiny_configs import BERTGEN_IDS, TINY, randomize_
+from tiny_configs import PAIRINGS as TINY_PAIRINGS
 
 import warmstart.config as ws
 from warmstart import EncoderDecoderConfig, EncoderDecoderModel
 from warmstart.torch.export import export_onnx
 
-ELECTRA = dict(TINY, embedding_size=16)
-UNTIED = dict(TINY, tie_word_embeddings=False)
 PAIRINGS = {
-    "bert2bert": (("Bert", TINY), ("Bert", TINY)),
-    "bert2gpt2": (("Bert", WIDE), ("GPT2", GPT2_TINY)),
-    "roberta2roberta": (("Roberta", TINY), ("Roberta", TINY)),
-    "roberta2gpt2": (("Roberta", TINY), ("GPT2", GPT2_TINY)),
-    "roberta2xlmroberta_untied": (("Roberta", TINY), ("XLMRoberta", UNTIED)),
-    "electra2bert": (("Electra", ELECTRA), ("Bert", TINY)),
-    "electra2electra": (("Electra", ELECTRA), ("Electra", ELECTRA)),
-    "bert2bert_untied": (("Bert", TINY), ("Bert", UNTIED)),
-    "bert2bart": (("Bert", TINY), ("Bart", BART_TINY)),
-    "bart2bart": (("Bart", BART_TINY), ("Bart", BART_TINY)),
+    **TINY_PAIRINGS,
     "bertgen2bertgen": (("BertGeneration", TINY), ("BertGeneration", TINY)),
 }
-"""name -> (encoder family, kwargs), (decoder family, kwargs): every family on both sides."""
+"""The PyTorch side's pairings and BertGeneration on both sides."""
 TOKENS = dict(decoder_start_token_id=2, pad_token_id=1)
 # the cross-attention output projection of every decoder family
 CROSS_OUT = re.compile(

@@ -10,26 +10,11 @@ import pytest
 pytest.importorskip("tensorflow")
 
 import torch
-from tiny_configs import BART_TINY, GPT2_TINY, TINY, WIDE, randomize_
+from tiny_configs import PAIRINGS, randomize_
 
 import warmstart.config as ws
 from warmstart import EncoderDecoderConfig, EncoderDecoderModel
 
-ELECTRA = dict(TINY, embedding_size=16)
-UNTIED = dict(TINY, tie_word_embeddings=False)
-PAIRINGS = {
-    "bert2bert": (("Bert", TINY), ("Bert", TINY)),
-    "bert2gpt2": (("Bert", WIDE), ("GPT2", GPT2_TINY)),
-    "roberta2roberta": (("Roberta", TINY), ("Roberta", TINY)),
-    "roberta2gpt2": (("Roberta", TINY), ("GPT2", GPT2_TINY)),
-    "roberta2xlmroberta_untied": (("Roberta", TINY), ("XLMRoberta", UNTIED)),
-    "electra2bert": (("Electra", ELECTRA), ("Bert", TINY)),
-    "electra2electra": (("Electra", ELECTRA), ("Electra", ELECTRA)),
-    "bert2bert_untied": (("Bert", TINY), ("Bert", UNTIED)),
-    "bert2bart": (("Bert", TINY), ("Bart", BART_TINY)),
-    "bart2bart": (("Bart", BART_TINY), ("Bart", BART_TINY)),
-}
-"""name -> (encoder family, kwargs), (decoder family, kwargs): every family on both sides."""
 TOKENS = dict(decoder_start_token_id=2, pad_token_id=1, eos_token_id=3)
 
 
