@@ -22,7 +22,7 @@ demo: $(STAMP)
 	$(BIN)/python -m warmstart.demo
 
 test: $(STAMP) lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 # Timings against transformers, side by side in one run; never part of `make test`.
 bench: $(STAMP) bench-refs
