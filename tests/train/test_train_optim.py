@@ -41,6 +41,30 @@ def test_no_decay_on_biases_and_layer_norms():
     assert [g["weight_decay"] for g in opt.param_groups] == [0.01, 0.0]
 
 
+def test_fused_adamw_takes_the_loop_implementations_steps():
+    cfg = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2)
+    torch.manual_seed(0)
+    model = EncoderDecoderModel(EncoderDecoderConfig.from_encoder_decoder_configs(cfg, cfg))
+    twin = EncoderDecoderModel(model.config)
+    twin.load_state_dict(model.state_dict())
+    start = model.encoder.embeddings.word_embeddings.weight.detach().clone()
+    model.eval(), twin.eval()  # no dropout: the same gradients in both
+    fused = build_optimizer(model, 1e-2, 0.01)
+    assert all(g["fused"] for g in fused.param_groups)
+    loop = torch.optim.AdamW(
+        param_groups(twin, 0.01, lr=1e-2), lr=1e-2, eps=1e-8, foreach=False, fused=False
+    )
+    ids = torch.randint(3, 50, (2, 6))
+    for _ in range(3):
+        for m, opt in ((model, fused), (twin, loop)):
+            m(input_ids=ids, decoder_input_ids=ids, labels=ids).loss.backward()
+            opt.step()
+            opt.zero_grad()
+    for (name, a), b in zip(model.named_parameters(), twin.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
+    assert not torch.equal(model.encoder.embeddings.word_embeddings.weight, start)
+
+
 def test_new_parameters_get_their_own_learning_rate():
     cfg = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2)
     model = EncoderDecoderModel(EncoderDecoderConfig.from_encoder_decoder_configs(cfg, cfg))

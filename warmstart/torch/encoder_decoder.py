@@ -203,6 +203,7 @@ class EncoderDecoderModel(LoadingMixin, DecodingMixin, GenerationSettings, nn.Mo
         past_key_values: DecoderCache | None = None,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
+        loss_only: bool = False,
     ) -> Seq2SeqLMOutput | tuple:
         """Encode the source (unless ``encoder_outputs`` is given) and decode the target.
 
@@ -221,6 +222,9 @@ class EncoderDecoderModel(LoadingMixin, DecodingMixin, GenerationSettings, nn.Mo
                 states of both sides (default: each side as its own config's field of that name
                 says; the composite config's field is not read, as in transformers), computed by
                 an eager attention.
+            loss_only: with ``labels``, compute the vocabulary logits of the labelled positions
+                only (not those labelled -100) and return the loss without logits: the same loss
+                for less work where labels are padded (warmstart's trainer passes it).
 
         Returns:
             ``Seq2SeqLMOutput`` with ``loss`` (when labels are given), ``logits`` (B, T, V) and
@@ -254,6 +258,10 @@ class EncoderDecoderModel(LoadingMixin, DecodingMixin, GenerationSettings, nn.Mo
         given = decoder_input_ids if decoder_input_ids is not None else decoder_inputs_embeds
         cache = self._cache_for(use_cache, cache, given)
         asked = dict(output_attentions=output_attentions, output_hidden_states=output_hidden_states)
+        if loss_only:
+            if labels is None:
+                raise ValueError("loss_only=True needs labels: pass the targets as labels.")
+            asked["rows"] = labels != -100
         dec = self.decoder(
             decoder_input_ids,
             attention_mask=decoder_attention_mask,
@@ -263,7 +271,7 @@ class EncoderDecoderModel(LoadingMixin, DecodingMixin, GenerationSettings, nn.Mo
             cache=cache,
             **{k: v for k, v in asked.items() if v is not None},  # else each side reads its config
         )
-        out = _output(dec, labels, cache, encoder_outputs, enc)
+        out = _output(dec, labels, cache, encoder_outputs, enc, loss_only)
         return out.to_tuple() if return_dict is False else out
 
     def _decoder_inputs(
@@ -321,11 +329,19 @@ def _init_std(config: Any) -> float:
 
 
 def _output(
-    dec: Any, labels: Tensor | None, cache: DecoderCache | None, encoder_outputs: Any, enc: Tensor
+    dec: Any,
+    labels: Tensor | None,
+    cache: DecoderCache | None,
+    encoder_outputs: Any,
+    enc: Tensor,
+    loss_only: bool = False,
 ) -> Seq2SeqLMOutput:
-    """The composite's output from the decoder's, the loss when there are labels."""
+    """The composite's output from the decoder's, the loss when there are labels (``loss_only``:
+    the decoder's logits are the labelled positions' only, (N, V), and are not returned)."""
     logits, loss = dec.logits, None
-    if labels is not None:
+    if loss_only:
+        loss, logits = cross_entropy(logits, labels[labels != -100]), None
+    elif labels is not None:
         loss = cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1))
     return Seq2SeqLMOutput(
         loss,

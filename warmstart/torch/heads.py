@@ -175,9 +175,11 @@ class LMHeadDecoder(ResizableVocabulary, nn.Module):
         last_only: bool = False,
         output_attentions: bool | None = None,
         output_hidden_states: bool | None = None,
+        rows: Tensor | None = None,
     ) -> CausalLMOutput:
         """The logits (B, T, V); with ``cache``, continue after its ``length`` tokens; with
-        ``last_only``, only the last position's (B, 1, V). ``output_attentions`` /
+        ``last_only``, only the last position's (B, 1, V); with ``rows`` ((B, T) bool), only the
+        logits of the positions it marks, as (N, V) in row-major order. ``output_attentions`` /
         ``output_hidden_states`` (default: the config's fields) add the body's weights / states."""
         asked = dict(output_attentions=output_attentions, output_hidden_states=output_hidden_states)
         asked = {k: v for k, v in asked.items() if v is not None}  # else the body reads its config
@@ -191,6 +193,8 @@ class LMHeadDecoder(ResizableVocabulary, nn.Module):
             **asked,
         )
         h = out.last_hidden_state  # (B, T, C)
+        if rows is not None:
+            h = h[rows]  # (N, C)
         logits = self.head(h[:, -1:] if last_only else h)
         return CausalLMOutput(
             logits,

@@ -107,7 +107,7 @@ def eval_loss(
     for start in range(0, len(examples), batch_size):
         batch = collate(examples[start : start + batch_size], pad_token_id)
         n = int((batch["labels"] != -100).sum())
-        loss = model(**{k: v.to(device) for k, v in batch.items()}).loss
+        loss = model(**{k: v.to(device) for k, v in batch.items()}, loss_only=True).loss
         total += float(loss) * n
         tokens += n
     return total / max(1, tokens)
