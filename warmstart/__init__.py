@@ -51,24 +51,12 @@ _SIDES = {
 }
 
 _OTHER_NAMES: dict[str, tuple[str, ...]] = {
-    "torch": (
-        "AutoModel",
-        "AutoModelForCausalLM",
-        "AutoModelForSeq2SeqLM",
-        "EncoderDecoderModel",
-        "GenerateOutput",
-        "Seq2SeqLMOutput",
-        "shift_tokens_right",
-    ),
-    "tf": (
-        "TFAutoModel",
-        "TFAutoModelForCausalLM",
-        "TFAutoModelForSeq2SeqLM",
-        "TFEncoderDecoderModel",
-        "TFSeq2SeqLMOutput",
-    ),
+    "torch": ("AutoModel", "AutoModelForCausalLM", "AutoModelForSeq2SeqLM", "EncoderDecoderModel",
+              "GenerateOutput", "Seq2SeqLMOutput", "shift_tokens_right"),
+    "tf": ("TFAutoModel", "TFAutoModelForCausalLM", "TFAutoModelForSeq2SeqLM",
+           "TFEncoderDecoderModel", "TFSeq2SeqLMOutput"),
     "flax": ("FlaxEncoderDecoderModel",),
-}
+}  # fmt: skip
 """Each side's public names besides its family classes: the composite, Auto classes, outputs."""
 
 _LAZY: dict[str, str] = {

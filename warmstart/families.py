@@ -1,10 +1,5 @@
 """The architecture families, one row per ``model_type``: the table every room and the lazy public
-names read. Framework-free: class names are strings; each room looks them up in its own package.
-
-Adding a family: one row here (with its layout in :mod:`warmstart.keys` and its config class in
-:mod:`warmstart.config`), and in each room that has it the classes the row names, defined in
-``models/<module>.py``.
-"""
+names read. Framework-free: class names are strings, each room finds them in its own package."""
 
 from __future__ import annotations
 
@@ -13,18 +8,10 @@ from dataclasses import dataclass
 from . import keys
 from .config import supported_families
 
-SIDES = ("torch", "tf", "flax")
+SIDES = {"torch": "PyTorch", "tf": "TensorFlow", "flax": "Flax"}
 """The rooms whose classes a row names (the ONNX room runs exported graphs, not families)."""
 
-SIDE_NAMES = {"torch": "PyTorch", "tf": "TensorFlow", "flax": "Flax"}
-
-
-@dataclass(frozen=True)
-class Classes:
-    """One side's public class names of a family; None where the side has no such class."""
-
-    encoder: str | None  # the bare model (AutoModel's class)
-    decoder: str | None  # the causal LM (AutoModelForCausalLM's class)
+Names = tuple[str | None, str | None]  # (encoder class, decoder class); None: the side has none
 
 
 @dataclass(frozen=True)
@@ -33,10 +20,11 @@ class Family:
 
     Attributes:
         model_type: the ``model_type`` of its config.json.
-        module: the file ``models/<module>.py`` that defines its classes in the PyTorch and TF
-            rooms.
-        torch, tf, flax: that side's class names; None where the side lacks the family.
-        layout: how its checkpoints name tensors (:mod:`warmstart.keys`).
+        module: the file ``models/<module>.py`` that defines its PyTorch and TF classes.
+        torch: its PyTorch class names; the TF ones are the same with ``TF`` in front, as in
+            transformers.
+        flax: its Flax class names; None where Flax lacks the family.
+        layout: how its checkpoints name tensors.
         always_causal: the decoder's self-attention is causal whatever ``is_decoder`` says (GPT-2,
             BART's decoder), as in transformers.
         tied: the (PyTorch) names of the tensors that alias the word embeddings when tied.
@@ -44,71 +32,44 @@ class Family:
 
     model_type: str
     module: str
-    torch: Classes | None
-    tf: Classes | None
-    flax: Classes | None
+    torch: tuple[str, str]
+    flax: Names | None
     layout: keys.KeyLayout
     always_causal: bool = False
     tied: tuple[str, ...] = ()
 
-    def classes(self, side: str) -> Classes | None:
-        """``side``'s class names (``"torch"``, ``"tf"``, ``"flax"``), None where it lacks them."""
+    def names(self, side: str) -> Names | None:
+        """``side``'s (encoder, decoder) class names, None where it lacks the family."""
+        if side == "tf":
+            return tuple(f"TF{name}" for name in self.torch)
         return getattr(self, side)
 
 
-def _row(
-    model_type: str,
-    module: str,
-    torch: tuple[str, str],
-    flax: tuple[str | None, str] | None,
-    layout: keys.KeyLayout,
-    always_causal: bool = False,
-    tied: tuple[str, ...] = (),
-) -> Family:
-    """A row whose TF names are the PyTorch ones with ``TF`` in front, as in transformers."""
-    return Family(
-        model_type,
-        module,
-        Classes(*torch),
-        Classes(*(f"TF{name}" for name in torch)),
-        None if flax is None else Classes(*flax),
-        layout,
-        always_causal,
-        tied,
-    )
-
-
-_ROWS = (
-    _row("bert", module="bert", torch=("BertModel", "BertLMHeadModel"),
-         flax=("FlaxBertModel", "FlaxBertForCausalLM"), layout=keys.BERT,
-         tied=("cls.predictions.decoder.weight",)),
-    _row("bert-generation", module="bert_generation",
-         torch=("BertGenerationEncoder", "BertGenerationDecoder"),
-         flax=("FlaxBertGenerationEncoder", "FlaxBertGenerationDecoder"),
-         layout=keys.BERT_GENERATION, tied=("lm_head.decoder.weight",)),
-    _row("roberta", module="roberta", torch=("RobertaModel", "RobertaForCausalLM"),
-         flax=("FlaxRobertaModel", "FlaxRobertaForCausalLM"), layout=keys.ROBERTA,
-         tied=("lm_head.decoder.weight",)),
+FAMILIES: dict[str, Family] = {row.model_type: row for row in (
+    Family("bert", "bert", ("BertModel", "BertLMHeadModel"),
+           ("FlaxBertModel", "FlaxBertForCausalLM"), keys.BERT,
+           tied=("cls.predictions.decoder.weight",)),
+    Family("bert-generation", "bert_generation", ("BertGenerationEncoder", "BertGenerationDecoder"),
+           ("FlaxBertGenerationEncoder", "FlaxBertGenerationDecoder"), keys.BERT_GENERATION,
+           tied=("lm_head.decoder.weight",)),
+    Family("roberta", "roberta", ("RobertaModel", "RobertaForCausalLM"),
+           ("FlaxRobertaModel", "FlaxRobertaForCausalLM"), keys.ROBERTA,
+           tied=("lm_head.decoder.weight",)),
     # the RoBERTa classes on PyTorch and TF (transformers' XLMRoberta* only rename them)
-    _row("xlm-roberta", module="roberta", torch=("RobertaModel", "RobertaForCausalLM"),
-         flax=("FlaxXLMRobertaModel", "FlaxXLMRobertaForCausalLM"), layout=keys.ROBERTA,
-         tied=("lm_head.decoder.weight",)),
-    _row("electra", module="electra", torch=("ElectraModel", "ElectraForCausalLM"),
-         flax=("FlaxElectraModel", "FlaxElectraForCausalLM"), layout=keys.ELECTRA,
-         tied=("generator_lm_head.weight",)),
-    # no Flax; never tied: the head's output_embedding_size rows are not the input embeddings
-    _row("rembert", module="rembert", torch=("RemBertModel", "RemBertForCausalLM"),
-         flax=None, layout=keys.REMBERT),
-    # Flax: a decoder only
-    _row("gpt2", module="gpt2", torch=("GPT2Model", "GPT2LMHeadModel"),
-         flax=(None, "FlaxGPT2LMHeadModel"), layout=keys.GPT2, always_causal=True,
-         tied=("lm_head.weight",)),
-    _row("bart", module="bart", torch=("BartModel", "BartForCausalLM"),
-         flax=("FlaxBartModel", "FlaxBartForCausalLM"), layout=keys.BART, always_causal=True,
-         tied=("lm_head.weight", "encoder.embed_tokens.weight", "decoder.embed_tokens.weight")),
-)  # fmt: skip
-
-FAMILIES: dict[str, Family] = {row.model_type: row for row in _ROWS}
+    Family("xlm-roberta", "roberta", ("RobertaModel", "RobertaForCausalLM"),
+           ("FlaxXLMRobertaModel", "FlaxXLMRobertaForCausalLM"), keys.ROBERTA,
+           tied=("lm_head.decoder.weight",)),
+    Family("electra", "electra", ("ElectraModel", "ElectraForCausalLM"),
+           ("FlaxElectraModel", "FlaxElectraForCausalLM"), keys.ELECTRA,
+           tied=("generator_lm_head.weight",)),
+    # never tied: the head's output_embedding_size rows are not the input embeddings
+    Family("rembert", "rembert", ("RemBertModel", "RemBertForCausalLM"), None, keys.REMBERT),
+    Family("gpt2", "gpt2", ("GPT2Model", "GPT2LMHeadModel"), (None, "FlaxGPT2LMHeadModel"),
+           keys.GPT2, always_causal=True, tied=("lm_head.weight",)),
+    Family("bart", "bart", ("BartModel", "BartForCausalLM"),
+           ("FlaxBartModel", "FlaxBartForCausalLM"), keys.BART, always_causal=True,
+           tied=("lm_head.weight", "encoder.embed_tokens.weight", "decoder.embed_tokens.weight")),
+)}  # fmt: skip
 """model_type -> its family."""
 
 
@@ -116,8 +77,7 @@ def family(model_type: str, side: str) -> Family:
     """The family of ``model_type``, checked to have classes on ``side``.
 
     Raises:
-        ValueError: the model_type is no family, or ``side`` lacks it (the message names the sides
-            that have it).
+        ValueError: the model_type is no family, or ``side`` lacks it (naming the sides that have it).
     """
     row = FAMILIES.get(model_type)
     if row is None:
@@ -125,19 +85,15 @@ def family(model_type: str, side: str) -> Family:
             f"model_type {model_type!r} is not supported as an encoder or decoder. "
             f"{supported_families()}"
         )
-    if row.classes(side) is None:
-        have = ", ".join(SIDE_NAMES[s] for s in SIDES if row.classes(s) is not None)
+    if row.names(side) is None:
+        have = ", ".join(name for s, name in SIDES.items() if row.names(s) is not None)
         raise ValueError(
-            f"model_type {model_type!r} has no {SIDE_NAMES[side]} classes; it is on: {have}."
+            f"model_type {model_type!r} has no {SIDES[side]} classes; it is on: {have}."
         )
     return row
 
 
 def public_names(side: str) -> list[str]:
     """Every public class name the table gives ``side``, each once, in table order."""
-    names: dict[str, None] = {}
-    for row in _ROWS:
-        classes = row.classes(side)
-        if classes is not None:
-            names.update((n, None) for n in (classes.encoder, classes.decoder) if n is not None)
-    return list(names)
+    found = (row.names(side) or () for row in FAMILIES.values())
+    return list(dict.fromkeys(name for names in found for name in names if name is not None))

@@ -45,18 +45,18 @@ def test_every_config_family_has_one_row():
 def test_a_row_names_its_key_layout_and_a_decoder_on_pytorch(model_type):
     row = families.FAMILIES[model_type]
     assert row.layout is keys.layout(model_type)
-    assert row.torch is not None and row.torch.encoder and row.torch.decoder
+    assert all(row.torch)
     assert row.module.isidentifier()
 
 
 @pytest.mark.parametrize("side", families.SIDES)
 def test_a_sides_names_carry_its_prefix_and_every_family_on_it_decodes(side):
     for row in families.FAMILIES.values():
-        classes = row.classes(side)
-        if classes is None:
+        names = row.names(side)
+        if names is None:
             continue
-        assert classes.decoder is not None, (row.model_type, side)
-        for name in (classes.encoder, classes.decoder):
+        assert names[1] is not None, (row.model_type, side)
+        for name in names:
             if name is not None:
                 assert name.startswith(PREFIX[side]) and name[len(PREFIX[side])].isupper()
                 assert side != "torch" or not name.startswith(("TF", "Flax")), name
@@ -66,8 +66,7 @@ def test_a_sides_names_carry_its_prefix_and_every_family_on_it_decodes(side):
 def test_two_rows_share_a_class_name_only_when_they_share_its_file(side):
     owner: dict[str, str] = {}
     for row in families.FAMILIES.values():
-        classes = row.classes(side)
-        for name in (classes.encoder, classes.decoder) if classes else ():
+        for name in row.names(side) or ():
             if name is not None:
                 assert owner.setdefault(name, row.module) == row.module, name
 
@@ -84,7 +83,7 @@ def test_an_unknown_model_type_is_one_error_listing_the_families():
 
 def test_a_side_without_the_family_says_where_it_is():
     missing = [
-        (t, s) for t, r in families.FAMILIES.items() for s in families.SIDES if not r.classes(s)
+        (t, s) for t, r in families.FAMILIES.items() for s in families.SIDES if not r.names(s)
     ]
     assert missing, "the check needs a family one side lacks"
     model_type, side = missing[0]

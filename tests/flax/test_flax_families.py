@@ -29,8 +29,8 @@ def test_the_tables_names_are_the_classes_the_room_uses(model_type):
     config = AutoConfig.for_model(model_type)
     assert room.family(config) is fam
     assert fam.tied == row.tied
-    assert (fam.encoder is None) == (row.flax.encoder is None)
-    for name, is_decoder in ((row.flax.encoder, False), (row.flax.decoder, True)):
+    assert (fam.encoder is None) == (row.flax[0] is None)
+    for name, is_decoder in zip(row.flax, (False, True)):
         if name is None:
             continue
         cls = getattr(warmstart, name)

@@ -21,9 +21,9 @@ from warmstart.tf import families as room
 @pytest.mark.parametrize("model_type", sorted(families.FAMILIES))
 def test_the_tables_names_are_the_classes_the_room_uses(model_type):
     row, fam = families.FAMILIES[model_type], room.FAMILIES[model_type]
-    assert getattr(warmstart, row.tf.encoder) is fam.encoder
-    assert getattr(warmstart, row.tf.decoder) is fam.decoder
-    assert getattr(warmstart.tf, row.tf.decoder) is fam.decoder
+    encoder, decoder = row.names("tf")
+    assert getattr(warmstart, encoder) is fam.encoder and getattr(warmstart, decoder) is fam.decoder
+    assert getattr(warmstart.tf, decoder) is fam.decoder
     config = AutoConfig.for_model(model_type)
     assert room.family(config) == fam
     assert TFAutoModel.model_class(config) is fam.encoder

@@ -20,9 +20,9 @@ ROWS = sorted(families.FAMILIES)
 @pytest.mark.parametrize("model_type", ROWS)
 def test_the_tables_names_are_the_classes_the_room_uses(model_type):
     row, fam = families.FAMILIES[model_type], room.FAMILIES[model_type]
-    assert getattr(warmstart, row.torch.encoder) is fam.encoder
-    assert getattr(warmstart, row.torch.decoder) is fam.decoder
-    assert getattr(warmstart.torch, row.torch.decoder) is fam.decoder
+    encoder, decoder = row.names("torch")
+    assert getattr(warmstart, encoder) is fam.encoder and getattr(warmstart, decoder) is fam.decoder
+    assert getattr(warmstart.torch, decoder) is fam.decoder
     assert fam.always_causal == row.always_causal
     config = AutoConfig.for_model(model_type)
     assert room.family(config) is fam

@@ -1,8 +1,6 @@
 """The JAX/Flax side: transformers 4.x's Flax classes (``FlaxEncoderDecoderModel``,
 ``FlaxBertModel``, ``FlaxBertForCausalLM``, ...) over the framework-free core. Imports jax and flax,
-never torch.
-
-The family classes are exported here under the names of the core's family table
+never torch. The family classes are exported under the names of the core's table
 (:mod:`warmstart.families`)."""
 
 from .encoder_decoder import FlaxEncoderDecoderModel, FlaxSeq2SeqLMOutput, shift_tokens_right

@@ -1,6 +1,6 @@
-"""The Flax modules of each architecture family, looked up by ``model_type``. The family table is
-the core's (:mod:`warmstart.families`): the public class names, tied names and key layout; this
-module only says which linen modules build each family's file of ``models/``."""
+"""The Flax modules of each family, looked up by ``model_type``: the core's table
+(:mod:`warmstart.families`) names the classes and tied tensors; this module only says which linen
+modules build each row's ``module`` here."""
 
 from __future__ import annotations
 
@@ -15,16 +15,18 @@ from .models.bart import BartForCausalLMModule, BartModule
 from .models.bert import BertLMHeadModule, encoder_module
 from .models.gpt2 import GPT2LMHeadModule
 
+Build = Callable[[Config], nn.Module]
+
 
 @dataclass(frozen=True)
 class Family:
-    encoder: Callable[[Config], nn.Module] | None  # None: the family only decodes here (GPT-2)
-    decoder: Callable[[Config], nn.Module]
+    encoder: Build | None  # None: the family only decodes here (GPT-2)
+    decoder: Build
     tied: tuple[str, ...] = ()  # PyTorch names of tensors that alias the word embeddings when tied
 
 
 _BERT = (encoder_module, BertLMHeadModule)  # one body; models/bert.py picks the head by model_type
-MODULES: dict[str, tuple[Callable[[Config], nn.Module] | None, Callable[[Config], nn.Module]]] = {
+MODULES: dict[str, tuple[Build | None, Build]] = {
     "bert": _BERT,
     "bert_generation": _BERT,
     "roberta": _BERT,
@@ -34,13 +36,8 @@ MODULES: dict[str, tuple[Callable[[Config], nn.Module] | None, Callable[[Config]
 }
 """A row's ``module`` -> the (encoder, decoder) linen modules that build it on this side."""
 
-
-def _modules(row: families.Family) -> Family:
-    return Family(*MODULES[row.module], row.tied)
-
-
 FAMILIES: dict[str, Family] = {
-    model_type: _modules(row) for model_type, row in families.FAMILIES.items() if row.flax
+    t: Family(*MODULES[row.module], row.tied) for t, row in families.FAMILIES.items() if row.flax
 }
 """model_type -> its encoder and decoder modules (GPT-2 only decodes)."""
 

@@ -40,9 +40,7 @@ class _TFAuto:
                 f"{cls.__name__} loads one encoder or decoder; load an encoder-decoder with "
                 "TFAutoModelForSeq2SeqLM or TFEncoderDecoderModel.from_pretrained."
             )
-        if cls.role == "seq2seq":
-            return TFEncoderDecoderModel
-        return getattr(family(config), cls.role)
+        return TFEncoderDecoderModel if cls.role == "seq2seq" else getattr(family(config), cls.role)
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs: Any):

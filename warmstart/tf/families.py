@@ -17,13 +17,10 @@ class Family(NamedTuple):
 
 def _classes(row: families.Family) -> Family:
     module = importlib.import_module(f"{__package__}.models.{row.module}")
-    names = row.classes("tf")
-    return Family(getattr(module, names.encoder), getattr(module, names.decoder))
+    return Family(*(getattr(module, name) for name in row.names("tf")))
 
 
-FAMILIES: dict[str, Family] = {
-    model_type: _classes(row) for model_type, row in families.FAMILIES.items() if row.tf
-}
+FAMILIES: dict[str, Family] = {t: _classes(row) for t, row in families.FAMILIES.items()}
 """model_type -> (encoder class, decoder class)."""
 
 CLASSES: dict[str, type] = {cls.__name__: cls for fam in FAMILIES.values() for cls in fam}

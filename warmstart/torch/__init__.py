@@ -1,9 +1,8 @@
 """The PyTorch side: encoders, decoders and ``EncoderDecoderModel`` as ``torch.nn`` modules.
 
 Imports the framework-free core (configs, names to files, key layouts, tokenizers, generation
-settings) and torch; never TensorFlow or JAX. The family classes (``BertModel``, ``GPT2LMHeadModel``,
-...) are defined in ``models/<family>.py`` and exported here under the names of the core's family
-table (:mod:`warmstart.families`).
+settings) and torch; never TensorFlow or JAX. The family classes are exported under the names of
+the core's table (:mod:`warmstart.families`).
 """
 
 from .auto import AutoModel, AutoModelForCausalLM, AutoModelForSeq2SeqLM

@@ -1,8 +1,5 @@
-"""The PyTorch classes of each architecture family, looked up by ``model_type``.
-
-The family table is the core's (:mod:`warmstart.families`): its class names, causal flag and key
-layout; this module only finds the names in ``models/<module>.py``.
-"""
+"""The PyTorch classes of each family, looked up by ``model_type``: the core's table
+(:mod:`warmstart.families`) names them; this module finds them in ``models/<module>.py``."""
 
 from __future__ import annotations
 
@@ -17,30 +14,17 @@ from ..config import Config
 
 @dataclass(frozen=True)
 class Family:
-    """One family's classes.
-
-    Attributes:
-        encoder: the bare model (``AutoModel``'s class).
-        decoder: the causal-LM model (``AutoModelForCausalLM``'s class).
-        always_causal: the decoder's self-attention is causal whatever ``is_decoder`` says
-            (GPT-2, BART's decoder), as in transformers.
-    """
-
-    encoder: type[nn.Module]
-    decoder: type[nn.Module]
-    always_causal: bool = False
+    encoder: type[nn.Module]  # the bare model (AutoModel's class)
+    decoder: type[nn.Module]  # the causal LM (AutoModelForCausalLM's class)
+    always_causal: bool = False  # the core's flag: causal whatever is_decoder says (GPT-2, BART)
 
 
 def _classes(row: families.Family) -> Family:
     module = importlib.import_module(f"{__package__}.models.{row.module}")
-    names = row.classes("torch")
-    encoder, decoder = getattr(module, names.encoder), getattr(module, names.decoder)
-    return Family(encoder, decoder, row.always_causal)
+    return Family(*(getattr(module, name) for name in row.torch), row.always_causal)
 
 
-FAMILIES: dict[str, Family] = {
-    model_type: _classes(row) for model_type, row in families.FAMILIES.items() if row.torch
-}
+FAMILIES: dict[str, Family] = {t: _classes(row) for t, row in families.FAMILIES.items()}
 """model_type -> its encoder and decoder classes, and whether the decoder is always causal."""
 
 CLASSES: dict[str, type[nn.Module]] = {
