@@ -4,7 +4,8 @@ The public names keep transformers' spelling, so code ports by changing the impo
 warmstart`` imports no framework: configs, tokenizers and generation settings are the framework-free
 core; the models resolve on first use from their framework's side (PEP 562 ``__getattr__``):
 ``EncoderDecoderModel`` and the other PyTorch classes from :mod:`warmstart.torch`, the ``TF*`` classes
-from :mod:`warmstart.tf`, the ``Flax*`` classes from :mod:`warmstart.flax`.
+from :mod:`warmstart.tf`, the ``Flax*`` classes from :mod:`warmstart.flax`. The family classes' names
+on each side come from the core's family table (:mod:`warmstart.families`).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from . import families
 from .config import (
     AutoConfig,
     BartConfig,
@@ -48,74 +50,22 @@ _SIDES = {
     "flax": ("warmstart.flax", ("jax", "jaxlib", "flax", "optax"), "flax"),
 }
 
+_OTHER_NAMES: dict[str, tuple[str, ...]] = {
+    "torch": ("AutoModel", "AutoModelForCausalLM", "AutoModelForSeq2SeqLM", "EncoderDecoderModel",
+              "GenerateOutput", "Seq2SeqLMOutput", "shift_tokens_right"),
+    "tf": ("TFAutoModel", "TFAutoModelForCausalLM", "TFAutoModelForSeq2SeqLM",
+           "TFEncoderDecoderModel", "TFSeq2SeqLMOutput"),
+    "flax": ("FlaxEncoderDecoderModel",),
+}  # fmt: skip
+"""Each side's public names besides its family classes: the composite, Auto classes, outputs."""
+
 _LAZY: dict[str, str] = {
-    name: "torch"
-    for name in (
-        "AutoModel",
-        "AutoModelForCausalLM",
-        "AutoModelForSeq2SeqLM",
-        "BartForCausalLM",
-        "BartModel",
-        "BertGenerationDecoder",
-        "BertGenerationEncoder",
-        "BertLMHeadModel",
-        "BertModel",
-        "ElectraForCausalLM",
-        "ElectraModel",
-        "EncoderDecoderModel",
-        "GPT2LMHeadModel",
-        "GPT2Model",
-        "GenerateOutput",
-        "RemBertForCausalLM",
-        "RemBertModel",
-        "RobertaForCausalLM",
-        "RobertaModel",
-        "Seq2SeqLMOutput",
-        "shift_tokens_right",
-    )
+    name: side
+    for side in families.SIDES
+    for name in sorted((*_OTHER_NAMES[side], *families.public_names(side)))
 }
-_TF_NAMES: tuple[str, ...] = (
-    "TFAutoModel",
-    "TFAutoModelForCausalLM",
-    "TFAutoModelForSeq2SeqLM",
-    "TFBartForCausalLM",
-    "TFBartModel",
-    "TFBertGenerationDecoder",
-    "TFBertGenerationEncoder",
-    "TFBertLMHeadModel",
-    "TFBertModel",
-    "TFElectraForCausalLM",
-    "TFElectraModel",
-    "TFEncoderDecoderModel",
-    "TFGPT2LMHeadModel",
-    "TFGPT2Model",
-    "TFRemBertForCausalLM",
-    "TFRemBertModel",
-    "TFRobertaForCausalLM",
-    "TFRobertaModel",
-    "TFSeq2SeqLMOutput",
-)
-"""The TensorFlow side's public names (:mod:`warmstart.tf`)."""
-_FLAX_NAMES: tuple[str, ...] = (
-    "FlaxBartForCausalLM",
-    "FlaxBartModel",
-    "FlaxBertForCausalLM",
-    "FlaxBertGenerationDecoder",
-    "FlaxBertGenerationEncoder",
-    "FlaxBertModel",
-    "FlaxElectraForCausalLM",
-    "FlaxElectraModel",
-    "FlaxEncoderDecoderModel",
-    "FlaxGPT2LMHeadModel",
-    "FlaxRobertaForCausalLM",
-    "FlaxRobertaModel",
-    "FlaxXLMRobertaForCausalLM",
-    "FlaxXLMRobertaModel",
-)
-"""The Flax side's public names (:mod:`warmstart.flax`)."""
-_LAZY.update({name: "tf" for name in _TF_NAMES})
-_LAZY.update({name: "flax" for name in _FLAX_NAMES})
-"""Public name -> the framework side that defines it."""
+"""Public name -> the framework side that defines it: the core's family table (its class names on
+each side) and the names above."""
 
 
 def import_side(side: str, wanted_by: str) -> Any:

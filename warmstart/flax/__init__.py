@@ -1,43 +1,21 @@
 """The JAX/Flax side: transformers 4.x's Flax classes (``FlaxEncoderDecoderModel``,
 ``FlaxBertModel``, ``FlaxBertForCausalLM``, ...) over the framework-free core. Imports jax and flax,
-never torch."""
+never torch. The family classes are exported under the names of the core's table
+(:mod:`warmstart.families`)."""
 
 from .encoder_decoder import FlaxEncoderDecoderModel, FlaxSeq2SeqLMOutput, shift_tokens_right
+from .families import classes
 from .generation import FlaxGenerateOutput
-from .pretrained import (
-    FlaxBartForCausalLM,
-    FlaxBartModel,
-    FlaxBertForCausalLM,
-    FlaxBertGenerationDecoder,
-    FlaxBertGenerationEncoder,
-    FlaxBertModel,
-    FlaxCausalLMOutput,
-    FlaxElectraForCausalLM,
-    FlaxElectraModel,
-    FlaxGPT2LMHeadModel,
-    FlaxRobertaForCausalLM,
-    FlaxRobertaModel,
-    FlaxXLMRobertaForCausalLM,
-    FlaxXLMRobertaModel,
-)
+from .pretrained import FlaxCausalLMOutput
+
+CLASSES = classes()
+globals().update(CLASSES)
 
 __all__ = [
-    "FlaxBartForCausalLM",
-    "FlaxBartModel",
-    "FlaxBertForCausalLM",
-    "FlaxBertGenerationDecoder",
-    "FlaxBertGenerationEncoder",
-    "FlaxBertModel",
     "FlaxCausalLMOutput",
-    "FlaxElectraForCausalLM",
-    "FlaxElectraModel",
     "FlaxEncoderDecoderModel",
-    "FlaxGPT2LMHeadModel",
     "FlaxGenerateOutput",
-    "FlaxRobertaForCausalLM",
-    "FlaxRobertaModel",
     "FlaxSeq2SeqLMOutput",
-    "FlaxXLMRobertaForCausalLM",
-    "FlaxXLMRobertaModel",
     "shift_tokens_right",
+    *CLASSES,
 ]

@@ -1,5 +1,6 @@
-"""The Flax modules of each architecture family, looked up by ``model_type``: one explicit table
-(how checkpoints name tensors is framework-free, in :mod:`warmstart.keys`)."""
+"""The Flax modules of each family, looked up by ``model_type``: the core's table
+(:mod:`warmstart.families`) names the classes and tied tensors; this module only says which linen
+modules build each row's ``module`` here."""
 
 from __future__ import annotations
 
@@ -8,43 +9,50 @@ from dataclasses import dataclass
 
 import flax.linen as nn
 
-from ..config import Config, supported_families
+from .. import families
+from ..config import Config
 from .models.bart import BartForCausalLMModule, BartModule
 from .models.bert import BertLMHeadModule, encoder_module
 from .models.gpt2 import GPT2LMHeadModule
 
+Build = Callable[[Config], nn.Module]
+
 
 @dataclass(frozen=True)
 class Family:
-    encoder: Callable[[Config], nn.Module] | None
-    decoder: Callable[[Config], nn.Module]
+    encoder: Build | None  # None: the family only decodes here (GPT-2)
+    decoder: Build
     tied: tuple[str, ...] = ()  # PyTorch names of tensors that alias the word embeddings when tied
 
 
-_BERT_LIKE = {
-    "bert": ("cls.predictions.decoder.weight",),
-    "roberta": ("lm_head.decoder.weight",),
-    "xlm-roberta": ("lm_head.decoder.weight",),
-    "electra": ("generator_lm_head.weight",),
-    "bert-generation": ("lm_head.decoder.weight",),
+_BERT = (encoder_module, BertLMHeadModule)  # one body; models/bert.py picks the head by model_type
+MODULES: dict[str, tuple[Build | None, Build]] = {
+    "bert": _BERT,
+    "bert_generation": _BERT,
+    "roberta": _BERT,
+    "electra": _BERT,
+    "gpt2": (None, GPT2LMHeadModule),
+    "bart": (BartModule, BartForCausalLMModule),
 }
+"""A row's ``module`` -> the (encoder, decoder) linen modules that build it on this side."""
 
 FAMILIES: dict[str, Family] = {
-    **{k: Family(encoder_module, BertLMHeadModule, tied) for k, tied in _BERT_LIKE.items()},
-    "gpt2": Family(None, GPT2LMHeadModule, ("lm_head.weight",)),
-    "bart": Family(
-        BartModule,
-        BartForCausalLMModule,
-        ("lm_head.weight", "encoder.embed_tokens.weight", "decoder.embed_tokens.weight"),
-    ),
+    t: Family(*MODULES[row.module], row.tied) for t, row in families.FAMILIES.items() if row.flax
 }
 """model_type -> its encoder and decoder modules (GPT-2 only decodes)."""
 
 
 def family(config: Config) -> Family:
-    if config.model_type not in FAMILIES:
-        raise ValueError(
-            f"model_type {config.model_type!r} is not supported as an encoder or decoder. "
-            f"{supported_families()}"
-        )
-    return FAMILIES[config.model_type]
+    """The modules of ``config``'s model_type.
+
+    Raises:
+        ValueError: the model_type is no family, or has no Flax classes (RemBERT).
+    """
+    return FAMILIES[families.family(config.model_type, "flax").model_type]
+
+
+def classes() -> dict[str, type]:
+    """Public name -> class, every family's (the names the core's table gives this side)."""
+    from . import pretrained  # the classes' home, which itself reads this table
+
+    return {name: getattr(pretrained, name) for name in families.public_names("flax")}

@@ -15,7 +15,7 @@ from .families import family
 
 
 class _TFAuto:
-    role = 0  # 0: the encoder class (TFAutoModel), 1: the decoder (causal LM), 2: seq2seq
+    role = ""  # "encoder" (TFAutoModel), "decoder" (TFAutoModelForCausalLM) or "seq2seq"
 
     def __init__(self) -> None:
         raise TypeError(
@@ -30,8 +30,8 @@ class _TFAuto:
         Raises:
             ValueError: the model_type has no class in this role (the message says which to use).
         """
-        if isinstance(config, EncoderDecoderConfig) != (cls.role == 2):
-            if cls.role == 2:
+        if isinstance(config, EncoderDecoderConfig) != (cls.role == "seq2seq"):
+            if cls.role == "seq2seq":
                 raise ValueError(
                     f"A {config.model_type!r} checkpoint is one stack, not an encoder-decoder: build "
                     "one with TFEncoderDecoderModel.from_encoder_decoder_pretrained(encoder, decoder)."
@@ -40,7 +40,7 @@ class _TFAuto:
                 f"{cls.__name__} loads one encoder or decoder; load an encoder-decoder with "
                 "TFAutoModelForSeq2SeqLM or TFEncoderDecoderModel.from_pretrained."
             )
-        return TFEncoderDecoderModel if cls.role == 2 else family(config)[cls.role]
+        return TFEncoderDecoderModel if cls.role == "seq2seq" else getattr(family(config), cls.role)
 
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path: str | os.PathLike, **kwargs: Any):
@@ -63,16 +63,16 @@ class _TFAuto:
 class TFAutoModel(_TFAuto):
     """An encoder (``TFBertModel``, ``TFRobertaModel``, ...) by model_type."""
 
-    role = 0
+    role = "encoder"
 
 
 class TFAutoModelForCausalLM(_TFAuto):
     """A decoder (``TFBertLMHeadModel``, ``TFGPT2LMHeadModel``, ...) by model_type."""
 
-    role = 1
+    role = "decoder"
 
 
 class TFAutoModelForSeq2SeqLM(_TFAuto):
     """A ``TFEncoderDecoderModel`` from an encoder-decoder checkpoint."""
 
-    role = 2
+    role = "seq2seq"

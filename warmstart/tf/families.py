@@ -1,34 +1,36 @@
-"""The TensorFlow classes of each family, looked up by ``model_type`` (the checkpoint names are the
-core's :mod:`warmstart.keys`)."""
+"""The TensorFlow classes of each family, looked up by ``model_type``: the core's table
+(:mod:`warmstart.families`) names them; this module finds them in ``models/<module>.py``."""
 
 from __future__ import annotations
 
-from ..config import Config, supported_families
-from .models.bart import TFBartForCausalLM, TFBartModel
-from .models.bert import TFBertLMHeadModel, TFBertModel
-from .models.bert_generation import TFBertGenerationDecoder, TFBertGenerationEncoder
-from .models.electra import TFElectraForCausalLM, TFElectraModel
-from .models.gpt2 import TFGPT2LMHeadModel, TFGPT2Model
-from .models.rembert import TFRemBertForCausalLM, TFRemBertModel
-from .models.roberta import TFRobertaForCausalLM, TFRobertaModel
+import importlib
+from typing import NamedTuple
 
-FAMILIES: dict[str, tuple[type, type]] = {
-    "bert": (TFBertModel, TFBertLMHeadModel),
-    "bert-generation": (TFBertGenerationEncoder, TFBertGenerationDecoder),
-    "roberta": (TFRobertaModel, TFRobertaForCausalLM),
-    "xlm-roberta": (TFRobertaModel, TFRobertaForCausalLM),
-    "electra": (TFElectraModel, TFElectraForCausalLM),
-    "rembert": (TFRemBertModel, TFRemBertForCausalLM),
-    "gpt2": (TFGPT2Model, TFGPT2LMHeadModel),
-    "bart": (TFBartModel, TFBartForCausalLM),
-}
+from .. import families
+from ..config import Config
+
+
+class Family(NamedTuple):
+    encoder: type  # the bare model (TFAutoModel's class)
+    decoder: type  # the causal LM (TFAutoModelForCausalLM's class)
+
+
+def _classes(row: families.Family) -> Family:
+    module = importlib.import_module(f"{__package__}.models.{row.module}")
+    return Family(*(getattr(module, name) for name in row.names("tf")))
+
+
+FAMILIES: dict[str, Family] = {t: _classes(row) for t, row in families.FAMILIES.items()}
 """model_type -> (encoder class, decoder class)."""
 
+CLASSES: dict[str, type] = {cls.__name__: cls for fam in FAMILIES.values() for cls in fam}
+"""Public name -> class, every family's (the names the core's table gives this side)."""
 
-def family(config: Config) -> tuple[type, type]:
-    if config.model_type not in FAMILIES:
-        raise ValueError(
-            f"model_type {config.model_type!r} is not supported as an encoder or decoder. "
-            f"{supported_families()}"
-        )
-    return FAMILIES[config.model_type]
+
+def family(config: Config) -> Family:
+    """The classes of ``config``'s model_type.
+
+    Raises:
+        ValueError: the model_type is no family (the message lists those supported).
+    """
+    return FAMILIES[families.family(config.model_type, "tf").model_type]

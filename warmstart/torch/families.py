@@ -1,61 +1,45 @@
-"""The PyTorch classes of each architecture family, looked up by ``model_type``: one explicit table.
-
-How a family's checkpoints name their tensors is framework-free and lives in :mod:`warmstart.keys`;
-this table only says which module encodes and which decodes.
-"""
+"""The PyTorch classes of each family, looked up by ``model_type``: the core's table
+(:mod:`warmstart.families`) names them; this module finds them in ``models/<module>.py``."""
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 
 from torch import nn
 
-from ..config import Config, supported_families
-from .models.bart import BartForCausalLM, BartModel
-from .models.bert import BertLMHeadModel, BertModel
-from .models.bert_generation import BertGenerationDecoder, BertGenerationEncoder
-from .models.electra import ElectraForCausalLM, ElectraModel
-from .models.gpt2 import GPT2LMHeadModel, GPT2Model
-from .models.rembert import RemBertForCausalLM, RemBertModel
-from .models.roberta import RobertaForCausalLM, RobertaModel
+from .. import families
+from ..config import Config
 
 
 @dataclass(frozen=True)
 class Family:
-    """One family's classes.
-
-    Attributes:
-        encoder: the bare model (``AutoModel``'s class).
-        decoder: the causal-LM model (``AutoModelForCausalLM``'s class).
-        always_causal: the decoder's self-attention is causal whatever ``is_decoder`` says
-            (GPT-2, BART's decoder), as in transformers.
-    """
-
-    encoder: type[nn.Module]
-    decoder: type[nn.Module]
-    always_causal: bool = False
+    encoder: type[nn.Module]  # the bare model (AutoModel's class)
+    decoder: type[nn.Module]  # the causal LM (AutoModelForCausalLM's class)
+    always_causal: bool = False  # the core's flag: causal whatever is_decoder says (GPT-2, BART)
 
 
-FAMILIES: dict[str, Family] = {
-    "bert": Family(BertModel, BertLMHeadModel),
-    "bert-generation": Family(BertGenerationEncoder, BertGenerationDecoder),
-    "roberta": Family(RobertaModel, RobertaForCausalLM),
-    "xlm-roberta": Family(RobertaModel, RobertaForCausalLM),
-    "electra": Family(ElectraModel, ElectraForCausalLM),
-    "rembert": Family(RemBertModel, RemBertForCausalLM),
-    "gpt2": Family(GPT2Model, GPT2LMHeadModel, always_causal=True),
-    "bart": Family(BartModel, BartForCausalLM, always_causal=True),
-}
+def _classes(row: families.Family) -> Family:
+    module = importlib.import_module(f"{__package__}.models.{row.module}")
+    return Family(*(getattr(module, name) for name in row.torch), row.always_causal)
+
+
+FAMILIES: dict[str, Family] = {t: _classes(row) for t, row in families.FAMILIES.items()}
 """model_type -> its encoder and decoder classes, and whether the decoder is always causal."""
+
+CLASSES: dict[str, type[nn.Module]] = {
+    cls.__name__: cls for fam in FAMILIES.values() for cls in (fam.encoder, fam.decoder)
+}
+"""Public name -> class, every family's (the names the core's table gives this side)."""
 
 
 def family(config: Config) -> Family:
-    if config.model_type not in FAMILIES:
-        raise ValueError(
-            f"model_type {config.model_type!r} is not supported as an encoder or decoder. "
-            f"{supported_families()}"
-        )
-    return FAMILIES[config.model_type]
+    """The classes of ``config``'s model_type.
+
+    Raises:
+        ValueError: the model_type is no family (the message lists those supported).
+    """
+    return FAMILIES[families.family(config.model_type, "torch").model_type]
 
 
 CROSS_ATTENTION_NAMES = ("crossattention", "encoder_attn")
