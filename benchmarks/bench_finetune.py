@@ -12,8 +12,9 @@ weight decay, gradient clipping, seed and maximum lengths:
 (c) ``warmstart train`` with the README's recipe: the same base rate, plus ``--new-lr`` for the
     weights the warm start initialised.
 
-Then each library's ``generate`` runs over the same test sources (greedy, batches of 32, in file
-order) and one ROUGE function (:func:`warmstart.train.metrics.compute_metrics`) scores each. The
+Then each library generates for the same test sources (greedy, batches of 32): transformers'
+``generate`` in file order, warmstart's batched generation (``warmstart generate``'s: sources sorted
+by length into batches, outputs back in input order); one ROUGE function (:func:`warmstart.train.metrics.compute_metrics`) scores each. The
 training time runs from the data files to the saved model (tokenising, building the model, training,
 saving; both libraries are imported before any clock starts); the generation time from the test
 sources to the decoded texts. Real tokens are non-pad
@@ -101,6 +102,28 @@ def generate_all(
             tokens += generated_tokens(out, tok.sep_token_id)
             texts += tok.batch_decode(out, skip_special_tokens=True)
     return texts, tokens
+
+
+def generate_warmstart(
+    model: Any, tok: Any, sources: Sequence[str], args: argparse.Namespace
+) -> tuple[list[str], int]:
+    """warmstart's own batched generation (what ``warmstart generate`` and ``evaluate`` run):
+    sources in length-sorted batches of ``--gen-batch``, outputs in input order; the texts and
+    the number of generated tokens."""
+    from warmstart.train.predict import generate_ids
+    from warmstart.train.sources import tokenize_sources
+
+    ids = tokenize_sources(list(sources), tok, args.max_source_length, model)
+    out = generate_ids(
+        model, ids, tok.pad_token_id, args.gen_batch, max_new_tokens=args.max_new_tokens,
+        num_beams=1, do_sample=False, decoder_start_token_id=tok.cls_token_id,
+        eos_token_id=tok.sep_token_id,
+    )  # fmt: skip
+    width = max(len(row) for row in out)
+    padded = torch.tensor([row + [tok.pad_token_id] * (width - len(row)) for row in out])
+    return tok.batch_decode(out, skip_special_tokens=True), generated_tokens(
+        padded, tok.sep_token_id
+    )
 
 
 def padded_share(batches: Sequence[Sequence[tuple[int, int]]]) -> float:
@@ -258,9 +281,11 @@ def run_variant(
     run.update(run.pop("counts")())  # after the clock: tokens, padding, mean loss
     pairs = read_jsonl(data["test"])[: args.test_inputs]
     start = time.perf_counter()
-    texts, tokens = generate_all(
-        run["model"], run["tokenizer"], [s for s, _ in pairs], args, args.device
-    )
+    sources = [s for s, _ in pairs]
+    if key == "c":
+        texts, tokens = generate_warmstart(run["model"], run["tokenizer"], sources, args)
+    else:
+        texts, tokens = generate_all(run["model"], run["tokenizer"], sources, args, args.device)
     sync(args.device)
     gen_s = time.perf_counter() - start
     scores = compute_metrics(texts, [t for _, t in pairs])
