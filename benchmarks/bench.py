@@ -32,7 +32,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from warmstart.torch.cpu import chosen, describe
+from warmstart.torch.speed.cpu import chosen, describe
 
 
 @dataclass
@@ -97,12 +97,12 @@ def stream_floor(mats: list[torch.Tensor], repeats: int) -> dict[str, float]:
     """Seconds to read ``mats`` once, in fp32, bf16 and int8.
 
     fp32 is the fastest of three readers: ``F.linear`` of one row (BLAS gemv), the product in the
-    layout ``warmstart.torch.linear.linear`` uses for few rows (weight times a two-column matrix) and a
+    layout ``warmstart.torch.speed.products.linear`` uses for few rows (weight times a two-column matrix) and a
     plain sum of each matrix; the first is reported too (``fp32_gemv``), since it is what a
     library that calls ``F.linear`` can reach. bf16 is the faster of one-row products in ATen's
     kernel and in oneDNN's, int8 a one-row product in ATen's kernel.
     """
-    from warmstart.torch.cpu import onednn_off
+    from warmstart.torch.speed.cpu import onednn_off
 
     x = {k: torch.randn(1, k) for k in {m.shape[1] for m in mats}}
     cols = {k: torch.randn(2, k).t() for k in x}  # column-major, as linear() passes them

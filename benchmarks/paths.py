@@ -21,7 +21,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from bench import cpu_line, encoder_fn, generate_fn, interleaved, train_fn
 
-from warmstart.torch import cpu
+from warmstart.torch.speed import cpu
 
 SETTINGS = {
     "measured": {},

@@ -11,8 +11,7 @@ import pytest
 import torch
 from hub_cache import add_to_hf_cache  # noqa: F401  (tests import it from here)
 
-from warmstart.torch import cpu
-from warmstart.torch import linear as products
+from warmstart.torch.speed import cpu, products
 
 IDS = dict(decoder_start_token_id=2, pad_token_id=0, eos_token_id=3)
 """The token ids of :func:`tiny_bert2bert`."""
@@ -69,7 +68,7 @@ def one_thread():
 
 @pytest.fixture
 def packs(monkeypatch) -> list[torch.Tensor]:
-    """The weights ``warmstart.torch.linear.packed_weights`` reorders during the test, in order (a test
+    """The weights ``warmstart.torch.speed.products.packed_weights`` reorders during the test, in order (a test
     using it is skipped where torch cannot keep weights in oneDNN's layout)."""
     if not products._HAS_PACKING:
         pytest.skip("this torch cannot keep weights in oneDNN's layout")

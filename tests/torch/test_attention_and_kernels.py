@@ -7,9 +7,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from warmstart.torch import attention, kernels
+from warmstart.torch import attention
 from warmstart.torch.attention import attend
-from warmstart.torch.kernels import Dropout, cross_entropy, dropout
+from warmstart.torch.speed import kernels
+from warmstart.torch.speed.kernels import Dropout, cross_entropy, dropout
 
 
 def test_dropout_is_the_identity_when_off():
@@ -67,7 +68,7 @@ def test_attention_with_dropout_is_sdpa_before_the_drop(case, monkeypatch):
     if case == "padding":
         mask = torch.zeros(2, 1, 1, 5).masked_fill(torch.tensor([[0, 0, 0, 1, 1]]).bool(), -1e9)
     causal = case.startswith("causal")
-    monkeypatch.setattr(attention, "dropout", lambda x, p, training=True: x)
+    monkeypatch.setattr(kernels, "dropout", lambda x, p, training=True: x)
     got = attend(q, k, v, mask, 0.1, is_causal=causal)
     want = attention.merge_heads(F.scaled_dot_product_attention(q, k, v, mask, is_causal=causal))
     torch.testing.assert_close(got, want)

@@ -12,7 +12,7 @@ from conftest import padded_batch
 from tiny_configs import BART_TINY, GPT2_TINY, TINY, WIDE, randomize_
 
 from warmstart import BertConfig, BertModel, EncoderDecoderModel
-from warmstart.torch import attention
+from warmstart.torch.speed import kernels, recording
 
 ELECTRA = dict(TINY, embedding_size=16)
 # every encoder family (BERT, RoBERTa, ELECTRA, BART) and decoder family (BERT, RoBERTa, ELECTRA,
@@ -224,8 +224,9 @@ def test_default_path_records_nothing(pair, monkeypatch):
     """Without the options, no eager attention runs (the fused SDPA path is kept)."""
     _, ours = pair
     calls = []
-    original = attention._attention_weights
-    monkeypatch.setattr(attention, "_attention_weights", lambda *a: calls.append(1) or original(*a))
+    original = kernels.attention_weights
+    for module in (kernels, recording):  # the dropout path's, the recording path's
+        monkeypatch.setattr(module, "attention_weights", lambda *a: calls.append(1) or original(*a))
     x, mask, y = padded_batch(99, pad=1)
     with torch.no_grad():
         ours(input_ids=x, attention_mask=mask, labels=y)

@@ -9,7 +9,7 @@ import shutil
 import pytest
 from bench_scripts import bench_script
 
-from warmstart.torch import cpu
+from warmstart.torch.speed import cpu
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

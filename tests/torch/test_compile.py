@@ -1,4 +1,4 @@
-"""The compiled decoding step (``warmstart.torch.compile``) gives the eager tokens, greedy and beam, and
+"""The compiled decoding step (``warmstart.torch.speed.compile``) gives the eager tokens, greedy and beam, and
 falls back to eager decoding when compiling is impossible."""
 
 import warnings
@@ -7,8 +7,8 @@ import pytest
 import torch
 from test_fast_paths import IDS, _source, _tiny_bert2bert
 
-from warmstart.torch import compile as wcompile
 from warmstart.torch.decoding import PACK_MIN_STEPS
+from warmstart.torch.speed import compile as wcompile
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

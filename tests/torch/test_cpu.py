@@ -8,8 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from warmstart.torch import cpu, quantize
-from warmstart.torch import linear as products
+from warmstart.torch.speed import cpu, products, quantize
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -8,8 +8,8 @@ from tiny_configs import TINY
 
 from warmstart import AutoTokenizer, EncoderDecoderModel
 from warmstart.generation import GenerationConfig
-from warmstart.torch import linear as products
 from warmstart.torch.decoding import PACK_MIN_STEPS
+from warmstart.torch.speed import products
 
 
 @pytest.fixture(scope="module")

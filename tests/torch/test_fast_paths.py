@@ -11,7 +11,8 @@ from tiny_configs import BART_TINY, TINY, randomize_
 from warmstart import EncoderDecoderModel
 from warmstart.torch import generation
 from warmstart.torch.decoding import _DecodeState
-from warmstart.torch.quantize import WeightOnlyLinear, native_gemv
+from warmstart.torch.speed.fused import FusedDecoderCache
+from warmstart.torch.speed.quantize import WeightOnlyLinear, native_gemv
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -126,7 +127,7 @@ def test_fused_cached_step_equals_plain_logits(pair):
     enc = ours.encode(x, mask)[0]
     with torch.no_grad():
         full = ours.decoder(y, encoder_hidden_states=enc, encoder_attention_mask=mask).logits
-        cache = ours.decoder.new_cache(x.shape[0], 8)
+        cache = FusedDecoderCache.of(ours.decoder.new_cache(x.shape[0], 8))
         steps = [
             ours.decoder(
                 y[:, t : t + 1], encoder_hidden_states=enc, encoder_attention_mask=mask, cache=cache

@@ -7,8 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from warmstart.torch import linear as products
-from warmstart.torch.linear import ACTIVATIONS, FEW_ROWS, Linear, linear, linear_then
+from warmstart.torch.speed import products
+from warmstart.torch.speed.products import ACTIVATIONS, FEW_ROWS, Linear, linear, linear_then
 
 
 @pytest.mark.parametrize("rows", [0, 1, 2, FEW_ROWS, FEW_ROWS + 1, 100])

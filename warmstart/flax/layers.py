@@ -69,10 +69,11 @@ class Conv1D(nn.Module):
         return x @ kernel.T + bias
 
 
-def split_heads(x: Array, num_heads: int) -> Array:
-    """(B, T, C) -> (B, H, T, D)."""
+def split_heads(x: Array, num_heads: int, head_size: int | None = None) -> Array:
+    """(B, T, H * D) -> (B, H, T, D); D is ``head_size``, by default the width / H."""
     B, T, C = x.shape
-    return x.reshape(B, T, num_heads, C // num_heads).transpose(0, 2, 1, 3)
+    D = C // num_heads if head_size is None else head_size
+    return x.reshape(B, T, num_heads, D).transpose(0, 2, 1, 3)
 
 
 def merge_heads(x: Array) -> Array:
@@ -82,12 +83,20 @@ def merge_heads(x: Array) -> Array:
 
 
 def attend(
-    q: Array, k: Array, v: Array, keep: Array | None, rate: float, train: bool
+    q: Array,
+    k: Array,
+    v: Array,
+    keep: Array | None,
+    rate: float,
+    train: bool,
+    scale: float | None = None,
 ) -> tuple[Array, Array]:
     """Scaled dot-product attention (call it inside a module's compact method). q (B, H, T, D),
     k/v (B, H, S, D), ``keep`` a boolean mask broadcast to (B, H, T, S) -> the output (B, T, C) and
-    the probabilities (B, H, T, S). Dropout on the probabilities in training."""
-    scores = (q * q.shape[-1] ** -0.5) @ k.swapaxes(-1, -2)  # (B, H, T, S)
+    the probabilities (B, H, T, S). Scores are multiplied by ``scale`` (default 1/sqrt(D)).
+    Dropout on the probabilities in training."""
+    scale = q.shape[-1] ** -0.5 if scale is None else scale
+    scores = (q * scale) @ k.swapaxes(-1, -2)  # (B, H, T, S)
     if keep is not None:
         scores = jnp.where(keep, scores, jnp.finfo(scores.dtype).min)
     probs = jax.nn.softmax(scores, axis=-1)
@@ -161,10 +170,18 @@ def cross_kv(
 
 
 def new_cache(
-    num_layers: int, batch_size: int, num_heads: int, width: int, max_length: int, dtype=jnp.float32
+    num_layers: int,
+    batch_size: int,
+    num_heads: int,
+    width: int,
+    max_length: int,
+    dtype=jnp.float32,
+    head_size: int | None = None,
 ) -> dict:
-    """An empty cache (see the module docstring) for ``max_length`` positions."""
-    shape = (batch_size, num_heads, max_length, width // num_heads)
+    """An empty cache (see the module docstring) for ``max_length`` positions; heads of
+    ``head_size`` channels (default width / heads)."""
+    D = width // num_heads if head_size is None else head_size
+    shape = (batch_size, num_heads, max_length, D)
     zeros = [(jnp.zeros(shape, dtype), jnp.zeros(shape, dtype)) for _ in range(num_layers)]
     return {"index": jnp.zeros((), jnp.int32), "self": zeros, "cross": None}
 
@@ -212,8 +229,9 @@ def decoder_pass(
 class QKVAttention(nn.Module):
     """Multi-head attention with separate query/key/value projections named ``names``: self-
     attention (keys/values written to the cache) or, with ``cross``, attention over the encoder
-    states (keys/values projected once per decode). Returns (B, T, C), through the output
-    projection ``out`` when it is named (BART's ``out_proj``)."""
+    states (keys/values projected once per decode). Returns (B, T, H * D), through the output
+    projection ``out`` (back to the width C) when it is named (BART's ``out_proj``). Heads are
+    ``head_size`` wide (default C / heads), scores multiplied by ``scale`` (default 1/sqrt(D))."""
 
     num_heads: int
     std: float
@@ -221,24 +239,27 @@ class QKVAttention(nn.Module):
     layer: int
     names: tuple[str, str, str] = ("query", "key", "value")
     out: str | None = None
+    head_size: int | None = None
+    scale: float | None = None
 
     @nn.compact
     def __call__(self, x: Array, p: Pass, cross: bool = False) -> Array:
         C, H = x.shape[-1], self.num_heads
-        query, key, value = (dense(C, self.std, n) for n in self.names)
-        q = split_heads(query(x), H)  # (B, H, T, D)
+        D = C // H if self.head_size is None else self.head_size
+        query, key, value = (dense(H * D, self.std, n) for n in self.names)
+        q = split_heads(query(x), H, D)  # (B, H, T, D)
         if cross:
             k, v = cross_kv(
                 p.cache,
                 self.layer,
-                lambda: (split_heads(key(p.enc), H), split_heads(value(p.enc), H)),
+                lambda: (split_heads(key(p.enc), H, D), split_heads(value(p.enc), H, D)),
             )
             p.new_cross[self.layer] = (k, v)
-            h, probs = attend(q, k, v, p.enc_keep, self.rate, p.train)
+            h, probs = attend(q, k, v, p.enc_keep, self.rate, p.train, self.scale)
         else:
-            k, v = split_heads(key(x), H), split_heads(value(x), H)
+            k, v = split_heads(key(x), H, D), split_heads(value(x), H, D)
             k, v, p.new_self[self.layer] = cached_kv(p.cache, self.layer, k, v)
-            h, probs = attend(q, k, v, p.keep, self.rate, p.train)
+            h, probs = attend(q, k, v, p.keep, self.rate, p.train, self.scale)
         record_attention(self, probs, cross)
         return h if self.out is None else dense(C, self.std, self.out)(h)
 

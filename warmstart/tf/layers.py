@@ -73,10 +73,11 @@ def dropout(x: tf.Tensor, rate: float, training: bool) -> tf.Tensor:
     return tf.nn.dropout(x, rate) if training and rate > 0.0 else x
 
 
-def split_heads(x: tf.Tensor, heads: int) -> tf.Tensor:
-    """(B, T, C) -> (B, H, T, D)."""
+def split_heads(x: tf.Tensor, heads: int, head_size: int | None = None) -> tf.Tensor:
+    """(B, T, H * D) -> (B, H, T, D); D is ``head_size``, by default the width / H."""
     B, T = tf.shape(x)[0], tf.shape(x)[1]
-    return tf.transpose(tf.reshape(x, (B, T, heads, x.shape[-1] // heads)), (0, 2, 1, 3))
+    D = x.shape[-1] // heads if head_size is None else head_size
+    return tf.transpose(tf.reshape(x, (B, T, heads, D)), (0, 2, 1, 3))
 
 
 def merge_heads(x: tf.Tensor) -> tf.Tensor:
@@ -92,13 +93,15 @@ def attend(
     keep: tf.Tensor | None,
     rate: float = 0.0,
     training: bool = False,
-    scale: float = 1.0,
+    scale: float | None = None,
     weights: list[tf.Tensor] | None = None,
 ) -> tf.Tensor:
     """Scaled dot-product attention: q (B, H, T, D), k/v (B, H, S, D), boolean ``keep``
-    broadcastable to (B, H, T, S) -> (B, T, C). The attention weights (B, H, T, S) are appended
-    to ``weights`` when a list is given."""
-    scores = tf.matmul(q * (scale / math.sqrt(q.shape[-1])), k, transpose_b=True)  # (B, H, T, S)
+    broadcastable to (B, H, T, S) -> (B, T, C). Scores are multiplied by ``scale`` (default
+    1/sqrt(D)). The attention weights (B, H, T, S) are appended to ``weights`` when a list is
+    given."""
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
+    scores = tf.matmul(q * scale, k, transpose_b=True)  # (B, H, T, S)
     if keep is not None:
         scores = tf.where(keep, scores, tf.float32.min)
     probs = dropout(tf.nn.softmax(scores, axis=-1), rate, training)
@@ -150,7 +153,7 @@ class SelfAttention:
         self.states: list[tf.Tensor] = []  # (B, T, C): the embeddings, then each layer's output
 
     def __call__(
-        self, layer: int, q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, scale: float = 1.0
+        self, layer: int, q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, scale: float | None = None
     ) -> tf.Tensor:
         weights = self.self_weights if self.attentions else None
         if self.kv is None:
@@ -165,7 +168,7 @@ class SelfAttention:
         kv: tuple[tf.Tensor, tf.Tensor],
         keep: tf.Tensor | None,
         rate: float,
-        scale: float = 1.0,
+        scale: float | None = None,
     ) -> tf.Tensor:
         """Cross-attention of queries q (B, H, T, D) over the encoder's keys/values -> (B, T, C)."""
         weights = self.cross_weights if self.attentions else None

@@ -2,9 +2,10 @@
 keys/values written in place, cross-attention keys/values projected once), and the decoder pass
 around a layer stack.
 
-Under :func:`.recording.observe` (attention weights or hidden states asked, or eager attention)
-:func:`attend` takes an eager path that keeps the softmax weights and :func:`run_layers` keeps
-every layer's input and the last output; otherwise each pays one check of a module global.
+Head size and scale are parameters (:class:`Heads`, by default width / heads and 1/sqrt(D)), so a
+family with its own key/value width or unscaled attention changes one argument. The product
+choice, custom kernels, recording of attention weights and fused decode weights live in
+:mod:`.speed`.
 
 Shape legend: B batch, T query length, S key length, H heads, D head size, C = H * D channels,
 L layers.
@@ -13,22 +14,38 @@ L layers.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.utils.checkpoint import checkpoint
 
-from . import recording
-from .kernels import dropout
-from .linear import fuse_linears
+from .speed import recording
+from .speed.recording import run_layers as run_layers  # the layer stack (models import it here)
 
 
-def split_heads(x: Tensor, num_heads: int) -> Tensor:
-    """(B, T, C) -> (B, H, T, D)."""
+@dataclass(frozen=True)
+class Heads:
+    """How attention splits its projections: ``num`` heads of ``size`` channels (queries, keys
+    and values), scores multiplied by ``scale``."""
+
+    num: int
+    size: int
+    scale: float
+
+    @classmethod
+    def of(cls, width: int, num: int, size: int | None = None, scale: float | None = None) -> Heads:
+        """``num`` heads over ``width`` channels: by default ``size = width // num`` and
+        ``scale = size ** -0.5``; a family with its own key/value width or scaling passes them."""
+        size = width // num if size is None else size
+        return cls(num, size, size**-0.5 if scale is None else scale)
+
+
+def split_heads(x: Tensor, num_heads: int, head_size: int | None = None) -> Tensor:
+    """(B, T, H * D) -> (B, H, T, D); D is ``head_size``, by default the width / H."""
     B, T, C = x.shape
-    return x.view(B, T, num_heads, C // num_heads).transpose(1, 2)
+    D = C // num_heads if head_size is None else head_size
+    return x.view(B, T, num_heads, D).transpose(1, 2)
 
 
 def merge_heads(x: Tensor) -> Tensor:
@@ -45,43 +62,15 @@ def attend(
     dropout: float,
     is_causal: bool = False,
     cross: bool = False,
+    scale: float | None = None,
 ) -> Tensor:
     """Scaled dot-product attention. q (B, H, T, D), k/v (B, H, S, D), additive mask -> (B, T, C).
 
-    Under :func:`.recording.observe`, eager attention that records its weights (as
-    cross-attention when ``cross``)."""
+    Scores are multiplied by ``scale`` (default 1/sqrt(D)). ``cross`` names the attention for
+    :mod:`.speed.recording` (attention weights kept when asked)."""
     causal = is_causal and mask is None
-    if recording.current is not None and (rec := recording.active()) is not None:
-        weights = _attention_weights(q, k, mask, dropout, causal)  # (B, H, T, S)
-        if rec.keep_attentions:
-            (rec.cross_attentions if cross else rec.attentions).append(weights)
-        return merge_heads(weights @ v)
-    if dropout > 0.0 and q.device.type == "cpu" and not torch.compiler.is_compiling():
-        return merge_heads(_attention_with_dropout(q, k, v, mask, dropout, causal))
-    out = F.scaled_dot_product_attention(
-        q, k, v, attn_mask=mask, dropout_p=dropout, is_causal=causal
-    )
-    return merge_heads(out)
-
-
-def _attention_with_dropout(
-    q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, p: float, causal: bool
-) -> Tensor:
-    """SDPA's arithmetic with :func:`dropout` on the probabilities (on CPU, SDPA with dropout
-    takes its unfused path anyway, with a mask that costs several times more to draw)."""
-    return _attention_weights(q, k, mask, p, causal) @ v
-
-
-def _attention_weights(q: Tensor, k: Tensor, mask: Tensor | None, p: float, causal: bool) -> Tensor:
-    """Eager attention probabilities (B, H, T, S), after dropout ``p``, as SDPA computes them."""
-    scores = (q * q.shape[-1] ** -0.5) @ k.transpose(-2, -1)  # (B, H, T, S)
-    if causal:
-        T, S = scores.shape[-2:]
-        keep = torch.ones(T, S, dtype=torch.bool, device=q.device).tril()  # as SDPA: top-left
-        scores = scores.masked_fill(~keep, float("-inf"))
-    elif mask is not None:
-        scores = scores + mask
-    return dropout(torch.softmax(scores, dim=-1), p, True)
+    scale = q.shape[-1] ** -0.5 if scale is None else scale
+    return merge_heads(recording.attention(q, k, v, mask, dropout, causal, scale, cross))
 
 
 def padding_mask(attention_mask: Tensor | None, dtype: torch.dtype) -> Tensor | None:
@@ -147,8 +136,6 @@ class DecoderCache:
         shape = (num_layers, 2, batch_size, num_heads, max_length, head_dim)
         self.kv = torch.zeros(shape, dtype=dtype, device=device)
         self.cross: list[tuple[Tensor, Tensor] | None] = [None] * num_layers
-        # per layer: self-attention (weight (3C, C), bias (3C,)) concatenated for this decode only
-        self.fused: list[tuple[Tensor, Tensor] | None] = [None] * num_layers
         self.length = 0
 
     @property
@@ -164,10 +151,18 @@ class DecoderCache:
         mask: Tensor | None,
         dropout: float,
         is_causal: bool,
+        scale: float | None = None,
     ) -> Tensor:
         """Write k/v (B, H, T, D) after the cached ones, attend q over all of them: (B, T, C)."""
         keys, values = self.append(layer, k, v)
-        return attend(q, keys, values, mask, dropout, is_causal)
+        return attend(q, keys, values, mask, dropout, is_causal, scale=scale)
+
+    def project(
+        self, layer: int, proj: tuple[nn.Module, nn.Module, nn.Module], x: Tensor, heads: Heads
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """Self-attention q, k, v (B, H, T, D) of x (B, T, C) by the projections ``proj``
+        (:class:`.speed.fused.FusedDecoderCache` runs them as one product)."""
+        return tuple(split_heads(m(x), heads.num, heads.size) for m in proj)
 
     def append(self, layer: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
         """Write k/v (B, H, T, D) after the cached ones; return all keys and values (B, H, S, D)."""
@@ -267,7 +262,7 @@ def cross_kv(
 def qkv_attention(
     x: Tensor,
     proj: tuple[nn.Module, nn.Module, nn.Module],
-    num_heads: int,
+    heads: Heads,
     layer: int,
     mask: Tensor | None,
     dropout: float,
@@ -278,52 +273,22 @@ def qkv_attention(
     """Multi-head attention with separate query/key/value projections ``proj``.
 
     Self-attention over x (B, T, C), keys/values appended to ``cache``; or cross-attention over the
-    encoder states ``cross`` (B, S, C), projected once per decode. Returns (B, T, C) before the
-    output projection.
+    encoder states ``cross`` (B, S, C), projected once per decode. Returns (B, T, H * D) before
+    the output projection.
     """
-    if cross is None and cache is not None and not torch.is_grad_enabled():
-        return _fused_self_attention(x, proj, num_heads, layer, mask, dropout, cache, is_causal)
+    H, D = heads.num, heads.size
+    if cross is None and cache is not None:
+        q, k, v = cache.project(layer, proj, x, heads)
+        return cache.attend(layer, q, k, v, mask, dropout, is_causal, heads.scale)
     query, key, value = proj
-    q = split_heads(query(x), num_heads)  # (B, H, T, D)
+    q = split_heads(query(x), H, D)  # (B, H, T, D)
     if cross is not None:
         k, v = cross_kv(
-            cache,
-            layer,
-            lambda: (split_heads(key(cross), num_heads), split_heads(value(cross), num_heads)),
+            cache, layer, lambda: (split_heads(key(cross), H, D), split_heads(value(cross), H, D))
         )
     else:
-        k, v = split_heads(key(x), num_heads), split_heads(value(x), num_heads)
-        if cache is not None:
-            return cache.attend(layer, q, k, v, mask, dropout, is_causal)
-    return attend(q, k, v, mask, dropout, is_causal, cross is not None)
-
-
-def _fused_self_attention(
-    x: Tensor,
-    proj: tuple[nn.Module, nn.Module, nn.Module],
-    num_heads: int,
-    layer: int,
-    mask: Tensor | None,
-    dropout: float,
-    cache: DecoderCache,
-    is_causal: bool,
-) -> Tensor:
-    """Cached self-attention at inference with one matmul for Q, K and V and one cache write."""
-    project = cache.fused[layer]
-    if project is None:  # built once per decode from the parameters as they are now
-        project = cache.fused[layer] = fuse_linears(proj)
-    B, T, C = x.shape
-    q, k, v = project(x).view(B, T, 3, num_heads, C // num_heads).permute(2, 0, 3, 1, 4)
-    return cache.attend(layer, q, k, v, mask, dropout, is_causal)
-
-
-def run_layers(layers: Iterable[nn.Module], x: Tensor, *args, checkpointing: bool) -> Tensor:
-    """Apply ``layers`` in turn; with ``checkpointing``, recompute activations in the backward."""
-    if recording.current is not None and (rec := recording.active()) is not None:
-        return recording.run_layers(rec, layers, x, *args, checkpointing=checkpointing)
-    for layer in layers:
-        x = checkpoint(layer, x, *args, use_reentrant=False) if checkpointing else layer(x, *args)
-    return x
+        k, v = split_heads(key(x), H, D), split_heads(value(x), H, D)
+    return attend(q, k, v, mask, dropout, is_causal, cross is not None, heads.scale)
 
 
 def relative_scores(q: Tensor, k: Tensor, table: Tensor, past: int, with_keys: bool) -> Tensor:
@@ -345,9 +310,9 @@ def relative_scores(q: Tensor, k: Tensor, table: Tensor, past: int, with_keys: b
 
 
 def new_cache(
-    like: Tensor, num_layers: int, batch_size: int, num_heads: int, width: int, max_length: int
+    like: Tensor, num_layers: int, batch_size: int, heads: Heads, max_length: int
 ) -> DecoderCache:
     """An empty ``DecoderCache`` on the device and in the dtype of parameter ``like``."""
     return DecoderCache(
-        num_layers, batch_size, num_heads, width // num_heads, max_length, like.dtype, like.device
+        num_layers, batch_size, heads.num, heads.size, max_length, like.dtype, like.device
     )

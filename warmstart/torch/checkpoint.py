@@ -30,7 +30,7 @@ from ..config import (
 )
 from ..hub import write_text_atomic
 from .heads import LMHeadDecoder
-from .quantize import WeightOnlyLinear
+from .speed.quantize import WeightOnlyLinear
 from .weights import load_weights, write_weights
 
 logger = logging.getLogger("warmstart")

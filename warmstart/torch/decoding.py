@@ -14,14 +14,15 @@ from ..generation.settings import apply_options, cap_length
 from ..outputs import BaseModelOutput
 from . import generation
 from .attention import DecoderCache
-from .compile import compile_decoder, compile_encoder
 from .inputs import check_ids, last_hidden_state
-from .linear import FEW_ROWS, packed_weights
-from .quantize import native_gemv, quantize_linears_
-from .recording import observed
+from .speed.compile import compile_decoder, compile_encoder
+from .speed.fused import FusedDecoderCache
+from .speed.products import FEW_ROWS, packed_weights
+from .speed.quantize import native_gemv, quantize_linears_
+from .speed.recording import observed
 
 PACK_MIN_STEPS = 16
-"""``generate`` keeps the decoder's weights in oneDNN's layout (see ``linear.packed_weights``) when
+"""``generate`` keeps the decoder's weights in oneDNN's layout (see ``speed.products.packed_weights``) when
 it may decode at least this many tokens."""
 
 
@@ -33,8 +34,9 @@ class DecodingMixin:
         """Run ``generate``'s one-token decoder steps through ``torch.compile`` (opt-in).
 
         The first decode with a given number of rows compiles (seconds to tens of seconds); later
-        decodes reuse the graph. Tokens are identical to eager decoding; on failure it warns once
-        and decodes eagerly. See :func:`warmstart.torch.compile.compile_decoder`.
+        decodes reuse the graph. Tokens equal eager decoding's except where two logits tie to
+        within float rounding; on failure it warns once and decodes eagerly. See
+        :func:`warmstart.torch.speed.compile.compile_decoder`.
         """
         return compile_decoder(self, enabled)
 
@@ -43,7 +45,7 @@ class DecodingMixin:
 
         About a sixth faster on long inputs; the first call, and the first with a new input shape,
         compiles (seconds). On failure it warns once and encodes eagerly. See
-        :func:`warmstart.torch.compile.compile_encoder`.
+        :func:`warmstart.torch.speed.compile.compile_encoder`.
         """
         return compile_encoder(self, enabled)
 
@@ -80,7 +82,7 @@ class DecodingMixin:
         the encoder's config), the compiled encoder only when none is."""
         compiled = self.__dict__.get(
             "compiled_encoder"
-        )  # set by warmstart.torch.compile.compile_encoder
+        )  # set by warmstart.torch.speed.compile.compile_encoder
         asked = dict(output_attentions=output_attentions, output_hidden_states=output_hidden_states)
         asked = {k: v for k, v in asked.items() if v is not None}
         if compiled is not None and not observed(self.config.encoder, **asked):
@@ -161,7 +163,8 @@ class DecodingMixin:
             start = generation.start_ids_for(config, B, enc.device)
         length = cap_length(config, start.shape[1], self.config.decoder.max_position_embeddings)
         bf16 = self.decoder.get_input_embeddings().weight.dtype == torch.bfloat16
-        state = _DecodeState(self.decoder.new_cache(B, length), enc, attention_mask, bf16)
+        cache = FusedDecoderCache.of(self.decoder.new_cache(B, length))
+        state = _DecodeState(cache, enc, attention_mask, bf16)
         state.record = record
         packing = self._packs(config, B, length - start.shape[1])
         lookahead = None
@@ -214,7 +217,7 @@ class DecodingMixin:
     def _step(self, tokens: Tensor, state: _DecodeState) -> tuple[Tensor, _DecodeState]:
         compiled = self.__dict__.get(
             "compiled_step"
-        )  # set by warmstart.torch.compile.compile_decoder
+        )  # set by warmstart.torch.speed.compile.compile_decoder
         if state.rows is None:
             state.rows = tokens.shape[0]
         if compiled is not None and tokens.shape[0] == state.rows and not state.record:

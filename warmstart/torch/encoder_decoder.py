@@ -28,9 +28,8 @@ from .decoding import DecodingMixin
 from .families import check_decoder, family
 from .heads import init_normal_
 from .inputs import check_ids, check_labels, last_hidden_state, shift_tokens_right
-from .kernels import cross_entropy
-from .linear import Linear
 from .loading import LoadingMixin
+from .speed import Linear, cross_entropy
 
 logger = logging.getLogger("warmstart")
 

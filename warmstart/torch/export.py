@@ -36,7 +36,7 @@ from torch import Tensor, nn
 from ..config import CONFIG_NAME
 from ..hub import write_text_atomic
 from . import checkpoint
-from .attention import DecoderCache
+from .speed.fused import FusedDecoderCache
 
 EXPORT_VERSION = 1
 MANIFEST = "onnx_export.json"
@@ -57,9 +57,10 @@ OPSET = 18
 logger = logging.getLogger("warmstart")
 
 
-class _ExportCache(DecoderCache):
+class _ExportCache(FusedDecoderCache):
     """A decoder cache made of graph inputs: the past self-attention keys/values per layer
-    (concatenated with the new ones, kept as ``present``) and the cross-attention keys/values."""
+    (concatenated with the new ones, kept as ``present``) and the cross-attention keys/values;
+    Q, K and V projected by one product, as ``generate`` does."""
 
     def __init__(
         self, past: list[tuple[Tensor, Tensor]] | None, cross: list[Any], length: Any

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from ..outputs import ModelOutput
 from .attention import DecoderCache
-from .linear import linear
+from .speed import linear
 
 
 def init_normal_(module: torch.nn.Module, std: float) -> None:

@@ -50,7 +50,7 @@ def _reference_probs(h, attn, kind, keep, causal=False):
     """transformers 4.x's attention probabilities (B, H, T, T) of ``attn`` (a BertSelfAttention)
     over inputs h (B, T, C), written out from the formula. keep (B, T): 1 for keys attended."""
     B, T, C = h.shape
-    H = attn.num_heads
+    H = attn.heads.num
     D = C // H
     table = _np(attn.distance_embedding.weight)
     P = (table.shape[0] + 1) // 2  # max_position_embeddings

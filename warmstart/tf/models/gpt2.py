@@ -84,10 +84,11 @@ class TFGPT2Model(TFDecoder, TFPretrained):
         return self.config.n_positions
 
     def q_scale(self, i: int) -> float:
-        """The queries' scale on top of 1/sqrt(D), as the config's switches ask."""
+        """The attention scores' scale: 1/sqrt(D), changed as the config's switches ask."""
         c = self.config
-        scale = 1.0 if c.scale_attn_weights else math.sqrt(c.n_embd // c.n_head)
-        return scale / (i + 1) if c.scale_attn_by_inverse_layer_idx else scale
+        D = c.n_embd // c.n_head
+        scale = 1.0 if c.scale_attn_weights else math.sqrt(D)
+        return (scale / (i + 1) if c.scale_attn_by_inverse_layer_idx else scale) / math.sqrt(D)
 
     def embed(self, ids: tf.Tensor, past: Any = 0, training: bool = False) -> tf.Tensor:
         T = tf.shape(ids)[1]

@@ -26,6 +26,7 @@ from ...config import BartConfig
 from ...outputs import BaseModelOutput
 from ..attention import (
     DecoderCache,
+    Heads,
     check_length,
     decode_stack,
     new_cache,
@@ -34,18 +35,22 @@ from ..attention import (
     run_layers,
 )
 from ..heads import LMHeadDecoder, ResizableVocabulary, init_normal_
-from ..kernels import Dropout
-from ..linear import Linear, activation, linear_then
 from ..pretrained import Pretrained
-from ..recording import observe
+from ..speed import Dropout, Linear, activation, linear_then
+from ..speed.recording import observe
 
 POSITION_OFFSET = 2  # BART's learned positions start at row 2 (a fairseq legacy)
 
 
+def attention_heads(c: BartConfig, decoder: bool) -> Heads:
+    """The encoder's or decoder's attention heads: size d_model / heads, scores by 1/sqrt(size)."""
+    return Heads.of(c.d_model, c.decoder_attention_heads if decoder else c.encoder_attention_heads)
+
+
 class BartAttention(nn.Module):
-    def __init__(self, C: int, num_heads: int, dropout: float, layer: int) -> None:
+    def __init__(self, C: int, heads: Heads, dropout: float, layer: int) -> None:
         super().__init__()
-        self.num_heads, self.layer, self.dropout = num_heads, layer, dropout
+        self.heads, self.layer, self.dropout = heads, layer, dropout
         self.k_proj, self.v_proj = Linear(C, C), Linear(C, C)
         self.q_proj, self.out_proj = Linear(C, C), Linear(C, C)
 
@@ -59,7 +64,7 @@ class BartAttention(nn.Module):
     ) -> Tensor:
         p = self.dropout if self.training else 0.0
         proj = (self.q_proj, self.k_proj, self.v_proj)
-        h = qkv_attention(x, proj, self.num_heads, self.layer, mask, p, cross, cache, is_causal)
+        h = qkv_attention(x, proj, self.heads, self.layer, mask, p, cross, cache, is_causal)
         return self.out_proj(h)  # (B, T, C)
 
 
@@ -69,7 +74,7 @@ class BartLayer(nn.Module):
     def __init__(self, c: BartConfig, layer: int, decoder: bool) -> None:
         super().__init__()
         C = c.d_model
-        heads = c.decoder_attention_heads if decoder else c.encoder_attention_heads
+        heads = attention_heads(c, decoder)
         ffn = c.decoder_ffn_dim if decoder else c.encoder_ffn_dim
         self.self_attn = BartAttention(C, heads, c.attention_dropout, layer)
         self.self_attn_layer_norm = nn.LayerNorm(C)
@@ -190,8 +195,7 @@ class BartDecoder(BartEncoder):
             self.embed_tokens.weight,
             c.decoder_layers,
             batch_size,
-            c.decoder_attention_heads,
-            c.d_model,
+            attention_heads(c, decoder=True),
             max_length,
         )
 

@@ -15,6 +15,7 @@ from ...config import BertConfig
 from ...outputs import BaseModelOutput
 from ..attention import (
     DecoderCache,
+    Heads,
     attend,
     check_length,
     decode_stack,
@@ -27,10 +28,9 @@ from ..attention import (
     split_heads,
 )
 from ..heads import LMHeadDecoder, ResizableVocabulary, init_normal_, vocab_logits
-from ..kernels import Dropout
-from ..linear import Linear, activation, linear_then
 from ..pretrained import Pretrained
-from ..recording import observe
+from ..speed import Dropout, Linear, activation, linear_then
+from ..speed.recording import observe
 
 
 class BertEmbeddings(nn.Module):
@@ -72,6 +72,11 @@ class BertEmbeddings(nn.Module):
         return self.position_embeddings.weight[past : past + T]
 
 
+def attention_heads(c: BertConfig) -> Heads:
+    """The attention heads: size hidden_size / heads, scores by 1/sqrt(size)."""
+    return Heads.of(c.hidden_size, c.num_attention_heads)
+
+
 class BertSelfAttention(nn.Module):
     """Multi-head attention; self-attention, or cross-attention when given encoder states.
 
@@ -83,13 +88,13 @@ class BertSelfAttention(nn.Module):
     def __init__(self, c: BertConfig, layer: int, cross: bool = False) -> None:
         super().__init__()
         C = c.hidden_size
-        self.num_heads, self.layer = c.num_attention_heads, layer
+        self.heads, self.layer = attention_heads(c), layer
         self.query, self.key, self.value = Linear(C, C), Linear(C, C), Linear(C, C)
         self.dropout = c.attention_probs_dropout_prob
         kind = position_kind(c)
         self.relative = None if cross or kind == "absolute" else kind
         if self.relative is not None:
-            D = C // c.num_attention_heads
+            D = self.heads.size
             self.distance_embedding = nn.Embedding(2 * c.max_position_embeddings - 1, D)
 
     def forward(
@@ -104,13 +109,14 @@ class BertSelfAttention(nn.Module):
         if self.relative is not None and cross is None:
             return self._relative(x, mask, cache, is_causal, p)
         proj = (self.query, self.key, self.value)
-        return qkv_attention(x, proj, self.num_heads, self.layer, mask, p, cross, cache, is_causal)
+        return qkv_attention(x, proj, self.heads, self.layer, mask, p, cross, cache, is_causal)
 
     def _relative(
         self, x: Tensor, mask: Tensor | None, cache: DecoderCache | None, is_causal: bool, p: float
     ) -> Tensor:
         """Self-attention with relative position scores added to the mask: (B, T, C)."""
-        q, k, v = (split_heads(m(x), self.num_heads) for m in (self.query, self.key, self.value))
+        H, D = self.heads.num, self.heads.size
+        q, k, v = (split_heads(m(x), H, D) for m in (self.query, self.key, self.value))
         past = 0 if cache is None else cache.length
         if cache is not None:
             k, v = cache.append(self.layer, k, v)  # (B, H, S, D), the cached positions first
@@ -118,7 +124,8 @@ class BertSelfAttention(nn.Module):
             mask = full_causal_mask(x.shape[1], past, None, x.dtype, x.device)
         with_keys = self.relative == "relative_key_query"
         bias = relative_scores(q, k, self.distance_embedding.weight, past, with_keys)
-        return attend(q, k, v, bias if mask is None else bias + mask, p)  # (B, T, C)
+        mask = bias if mask is None else bias + mask
+        return attend(q, k, v, mask, p, scale=self.heads.scale)  # (B, T, C)
 
 
 class BertSelfOutput(nn.Module):
@@ -280,8 +287,7 @@ class BertModel(Pretrained, ResizableVocabulary, nn.Module):
             self.get_input_embeddings().weight,
             c.num_hidden_layers,
             batch_size,
-            c.num_attention_heads,
-            c.hidden_size,
+            attention_heads(c),
             max_length,
         )
 

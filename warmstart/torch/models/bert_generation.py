@@ -17,9 +17,8 @@ from torch import Tensor, nn
 from ...config import BertGenerationConfig
 from ..attention import check_length
 from ..heads import LMHeadDecoder, init_normal_, vocab_logits
-from ..kernels import Dropout
-from ..linear import Linear
 from ..pretrained import Pretrained
+from ..speed import Dropout, Linear
 from .bert import BertModel, alias_projection_bias
 
 

@@ -15,8 +15,8 @@ from torch import Tensor, nn
 
 from ...config import ElectraConfig
 from ..heads import LMHeadDecoder, init_normal_
-from ..linear import Linear
 from ..pretrained import Pretrained
+from ..speed import Linear
 from .bert import BertEmbeddings, BertModel
 
 

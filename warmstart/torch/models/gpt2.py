@@ -20,6 +20,7 @@ from ...config import GPT2Config
 from ...outputs import BaseModelOutput
 from ..attention import (
     DecoderCache,
+    Heads,
     attend,
     check_length,
     cross_kv,
@@ -30,15 +31,19 @@ from ..attention import (
 )
 from ..checkpoint import transformers_layout
 from ..heads import LMHeadDecoder, ResizableVocabulary, init_normal_
-from ..kernels import Dropout
-from ..linear import Linear, activation, linear_then
 from ..pretrained import Pretrained
-from ..recording import last_hidden_state_is, observe
+from ..speed import Dropout, Linear, activation, linear_then
+from ..speed.recording import last_hidden_state_is, observe
 
 
 class ResidualProjection(Linear):
     """A projection back onto the residual stream (``c_proj``): GPT-2 initialises it with
     std ``initializer_range / sqrt(2 * n_layer)``."""
+
+
+def attention_heads(c: GPT2Config) -> Heads:
+    """The attention heads: size n_embd / n_head, scores by 1/sqrt(size)."""
+    return Heads.of(c.n_embd, c.n_head)
 
 
 class GPT2Attention(nn.Module):
@@ -48,7 +53,7 @@ class GPT2Attention(nn.Module):
     def __init__(self, c: GPT2Config, layer: int, is_cross_attention: bool = False) -> None:
         super().__init__()
         C = c.n_embd
-        self.num_heads, self.layer, self.width = c.n_head, layer, C
+        self.heads, self.layer, self.width = attention_heads(c), layer, C
         if is_cross_attention:
             self.c_attn = Linear(C, 2 * C)
             self.q_attn = Linear(C, C)
@@ -57,8 +62,8 @@ class GPT2Attention(nn.Module):
         self.c_proj = ResidualProjection(C, C)
         self.attn_dropout = c.attn_pdrop
         self.resid_dropout = Dropout(c.resid_pdrop)
-        # SDPA scales by 1/sqrt(D); these config switches change that, applied to the queries
-        self.q_scale = 1.0 if c.scale_attn_weights else math.sqrt(C // c.n_head)
+        # scores scale by heads.scale (1/sqrt(D)); these switches change that, on the queries
+        self.q_scale = 1.0 if c.scale_attn_weights else math.sqrt(self.heads.size)
         if c.scale_attn_by_inverse_layer_idx:
             self.q_scale /= layer + 1
 
@@ -70,25 +75,26 @@ class GPT2Attention(nn.Module):
         cache: DecoderCache | None = None,
         is_causal: bool = False,
     ) -> Tensor:
-        H, C = self.num_heads, self.width
+        H, D, C = self.heads.num, self.heads.size, self.width
         if cross is not None:
             q = self.q_attn(x)  # (B, T, C)
             k, v = cross_kv(
                 cache,
                 self.layer,
-                lambda: tuple(split_heads(t, H) for t in self.c_attn(cross).split(C, dim=2)),
+                lambda: tuple(split_heads(t, H, D) for t in self.c_attn(cross).split(C, dim=2)),
             )
         else:
             q, k, v = self.c_attn(x).split(C, dim=2)
-            k, v = split_heads(k, H), split_heads(v, H)  # (B, H, T, D)
-        q = split_heads(q, H)
+            k, v = split_heads(k, H, D), split_heads(v, H, D)  # (B, H, T, D)
+        q = split_heads(q, H, D)
         if self.q_scale != 1.0:
             q = q * self.q_scale
         p = self.attn_dropout if self.training else 0.0
+        scale = self.heads.scale
         if cross is None and cache is not None:
-            out = cache.attend(self.layer, q, k, v, mask, p, is_causal)
+            out = cache.attend(self.layer, q, k, v, mask, p, is_causal, scale)
         else:
-            out = attend(q, k, v, mask, p, is_causal, cross is not None)
+            out = attend(q, k, v, mask, p, is_causal, cross is not None, scale)
         return self.resid_dropout(self.c_proj(out))
 
 
@@ -223,7 +229,7 @@ class GPT2Model(Pretrained, ResizableVocabulary, nn.Module):
 
     def new_cache(self, batch_size: int, max_length: int) -> DecoderCache:
         c = self.config
-        return new_cache(self.wte.weight, c.n_layer, batch_size, c.n_head, c.n_embd, max_length)
+        return new_cache(self.wte.weight, c.n_layer, batch_size, attention_heads(c), max_length)
 
 
 class GPT2LMHeadModel(Pretrained, LMHeadDecoder):

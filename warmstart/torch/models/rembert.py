@@ -14,8 +14,8 @@ from torch import Tensor, nn
 
 from ...config import RemBertConfig
 from ..heads import LMHeadDecoder, init_normal_
-from ..linear import Linear, activation, linear_then
 from ..pretrained import Pretrained
+from ..speed import Linear, activation, linear_then
 from .bert import BertEmbeddings, BertEncoder, BertLayer, BertModel
 
 

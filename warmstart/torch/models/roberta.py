@@ -15,8 +15,8 @@ from torch import Tensor, nn
 from ...config import RobertaConfig
 from ..attention import check_length
 from ..heads import LMHeadDecoder, init_normal_, vocab_logits
-from ..linear import Linear, linear_then
 from ..pretrained import Pretrained
+from ..speed import Linear, linear_then
 from .bert import BertEmbeddings, BertModel, alias_projection_bias
 
 

@@ -2,7 +2,7 @@
 
 Few-row inference products (decoding steps) run as ``weight @ x.T`` or ``F.linear``, the rest in
 oneDNN with the activation fused at inference and the input gradient there too in training, each
-where it was measured faster on this CPU (:mod:`warmstart.torch.cpu`); decodes may keep the
+where it was measured faster on this CPU (:mod:`.cpu`); decodes may keep the
 weights in oneDNN's layout (:func:`packed_weights`). Everything else goes to ``F.linear``.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -221,34 +221,3 @@ def linear_then(module: nn.Module, x: Tensor, activation: str) -> Tensor:
     if type(module) is Linear and not (module._forward_hooks or module._forward_pre_hooks):
         return linear(x, module.weight, module.bias, activation)
     return _activate(module(x), activation)
-
-
-def fuse_linears(linears: Sequence[nn.Module]) -> Callable[[Tensor], Tensor]:
-    """One projection computing ``torch.cat([m(x) for m in linears], -1)`` with a single matmul.
-
-    The concatenated weights are a copy: the caller keeps the result only while the parameters
-    cannot change (one decode). Modules other than ``nn.Linear`` fuse through their class's
-    ``concat`` (the quantised linears); anything else falls back to one call per module.
-    """
-    kinds = {type(m) for m in linears}
-    if all(isinstance(m, nn.Linear) for m in linears):
-        weight = torch.cat([m.weight for m in linears])  # (sum N, K)
-        biases = [m.bias for m in linears]
-        if all(b is not None for b in biases):
-            bias = torch.cat(biases)
-        else:
-            bias = (
-                None
-                if all(b is None for b in biases)
-                else torch.cat(
-                    [
-                        b if b is not None else m.weight.new_zeros(m.out_features)
-                        for m, b in zip(linears, biases)
-                    ]
-                )
-            )
-        return lambda x: linear(x, weight, bias)
-    concat = getattr(next(iter(kinds)), "concat", None) if len(kinds) == 1 else None
-    if concat is not None:
-        return concat(linears)
-    return lambda x: torch.cat([m(x) for m in linears], dim=-1)

@@ -1,5 +1,6 @@
-"""Custom autograd kernels: dropout that stores its mask in 16 bits, and a cross-entropy computed in
-chunks of rows (fp32 logits for a chunk at a time), each with its own backward.
+"""Custom autograd kernels: dropout that stores its mask in 16 bits (also inside attention), and a
+cross-entropy computed in chunks of rows (fp32 logits for a chunk at a time), each with its own
+backward.
 """
 
 from __future__ import annotations
@@ -25,6 +26,33 @@ def dropout(x: Tensor, p: float, training: bool = True) -> Tensor:
     if not 0.0 < p < 1.0 or x.device.type != "cpu" or torch.compiler.is_compiling():
         return F.dropout(x, p, training)  # torch's own checks, p = 1, GPUs; inductor's own RNG
     return _Dropout16.apply(x, p)
+
+
+def sdpa(
+    q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None, p: float, causal: bool, scale: float
+) -> Tensor:
+    """``F.scaled_dot_product_attention`` (B, H, T, D). With dropout on CPU, SDPA's arithmetic with
+    :func:`dropout` on the probabilities (SDPA with dropout takes its unfused path there anyway,
+    with a mask that costs several times more to draw)."""
+    if p > 0.0 and q.device.type == "cpu" and not torch.compiler.is_compiling():
+        return attention_weights(q, k, mask, p, causal, scale) @ v
+    return F.scaled_dot_product_attention(
+        q, k, v, attn_mask=mask, dropout_p=p, is_causal=causal, scale=scale
+    )
+
+
+def attention_weights(
+    q: Tensor, k: Tensor, mask: Tensor | None, p: float, causal: bool, scale: float
+) -> Tensor:
+    """Eager attention probabilities (B, H, T, S), after dropout ``p``, as SDPA computes them."""
+    scores = (q * scale) @ k.transpose(-2, -1)  # (B, H, T, S)
+    if causal:
+        T, S = scores.shape[-2:]
+        keep = torch.ones(T, S, dtype=torch.bool, device=q.device).tril()  # as SDPA: top-left
+        scores = scores.masked_fill(~keep, float("-inf"))
+    elif mask is not None:
+        scores = scores + mask
+    return dropout(torch.softmax(scores, dim=-1), p, True)
 
 
 class _Dropout16(torch.autograd.Function):

@@ -5,7 +5,7 @@ through one compiled graph per number of rows (1 for greedy batch 1, ``num_beams
 The graph keeps the cache buffers in place and takes the number of cached positions, the source
 length and the cache size as symbolic sizes, so one graph serves every step of every decode with
 that many rows. The matrix products stay library calls (BLAS for up to four rows, oneDNN beyond),
-as ``warmstart.torch.linear.linear`` chooses them; what compiling removes is the per-operation overhead
+as ``speed.products.linear`` chooses them; what compiling removes is the per-operation overhead
 of eager PyTorch around them (about 2.5 ms per step of a 6-layer decoder), which at batch 1 is as
 large as the products.
 
@@ -15,7 +15,7 @@ only where two logits tie to within float rounding (the products sum in another 
 
 ``compile_encoder(model)`` runs the encoder through inductor at inference (``generate``, and
 ``forward`` without gradients). For long inputs the encoder is bound by its matrix products, which
-stay oneDNN calls (see ``warmstart.torch.linear.linear``, which already applies GELU inside the product
+stay oneDNN calls (see ``speed.products.linear``, which already applies GELU inside the product
 when eager); what compiling can save is the passes around them (residual and layer norm fused),
 which at 32 x 128 tokens measured within a few percent of eager on a 2-core AVX-512 CPU.
 """
@@ -31,15 +31,16 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..attention import merge_heads
 from . import cpu
-from .attention import DecoderCache, merge_heads
+from .fused import FusedDecoderCache
 
 SMALL_ROWS = 8
 """Steps with at most this many rows (batch size times beams) run compiled."""
 
 
-class _StepCache(DecoderCache):
-    """A view of a :class:`DecoderCache`'s buffers, built inside the compiled graph."""
+class _StepCache(FusedDecoderCache):
+    """A view of a :class:`FusedDecoderCache`'s buffers, built inside the compiled graph."""
 
     def __init__(self, kv: Tensor, cross: list, fused: list, length: int) -> None:
         self.kv, self.cross, self.fused, self.length = kv, cross, fused, length
@@ -52,7 +53,7 @@ class _StepCache(DecoderCache):
         if self.written:  # empty where every layer attended the plain way (dropout, say)
             self.kv[:, :, :, :, self.start : self.start + 1] = torch.stack(self.written)
 
-    def attend(self, layer, q, k, v, mask, dropout, is_causal) -> Tensor:
+    def attend(self, layer, q, k, v, mask, dropout, is_causal, scale=None) -> Tensor:
         """Attention of one new position over the cached ones and itself, the cache written after.
 
         Written first, the cache would be read back after its write, which makes inductor copy
@@ -63,13 +64,14 @@ class _StepCache(DecoderCache):
         """
         start = self.length
         if k.shape[2] != 1 or dropout or is_causal or q.device.type != "cpu":
-            return super().attend(layer, q, k, v, mask, dropout, is_causal)
+            return super().attend(layer, q, k, v, mask, dropout, is_causal, scale)
         cached = self.kv[layer, :, :, :, :start]
         cached_mask = None if mask is None else mask[..., :start]
         out, lse = torch.ops.aten._scaled_dot_product_flash_attention_for_cpu(
-            q, cached[0], cached[1], attn_mask=cached_mask
+            q, cached[0], cached[1], attn_mask=cached_mask, scale=scale
         )[:2]  # (B, H, 1, D), (B, H, 1)
-        score = (q * k).sum(-1) * q.shape[-1] ** -0.5  # (B, H, 1): the new key
+        scale = q.shape[-1] ** -0.5 if scale is None else scale
+        score = (q * k).sum(-1) * scale  # (B, H, 1): the new key
         if mask is not None:
             score = score + mask[..., start]  # (B, 1, 1) broadcast over heads
         top = torch.maximum(lse, score)
@@ -151,7 +153,7 @@ class CompiledStep:
         cpu.chosen()  # a graph keeps the product paths of its tracing: measure them first
         return torch.compile(_own_code(self.step), dynamic=None, options=options)
 
-    def current(self, cache: DecoderCache) -> None:
+    def current(self, cache: FusedDecoderCache) -> None:
         """On the first compiled step of a decode, compile again if the decoder's modules, their
         modes or the tensors they hold were replaced since the graph was made (quantising, moving,
         loading with ``assign=True``); training in place changes nothing the graph assumes."""
@@ -165,7 +167,7 @@ class CompiledStep:
         """Whether decoding steps of ``rows`` rows run compiled (after the first two, eager)."""
         return not self.failed and rows <= SMALL_ROWS
 
-    def usable(self, tokens: Tensor, cache: DecoderCache) -> bool:
+    def usable(self, tokens: Tensor, cache: FusedDecoderCache) -> bool:
         return (
             self.serves(tokens.shape[0])
             and tokens.shape[1] == 1
@@ -175,7 +177,9 @@ class CompiledStep:
             and not torch.is_grad_enabled()
         )
 
-    def __call__(self, tokens: Tensor, cache: DecoderCache, enc: Tensor, enc_mask) -> Tensor | None:
+    def __call__(
+        self, tokens: Tensor, cache: FusedDecoderCache, enc: Tensor, enc_mask
+    ) -> Tensor | None:
         if not self.usable(tokens, cache):
             return None
         self.current(cache)

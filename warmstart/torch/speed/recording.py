@@ -3,10 +3,10 @@
 (``attn_implementation="eager"``).
 
 A model's forward opens :func:`observe`; while a :class:`Recorder` is open, in the thread that
-opened it, :func:`.attention.attend` runs an eager attention that keeps its softmax weights and
-:func:`.attention.run_layers` keeps every layer's input and the last output. ``current`` is a plain
-module global, so the default path pays one check per attention call and compiled graphs guard
-on it.
+opened it, :func:`attention` (what :func:`..attention.attend` calls) runs an eager attention that
+keeps its softmax weights and :func:`run_layers` keeps every layer's input and the last output.
+``current`` is a plain module global, so the default path pays one check per attention call and
+compiled graphs guard on it.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from typing import Any
 
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
+
+from .kernels import attention_weights, sdpa
 
 
 class Recorder:
@@ -94,10 +96,40 @@ def _recording(rec: Recorder) -> Iterator[Recorder]:
         current = outer
 
 
-def run_layers(
+def attention(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    mask: Tensor | None,
+    p: float,
+    causal: bool,
+    scale: float,
+    cross: bool = False,
+) -> Tensor:
+    """Attention (B, H, T, D) by :func:`.kernels.sdpa`; while a recorder is open, eager attention
+    whose weights (B, H, T, S) it keeps when asked (as cross-attention when ``cross``)."""
+    if current is not None and (rec := active()) is not None:
+        weights = attention_weights(q, k, mask, p, causal, scale)  # (B, H, T, S)
+        if rec.keep_attentions:
+            (rec.cross_attentions if cross else rec.attentions).append(weights)
+        return weights @ v
+    return sdpa(q, k, v, mask, p, causal, scale)
+
+
+def run_layers(layers: Iterable[nn.Module], x: Tensor, *args: Any, checkpointing: bool) -> Tensor:
+    """Apply ``layers`` in turn; with ``checkpointing``, recompute activations in the backward.
+    While a recorder is open, each layer's input and the last output are kept."""
+    if current is not None and (rec := active()) is not None:
+        return _run_recorded(rec, layers, x, *args, checkpointing=checkpointing)
+    for layer in layers:
+        x = checkpoint(layer, x, *args, use_reentrant=False) if checkpointing else layer(x, *args)
+    return x
+
+
+def _run_recorded(
     rec: Recorder, layers: Iterable[nn.Module], x: Tensor, *args: Any, checkpointing: bool
 ) -> Tensor:
-    """:func:`.attention.run_layers` under ``rec``: each layer's input and the last output kept.
+    """:func:`run_layers` under ``rec``: each layer's input and the last output kept.
     Gradient checkpointing stays only for eager attention alone (its recomputation runs eagerly
     too); states or weights asked for are kept from a plain forward."""
     if checkpointing and not (rec.keep_hidden or rec.keep_attentions):
