@@ -57,12 +57,13 @@ def test_each_few_rows_path_equals_f_linear(monkeypatch, path, rows):
 
 @pytest.mark.skipif(not products._HAS_ONEDNN, reason="this torch has no oneDNN product")
 @pytest.mark.parametrize("path", cpu.CHOICES["many_rows"])
-@pytest.mark.parametrize("grad", [False, True])
+@pytest.mark.parametrize("grad", [False, True])  # True: the training_rows choice
 def test_each_many_rows_path_equals_f_linear(monkeypatch, path, grad):
     x = torch.randn(3, 10, 48, requires_grad=grad)
     w = torch.randn(40, 48, requires_grad=grad)
     onednn = counted(monkeypatch, "_onednn")
-    with cpu.forced(many_rows=path), torch.set_grad_enabled(grad):
+    paths = {"training_rows" if grad else "many_rows": path}
+    with cpu.forced(**paths), torch.set_grad_enabled(grad):
         out = products.linear(x, w, None, "relu")
     torch.testing.assert_close(out, F.relu(F.linear(x, w)))
     if grad:
@@ -106,3 +107,15 @@ def test_a_choice_is_measured_once_and_is_one_of_its_candidates(monkeypatch):
         assert paths[name] in candidates
         assert cpu.choice(name) == cpu.describe()["paths"][name] == paths[name]
     assert measured == list(cpu.CHOICES)
+
+
+@pytest.mark.parametrize("avx512", [False, True])
+@pytest.mark.parametrize("many", cpu.CHOICES["many_rows"])
+def test_training_products_take_onednn_only_on_avx512_where_it_measured_faster(
+    monkeypatch, avx512, many
+):
+    monkeypatch.setattr(cpu, "extensions", lambda: {"avx512": avx512})
+    monkeypatch.setattr(cpu, "HAS_ONEDNN", True)
+    with cpu.forced(many_rows=many):
+        expected = "onednn" if avx512 and many == "onednn" else "aten"
+        assert cpu._measure("training_rows") == expected

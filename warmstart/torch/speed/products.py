@@ -1,8 +1,8 @@
 """Matrix products of the models' linear layers: ``F.linear`` semantics with faster CPU paths.
 
 Few-row inference products (decoding steps) run as ``weight @ x.T`` or ``F.linear``, the rest in
-oneDNN with the activation fused at inference and the input gradient there too in training, each
-where it was measured faster on this CPU (:mod:`.cpu`); decodes may keep the
+oneDNN with the activation fused at inference (and the input gradient there too in training where
+AVX-512 is present), each where it was measured faster on this CPU (:mod:`.cpu`); decodes may keep the
 weights in oneDNN's layout (:func:`packed_weights`). Everything else goes to ``F.linear``.
 """
 
@@ -113,7 +113,8 @@ def linear(
       for encoder- and training-sized products on the CPUs measured, about twice for a
       vocabulary projection of a few dozen rows); at inference oneDNN also applies GELU or ReLU
       while the output is in cache (about 40% off a BERT intermediate layer), and inside :func:`packed_weights` (decoding) it reuses each
-      weight in its own layout. With autograd, the input gradient runs there too.
+      weight in its own layout. With autograd, the input gradient runs there too where
+      ``cpu.choice("training_rows")`` says (AVX-512 CPUs; ATen's products on AVX2-only ones).
     - Compiled graphs call oneDNN as one opaque operation, and leave products with autograd to
       ``F.linear``; so does everything under autocast, in other dtypes or on other devices.
 
@@ -128,7 +129,7 @@ def linear(
         return _activate(F.linear(x, weight, bias), activation)
     compiling = torch.compiler.is_compiling()
     if torch.is_grad_enabled():
-        fast = not compiling and _onednn_on(compiling)
+        fast = not compiling and _onednn_on(compiling, "training_rows")
         out = _OneDnnLinear.apply(x, weight, bias) if fast else F.linear(x, weight, bias)
         return _activate(out, activation)
     if x.shape[:-1].numel() <= FEW_ROWS:
@@ -194,13 +195,14 @@ def _pack(weight: Tensor) -> Tensor:
     return torch.ops.mkldnn._reorder_linear_weight(weight.detach())
 
 
-def _onednn_on(compiling: bool) -> bool:
+def _onednn_on(compiling: bool, name: str = "many_rows") -> bool:
     """Whether oneDNN's product is there, switched on, and faster than ATen's on this CPU
-    (``cpu.choice("many_rows")``). Dynamo cannot read the switch, so compiled graphs take oneDNN
+    (``cpu.choice(name)``: ``many_rows``, or ``training_rows`` with autograd). Dynamo cannot
+    read the switch, so compiled graphs take oneDNN
     wherever torch has it and it was measured faster."""
     if not _HAS_ONEDNN or not (compiling or torch._C._get_mkldnn_enabled()):
         return False
-    return choice("many_rows") == "onednn"
+    return choice(name) == "onednn"
 
 
 def _activate(x: Tensor, activation: str | None) -> Tensor:
