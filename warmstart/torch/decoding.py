@@ -19,7 +19,6 @@ from .speed.compile import compile_decoder, compile_encoder
 from .speed.fused import FusedDecoderCache
 from .speed.products import FEW_ROWS, packed_weights
 from .speed.quantize import native_gemv, quantize_linears_
-from .speed.recording import observed
 
 PACK_MIN_STEPS = 16
 """``generate`` keeps the decoder's weights in oneDNN's layout (see ``speed.products.packed_weights``) when
@@ -27,8 +26,8 @@ it may decode at least this many tokens."""
 
 
 class DecodingMixin:
-    """``generate``, ``compile_decoder``/``compile_encoder``, ``quantize`` and the encoder call they
-    speed up, for :class:`~warmstart.torch.EncoderDecoderModel`."""
+    """``generate``, ``compile_decoder``/``compile_encoder`` and ``quantize`` of
+    :class:`~warmstart.torch.EncoderDecoderModel` (whose ``encode`` runs the compiled encoder)."""
 
     def compile_decoder(self, enabled: bool = True) -> Any:
         """Run ``generate``'s one-token decoder steps through ``torch.compile`` (opt-in).
@@ -68,34 +67,6 @@ class DecodingMixin:
         quantize_linears_(self.decoder, kind)
         self.quantized = kind
         return self.eval()
-
-    def encode(
-        self,
-        input_ids: Tensor | None,
-        attention_mask: Tensor | None = None,
-        token_type_ids: Tensor | None = None,
-        inputs_embeds: Tensor | None = None,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
-    ) -> BaseModelOutput:
-        """The encoder's output; ``attentions`` / ``hidden_states`` as asked (by keyword, else by
-        the encoder's config), the compiled encoder only when none is."""
-        compiled = self.__dict__.get(
-            "compiled_encoder"
-        )  # set by warmstart.torch.speed.compile.compile_encoder
-        asked = dict(output_attentions=output_attentions, output_hidden_states=output_hidden_states)
-        asked = {k: v for k, v in asked.items() if v is not None}
-        if compiled is not None and not observed(self.config.encoder, **asked):
-            out = compiled(input_ids, attention_mask, token_type_ids, inputs_embeds)
-            if out is not None:
-                return out
-        return self.encoder(
-            input_ids,
-            attention_mask=attention_mask,
-            token_type_ids=token_type_ids,
-            inputs_embeds=inputs_embeds,
-            **asked,
-        )
 
     @torch.no_grad()
     def generate(

@@ -30,6 +30,7 @@ from .heads import init_normal_
 from .inputs import check_ids, check_labels, last_hidden_state, shift_tokens_right
 from .loading import LoadingMixin
 from .speed import Linear, cross_entropy
+from .speed.recording import observed
 
 logger = logging.getLogger("warmstart")
 
@@ -178,6 +179,34 @@ class EncoderDecoderModel(LoadingMixin, DecodingMixin, GenerationSettings, nn.Mo
     def prepare_decoder_input_ids_from_labels(self, labels: Tensor) -> Tensor:
         return shift_tokens_right(
             labels, self.config.pad_token_id, self.config.decoder_start_token_id
+        )
+
+    def encode(
+        self,
+        input_ids: Tensor | None,
+        attention_mask: Tensor | None = None,
+        token_type_ids: Tensor | None = None,
+        inputs_embeds: Tensor | None = None,
+        output_attentions: bool | None = None,
+        output_hidden_states: bool | None = None,
+    ) -> BaseModelOutput:
+        """The encoder's output; ``attentions`` / ``hidden_states`` as asked (by keyword, else by
+        the encoder's config), the compiled encoder only when none is."""
+        compiled = self.__dict__.get(
+            "compiled_encoder"
+        )  # set by warmstart.torch.speed.compile.compile_encoder
+        asked = dict(output_attentions=output_attentions, output_hidden_states=output_hidden_states)
+        asked = {k: v for k, v in asked.items() if v is not None}
+        if compiled is not None and not observed(self.config.encoder, **asked):
+            out = compiled(input_ids, attention_mask, token_type_ids, inputs_embeds)
+            if out is not None:
+                return out
+        return self.encoder(
+            input_ids,
+            attention_mask=attention_mask,
+            token_type_ids=token_type_ids,
+            inputs_embeds=inputs_embeds,
+            **asked,
         )
 
     def project(self, encoder_hidden_states: Tensor) -> Tensor:
