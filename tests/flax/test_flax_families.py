@@ -17,7 +17,6 @@ import warmstart.flax.models
 from warmstart import families
 from warmstart.config import AutoConfig
 from warmstart.flax import families as room
-from warmstart.flax import pretrained
 
 ROWS = sorted(t for t, row in families.FAMILIES.items() if row.flax is not None)
 SIZES = {"bart": BART_TINY, "electra": ELECTRA_TINY, "gpt2": GPT2_TINY}
@@ -43,10 +42,10 @@ def test_the_tables_names_are_the_classes_the_room_uses(model_type):
 
 
 def test_every_model_class_of_the_room_is_in_the_table():
-    defined = model_classes(pretrained, warmstart.flax.models)
+    defined = model_classes(warmstart.flax.models)
     families_classes = {name for name, cls in defined.items() if getattr(cls, "model_types", ())}
     assert families_classes == set(families.public_names("flax"))
-    assert set(room.classes()) == families_classes <= set(warmstart.flax.__all__)
+    assert set(room.CLASSES) == families_classes <= set(warmstart.flax.__all__)
 
 
 def test_a_family_the_room_lacks_is_one_error_naming_the_sides_that_have_it():

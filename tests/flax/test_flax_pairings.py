@@ -12,9 +12,9 @@ from test_pairings import PAIRINGS, TOKENS, _ours
 from tiny_configs import BART_TINY, GPT2_TINY, TINY, randomize_
 
 import warmstart.config as ws
+import warmstart.flax as fx
 import warmstart.torch as pt
 from warmstart.flax import FlaxEncoderDecoderModel
-from warmstart.flax import pretrained as fx
 
 ELECTRA = dict(TINY, embedding_size=16)
 DECODER = dict(is_decoder=True, add_cross_attention=True)

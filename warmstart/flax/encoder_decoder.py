@@ -29,27 +29,32 @@ from ..config import Config, EncoderDecoderConfig, as_config
 from ..generation import GenerationConfig
 from ..generation.settings import GenerationSettings
 from ..outputs import BaseModelOutput, ModelOutput
-from . import generation, weights
+from . import generation
+from .checkpoint import (
+    as_jax,
+    check_tree,
+    from_torch_names,
+    load_half,
+    merge,
+    read_weights,
+    save_folder,
+    summarize,
+    to_torch_names,
+    wants_msgpack,
+)
 from .families import family
 from .layers import new_cache, sown
 from .pretrained import (
     FlaxCausalLMOutput,
-    as_jax,
     as_seed,
     check_dtype,
     check_positions,
-    check_tree,
     dropout_rngs,
     fresh_params,
     init_std,
     keep_given,
-    load_half,
     read_config,
-    read_weights,
-    save_folder,
     set_fields,
-    summarize,
-    wants_msgpack,
 )
 from .seq2seq import (
     EncoderDecoderModule,
@@ -227,9 +232,7 @@ class FlaxEncoderDecoderModel(GenerationSettings):
         params = self.params if params is None else params
         state = {}
         for side in ("encoder", "decoder"):
-            half = weights.to_torch_names(
-                getattr(self.config, side), params[side], side == "decoder"
-            )
+            half = to_torch_names(getattr(self.config, side), params[side], side == "decoder")
             state.update({f"{side}.{k}": v for k, v in half.items()})
         if "enc_to_dec_proj" in params:
             proj = params["enc_to_dec_proj"]
@@ -473,9 +476,7 @@ def _composite_params(
         prefix = side + "."
         half = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
         mine = {p[1:]: s for p, s in shapes.items() if p[0] == side}
-        got, dropped = weights.from_torch_names(
-            getattr(config, side), half, side == "decoder", mine
-        )
+        got, dropped = from_torch_names(getattr(config, side), half, side == "decoder", mine)
         if dropped:
             raise ValueError(
                 f"The checkpoint has {side} tensors this model has no place for: "
@@ -485,7 +486,7 @@ def _composite_params(
     if "enc_to_dec_proj.weight" in state:
         loaded[("enc_to_dec_proj", "kernel")] = state["enc_to_dec_proj.weight"].T
         loaded[("enc_to_dec_proj", "bias")] = state["enc_to_dec_proj.bias"]
-    params, missing = weights.merge(initial, loaded)
+    params, missing = merge(initial, loaded)
     if missing:
         logger.warning("Newly initialised (train before use): %s", "; ".join(summarize(missing)))
     return params
@@ -540,7 +541,7 @@ def _given_params(side: str, given: Any, initial: dict) -> dict:
             f"The {side}_model's parameters do not fit the {side} ({len(unknown)} unknown, "
             f"{len(wrong)} of another shape, e.g. {', '.join((unknown + wrong)[:2])}); pass {kind}."
         )
-    params, missing = weights.merge(initial, flat)
+    params, missing = merge(initial, flat)
     if missing:
         logger.warning("Newly initialised (train before use): %s", "; ".join(summarize(missing)))
     return as_jax(params)

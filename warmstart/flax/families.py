@@ -1,9 +1,10 @@
-"""The Flax modules of each family, looked up by ``model_type``: the core's table
-(:mod:`warmstart.families`) names the classes and tied tensors; this module only says which linen
-modules build each row's ``module`` here."""
+"""The Flax classes and modules of each family, looked up by ``model_type``: the core's table
+(:mod:`warmstart.families`) names the classes; this module finds them in ``models/<module>.py``,
+and each class's ``module_class`` is the linen module that builds it."""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -11,9 +12,6 @@ import flax.linen as nn
 
 from .. import families
 from ..config import Config
-from .models.bart import BartForCausalLMModule, BartModule
-from .models.bert import BertLMHeadModule, encoder_module
-from .models.gpt2 import GPT2LMHeadModule
 
 Build = Callable[[Config], nn.Module]
 
@@ -23,23 +21,25 @@ class Family:
     encoder: Build | None  # None: the family only decodes here (GPT-2)
     decoder: Build
     tied: tuple[str, ...] = ()  # PyTorch names of tensors that alias the word embeddings when tied
+    classes: tuple[type, ...] = ()  # its public classes (encoder, decoder; the decoder alone)
 
 
-_BERT = (encoder_module, BertLMHeadModule)  # one body; models/bert.py picks the head by model_type
-MODULES: dict[str, tuple[Build | None, Build]] = {
-    "bert": _BERT,
-    "bert_generation": _BERT,
-    "roberta": _BERT,
-    "electra": _BERT,
-    "gpt2": (None, GPT2LMHeadModule),
-    "bart": (BartModule, BartForCausalLMModule),
-}
-"""A row's ``module`` -> the (encoder, decoder) linen modules that build it on this side."""
+def _row(row: families.Family) -> Family:
+    module = importlib.import_module(f"{__package__}.models.{row.module}")
+    encoder, decoder = (None if name is None else getattr(module, name) for name in row.flax)
+    return Family(
+        None if encoder is None else encoder.module_class,
+        decoder.module_class,
+        row.tied,
+        tuple(cls for cls in (encoder, decoder) if cls is not None),
+    )
 
-FAMILIES: dict[str, Family] = {
-    t: Family(*MODULES[row.module], row.tied) for t, row in families.FAMILIES.items() if row.flax
-}
-"""model_type -> its encoder and decoder modules (GPT-2 only decodes)."""
+
+FAMILIES: dict[str, Family] = {t: _row(row) for t, row in families.FAMILIES.items() if row.flax}
+"""model_type -> its encoder and decoder modules (GPT-2 only decodes) and public classes."""
+
+CLASSES: dict[str, type] = {cls.__name__: cls for fam in FAMILIES.values() for cls in fam.classes}
+"""Public name -> class, every family's (the names the core's table gives this side)."""
 
 
 def family(config: Config) -> Family:
@@ -49,10 +49,3 @@ def family(config: Config) -> Family:
         ValueError: the model_type is no family, or has no Flax classes (RemBERT).
     """
     return FAMILIES[families.family(config.model_type, "flax").model_type]
-
-
-def classes() -> dict[str, type]:
-    """Public name -> class, every family's (the names the core's table gives this side)."""
-    from . import pretrained  # the classes' home, which itself reads this table
-
-    return {name: getattr(pretrained, name) for name in families.public_names("flax")}

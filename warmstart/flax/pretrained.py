@@ -1,30 +1,30 @@
-"""Flax encoders and decoders on their own, with transformers 4.x's Flax API: ``FlaxBertModel``,
-``FlaxBertForCausalLM``, ... built from a config or ``from_pretrained``, holding ``params``.
+"""The base classes of transformers 4.x's Flax encoders and decoders on their own
+(``FlaxPreTrainedModel``, ``FlaxEncoderModel``, ``FlaxCausalLM``): built from a config or
+``from_pretrained``, holding ``params``; each family's public classes (``FlaxBertModel``, ...) are
+defined on them in ``models/<family>.py``.
 
 Weights load from the PyTorch layout (``model.safetensors`` or a sharded index; ``from_pt=True`` is
 accepted and not needed) or from transformers 4.x's ``flax_model.msgpack``; ``save_pretrained``
 writes ``config.json`` and ``model.safetensors`` in the PyTorch layout (one folder for every
-framework), and ``flax_model.msgpack`` too when asked.
+framework), and ``flax_model.msgpack`` too when asked (:mod:`.checkpoint` reads and writes them).
 """
 
 from __future__ import annotations
 
-import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import serialization
 from flax.core import unfreeze
 from flax.traverse_util import flatten_dict, unflatten_dict
 
 from .. import hub
 from ..config import (
-    CONFIG_NAME,
     Config,
     EncoderDecoderConfig,
     as_config,
@@ -32,13 +32,9 @@ from ..config import (
 )
 from ..config import set_fields as set_config_fields
 from ..outputs import BaseModelOutput, ModelOutput
-from . import weights
-from .families import family
+from .checkpoint import load_half, save_folder, to_torch_names, wants_msgpack
 from .layers import INTERMEDIATES, new_cache, sown
 
-logger = logging.getLogger("warmstart")
-
-MSGPACK = "flax_model.msgpack"
 IGNORED_OPTIONS = ("from_pt", "encoder_from_pt", "decoder_from_pt", "dtype", "_do_init")
 """transformers 4.x Flax ``from_pretrained`` options with nothing to do here."""
 
@@ -74,27 +70,6 @@ def check_dtype(dtype: Any) -> None:
             f"dtype={jnp.dtype(dtype).name} is not supported: the Flax models compute in float32; "
             "leave dtype out (cast the params yourself for bfloat16 storage)."
         )
-
-
-def wants_msgpack(flax_msgpack: bool, options: dict[str, Any]) -> bool:
-    """Read transformers 4.x's ``save_pretrained`` keywords: ``safe_serialization=False`` (4.x's
-    default file) adds ``flax_model.msgpack``; ``max_shard_size``/``token`` have nothing to do
-    (one file, no upload).
-
-    Raises:
-        ValueError: ``push_to_hub=True``.
-        TypeError: another keyword.
-    """
-    if options.pop("push_to_hub", False):
-        raise ValueError("push_to_hub=True is not supported; upload the saved folder yourself.")
-    msgpack = flax_msgpack or options.pop("safe_serialization", True) is False
-    for name in ("max_shard_size", "token"):
-        options.pop(name, None)
-    if options:
-        raise TypeError(
-            f"save_pretrained() got unexpected keyword arguments: {', '.join(options)}."
-        )
-    return msgpack
 
 
 def check_positions(position_ids: Any, start: int, length: int, name: str) -> None:
@@ -135,18 +110,6 @@ def init_std(config: Config) -> float:
     return std if std is not None else config.initializer_range
 
 
-def read_weights(folder: Path) -> tuple[str, Any]:
-    """``("torch", {name: array})`` from the PyTorch layout, else ``("flax", params)`` from
-    transformers 4.x's ``flax_model.msgpack``."""
-    try:
-        return "torch", hub.load_arrays(folder)
-    except FileNotFoundError:
-        if not (folder / MSGPACK).is_file():
-            raise
-    with open(folder / MSGPACK, "rb") as f:
-        return "flax", serialization.msgpack_restore(f.read())
-
-
 def set_fields(config: Config, fields: dict[str, Any], caller: str) -> None:
     """Set ``from_pretrained``'s leftover keywords on ``config``, as transformers does.
 
@@ -161,10 +124,6 @@ def set_fields(config: Config, fields: dict[str, Any], caller: str) -> None:
             "config's is an error; fix config.json or leave the option out."
         )
     set_config_fields(config, fields, caller)
-
-
-def as_jax(tree: Any) -> Any:
-    return jax.tree.map(jnp.asarray, tree)
 
 
 def fresh_params(init: Any, std_of: Any, seed: int) -> dict:
@@ -185,61 +144,14 @@ def fresh_params(init: Any, std_of: Any, seed: int) -> dict:
     return unflatten_dict(out)
 
 
-def check_tree(params: dict, expected: dict, source: str) -> dict:
-    """``params`` read from a msgpack, checked path by path against the model's ``expected``."""
-    got, want = flatten_dict(params), flatten_dict(expected)
-    missing, unknown = sorted(set(want) - set(got)), sorted(set(got) - set(want))
-    if missing or unknown:
-        names = [".".join(p) for p in (missing or unknown)[:3]]
-        raise ValueError(
-            f"{source} does not fit this model: {len(missing)} parameters missing, {len(unknown)} "
-            f"unknown (e.g. {', '.join(names)}). Does config.json match?"
-        )
-    return params
-
-
-def load_half(config: Config, folder: Path, as_decoder: bool, initial: dict) -> dict:
-    """One encoder or decoder's params from ``folder``: the model's ``initial`` params with the
-    checkpoint's in place; what it lacks (a new cross-attention) is kept and reported by name."""
-    kind, state = read_weights(folder)
-    if kind == "flax":
-        return as_jax(check_tree(state, initial, str(folder / MSGPACK)))
-    shapes = {p: np.shape(v) for p, v in flatten_dict(initial).items()}
-    loaded, dropped = weights.from_torch_names(config, state, as_decoder, shapes)
-    if dropped:
-        logger.info("Not used from %s: %s", folder, "; ".join(dropped[:8]))
-    params, missing = weights.merge(initial, loaded)
-    if missing:
-        logger.warning("Newly initialised (train before use): %s", "; ".join(summarize(missing)))
-    return as_jax(params)
-
-
-def summarize(names: list[str]) -> list[str]:
-    """Parameter names with layer numbers grouped: ``encoder.layer.*.crossattention...``."""
-    seen: dict[str, None] = {}
-    for name in names:
-        parts = ["*" if p.isdigit() else p for p in name.split(".")]
-        seen[".".join(parts)] = None
-    return list(seen)
-
-
-def save_folder(
-    folder: str | os.PathLike, config: Config, state: dict[str, np.ndarray], params: dict | None
-) -> None:
-    """Write ``config.json`` and ``model.safetensors`` (and ``flax_model.msgpack`` when ``params``
-    are given) atomically; other files in ``folder`` are kept."""
-    with hub.atomic_folder(folder, replaces=(CONFIG_NAME, *hub.WEIGHT_FILES, MSGPACK)) as tmp:
-        hub.write_text_atomic(tmp / CONFIG_NAME, config.to_json_string(use_diff=False))
-        hub.save_arrays(state, tmp / hub.SAFE_WEIGHTS)
-        if params is not None:
-            (tmp / MSGPACK).write_bytes(serialization.msgpack_serialize(jax.device_get(params)))
-
-
 class FlaxPreTrainedModel:
     """One encoder or decoder: its ``config``, linen ``module`` and ``params``."""
 
     model_types: tuple[str, ...] = ()
+    """The config ``model_type`` values the class takes."""
     is_decoder_class = False
+    module_class: Callable[[Config], nn.Module]
+    """config -> the linen module (the family's body, or body and LM head for a decoder)."""
 
     def __init__(
         self,
@@ -261,8 +173,7 @@ class FlaxPreTrainedModel:
                 f"{config.model_type!r}."
             )
         self.config = config
-        fam = family(config)
-        self.module = fam.decoder(config) if self.is_decoder_class else fam.encoder(config)
+        self.module = self.module_class(config)
         self.params = params if params is not None else self.init_weights(seed)
 
     def init_weights(
@@ -341,7 +252,7 @@ class FlaxPreTrainedModel:
         4.x's ``safe_serialization=False``) the params as 4.x's ``flax_model.msgpack``."""
         flax_msgpack = wants_msgpack(flax_msgpack, options)
         params = self.params if params is None else params
-        state = weights.to_torch_names(self.config, params, self.is_decoder_class)
+        state = to_torch_names(self.config, params, self.is_decoder_class)
         save_folder(save_directory, self.config, state, params if flax_msgpack else None)
 
 
@@ -447,26 +358,3 @@ class FlaxCausalLM(FlaxPreTrainedModel):
 
 def _opt(x: Any) -> jax.Array | None:
     return None if x is None else jnp.asarray(x)
-
-
-def _named(name: str, base: type, types: tuple[str, ...]) -> type:
-    return type(name, (base,), {"model_types": types, "__doc__": f"transformers 4.x's {name}."})
-
-
-FlaxBertModel = _named("FlaxBertModel", FlaxEncoderModel, ("bert",))
-FlaxRobertaModel = _named("FlaxRobertaModel", FlaxEncoderModel, ("roberta", "xlm-roberta"))
-FlaxXLMRobertaModel = _named("FlaxXLMRobertaModel", FlaxEncoderModel, ("xlm-roberta", "roberta"))
-FlaxElectraModel = _named("FlaxElectraModel", FlaxEncoderModel, ("electra",))
-FlaxBartModel = _named("FlaxBartModel", FlaxEncoderModel, ("bart",))
-FlaxBertGenerationEncoder = _named(
-    "FlaxBertGenerationEncoder", FlaxEncoderModel, ("bert-generation",)
-)
-FlaxBertGenerationDecoder = _named("FlaxBertGenerationDecoder", FlaxCausalLM, ("bert-generation",))
-FlaxBertForCausalLM = _named("FlaxBertForCausalLM", FlaxCausalLM, ("bert",))
-FlaxRobertaForCausalLM = _named("FlaxRobertaForCausalLM", FlaxCausalLM, ("roberta", "xlm-roberta"))
-FlaxXLMRobertaForCausalLM = _named(
-    "FlaxXLMRobertaForCausalLM", FlaxCausalLM, ("xlm-roberta", "roberta")
-)
-FlaxElectraForCausalLM = _named("FlaxElectraForCausalLM", FlaxCausalLM, ("electra",))
-FlaxGPT2LMHeadModel = _named("FlaxGPT2LMHeadModel", FlaxCausalLM, ("gpt2",))
-FlaxBartForCausalLM = _named("FlaxBartForCausalLM", FlaxCausalLM, ("bart",))

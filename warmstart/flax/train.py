@@ -232,8 +232,7 @@ def warm_start_new_weights(model: FlaxEncoderDecoderModel, encoder: Any, decoder
     from flax.traverse_util import flatten_dict, unflatten_dict
 
     from .. import hub
-    from . import weights
-    from .pretrained import read_weights
+    from .checkpoint import from_torch_names, read_weights
 
     flat = flatten_dict(model.params)
     new = dict.fromkeys(flat, True)
@@ -244,7 +243,7 @@ def warm_start_new_weights(model: FlaxEncoderDecoderModel, encoder: Any, decoder
             loaded = mine
         else:
             config = getattr(model.config, side)
-            loaded, _ = weights.from_torch_names(config, state, side == "decoder", mine)
+            loaded, _ = from_torch_names(config, state, side == "decoder", mine)
         new.update(dict.fromkeys(((side, *p) for p in loaded), False))
     return unflatten_dict(new)
 

@@ -29,6 +29,7 @@ from ..layers import (
     tied_embedding,
     tied_logits,
 )
+from ..pretrained import FlaxCausalLM, FlaxEncoderModel
 
 POSITION_OFFSET = 2  # BART's learned positions start at row 2 (a fairseq legacy)
 EPS = 1e-5  # nn.LayerNorm's default in the PyTorch BART
@@ -160,3 +161,17 @@ class BartForCausalLMModule(nn.Module):
             E = tied_embedding(self, "model", "decoder", "embed_tokens", "embedding")
             return tied_logits(h, E), p.new_cache(T)
         return dense(c.vocab_size, c.init_std, "lm_head", use_bias=False)(h), p.new_cache(T)
+
+
+class FlaxBartModel(FlaxEncoderModel):
+    """transformers 4.x's FlaxBartModel."""
+
+    model_types = ("bart",)
+    module_class = BartModule
+
+
+class FlaxBartForCausalLM(FlaxCausalLM):
+    """transformers 4.x's FlaxBartForCausalLM."""
+
+    model_types = ("bart",)
+    module_class = BartForCausalLMModule

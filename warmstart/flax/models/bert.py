@@ -31,6 +31,7 @@ from ..layers import (
     tied_embedding,
     tied_logits,
 )
+from ..pretrained import FlaxCausalLM, FlaxEncoderModel
 
 NO_POOLER = ("electra", "bert-generation")
 
@@ -321,3 +322,17 @@ class BertLMHeadModule(nn.Module):
             h = ElectraGeneratorPredictions(c, name="generator_predictions")(h)
             logits = ElectraLMHead(c, name="generator_lm_head")(h, E)
         return logits, cache
+
+
+class FlaxBertModel(FlaxEncoderModel):
+    """transformers 4.x's FlaxBertModel."""
+
+    model_types = ("bert",)
+    module_class = staticmethod(encoder_module)
+
+
+class FlaxBertForCausalLM(FlaxCausalLM):
+    """transformers 4.x's FlaxBertForCausalLM."""
+
+    model_types = ("bert",)
+    module_class = BertLMHeadModule

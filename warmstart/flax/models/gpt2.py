@@ -33,6 +33,7 @@ from ..layers import (
     tied_embedding,
     tied_logits,
 )
+from ..pretrained import FlaxCausalLM
 
 
 class GPT2Attention(nn.Module):
@@ -164,3 +165,10 @@ class GPT2LMHeadModule(nn.Module):
         if c.tie_word_embeddings:
             return tied_logits(h, tied_embedding(self, "transformer", "wte", "embedding")), cache
         return dense(c.vocab_size, c.initializer_range, "lm_head", use_bias=False)(h), cache
+
+
+class FlaxGPT2LMHeadModel(FlaxCausalLM):
+    """transformers 4.x's FlaxGPT2LMHeadModel."""
+
+    model_types = ("gpt2",)
+    module_class = GPT2LMHeadModule
