@@ -20,7 +20,7 @@ class Family:
 
     Attributes:
         model_type: the ``model_type`` of its config.json.
-        module: the file ``models/<module>.py`` that defines its PyTorch and TF classes.
+        module: the file ``models/<module>.py`` that defines its classes on every side.
         torch: its PyTorch class names; the TF ones are the same with ``TF`` in front, as in
             transformers.
         flax: its Flax class names; None where Flax lacks the family.
