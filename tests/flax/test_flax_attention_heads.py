@@ -7,20 +7,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from attention_reference import softmax_attention
 
 from warmstart.flax.layers import Pass, QKVAttention, attend, causal_keep, new_cache
-
-
-def _reference(q, k, v, scale, keep=None):
-    """softmax(scale * q k^T) v in numpy, q (B, H, T, D), k/v (B, H, S, D) -> (B, T, H * D)."""
-    scores = np.einsum("bhtd,bhsd->bhts", q, k).astype(np.float64) * scale
-    if keep is not None:
-        scores = np.where(keep, scores, -np.inf)
-    probs = np.exp(scores - scores.max(-1, keepdims=True))
-    probs /= probs.sum(-1, keepdims=True)
-    out = np.einsum("bhts,bhsd->bhtd", probs, v)
-    B, H, T, D = out.shape
-    return out.transpose(0, 2, 1, 3).reshape(B, T, H * D)
 
 
 @pytest.mark.parametrize("scale", [None, 1.0, 0.1])
@@ -29,7 +18,7 @@ def test_attend_with_a_given_scale_is_the_written_out_formula(scale):
     q, k, v = (rng.standard_normal((2, 3, 5, 6)).astype(np.float32) for _ in range(3))
     keep = np.tril(np.ones((5, 5), bool))[None, None]
     got, _ = attend(jnp.asarray(q), jnp.asarray(k), jnp.asarray(v), keep, 0.0, False, scale)
-    want = _reference(q, k, v, 6**-0.5 if scale is None else scale, keep)
+    want = softmax_attention(q, k, v, 6**-0.5 if scale is None else scale, keep)
     np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-5)
 
 
@@ -45,7 +34,7 @@ def test_qkv_attention_with_its_own_head_size_and_no_scaling():
         h = np.asarray(x) @ np.asarray(p[name]["kernel"]) + np.asarray(p[name]["bias"])
         return h.reshape(2, 4, 2, 3).transpose(0, 2, 1, 3)  # (B, H, T, D)
 
-    want = _reference(heads("query"), heads("key"), heads("value"), 1.0, np.asarray(keep))
+    want = softmax_attention(heads("query"), heads("key"), heads("value"), 1.0, np.asarray(keep))
     got = layer.apply(params, x, Pass(keep))
     np.testing.assert_allclose(np.asarray(got), want, rtol=1e-5, atol=1e-5)
     cache = new_cache(1, 2, 2, 8, 4, head_size=3)
