@@ -247,7 +247,7 @@ def train_warmstart(args: argparse.Namespace, data: dict[str, Path], out: Path) 
         sizes = [(len(e.input_ids), len(e.labels)) for e in trainer.train_set]
         plan, epoch = [], 0  # the batches it ran: its plan, epoch after epoch, up to its steps
         while len(plan) < args.steps:
-            epoch_plan = plan_batches(trainer.lengths, args.batch_size, args.seed, epoch, 1)
+            epoch_plan = plan_batches(trainer.sizes, args.batch_size, args.seed, epoch, 1)
             plan += epoch_plan[: args.steps - len(plan)]
             epoch += 1
         batches = [[sizes[i] for i in b] for b in plan]

@@ -12,6 +12,7 @@ import torch
 from warmstart import AutoTokenizer
 from warmstart.train.data import (
     DataError,
+    Example,
     collate,
     micro_batches,
     plan_batches,
@@ -153,6 +154,16 @@ def test_plan_is_deterministic_complete_and_length_grouped():
     spread = sum(max(lengths[i] for i in b) - min(lengths[i] for i in b) for b in plan) / len(plan)
     assert spread < 10  # random batches of 8 would spread over ~80
     assert len(plan_batches(lengths[:13], 4, 1, 0, drop_below=2)) == 3  # the batch of 1 dropped
+
+
+def test_plan_groups_by_source_then_label_length():
+    sizes = [((i * 37) % 101 + 20, (i * 11) % 23 + 5) for i in range(1600)]
+    plan = plan_batches(sizes, 16, seed=0, epoch=0)
+    assert sorted(i for b in plan for i in b) == list(range(1600))
+    for b in plan:  # sorted by (source, label): a batch spans few source lengths
+        assert max(sizes[i][0] for i in b) - min(sizes[i][0] for i in b) <= 3
+    examples = [Example([5] * s, [6] * t) for s, t in sizes]
+    assert [e.size for e in examples] == sizes
 
 
 def test_micro_batches_split_every_example_once():

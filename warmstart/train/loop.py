@@ -56,7 +56,7 @@ def linear_schedule(step: int, warmup_steps: int, total_steps: int) -> float:
 
 def total_steps(config: TrainConfig, examples: Sequence[Example]) -> int:
     """``--max-steps``, else ``--epochs`` times the batches of one epoch."""
-    per_epoch = len(plan_batches([len(e) for e in examples], config.batch_size, config.seed, 0))
+    per_epoch = len(plan_batches([e.size for e in examples], config.batch_size, config.seed, 0))
     return config.max_steps or config.epochs * per_epoch
 
 
@@ -87,7 +87,7 @@ def run(
     c, started = config, time.perf_counter()
     pad = tokenizer.pad_token_id
     steps = total_steps(c, train_set)
-    lengths = [len(e) for e in train_set]
+    sizes = [e.size for e in train_set]
     S = max(len(e.input_ids) for e in train_set)
     T = max(len(e.labels) for e in train_set)
     log = MetricsLog(output, tensorboard=True)
@@ -107,7 +107,7 @@ def run(
     clock = time.perf_counter()
     try:
         while step < steps:
-            plan = plan_batches(lengths, c.batch_size, c.seed, epoch)
+            plan = plan_batches(sizes, c.batch_size, c.seed, epoch)
             for index in range(next_batch, len(plan)):
                 batch = pad_arrays([train_set[i] for i in plan[index]], pad, S, T)
                 factor = linear_schedule(step, c.warmup_steps, steps)

@@ -210,7 +210,7 @@ class Trainer:
 
     def _set_up_steps(self) -> None:
         c = self.config
-        self.lengths = [len(e) for e in self.train_set]
+        self.sizes = [e.size for e in self.train_set]
         self.steps_per_epoch = len(self._plan(0))
         if self.steps_per_epoch == 0:
             raise ValueError(
@@ -221,7 +221,7 @@ class Trainer:
     def _plan(self, epoch: int) -> list[list[int]]:
         c, world = self.config, self.dist.world
         size = c.batch_size * c.grad_accum * world
-        return plan_batches(self.lengths, size, c.seed, epoch, c.grad_accum * world)
+        return plan_batches(self.sizes, size, c.seed, epoch, c.grad_accum * world)
 
     def _wrap(self, model: nn.Module) -> nn.Module:
         if not self.dist.enabled:
