@@ -15,7 +15,7 @@ from warmstart import EncoderDecoderModel
 from warmstart.cli import build_parser, main
 from warmstart.train.metrics import METRIC_NAMES, compute_metrics
 
-STEPS = ("--max-steps", "60", "--lr", "1e-2", "--eval-every", "30", "--log-every", "10")
+STEPS = ("--max-steps", "90", "--lr", "1e-2", "--eval-every", "45", "--log-every", "10")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -92,12 +92,12 @@ def test_help_lists_the_subcommands_and_train_options():
 def test_train_writes_metrics_plot_and_model(run: Path):
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     evals = [r for r in rows if r["split"] == "eval"]
-    assert [r["step"] for r in evals] == [30, 60]
+    assert [r["step"] for r in evals] == [45, 90]
     assert set(METRIC_NAMES) | {"eval_loss"} <= set(evals[-1])
     assert evals[-1]["eval_loss"] < evals[0]["eval_loss"]
     assert evals[-1]["rouge1"] > 50  # it has learnt its 12 training pairs
     train = [r for r in rows if r["split"] == "train"]
-    assert [r["step"] for r in train] == list(range(10, 61, 10))
+    assert [r["step"] for r in train] == [*range(10, 91, 10)]
     assert {"loss", "lr", "tokens_per_s", "epoch"} <= set(train[0])
     assert (run / "training.png").read_bytes()[:4] == b"\x89PNG"
     assert {"config.json", "model.safetensors", "vocab.txt"} <= {
