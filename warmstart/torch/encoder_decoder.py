@@ -192,9 +192,7 @@ class EncoderDecoderModel(LoadingMixin, DecodingMixin, GenerationSettings, nn.Mo
     ) -> BaseModelOutput:
         """The encoder's output; ``attentions`` / ``hidden_states`` as asked (by keyword, else by
         the encoder's config), the compiled encoder only when none is."""
-        compiled = self.__dict__.get(
-            "compiled_encoder"
-        )  # set by warmstart.torch.speed.compile.compile_encoder
+        compiled = self.__dict__.get("compiled_encoder")  # set by speed.compile.compile_encoder
         asked = dict(output_attentions=output_attentions, output_hidden_states=output_hidden_states)
         asked = {k: v for k, v in asked.items() if v is not None}
         if compiled is not None and not observed(self.config.encoder, **asked):
