@@ -12,6 +12,7 @@ import textwrap
 from pathlib import Path
 
 import numpy as np
+import onnx
 import pytest
 import torch
 from onnx_models import export, source, torch_pairing
@@ -139,12 +140,20 @@ def test_sampling_streaming_and_int8(tmp_path):
     assert (tmp_path / "int8" / "decoder_step.onnx").stat().st_size < (
         tmp_path / "fp32" / "decoder_step.onnx"
     ).stat().st_size
+    for name in ("fp32", "int8"):  # the tied LM head is stored transposed, int8 like the rest
+        graph = onnx.load(str(tmp_path / name / "decoder_step.onnx")).graph
+        weights = {w.name for w in graph.initializer}
+        products = [n for n in graph.node if n.op_type in ("MatMul", "Transpose")]
+        assert not [n.name for n in products if n.input[-1] in weights and name == "int8"]
+        assert not [n.name for n in products if n.op_type == "Transpose" and n.input[0] in weights]
     a, b = fp32.generate(x, mask, max_new_tokens=8), int8.generate(x, mask, max_new_tokens=8)
     assert a.shape == b.shape and (a == b).mean() > 0.5  # int8 rounding may change a token
     kw = dict(do_sample=True, top_k=20, top_p=0.9, temperature=0.8, max_new_tokens=8)
     s1 = fp32.generate(x, mask, generator=np.random.default_rng(3), **kw)
     s2 = fp32.generate(x, mask, generator=np.random.default_rng(3), **kw)
     assert np.array_equal(s1, s2) and s1.shape == (4, 9)
+    s3 = fp32.generate(x, mask, num_return_sequences=2, generator=np.random.default_rng(3), **kw)
+    assert s3.shape == (8, 9)  # two rows per input over one row of cross keys/values
     steps = []
     stream = fp32.stream(x, mask, max_new_tokens=8)
     try:

@@ -7,6 +7,9 @@ The same contract and the same arithmetic as the PyTorch side's search
     step(tokens: int64 (N, t), cache) -> (float32 logits (N, V), cache)
     reorder(cache, index: int64 (N',)) -> cache      # expand inputs to beams, follow beams
 
+A step may return :class:`Scores` instead of the logits: the logits with their log-softmax, which
+beam search then takes as it is (a runtime computes it faster than numpy).
+
 :func:`generate` follows the core's plan (:func:`warmstart.generation.plan.make_plan`): lengths,
 the processors by name (bound to :mod:`.numpy_processors`), the search. Greedy and beam search give
 the PyTorch side's tokens on the same logits; sampling draws from a ``numpy.random.Generator``.
@@ -17,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from time import monotonic
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -26,7 +29,15 @@ from .config import GenerationConfig
 from .plan import make_plan
 from .settings import beam_fill, pad_id
 
-Step = Callable[[np.ndarray, Any], tuple[np.ndarray, Any]]
+
+class Scores(NamedTuple):
+    """What a step may return in place of the logits: both (N, V) float32."""
+
+    logits: np.ndarray
+    log_probs: np.ndarray
+
+
+Step = Callable[[np.ndarray, Any], tuple[np.ndarray | Scores, Any]]
 Reorder = Callable[[Any, np.ndarray], Any]
 NEG = np.float32(-1.0e9)
 
@@ -136,6 +147,7 @@ def _token_loop(step, cache, input_ids, config, processors, sampling, rng):
     new_tokens = input_ids
     while True:
         logits, cache = step(new_tokens, cache)
+        logits = logits.logits if isinstance(logits, Scores) else logits
         scores = P.apply(processors, input_ids, logits.astype(np.float32))
         tokens = _sample(scores, rng) if sampling else scores.argmax(-1)
         if eos is not None:
@@ -172,12 +184,30 @@ def _take(x: np.ndarray, index: np.ndarray) -> np.ndarray:
     return np.take_along_axis(x, index, axis=1)
 
 
+GROUP = 64  # _top's group size on long rows
+
+
 def _top(x: np.ndarray, k: int) -> np.ndarray:
-    """Positions of the k largest of each row of x (B, M), best first."""
-    if k < x.shape[1]:
-        part = np.argpartition(-x, k - 1, axis=1)[:, :k]
+    """Positions of the k largest of each row of x (B, M), best first.
+
+    On long rows (beam search's K * V scores) positions fall into groups of ``GROUP`` (every
+    G-th one, so that the group maxima are one vectorised pass): a group holding one of the k
+    largest has a maximum at least as large, and fewer than k groups can beat it, so only the
+    k best groups (and the < GROUP positions left over) are partitioned."""
+    B, M = x.shape
+    if k >= M:
+        part = np.broadcast_to(np.arange(M), x.shape)
+    elif 16 * k * GROUP <= M:
+        G = M // GROUP
+        best = np.argpartition(x[:, : GROUP * G].reshape(B, GROUP, G).max(1), G - k, axis=1)
+        cand = best[:, None, G - k :] + (np.arange(GROUP) * G)[None, :, None]  # (B, GROUP, k)
+        rest = np.broadcast_to(np.arange(GROUP * G, M), (B, M - GROUP * G))
+        cand = np.concatenate([cand.reshape(B, -1), rest], axis=1)
+        C = cand.shape[1]
+        within = np.argpartition(np.take_along_axis(x, cand, 1), C - k, axis=1)[:, C - k :]
+        part = np.take_along_axis(cand, within, axis=1)
     else:
-        part = np.broadcast_to(np.arange(x.shape[1]), x.shape)
+        part = np.argpartition(x, M - k, axis=1)[:, M - k :]
     order = np.argsort(-np.take_along_axis(x, part, axis=1), axis=1, kind="stable")
     return np.take_along_axis(part, order, axis=1)
 
@@ -212,7 +242,10 @@ def beam_search(step, reorder, cache, input_ids, config, processors, rng=None) -
     new_tokens, length = input_ids, prompt
     while True:
         logits, cache = step(new_tokens, cache)
-        log_probs = P.log_softmax(logits.astype(np.float32))
+        if isinstance(logits, Scores):
+            log_probs = logits.log_probs
+        else:
+            log_probs = P.log_softmax(logits.astype(np.float32))
         log_probs = P.apply(processors, s.running[:, :, :length].reshape(B * K, length), log_probs)
         V = log_probs.shape[-1]
         total = log_probs.reshape(B, K, V) + s.running_scores[:, :, None]  # (B, K, V)

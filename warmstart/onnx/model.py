@@ -1,9 +1,10 @@
 """``ORTEncoderDecoderModel``: an exported encoder-decoder (three ONNX graphs) run by onnxruntime,
 decoded by the core's numpy search (:mod:`warmstart.generation.numpy_search`).
 
-The encoder runs once, the cross-attention keys/values are projected once per input, then each
-decoder step feeds the newest token with the self-attention cache and gets the cache back one
-position longer. Beam search reorders the cache rows with one gather per tensor.
+The encoder runs once, the cross-attention keys/values are projected once per input (and shared by
+its beams), then each decoder step feeds the newest token with the self-attention cache and gets
+the cache back one position longer. Beam search's reorder of the cache rows is an input of the
+step, which gathers them inside the graph.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from ..config import CONFIG_NAME, EncoderDecoderConfig
 from ..generation import GENERATION_CONFIG_NAME, GenerationConfig, GenerationSettings, numpy_search
 from ..generation.settings import apply_options, cap_length, start_token
 
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2
 """The export layout this runtime reads (``onnx_export.json``'s ``version``)."""
 MANIFEST = "onnx_export.json"
 GRAPHS = ("encoder.onnx", "cross_kv.onnx", "decoder_step.onnx")
@@ -70,22 +71,27 @@ def _session(path: Path, threads: int | None) -> ort.InferenceSession:
 
 
 class _State:
-    """What the search carries between steps: the cache per layer and the encoder mask."""
+    """What the search carries between steps: the self-attention cache per layer, the rows of it
+    the next step continues (beam search's reorder, which the step graph applies), the
+    cross-attention keys/values and the encoder mask (one row per input)."""
 
     def __init__(self, cross: list[np.ndarray], past: list[np.ndarray], mask: np.ndarray) -> None:
         self.cross, self.past, self.mask = cross, past, mask
-        self.expanded = False
+        self.index: np.ndarray | None = None  # None: every row continues itself
 
     @staticmethod
     def reorder(state: _State, index: np.ndarray) -> _State:
-        """Select rows: the first call expands inputs to beams (everything), later ones follow
-        beams within an input (only the self-attention cache moves)."""
-        state.past = [p[index] for p in state.past]
-        if not state.expanded:
-            state.expanded = True
-            state.cross = [c[index] for c in state.cross]
-            state.mask = state.mask[index]
+        """Select cache rows for the next step: expand inputs to beams, follow beams within an
+        input (the step finds an input's beams as adjacent rows)."""
+        index = np.asarray(index, dtype=np.int64)
+        state.index = index if state.index is None else state.index[index]
         return state
+
+    def beam_index(self) -> np.ndarray:
+        """The rows of the past the next step continues, then every row continues itself."""
+        index = self.index if self.index is not None else np.arange(len(self.past[0]))
+        self.index = None
+        return index
 
 
 class ORTEncoderDecoderModel(GenerationSettings):
@@ -221,13 +227,14 @@ class ORTEncoderDecoderModel(GenerationSettings):
         state = _State(cross, [empty] * len(self._past_names), mask)
         return self._step_fn, _State.reorder, state, start, config, ids
 
-    def _step_fn(self, tokens: np.ndarray, state: _State) -> tuple[np.ndarray, _State]:
-        """Feed tokens (N, t) one at a time after the cache; the last one's logits (N, V)."""
+    def _step_fn(self, tokens: np.ndarray, state: _State) -> tuple[numpy_search.Scores, _State]:
+        """Feed tokens (N, t) one at a time after the cache; the last one's logits and
+        log-probabilities (N, V)."""
         for t in range(tokens.shape[1]):
             feeds = {"input_ids": np.ascontiguousarray(tokens[:, t : t + 1])}
+            feeds["beam_index"] = state.beam_index()
             feeds["encoder_attention_mask"] = state.mask
             feeds.update(zip(self._cross_names, state.cross))
             feeds.update(zip(self._past_names, state.past))
-            out = self.step.run(None, feeds)
-            logits, state.past = out[0], out[1:]
-        return logits, state
+            logits, log_probs, *state.past = self.step.run(None, feeds)
+        return numpy_search.Scores(logits, log_probs), state

@@ -6,12 +6,17 @@ Three graphs, the split cached decoding needs (as in Vaswani et al.'s incrementa
   (B, S, C), already through ``enc_to_dec_proj`` when the widths differ.
 - ``cross_kv.onnx``: ``encoder_hidden_states`` -> ``cross_key.{i}`` / ``cross_value.{i}``
   (B, H, S, D) for every decoder layer ``i``: the cross-attention keys/values, projected once.
-- ``decoder_step.onnx``: ``input_ids`` (N, 1), ``encoder_attention_mask`` (N, S), the cross
-  keys/values and ``past_key.{i}`` / ``past_value.{i}`` (N, H, P, D) -> ``logits`` (N, V) of the new
-  token and ``present_key.{i}`` / ``present_value.{i}`` (N, H, P + 1, D).
+- ``decoder_step.onnx``: ``input_ids`` (N, 1) for N = B * beams rows (an input's beams adjacent),
+  ``beam_index`` (N,) (the row of the past each row continues: beam search's reorder, done in the
+  graph), ``encoder_attention_mask`` (B, S), the cross keys/values (B, H, S, D) and
+  ``past_key.{i}`` / ``past_value.{i}`` (N', H, P, D) -> ``logits`` and ``log_probs`` (N, V) of
+  the new token and ``present_key.{i}`` / ``present_value.{i}`` (N, H, P + 1, D). The beams of an
+  input share its cross keys/values: the step reads them once per input, not once per beam.
 
 The graphs come from the plain PyTorch model through ``torch.onnx.export`` (the dynamo exporter),
-so every family of the PyTorch side exports alike. Beside them: ``config.json``,
+so every family of the PyTorch side exports alike. Attention is traced as explicit products (the
+scale on the queries, keys transposed inside the product), which onnxruntime runs without copying
+the keys, and a weight the graph transposes (a tied LM head) is stored transposed. Beside them: ``config.json``,
 ``generation_config.json``, the tokenizer files of the source folder, and ``onnx_export.json``
 (the export's version and sizes, which the runtime checks). With ``quantize="int8"`` the graphs'
 matrix weights are stored in int8 by onnxruntime's weight-only quantisation (needs ``onnxruntime``).
@@ -36,9 +41,10 @@ from torch import Tensor, nn
 from ..config import CONFIG_NAME
 from ..hub import write_text_atomic
 from . import checkpoint
+from .speed import recording
 from .speed.fused import FusedDecoderCache
 
-EXPORT_VERSION = 1
+EXPORT_VERSION = 2
 MANIFEST = "onnx_export.json"
 GRAPHS = ("encoder.onnx", "cross_kv.onnx", "decoder_step.onnx")
 TOKENIZER_FILES = (
@@ -125,14 +131,20 @@ class _Step(nn.Module):
         self.decoder, self.layers, self.width = model.decoder, layers, width
 
     def forward(
-        self, input_ids: Tensor, encoder_attention_mask: Tensor, *kv: Tensor
+        self, input_ids: Tensor, beam_index: Tensor, encoder_attention_mask: Tensor, *kv: Tensor
     ) -> tuple[Tensor, ...]:
         L = self.layers
         cross = [(kv[2 * i], kv[2 * i + 1]) for i in range(L)]
-        past = [(kv[2 * L + 2 * i], kv[2 * L + 2 * i + 1]) for i in range(L)]
+        past = [  # the rows each beam continues
+            (
+                kv[2 * L + 2 * i].index_select(0, beam_index),
+                kv[2 * L + 2 * i + 1].index_select(0, beam_index),
+            )
+            for i in range(L)
+        ]
         cache = _ExportCache(past, cross, past[0][0].shape[2])
-        N = input_ids.shape[0]
-        enc = torch.zeros((N, 1, self.width))  # unread: the cache holds the cross keys/values
+        B = encoder_attention_mask.shape[0]
+        enc = torch.zeros((B, 1, self.width))  # unread: the cache holds the cross keys/values
         out = self.decoder(
             input_ids,
             encoder_hidden_states=enc,
@@ -141,21 +153,51 @@ class _Step(nn.Module):
             last_only=True,
         )
         present = tuple(t for kv in cache.present for t in kv)
-        return (out.logits[:, -1], *present)  # (N, V), then (N, H, P + 1, D) per layer
+        logits = out.logits.squeeze(1)  # (N, V): one position, no copy
+        # log-probabilities for beam search: onnxruntime's vectorised log-softmax, not numpy's
+        return (logits, torch.log_softmax(logits, dim=-1), *present)
+
+
+def _graph_attention(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    mask: Tensor | None,
+    p: float,
+    causal: bool,
+    scale: float,
+    cross: bool = False,
+) -> Tensor:
+    """Attention (N, H, T, D) as the graphs trace it: explicit products that onnxruntime fuses
+    with the key transpose. k/v (B, H, S, D) may hold one row per input for N = B * beams query
+    rows (an input's beams adjacent); ``mask`` is additive, (B, 1, 1 or T, S)."""
+    if causal:  # a decoder step attends from its newest position: never SDPA's top-left causal
+        raise ValueError("The export traces one decoder position at a time.")
+    N, H, T, D = q.shape
+    B = k.shape[0]
+    q = (q * scale).reshape(B, -1, H, T, D).transpose(1, 2).reshape(B, H, -1, D)  # (B, H, K*T, D)
+    scores = torch.matmul(q, k.transpose(-1, -2))  # (B, H, K*T, S)
+    if mask is not None:
+        scores = scores + mask
+    out = torch.matmul(torch.softmax(scores, dim=-1), v)  # (B, H, K*T, D)
+    return out.reshape(B, H, -1, T, D).transpose(1, 2).reshape(N, H, T, D)
 
 
 @contextlib.contextmanager
 def _plain_products(model: nn.Module) -> Iterator[None]:
     """Export the plain ``F.linear`` path: with autograd on, the models' linear layers and
-    self-attention take neither oneDNN kernels nor decode-time weight fusion."""
+    self-attention take neither oneDNN kernels nor decode-time weight fusion; attention is
+    :func:`_graph_attention`."""
     noisy = logging.getLogger("torch.onnx")
     level = noisy.level
     noisy.setLevel(logging.ERROR)  # "torchvision is not installed" and other exporter chatter
+    attention, recording.attention = recording.attention, _graph_attention
     try:
         with torch.enable_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             yield
     finally:
+        recording.attention = attention
         noisy.setLevel(level)
 
 
@@ -199,7 +241,8 @@ def export_onnx(
     Args:
         model: an ``EncoderDecoderModel`` (fp32, not quantised in PyTorch).
         output: the folder to write (created; files of an earlier export are replaced).
-        quantize: ``"int8"``: matrix weights in int8 (onnxruntime's ``MatMulNBits``), else fp32.
+        quantize: ``"int8"``: matrix weights in int8 (onnxruntime's dynamic quantisation), else
+            fp32.
         source: a folder whose tokenizer files are copied beside the graphs.
 
     Returns:
@@ -225,6 +268,8 @@ def export_onnx(
     dec_width = model.config.decoder.hidden_size
     with _plain_products(model):
         _write_graphs(model, out, layers, heads, head_dim, dec_width)
+    for name in GRAPHS:
+        _store_transposed_weights(out / name)
     if quantize == "int8":
         _quantize(out)
     manifest = {
@@ -263,6 +308,7 @@ def _write_graphs(
 
     B, S, P = 2, 5, 3
     batch, src, past = Dim("batch"), Dim("source"), Dim("past")
+    rows, past_rows = Dim("rows"), Dim("past_rows")  # the step's N = B * beams, and the past's
     ids = torch.full((B, S), 5, dtype=torch.long)
     mask = torch.ones((B, S), dtype=torch.long)
     _export(
@@ -288,51 +334,86 @@ def _write_graphs(
             dynamic={"encoder_hidden_states": {0: batch, 1: src}},
         ),
     )
+    N = 3 * B  # rows: three beams per input, continuing four rows of the past
     cross = [torch.randn(B, heads, S, head_dim) for _ in range(2 * layers)]
-    pasts = [torch.randn(B, heads, P, head_dim) for _ in range(2 * layers)]
-    step_ids = torch.full((B, 1), 5, dtype=torch.long)
+    pasts = [torch.randn(N - 2, heads, P, head_dim) for _ in range(2 * layers)]
+    step_ids = torch.full((N, 1), 5, dtype=torch.long)
+    beam_index = torch.tensor([0, 0, 1, 2, 3, 3])
     dynamic: dict[str, Any] = {
-        "input_ids": {0: batch},
+        "input_ids": {0: rows},
+        "beam_index": {0: rows},
         "encoder_attention_mask": {0: batch, 1: src},
     }
-    kv_dynamic = [{0: batch, 2: src}] * (2 * layers) + [{0: batch, 2: past}] * (2 * layers)
+    kv_dynamic = [{0: batch, 2: src}] * (2 * layers) + [{0: past_rows, 2: past}] * (2 * layers)
     _export(
         _Step(model, layers, width),
-        (step_ids, mask, *cross, *pasts),
+        (step_ids, beam_index, mask, *cross, *pasts),
         out / "decoder_step.onnx",
         dict(
             inputs=[
                 "input_ids",
+                "beam_index",
                 "encoder_attention_mask",
                 *(f"cross_{n}" for n in kv_names),
                 *(f"past_{n}" for n in kv_names),
             ],
-            outputs=["logits", *(f"present_{n}" for n in kv_names)],
-            dynamic=(dynamic["input_ids"], dynamic["encoder_attention_mask"], tuple(kv_dynamic)),
+            outputs=["logits", "log_probs", *(f"present_{n}" for n in kv_names)],
+            dynamic=(*dynamic.values(), tuple(kv_dynamic)),
         ),
     )
 
 
-def _quantize(out: Path) -> None:
-    """Store every graph's matrix weights in int8, in place: onnxruntime's weight-only
-    ``MatMulNBits`` (8 bits, one scale per 32 weights), the counterpart of the PyTorch side's
-    int8 weights. Measured here it decodes faster than ``quantize_dynamic``'s int8 products (which
-    also quantise the activations) and keeps beam search's tokens closer to fp32."""
+def _store_transposed_weights(path: Path) -> None:
+    """Replace each ``Transpose`` of a stored weight (the tied LM head: ``x @ E^T``) by the weight
+    stored transposed, in place: the product then reads a plain matrix, which the int8 export
+    quantises like every other."""
     import onnx
-    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+    from onnx import numpy_helper
 
-    noisy = logging.getLogger("onnxruntime.quantization.matmul_nbits_quantizer")
+    model = onnx.load(str(path))
+    graph = model.graph
+    weights = {w.name: w for w in graph.initializer}
+    folded = []
+    for node in graph.node:
+        if node.op_type == "Transpose" and node.input[0] in weights:
+            perm = next((list(a.ints) for a in node.attribute if a.name == "perm"), None)
+            array = numpy_helper.to_array(weights[node.input[0]]).transpose(perm)
+            graph.initializer.append(numpy_helper.from_array(array.copy(), node.output[0]))
+            folded.append(node)
+    if not folded:
+        return
+    for node in folded:
+        graph.node.remove(node)
+    used = {name for node in graph.node for name in node.input}
+    for w in [w for w in graph.initializer if w.name not in used]:
+        graph.initializer.remove(w)
+    tmp = path.with_name(path.name + ".tmp")
+    onnx.save(model, str(tmp))
+    os.replace(tmp, path)
+
+
+def _quantize(out: Path) -> None:
+    """Store every graph's matrix weights in int8, in place: onnxruntime's dynamic quantisation
+    (weights int8 with one scale per output column, activations quantised per product as they
+    come), the counterpart of the PyTorch side's int8 products. Measured on an AVX2-only EPYC
+    (one decoder step of the MiniLM bert2bert): as fast as weight-only ``MatMulNBits`` at one
+    row and twice as fast from four rows up, where ``MatMulNBits`` is slower than fp32."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    noisy = logging.getLogger()
     level = noisy.level
-    noisy.setLevel(logging.ERROR)  # a line per node
+    noisy.setLevel(logging.ERROR)  # the quantiser's advice to pre-process the model
     try:
         for name in GRAPHS:
             path = out / name
-            quantizer = MatMulNBitsQuantizer(
-                onnx.load(str(path)), bits=8, block_size=32, is_symmetric=True, accuracy_level=4
-            )
-            quantizer.process()
             tmp = out / (name + ".int8")
-            quantizer.model.save_model_to_file(str(tmp), use_external_data_format=False)
+            quantize_dynamic(
+                path,
+                tmp,
+                weight_type=QuantType.QInt8,
+                op_types_to_quantize=["MatMul"],
+                per_channel=True,
+            )
             os.replace(tmp, path)
     finally:
         noisy.setLevel(level)
