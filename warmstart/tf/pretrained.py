@@ -14,7 +14,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .. import hub
+from .. import families, hub
 from ..config import CONFIG_NAME, Config, EncoderDecoderConfig, as_config, set_fields
 from ..outputs import BaseModelOutput
 from . import checkpoint
@@ -63,15 +63,12 @@ class TFPretrained(keras.Model):
     def init_std(self) -> float:
         return self.config.initializer_range
 
-    def tied(self) -> dict[str, str]:
-        """Names of parameters that are another's (an alias -> the name that holds it)."""
-        return {}
-
     # ----------------------------------------------------------------- weights by name
     def assign_state(self, state: dict[str, np.ndarray], strict: bool) -> list[str]:
         """Assign arrays by name; return the names the state lacked. Unknown names raise with
         ``strict``, else are dropped with a warning; tied aliases are skipped."""
-        aliases = self.tied()
+        tied = families.FAMILIES[self.config.model_type].tied  # aliases of the word embeddings
+        aliases = tied if self.config.tie_word_embeddings else ()
         unknown = sorted(k for k in state if k not in self.p and k not in aliases)
         if unknown and strict:
             raise ValueError(
