@@ -31,7 +31,7 @@ from ..config import (
     read_config,
 )
 from ..config import set_fields as set_config_fields
-from ..outputs import BaseModelOutput, ModelOutput
+from ..outputs import BaseModelOutput, ModelOutput, wanted
 from .checkpoint import load_half, save_folder, to_torch_names, wants_msgpack
 from .layers import INTERMEDIATES, new_cache, sown
 
@@ -149,9 +149,9 @@ def output_flags(
 ) -> tuple[bool, bool, bool]:
     """(output_attentions, output_hidden_states, return_dict): the call's, else the config's."""
     return (
-        bool(getattr(config, "output_attentions", False) if attentions is None else attentions),
-        bool(getattr(config, "output_hidden_states", False) if hidden is None else hidden),
-        bool(getattr(config, "return_dict", True) if as_dict is None else as_dict),
+        wanted(attentions, config, "output_attentions"),
+        wanted(hidden, config, "output_hidden_states"),
+        wanted(as_dict, config, "return_dict", default=True),
     )
 
 

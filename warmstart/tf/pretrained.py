@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from .. import families, hub
 from ..config import CONFIG_NAME, Config, EncoderDecoderConfig, as_config, set_fields
-from ..outputs import BaseModelOutput
+from ..outputs import BaseModelOutput, wanted
 from . import checkpoint
 from .inputs import call_inputs, int_tensor
 from .layers import SelfAttention, causal_keep, cross_entropy, project, with_transposes
@@ -189,13 +189,9 @@ def with_loading_info(model: Any, missing: list[str], options: dict[str, Any]) -
 def asked(config: Any, output_attentions: bool | None, output_hidden_states: bool | None):
     """A call's ``attentions``/``hidden_states`` recording: the keyword, else the config's
     ``output_attentions`` / ``output_hidden_states`` (transformers' defaults)."""
-
-    def pick(value: bool | None, name: str) -> bool:
-        return bool(getattr(config, name, False)) if value is None else bool(value)
-
     return {
-        "attentions": pick(output_attentions, "output_attentions"),
-        "hidden_states": pick(output_hidden_states, "output_hidden_states"),
+        "attentions": wanted(output_attentions, config, "output_attentions"),
+        "hidden_states": wanted(output_hidden_states, config, "output_hidden_states"),
     }
 
 
