@@ -603,3 +603,15 @@ def composite_config(
     if not isinstance(config, EncoderDecoderConfig):
         raise TypeError(f"config must be an EncoderDecoderConfig, not {type(config).__name__}.")
     return config
+
+
+def side_options(kwargs: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Take each side's keywords out of a ``from_encoder_decoder_pretrained`` call's (every
+    framework's): ``encoder_*`` / ``decoder_*``, without the prefix, by side. Fields of the
+    composite config (``decoder_start_token_id``) and the rest stay in ``kwargs``."""
+    sides: dict[str, dict[str, Any]] = {"encoder": {}, "decoder": {}}
+    for key in list(kwargs):
+        side, _, rest = key.partition("_")
+        if side in sides and rest and key not in EncoderDecoderConfig.field_names():
+            sides[side][rest] = kwargs.pop(key)
+    return sides

@@ -25,7 +25,7 @@ from flax.core import unfreeze
 from flax.traverse_util import flatten_dict
 
 from .. import hub
-from ..config import Config, EncoderDecoderConfig, as_config
+from ..config import Config, EncoderDecoderConfig, as_config, side_options
 from ..generation import GenerationConfig
 from ..generation.settings import GenerationSettings
 from ..outputs import BaseModelOutput, ModelOutput
@@ -170,11 +170,7 @@ class FlaxEncoderDecoderModel(GenerationSettings):
         Returns:
             The model; the decoder's new cross-attention is initialised and reported by name.
         """
-        sides: dict[str, dict] = {"encoder": {}, "decoder": {}}
-        for key in list(kwargs):
-            side, _, rest = key.partition("_")  # decoder_start_token_id stays the composite's
-            if side in sides and rest and key not in EncoderDecoderConfig.field_names():
-                sides[side][rest] = kwargs.pop(key)
+        sides = side_options(kwargs)
         check_dtype(kwargs.pop("dtype", None))
         paths = {
             "encoder": encoder_pretrained_model_name_or_path,

@@ -18,7 +18,14 @@ import numpy as np
 import tensorflow as tf
 
 from .. import hub
-from ..config import CONFIG_NAME, EncoderDecoderConfig, as_config, composite_config, set_fields
+from ..config import (
+    CONFIG_NAME,
+    EncoderDecoderConfig,
+    as_config,
+    composite_config,
+    set_fields,
+    side_options,
+)
 from ..generation import GENERATION_CONFIG_NAME, GenerationConfig
 from ..generation.settings import GenerationSettings, check_shift_ids
 from ..outputs import wanted
@@ -401,11 +408,7 @@ class TFEncoderDecoderModel(GenerationSettings, keras.Model):
         Returns:
             The model; ``model.newly_initialized`` names the weights no checkpoint held.
         """
-        sides: dict[str, dict] = {"encoder": {}, "decoder": {}}
-        for key in list(kwargs):
-            side, _, field = key.partition("_")
-            if side in sides and field and key not in EncoderDecoderConfig.field_names():
-                sides[side][field] = kwargs.pop(key)
+        sides = side_options(kwargs)
         halves, new = {}, []
         paths = (encoder_pretrained_model_name_or_path, decoder_pretrained_model_name_or_path)
         for side, path in zip(sides, paths, strict=True):
