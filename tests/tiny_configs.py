@@ -4,6 +4,7 @@ framework); the helpers that perturb and build models import torch when called."
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -91,3 +92,47 @@ def bertgen_bert2bert(folder) -> torch.nn.Module:
         model.decoder.lm_head.bias[BERTGEN_IDS["eos_token_id"]] += 0.2
     model.save_pretrained(folder)
     return model
+
+
+IDS = dict(decoder_start_token_id=2, pad_token_id=0, eos_token_id=3)
+"""The token ids of :func:`tiny_bert2bert`."""
+
+
+def tiny_bert2bert(folder: Path, eos_bias: float = 0.2, randomized: bool = False):
+    """A tiny transformers bert2bert (token ids :data:`IDS`) saved to ``folder``, and ours loaded
+    from it. Random tiny models barely read their input, and rarely end: the cross-attention
+    output is scaled up and eos made likelier, so rows finish at different steps."""
+    import torch
+    import transformers as hf
+
+    from warmstart import EncoderDecoderModel
+
+    config = hf.EncoderDecoderConfig.from_encoder_decoder_configs(
+        hf.BertConfig(**TINY), hf.BertConfig(**TINY)
+    )
+    for key, value in IDS.items():
+        setattr(config, key, value)
+    theirs = hf.EncoderDecoderModel(config).eval()
+    if randomized:
+        randomize_(theirs)
+    with torch.no_grad():
+        for layer in theirs.decoder.bert.encoder.layer:
+            layer.crossattention.output.dense.weight.mul_(30)
+        theirs.decoder.cls.predictions.bias[IDS["eos_token_id"]] += eos_bias
+    theirs.save_pretrained(folder)
+    return theirs, EncoderDecoderModel.from_pretrained(folder)
+
+
+def padded_batch(vocab: int, B: int = 3, S: int = 11, T: int = 7, pad: int = 0):
+    """Source ids with right padding (torch tensors), its mask, and labels with -100 padding."""
+    import torch
+
+    x = torch.randint(3, vocab, (B, S))
+    mask = torch.ones_like(x)
+    for row, n in enumerate(range(S, 0, -max(1, S // B))):
+        if row < B:
+            mask[row, n:] = 0
+    x = x.masked_fill(mask == 0, pad)
+    y = torch.randint(3, vocab, (B, T))
+    y[1:, T - 2 :] = -100
+    return x, mask, y

@@ -468,28 +468,25 @@ class EncoderDecoderConfig(Config):
         return out
 
 
-CONFIG_CLASSES: dict[str, type[Config]] = {
-    "bart": BartConfig,
-    "bert": BertConfig,
-    "bert-generation": BertGenerationConfig,
-    "electra": ElectraConfig,
-    "encoder-decoder": EncoderDecoderConfig,
-    "gpt2": GPT2Config,
-    "rembert": RemBertConfig,
-    "roberta": RobertaConfig,
-    "xlm-roberta": XLMRobertaConfig,
-}
+def config_class(model_type: Any) -> type[Config] | None:
+    """The config class of ``model_type`` (the family table's, or the composite's); None if none."""
+    from .families import FAMILIES  # the table names each family's config class
+
+    if model_type == EncoderDecoderConfig.model_type:
+        return EncoderDecoderConfig
+    row = FAMILIES.get(model_type)
+    return None if row is None else row.config
 
 
 def config_from_dict(data: dict[str, Any]) -> Config:
     """Build the config class named by ``data['model_type']``."""
+    from .families import supported_families
+
     model_type = data.get("model_type")
-    if model_type not in CONFIG_CLASSES:
-        raise ValueError(
-            f"Unknown model_type {model_type!r}. Supported model types: "
-            f"{', '.join(sorted(CONFIG_CLASSES))}. {supported_families()}"
-        )
-    return CONFIG_CLASSES[model_type].from_dict(data)
+    cls = config_class(model_type)
+    if cls is None:
+        raise ValueError(f"Unknown model_type {model_type!r}. {supported_families()}")
+    return cls.from_dict(data)
 
 
 def read_config(folder: Path) -> Config:
@@ -519,24 +516,16 @@ def as_config(config: Any, what: str = "config") -> Config:
     if isinstance(config, dict):
         return config_from_dict(config)
     model_type = getattr(config, "model_type", None)
-    if callable(getattr(config, "to_dict", None)) and model_type in CONFIG_CLASSES:
+    if callable(getattr(config, "to_dict", None)) and config_class(model_type) is not None:
         return config_from_dict({**config.to_dict(), "model_type": model_type})
     problem = "which has no to_dict() and model_type"
     if model_type is not None and callable(getattr(config, "to_dict", None)):
+        from .families import supported_families
+
         problem = f"of model_type {model_type!r}, not supported. {supported_families()}"
     raise TypeError(
         f"{what} must be a warmstart config (warmstart.BertConfig, ...) or a transformers config "
         f"of a supported model_type, not a {type(config).__name__} {problem}"
-    )
-
-
-def supported_families() -> str:
-    """One sentence naming the encoders and the decoders this library can compose."""
-    names = ", ".join(sorted(set(CONFIG_CLASSES) - {EncoderDecoderConfig.model_type}))
-    return (
-        f"Supported encoders: {names}. Supported decoders (causal LMs with cross-attention): "
-        f"{names}. Decoder-only models without cross-attention (llama, mistral, opt, gpt-neo, ...) "
-        "cannot read an encoder's output and cannot be used as the decoder."
     )
 
 
@@ -614,3 +603,15 @@ def composite_config(
     if not isinstance(config, EncoderDecoderConfig):
         raise TypeError(f"config must be an EncoderDecoderConfig, not {type(config).__name__}.")
     return config
+
+
+def side_options(kwargs: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Take each side's keywords out of a ``from_encoder_decoder_pretrained`` call's (every
+    framework's): ``encoder_*`` / ``decoder_*``, without the prefix, by side. Fields of the
+    composite config (``decoder_start_token_id``) and the rest stay in ``kwargs``."""
+    sides: dict[str, dict[str, Any]] = {"encoder": {}, "decoder": {}}
+    for key in list(kwargs):
+        side, _, rest = key.partition("_")
+        if side in sides and rest and key not in EncoderDecoderConfig.field_names():
+            sides[side][rest] = kwargs.pop(key)
+    return sides

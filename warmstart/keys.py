@@ -158,30 +158,9 @@ BART = KeyLayout(
     skip=r"(encoder|decoder)\.version$",  # fairseq leftovers
 )
 
-LAYOUTS: dict[str, KeyLayout] = {
-    "bert": BERT,
-    "bert-generation": BERT_GENERATION,
-    "roberta": ROBERTA,
-    "xlm-roberta": ROBERTA,
-    "electra": ELECTRA,
-    "rembert": REMBERT,
-    "gpt2": GPT2,
-    "bart": BART,
-}
-"""model_type -> how its checkpoints name tensors: the one table every framework reads."""
-
-
-def layout(model_type: str) -> KeyLayout:
-    if model_type not in LAYOUTS:
-        raise ValueError(
-            f"model_type {model_type!r} has no known checkpoint layout; known: "
-            f"{', '.join(sorted(LAYOUTS))}."
-        )
-    return LAYOUTS[model_type]
-
 
 def to_model(
-    model_type: str,
+    layout: KeyLayout,
     state: dict[str, Tensor],
     as_decoder: bool,
     transpose: Callable[[Tensor], Tensor] | None = None,
@@ -195,31 +174,29 @@ def to_model(
     Returns:
         The renamed state and the keys dropped as belonging to heads or parts this model has not.
     """
-    keys = layout(model_type)
-    if model_type == "bart" and as_decoder:
+    if layout is BART and as_decoder:
         out, dropped = _bart_decoder(state)
     else:
-        out, dropped = rename(state, as_decoder, keys)
-    return _transposed(out, keys, transpose), dropped
+        out, dropped = rename(state, as_decoder, layout)
+    return _transposed(out, layout, transpose), dropped
 
 
 def to_checkpoint(
-    model_type: str,
+    layout: KeyLayout,
     state: dict[str, Tensor],
     as_decoder: bool,
     transpose: Callable[[Tensor], Tensor] | None = None,
 ) -> dict[str, Tensor]:
     """The inverse of :func:`to_model`: this library's state under transformers' names and layout."""
-    keys = layout(model_type)
-    return _transposed(export(state, as_decoder, keys), keys, transpose)
+    return _transposed(export(state, as_decoder, layout), layout, transpose)
 
 
-def _transposed(state: dict, keys: KeyLayout, transpose: Callable | None) -> dict:
-    if keys.transposed == r"$^":
+def _transposed(state: dict, layout: KeyLayout, transpose: Callable | None) -> dict:
+    if layout.transposed == r"$^":
         return state
     if transpose is None:
         raise ValueError("this family stores some weights transposed: pass transpose=")
-    rule = re.compile(keys.transposed)
+    rule = re.compile(layout.transposed)
     return {k: transpose(v) if rule.search(k) else v for k, v in state.items()}
 
 

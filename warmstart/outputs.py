@@ -13,6 +13,17 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 
+def wanted(value: bool | None, config: Any, name: str, default: bool = False) -> bool:
+    """A call's ``output_attentions`` / ``output_hidden_states`` / ``return_dict``: the keyword,
+    else the config's field of that name, else ``default`` (transformers' defaults: False, and
+    True for ``return_dict``). Read without the AttributeError an unset field raises: this runs
+    on every forward."""
+    if value is None:
+        fields = vars(config)
+        value = fields.get(name, fields.get("extra", {}).get(name, default))
+    return bool(value)
+
+
 class ModelOutput:
     """Mixin for dataclasses: a read-only ordered mapping of the fields that are not ``None``;
     an integer index or slice reads :meth:`to_tuple`."""

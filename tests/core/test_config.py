@@ -6,7 +6,13 @@ from types import SimpleNamespace
 
 import pytest
 
-from warmstart.config import BertConfig, EncoderDecoderConfig, composite_config, read_config
+from warmstart.config import (
+    BertConfig,
+    EncoderDecoderConfig,
+    composite_config,
+    read_config,
+    side_options,
+)
 
 TINY = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=37)
 
@@ -44,3 +50,16 @@ def test_every_side_reads_a_model_folder_s_config_through_the_core(tmp_path):
     BertConfig(**TINY).save_pretrained(tmp_path)
     read = read_config(tmp_path)
     assert isinstance(read, BertConfig) and read.hidden_size == 32
+
+
+def test_side_options_take_each_sides_keywords_and_leave_the_composites():
+    kwargs = dict(
+        encoder_hidden_dropout_prob=0.0,
+        decoder_model="a model",
+        decoder_start_token_id=2,
+        pad_token_id=0,
+        encoder=1,
+    )
+    sides = side_options(kwargs)
+    assert sides == {"encoder": {"hidden_dropout_prob": 0.0}, "decoder": {"model": "a model"}}
+    assert kwargs == dict(decoder_start_token_id=2, pad_token_id=0, encoder=1)

@@ -5,14 +5,7 @@ import transformers as hf
 from tiny_configs import TINY
 
 import warmstart.config as ws
-from warmstart import (
-    AutoConfig,
-    BertConfig,
-    BertLMHeadModel,
-    BertModel,
-    EncoderDecoderConfig,
-    EncoderDecoderModel,
-)
+from warmstart import AutoConfig, BertConfig, EncoderDecoderConfig
 from warmstart.config import config_from_dict
 
 FAMILIES = [
@@ -55,13 +48,6 @@ def test_from_encoder_decoder_configs_changes_the_decoder_passed_in_as_transform
         made[lib]["same"] = (config.encoder.is_decoder, config.encoder is config.decoder)
     assert made[ws] == made[hf]
     assert made[ws]["dec_flags"] == (True, True)  # the parity above is not vacuous
-
-
-def test_from_encoder_decoder_configs_recipe_builds_a_model_from_the_configs_passed_in():
-    enc, dec = BertConfig(**TINY), BertConfig(**TINY)
-    EncoderDecoderConfig.from_encoder_decoder_configs(enc, dec)
-    model = EncoderDecoderModel(encoder=BertModel(enc), decoder=BertLMHeadModel(dec))
-    assert model.config.decoder.add_cross_attention
 
 
 @pytest.mark.parametrize("name", FAMILIES)

@@ -13,7 +13,7 @@ import pytest
 
 import warmstart
 from warmstart import families, keys
-from warmstart.config import CONFIG_CLASSES, EncoderDecoderConfig
+from warmstart.config import AutoConfig, Config, EncoderDecoderConfig, config_class
 
 PREFIX = {"torch": "", "tf": "TF", "flax": "Flax"}
 
@@ -36,15 +36,24 @@ def model_classes(*where: ModuleType) -> dict[str, type]:
     }
 
 
-def test_every_config_family_has_one_row():
-    assert set(families.FAMILIES) == set(CONFIG_CLASSES) - {EncoderDecoderConfig.model_type}
-    assert all(key == row.model_type for key, row in families.FAMILIES.items())
+def test_every_config_class_has_one_row():
+    def subclasses(cls):
+        return {cls, *(c for sub in cls.__subclasses__() for c in subclasses(sub))}
+
+    defined = {cls for cls in subclasses(Config) if cls.__module__ == "warmstart.config"}
+    assert {row.config for row in families.FAMILIES.values()} == defined - {
+        Config,
+        EncoderDecoderConfig,
+    }
+    assert all(key == row.config.model_type for key, row in families.FAMILIES.items())
+    assert config_class("encoder-decoder") is EncoderDecoderConfig
 
 
 @pytest.mark.parametrize("model_type", sorted(families.FAMILIES))
-def test_a_row_names_its_key_layout_and_a_decoder_on_pytorch(model_type):
+def test_a_row_names_its_config_key_layout_and_a_decoder_on_pytorch(model_type):
     row = families.FAMILIES[model_type]
-    assert row.layout is keys.layout(model_type)
+    assert type(AutoConfig.for_model(model_type)) is row.config is config_class(model_type)
+    assert isinstance(row.layout, keys.KeyLayout)
     assert all(row.torch)
     assert row.module.isidentifier()
 

@@ -75,7 +75,7 @@ def test_single_texts_match(pair):
         {"truncation": "only_first", "max_length": 16},
         {"truncation": True},
         {"max_length": 8},
-        {"padding": True, "truncation": True, "max_length": 16, "return_tensors": "pt"},
+        {"padding": True, "truncation": True, "max_length": 16, "return_tensors": "np"},
         {"padding": True, "pad_to_multiple_of": 8},
         {"add_special_tokens": False, "padding": True},
         {"return_attention_mask": False, "return_token_type_ids": False},
@@ -128,8 +128,8 @@ def test_decode_matches(pair):
 
 def test_batch_decode_matches(pair):
     ours, ref = pair
-    padded = ref(TEXTS, padding=True, return_tensors="pt").input_ids
-    for seqs in (padded, padded.tolist(), padded.numpy()):
+    padded = ref(TEXTS, padding=True, return_tensors="np").input_ids  # torch's: tests/torch
+    for seqs in (padded, padded.tolist()):
         for skip in (False, True):
             want = ref.batch_decode(padded, skip_special_tokens=skip)
             assert ours.batch_decode(seqs, skip_special_tokens=skip) == want
@@ -164,7 +164,7 @@ def test_special_tokens_and_vocab(pair):
 
 
 def test_tensors_and_batch_encoding(pair):
-    ours, ref = pair
+    ours, _ = pair
     single = ours("hello world", return_tensors="np")  # "pt": tests/torch/test_tokenizer_tensors.py
     assert single.input_ids.shape == (1, 4) and single.input_ids.dtype == np.int64
     batch = ours(["a", "b c d"], padding=True, return_tensors="np").to("cpu")
@@ -172,10 +172,6 @@ def test_tensors_and_batch_encoding(pair):
     assert batch["input_ids"] is batch.input_ids
     with pytest.raises(AttributeError):
         _ = batch.labels
-    with pytest.raises(ValueError):
-        ref(["a", "b c d"], return_tensors="pt")
-    with pytest.raises(ValueError, match="padding=True"):
-        ours(["a", "b c d"], return_tensors="pt")
     assert pickle.loads(pickle.dumps(batch)).input_ids.tolist() == batch.input_ids.tolist()
 
 

@@ -16,3 +16,5 @@ os.environ.setdefault(
 )
 pytest.importorskip("flax")
 pytest.importorskip("optax")
+
+from torch_fixtures import _default_product_paths, _seed  # noqa: F401  (the references)

@@ -1,7 +1,6 @@
 """The Flax room reads the core's family table: every name the table gives Flax resolves as
-``warmstart.<name>`` to the room's class for that model_type, the room's modules follow the table
-(no encoder where it lists none, its tied names), and every public model class the room defines is
-in the table."""
+``warmstart.<name>`` to the room's class for that model_type (no encoder where it lists none), and
+every public model class the room defines is in the table."""
 
 from __future__ import annotations
 
@@ -27,18 +26,16 @@ def test_the_tables_names_are_the_classes_the_room_uses(model_type):
     row, fam = families.FAMILIES[model_type], room.FAMILIES[model_type]
     config = AutoConfig.for_model(model_type)
     assert room.family(config) is fam
-    assert fam.tied == row.tied
     assert (fam.encoder is None) == (row.flax[0] is None)
-    for name, is_decoder in zip(row.flax, (False, True)):
+    for name, built, is_decoder in zip(row.flax, fam, (False, True)):
         if name is None:
             continue
         cls = getattr(warmstart, name)
-        assert cls is getattr(warmstart.flax, name)
+        assert cls is getattr(warmstart.flax, name) is built
         assert model_type in cls.model_types and cls.is_decoder_class == is_decoder
         roles = dict(is_decoder=True, add_cross_attention=True) if is_decoder else {}
         model = cls(AutoConfig.for_model(model_type, **SIZES.get(model_type, TINY), **roles))
-        built = fam.decoder if is_decoder else fam.encoder
-        assert type(model.module) is type(built(model.config))
+        assert type(model.module) is type(cls.module_class(model.config))
 
 
 def test_every_model_class_of_the_room_is_in_the_table():

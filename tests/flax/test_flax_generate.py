@@ -8,7 +8,7 @@ import jax
 import numpy as np
 import pytest
 import torch
-from conftest import IDS, tiny_bert2bert
+from tiny_configs import IDS, tiny_bert2bert
 
 from warmstart.flax import FlaxEncoderDecoderModel
 from warmstart.torch.generation import processors as P

@@ -11,7 +11,7 @@ import jax
 import numpy as np
 import pytest
 import torch
-from conftest import add_to_hf_cache
+from hub_cache import add_to_hf_cache
 
 import warmstart
 from warmstart import BertTokenizer, EncoderDecoderModel

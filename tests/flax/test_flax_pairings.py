@@ -7,9 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import padded_batch
 from test_pairings import PAIRINGS, TOKENS, _ours
-from tiny_configs import BART_TINY, GPT2_TINY, TINY, randomize_
+from tiny_configs import BART_TINY, GPT2_TINY, TINY, padded_batch, randomize_
 
 import warmstart.config as ws
 import warmstart.flax as fx

@@ -11,6 +11,7 @@ pytest.importorskip("tensorflow")
 
 import torch
 from tiny_configs import PAIRINGS, randomize_
+from torch_fixtures import _default_product_paths, _seed  # noqa: F401
 
 import warmstart.config as ws
 from warmstart import EncoderDecoderConfig, EncoderDecoderModel

@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 import torch
 import transformers as hf
-from conftest import padded_batch
-from tiny_configs import BERTGEN_IDS, TINY, bertgen_bert2bert, randomize_
+from tiny_configs import BERTGEN_IDS, TINY, bertgen_bert2bert, padded_batch, randomize_
 
 import warmstart
 from warmstart import BertGenerationConfig, EncoderDecoderModel

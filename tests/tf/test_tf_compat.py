@@ -13,9 +13,8 @@ import pytest
 import tensorflow as tf
 import torch
 import transformers
-from conftest import padded_batch
 from tf.conftest import TOKENS
-from tiny_configs import GPT2_TINY, TINY
+from tiny_configs import GPT2_TINY, TINY, padded_batch
 
 import warmstart
 from warmstart import EncoderDecoderModel

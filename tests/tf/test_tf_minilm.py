@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import add_to_hf_cache
+from hub_cache import add_to_hf_cache
 
 from warmstart import AutoTokenizer, EncoderDecoderModel
 

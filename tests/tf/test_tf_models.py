@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import torch
-from conftest import padded_batch
 from tf.conftest import PAIRINGS, TOKENS
+from tiny_configs import padded_batch
 
 from warmstart import EncoderDecoderModel
 from warmstart.tf import TFEncoderDecoderModel, TFGPT2LMHeadModel, shift_tokens_right

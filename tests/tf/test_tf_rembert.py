@@ -7,8 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import padded_batch
-from tiny_configs import TINY, randomize_
+from tiny_configs import TINY, padded_batch, randomize_
 
 import warmstart
 from warmstart import BertConfig, EncoderDecoderConfig, EncoderDecoderModel, RemBertConfig

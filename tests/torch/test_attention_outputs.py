@@ -8,8 +8,7 @@ from __future__ import annotations
 import pytest
 import torch
 import transformers as hf
-from conftest import padded_batch
-from tiny_configs import BART_TINY, GPT2_TINY, TINY, WIDE, randomize_
+from tiny_configs import BART_TINY, GPT2_TINY, TINY, WIDE, padded_batch, randomize_
 
 from warmstart import BertConfig, BertModel, EncoderDecoderModel
 from warmstart.torch.speed import kernels, recording

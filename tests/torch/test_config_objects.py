@@ -10,6 +10,8 @@ import warmstart
 from warmstart import (
     AutoModel,
     BertConfig,
+    BertLMHeadModel,
+    BertModel,
     EncoderDecoderConfig,
     EncoderDecoderModel,
     GPT2Config,
@@ -81,3 +83,10 @@ def test_other_objects_are_a_clear_type_error(bad, says):
     assert says in str(err.value)
     with pytest.raises(TypeError, match="decoder_config"):
         EncoderDecoderConfig.from_encoder_decoder_configs(BertConfig(**TINY), bad)
+
+
+def test_from_encoder_decoder_configs_recipe_builds_a_model_from_the_configs_passed_in():
+    enc, dec = BertConfig(**TINY), BertConfig(**TINY)
+    EncoderDecoderConfig.from_encoder_decoder_configs(enc, dec)
+    model = EncoderDecoderModel(encoder=BertModel(enc), decoder=BertLMHeadModel(dec))
+    assert model.config.decoder.add_cross_attention

@@ -6,8 +6,7 @@ import os
 import pytest
 import torch
 import transformers as hf
-from conftest import padded_batch
-from tiny_configs import TINY
+from tiny_configs import TINY, padded_batch
 
 from warmstart import BertConfig, EncoderDecoderConfig, EncoderDecoderModel, shift_tokens_right
 from warmstart.torch import weights
@@ -352,7 +351,7 @@ def test_accessors_return_the_halves():
 def test_loading_options_of_transformers(tmp_path, monkeypatch):
     """transformers' from_pretrained options: looked-up repo ids, one device, the loading report,
     dtype "auto"; none of them ends up in the config."""
-    from conftest import add_to_hf_cache
+    from hub_cache import add_to_hf_cache
 
     folder = _tiny_saved(tmp_path)
     cache = tmp_path / "elsewhere"

@@ -3,8 +3,8 @@
 import pytest
 import torch
 import transformers as hf
-from conftest import IDS, add_to_hf_cache, tiny_bert2bert
-from tiny_configs import TINY
+from hub_cache import add_to_hf_cache
+from tiny_configs import IDS, TINY, tiny_bert2bert
 
 from warmstart import AutoTokenizer, EncoderDecoderModel
 from warmstart.generation import GenerationConfig

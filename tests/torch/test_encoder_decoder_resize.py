@@ -6,9 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 import transformers as hf
-from conftest import padded_batch
 from test_pairings import _compare, _ours, _theirs
-from tiny_configs import TINY
+from tiny_configs import TINY, padded_batch
 
 from warmstart import BertConfig, EncoderDecoderConfig, EncoderDecoderModel
 

@@ -7,9 +7,8 @@ from __future__ import annotations
 import pytest
 import torch
 import transformers as hf
-from conftest import padded_batch
 from safetensors.torch import load_file, save_file
-from tiny_configs import GPT2_TINY, TINY
+from tiny_configs import GPT2_TINY, TINY, padded_batch
 
 from warmstart import (
     BertConfig,

@@ -5,8 +5,7 @@ after generation updates the real parameters."""
 import pytest
 import torch
 import transformers as hf
-from conftest import IDS, tiny_bert2bert
-from tiny_configs import BART_TINY, TINY, randomize_
+from tiny_configs import BART_TINY, IDS, TINY, randomize_, tiny_bert2bert
 
 from warmstart import EncoderDecoderModel
 from warmstart.torch import generation

@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from conftest import add_to_hf_cache
+from hub_cache import add_to_hf_cache
 
 from warmstart import hub
 from warmstart.torch import weights

@@ -3,8 +3,7 @@
 import pytest
 import torch
 import transformers as hf
-from conftest import padded_batch
-from tiny_configs import TINY
+from tiny_configs import TINY, padded_batch
 
 from warmstart import EncoderDecoderModel, GenerateOutput
 

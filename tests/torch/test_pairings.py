@@ -7,9 +7,8 @@ from __future__ import annotations
 import pytest
 import torch
 import transformers as hf
-from conftest import padded_batch
 from safetensors.torch import load_file
-from tiny_configs import BART_TINY, GPT2_TINY, TINY, WIDE, randomize_
+from tiny_configs import BART_TINY, GPT2_TINY, TINY, WIDE, padded_batch, randomize_
 
 import warmstart.config as ws
 from warmstart import EncoderDecoderConfig, EncoderDecoderModel

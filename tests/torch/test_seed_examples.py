@@ -6,7 +6,7 @@ stands in for google-bert/bert-base-uncased.
 
 import pytest
 import torch
-from conftest import add_to_hf_cache
+from hub_cache import add_to_hf_cache
 
 
 @pytest.fixture

@@ -26,6 +26,10 @@ def test_tensor_ids_decode_as_transformers(pair):
     for skip in (False, True):
         assert ours.decode(torch.tensor(ids), skip) == ref.decode(torch.tensor(ids), skip)
     assert ours.convert_ids_to_tokens(torch.tensor([7592, 2045])) == ["hello", "there"]
+    texts = ["Hello, world!", "a somewhat longer sentence to pad against"]
+    padded = ref(texts, padding=True, return_tensors="pt").input_ids
+    for skip in (False, True):
+        assert ours.batch_decode(padded, skip) == ref.batch_decode(padded, skip)
 
 
 def test_return_tensors_pt(pair):
@@ -34,3 +38,17 @@ def test_return_tensors_pt(pair):
     assert single.input_ids.shape == (1, 4) and single.input_ids.dtype == torch.long
     batch = ours(["a", "b c d"], padding=True, return_tensors="pt").to("cpu")
     assert torch.equal(batch.attention_mask, torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1]]))
+
+
+def test_return_tensors_pt_matches_transformers_and_refuses_ragged_rows(pair):
+    ours, ref = pair
+    kwargs = {"padding": True, "truncation": True, "max_length": 16, "return_tensors": "pt"}
+    texts = ["Hello, world!", "The quick brown fox jumps over the lazy dog. " * 4]
+    got, want = ours(texts, **kwargs), ref(texts, **kwargs)
+    assert list(got) == list(want)
+    for key in want:
+        assert torch.equal(got[key], want[key]), key
+    with pytest.raises(ValueError):
+        ref(["a", "b c d"], return_tensors="pt")
+    with pytest.raises(ValueError, match="padding=True"):
+        ours(["a", "b c d"], return_tensors="pt")

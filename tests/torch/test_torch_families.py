@@ -23,7 +23,6 @@ def test_the_tables_names_are_the_classes_the_room_uses(model_type):
     encoder, decoder = row.names("torch")
     assert getattr(warmstart, encoder) is fam.encoder and getattr(warmstart, decoder) is fam.decoder
     assert getattr(warmstart.torch, decoder) is fam.decoder
-    assert fam.always_causal == row.always_causal
     config = AutoConfig.for_model(model_type)
     assert room.family(config) is fam
     assert AutoModel.model_class(config) is fam.encoder

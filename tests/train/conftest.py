@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 from tiny import tiny_bert, write_data
+from torch_fixtures import _default_product_paths, _seed  # noqa: F401
 
 
 @pytest.fixture(scope="session", autouse=True)

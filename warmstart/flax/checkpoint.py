@@ -54,8 +54,9 @@ def from_torch_names(
     Raises:
         ValueError: a tensor whose shape differs from the model's.
     """
-    named, dropped = keys.to_model(config.model_type, state, as_decoder, _keep)
-    tied = families.family(config.model_type, "flax").tied if config.tie_word_embeddings else ()
+    row = families.FAMILIES[config.model_type]
+    named, dropped = keys.to_model(row.layout, state, as_decoder, _keep)
+    tied = row.tied if config.tie_word_embeddings else ()
     out: dict[tuple, np.ndarray] = {}
     for name, value in named.items():
         *owner, leaf = name.split(".")
@@ -85,7 +86,7 @@ def to_torch_names(config: Config, params: dict, as_decoder: bool) -> dict[str, 
             value = value.T
         name = ".".join((*owner, "weight" if leaf in _WEIGHT_LEAVES else leaf))
         named[name] = value
-    return keys.to_checkpoint(config.model_type, named, as_decoder, _keep)
+    return keys.to_checkpoint(families.FAMILIES[config.model_type].layout, named, as_decoder, _keep)
 
 
 def merge(initial: dict, loaded: dict[tuple, np.ndarray]) -> tuple[dict, list[str]]:

@@ -25,7 +25,7 @@ from flax.core import unfreeze
 from flax.traverse_util import flatten_dict
 
 from .. import hub
-from ..config import Config, EncoderDecoderConfig, as_config
+from ..config import Config, EncoderDecoderConfig, as_config, side_options
 from ..generation import GenerationConfig
 from ..generation.settings import GenerationSettings
 from ..outputs import BaseModelOutput, ModelOutput
@@ -53,6 +53,7 @@ from .pretrained import (
     fresh_params,
     init_std,
     keep_given,
+    output_flags,
     read_config,
     set_fields,
 )
@@ -169,11 +170,7 @@ class FlaxEncoderDecoderModel(GenerationSettings):
         Returns:
             The model; the decoder's new cross-attention is initialised and reported by name.
         """
-        sides: dict[str, dict] = {"encoder": {}, "decoder": {}}
-        for key in list(kwargs):
-            side, _, rest = key.partition("_")  # decoder_start_token_id stays the composite's
-            if side in sides and rest and key not in EncoderDecoderConfig.field_names():
-                sides[side][rest] = kwargs.pop(key)
+        sides = side_options(kwargs)
         check_dtype(kwargs.pop("dtype", None))
         paths = {
             "encoder": encoder_pretrained_model_name_or_path,
@@ -268,7 +265,7 @@ class FlaxEncoderDecoderModel(GenerationSettings):
     ) -> BaseModelOutput | tuple:
         """The encoder's output: ``last_hidden_state`` (B, S, C_enc) and, when asked,
         ``hidden_states`` and ``attentions`` (a tuple of (B, H, S, S), one per layer)."""
-        flags = self._flags(output_attentions, output_hidden_states, return_dict)
+        flags = output_flags(self.config, output_attentions, output_hidden_states, return_dict)
         check_positions(position_ids, 0, np.shape(input_ids)[-1], "position_ids")
         record = flags[0] or flags[1]
         run = self._jit(
@@ -315,7 +312,7 @@ class FlaxEncoderDecoderModel(GenerationSettings):
         or a previous call) continue after the cached tokens and return the new cache as
         ``past_key_values`` (``decoder_attention_mask`` then covers the cache's length). When
         asked, ``hidden_states``, ``attentions`` and ``cross_attentions`` per layer."""
-        flags = self._flags(output_attentions, output_hidden_states, return_dict)
+        flags = output_flags(self.config, output_attentions, output_hidden_states, return_dict)
         start = 0 if past_key_values is None else int(past_key_values["index"])
         ids = jnp.asarray(decoder_input_ids)
         check_positions(decoder_position_ids, start, ids.shape[-1], "decoder_position_ids")
@@ -347,15 +344,6 @@ class FlaxEncoderDecoderModel(GenerationSettings):
             cross_attentions=sown(inter, "cross_attentions") if flags[0] else None,
         )
         return out if flags[2] else out.to_tuple()
-
-    def _flags(self, attentions: bool | None, hidden: bool | None, as_dict: bool | None) -> tuple:
-        """(output_attentions, output_hidden_states, return_dict): the call's, else the config's."""
-        c = self.config
-        return (
-            bool(getattr(c, "output_attentions", False) if attentions is None else attentions),
-            bool(getattr(c, "output_hidden_states", False) if hidden is None else hidden),
-            bool(getattr(c, "return_dict", True) if as_dict is None else as_dict),
-        )
 
     def init_cache(self, batch_size: int, max_length: int, encoder_outputs: Any = None) -> dict:
         """An empty decoder cache for ``max_length`` positions (the cross-attention keys/values
@@ -405,7 +393,7 @@ class FlaxEncoderDecoderModel(GenerationSettings):
             ``loss`` (with labels), ``logits`` (B, T, V), ``encoder_last_hidden_state`` and, when
             asked, the ``*_hidden_states`` / ``*_attentions`` tuples.
         """
-        flags = self._flags(output_attentions, output_hidden_states, return_dict)
+        flags = output_flags(self.config, output_attentions, output_hidden_states, return_dict)
         if decoder_input_ids is None:
             if labels is None:
                 raise ValueError(

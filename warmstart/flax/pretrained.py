@@ -31,7 +31,7 @@ from ..config import (
     read_config,
 )
 from ..config import set_fields as set_config_fields
-from ..outputs import BaseModelOutput, ModelOutput
+from ..outputs import BaseModelOutput, ModelOutput, wanted
 from .checkpoint import load_half, save_folder, to_torch_names, wants_msgpack
 from .layers import INTERMEDIATES, new_cache, sown
 
@@ -144,6 +144,17 @@ def fresh_params(init: Any, std_of: Any, seed: int) -> dict:
     return unflatten_dict(out)
 
 
+def output_flags(
+    config: Config, attentions: bool | None, hidden: bool | None, as_dict: bool | None
+) -> tuple[bool, bool, bool]:
+    """(output_attentions, output_hidden_states, return_dict): the call's, else the config's."""
+    return (
+        wanted(attentions, config, "output_attentions"),
+        wanted(hidden, config, "output_hidden_states"),
+        wanted(as_dict, config, "return_dict", default=True),
+    )
+
+
 class FlaxPreTrainedModel:
     """One encoder or decoder: its ``config``, linen ``module`` and ``params``."""
 
@@ -191,15 +202,6 @@ class FlaxPreTrainedModel:
             lambda r: self.module.init(r, ids, **kwargs), lambda _: std, as_seed(rng)
         )
         return fresh if params is None else keep_given(fresh, params)
-
-    def _flags(self, attentions: bool | None, hidden: bool | None, as_dict: bool | None) -> tuple:
-        """(output_attentions, output_hidden_states, return_dict): the call's, else the config's."""
-        c = self.config
-        return (
-            bool(getattr(c, "output_attentions", False) if attentions is None else attentions),
-            bool(getattr(c, "output_hidden_states", False) if hidden is None else hidden),
-            bool(getattr(c, "return_dict", True) if as_dict is None else as_dict),
-        )
 
     def _apply(
         self,
@@ -279,8 +281,8 @@ class FlaxEncoderModel(FlaxPreTrainedModel):
         """``last_hidden_state`` (B, S, C), ``pooler_output`` and, when asked, per-layer
         ``hidden_states`` and ``attentions`` (transformers 4.x's keywords)."""
         _no_head_mask(head_mask)
-        attentions, hidden, as_dict = self._flags(
-            output_attentions, output_hidden_states, return_dict
+        attentions, hidden, as_dict = output_flags(
+            self.config, output_attentions, output_hidden_states, return_dict
         )
         ids = jnp.asarray(input_ids)
         check_positions(position_ids, 0, ids.shape[-1], "position_ids")
@@ -323,8 +325,8 @@ class FlaxCausalLM(FlaxPreTrainedModel):
         the cached tokens and return the new cache; when asked, per-layer ``hidden_states``,
         ``attentions`` and ``cross_attentions`` (transformers 4.x's keywords)."""
         _no_head_mask(head_mask)
-        attentions, hidden, as_dict = self._flags(
-            output_attentions, output_hidden_states, return_dict
+        attentions, hidden, as_dict = output_flags(
+            self.config, output_attentions, output_hidden_states, return_dict
         )
         ids = jnp.asarray(input_ids)
         start = 0 if past_key_values is None else int(past_key_values["index"])

@@ -33,8 +33,8 @@ class EncoderDecoderModule(nn.Module):
 
     def setup(self) -> None:
         c = self.config
-        self.encoder = family(c.encoder).encoder(c.encoder)
-        self.decoder = family(c.decoder).decoder(c.decoder)
+        self.encoder = family(c.encoder).encoder.module_class(c.encoder)
+        self.decoder = family(c.decoder).decoder.module_class(c.decoder)
         if projects(c):
             self.enc_to_dec_proj = nn.Dense(
                 c.decoder.hidden_size, kernel_init=nn.initializers.normal(init_std(c.decoder))

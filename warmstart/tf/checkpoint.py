@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import hub, keys
+from .. import families, hub, keys
 from ..config import Config, EncoderDecoderConfig
 from ..config import read_config as read_config  # the core's, read here by the TF loaders
 
@@ -38,14 +38,15 @@ def load_arrays(folder: Path) -> dict[str, np.ndarray]:
 
 
 def from_checkpoint(config: Config, state: dict, as_decoder: bool) -> tuple[dict, list[str]]:
-    return keys.to_model(config.model_type, state, as_decoder, _transpose)
+    return keys.to_model(families.FAMILIES[config.model_type].layout, state, as_decoder, _transpose)
 
 
 def to_checkpoint(config: Config, state: dict, as_decoder: bool) -> dict[str, np.ndarray]:
     """This side's arrays under transformers' names; an array under two names is copied."""
+    layout = families.FAMILIES[config.model_type].layout
     out: dict[str, np.ndarray] = {}
     seen: set[int] = set()
-    for k, v in keys.to_checkpoint(config.model_type, state, as_decoder, _transpose).items():
+    for k, v in keys.to_checkpoint(layout, state, as_decoder, _transpose).items():
         out[k] = np.array(v) if id(v) in seen else np.ascontiguousarray(v)
         seen.add(id(v))
     return out

@@ -18,9 +18,17 @@ import numpy as np
 import tensorflow as tf
 
 from .. import hub
-from ..config import CONFIG_NAME, EncoderDecoderConfig, as_config, composite_config, set_fields
+from ..config import (
+    CONFIG_NAME,
+    EncoderDecoderConfig,
+    as_config,
+    composite_config,
+    set_fields,
+    side_options,
+)
 from ..generation import GENERATION_CONFIG_NAME, GenerationConfig
 from ..generation.settings import GenerationSettings, check_shift_ids
+from ..outputs import wanted
 from . import checkpoint, generation
 from .families import family
 from .inputs import call_inputs, int_tensor
@@ -231,10 +239,8 @@ class TFEncoderDecoderModel(GenerationSettings, keras.Model):
             encoder_hidden_states=_field(encoder_outputs, "hidden_states"),
             encoder_attentions=_field(encoder_outputs, "attentions"),
         )
-        return_dict = a["return_dict"]
-        if return_dict is None:
-            return_dict = getattr(self.config, "return_dict", True)
-        return out.to_tuple() if return_dict is False else out
+        as_dict = wanted(a["return_dict"], self.config, "return_dict", default=True)
+        return out if as_dict else out.to_tuple()
 
     def _decoder_inputs(self, ids: Any, mask: Any, labels: tf.Tensor | None) -> tuple:
         """The decoder's ids (B, T) and mask: as given, else built from ``labels``."""
@@ -402,11 +408,7 @@ class TFEncoderDecoderModel(GenerationSettings, keras.Model):
         Returns:
             The model; ``model.newly_initialized`` names the weights no checkpoint held.
         """
-        sides: dict[str, dict] = {"encoder": {}, "decoder": {}}
-        for key in list(kwargs):
-            side, _, field = key.partition("_")
-            if side in sides and field and key not in EncoderDecoderConfig.field_names():
-                sides[side][field] = kwargs.pop(key)
+        sides = side_options(kwargs)
         halves, new = {}, []
         paths = (encoder_pretrained_model_name_or_path, decoder_pretrained_model_name_or_path)
         for side, path in zip(sides, paths, strict=True):

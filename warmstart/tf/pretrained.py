@@ -14,9 +14,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from .. import hub
+from .. import families, hub
 from ..config import CONFIG_NAME, Config, EncoderDecoderConfig, as_config, set_fields
-from ..outputs import BaseModelOutput
+from ..outputs import BaseModelOutput, wanted
 from . import checkpoint
 from .inputs import call_inputs, int_tensor
 from .layers import SelfAttention, causal_keep, cross_entropy, project, with_transposes
@@ -63,15 +63,12 @@ class TFPretrained(keras.Model):
     def init_std(self) -> float:
         return self.config.initializer_range
 
-    def tied(self) -> dict[str, str]:
-        """Names of parameters that are another's (an alias -> the name that holds it)."""
-        return {}
-
     # ----------------------------------------------------------------- weights by name
     def assign_state(self, state: dict[str, np.ndarray], strict: bool) -> list[str]:
         """Assign arrays by name; return the names the state lacked. Unknown names raise with
         ``strict``, else are dropped with a warning; tied aliases are skipped."""
-        aliases = self.tied()
+        tied = families.FAMILIES[self.config.model_type].tied  # aliases of the word embeddings
+        aliases = tied if self.config.tie_word_embeddings else ()
         unknown = sorted(k for k in state if k not in self.p and k not in aliases)
         if unknown and strict:
             raise ValueError(
@@ -192,13 +189,9 @@ def with_loading_info(model: Any, missing: list[str], options: dict[str, Any]) -
 def asked(config: Any, output_attentions: bool | None, output_hidden_states: bool | None):
     """A call's ``attentions``/``hidden_states`` recording: the keyword, else the config's
     ``output_attentions`` / ``output_hidden_states`` (transformers' defaults)."""
-
-    def pick(value: bool | None, name: str) -> bool:
-        return bool(getattr(config, name, False)) if value is None else bool(value)
-
     return {
-        "attentions": pick(output_attentions, "output_attentions"),
-        "hidden_states": pick(output_hidden_states, "output_hidden_states"),
+        "attentions": wanted(output_attentions, config, "output_attentions"),
+        "hidden_states": wanted(output_hidden_states, config, "output_hidden_states"),
     }
 
 

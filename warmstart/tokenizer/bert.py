@@ -77,15 +77,7 @@ class BertTokenizer(Tokenizer):
         backend.decoder = decoders.WordPiece(prefix="##")
         _add_tokens(backend, added_tokens)
         super().__init__(backend, name_or_path=name_or_path, **config)
-        self._set_template()
-
-    def _set_template(self) -> None:
-        cls, sep = self.cls_token, self.sep_token
-        self._backend.post_processor = processors.TemplateProcessing(
-            single=f"{cls}:0 $A:0 {sep}:0",
-            pair=f"{cls}:0 $A:0 {sep}:0 $B:1 {sep}:1",
-            special_tokens=[(cls, self.cls_token_id), (sep, self.sep_token_id)],
-        )
+        set_bert_template(self)
 
     @classmethod
     def from_pretrained(
@@ -137,4 +129,15 @@ def _bert_vocab(folder: Path) -> tuple[dict[str, int], list[dict[str, Any]]]:
         return WordPiece.read_file(str(path)), []
     raise FileNotFoundError(
         f"No BERT tokenizer in {folder}: looked for {TOKENIZER_FILE} and {VOCAB_FILE}."
+    )
+
+
+def set_bert_template(tokenizer: Tokenizer) -> None:
+    """BERT's special tokens around one text (``[CLS] A [SEP]``) or a pair (``[CLS] A [SEP] B
+    [SEP]``, token types 0 then 1), with ``tokenizer``'s own cls and sep tokens."""
+    cls, sep = tokenizer.cls_token, tokenizer.sep_token
+    tokenizer._backend.post_processor = processors.TemplateProcessing(
+        single=f"{cls}:0 $A:0 {sep}:0",
+        pair=f"{cls}:0 $A:0 {sep}:0 $B:1 {sep}:1",
+        special_tokens=[(cls, tokenizer.cls_token_id), (sep, tokenizer.sep_token_id)],
     )

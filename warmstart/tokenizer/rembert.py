@@ -9,12 +9,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from tokenizers import AddedToken, Regex, decoders, normalizers, pre_tokenizers, processors
+from tokenizers import AddedToken, Regex, decoders, normalizers, pre_tokenizers
 from tokenizers import Tokenizer as RustTokenizer
 from tokenizers.models import Unigram
 
 from ..hub import resolve, write_text_atomic
 from .base import Tokenizer
+from .bert import set_bert_template
 from .files import TOKENIZER_FILE, _add_tokens, _added_tokens, _read_config, _token_text
 from .spm import CONTROL, UNIGRAM, USER_DEFINED, SentencePieceModel, read_spm
 
@@ -81,15 +82,7 @@ class RemBertTokenizer(Tokenizer):
         _add_tokens(backend, added_tokens)
         super().__init__(backend, name_or_path=name_or_path, **config)
         if tokenizer_file is None:
-            self._set_template()
-
-    def _set_template(self) -> None:
-        cls, sep = self.cls_token, self.sep_token
-        self._backend.post_processor = processors.TemplateProcessing(
-            single=f"{cls}:0 $A:0 {sep}:0",
-            pair=f"{cls}:0 $A:0 {sep}:0 $B:1 {sep}:1",
-            special_tokens=[(cls, self.cls_token_id), (sep, self.sep_token_id)],
-        )
+            set_bert_template(self)  # a tokenizer.json brings its own
 
     @classmethod
     def from_pretrained(

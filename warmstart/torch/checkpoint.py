@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .. import hub, keys
+from .. import families, hub, keys
 from ..config import (
     CONFIG_NAME,
     Config,
@@ -138,7 +138,7 @@ def refuse_composite(config: Config, folder: Path) -> None:
         )
 
 
-def transformers_layout(module: nn.Module, model_type: str) -> None:
+def transformers_layout(module: nn.Module, layout: keys.KeyLayout) -> None:
     """Make ``module.state_dict()`` give, and ``module.load_state_dict()`` take, the weights its
     family stores transposed (:attr:`warmstart.keys.KeyLayout.transposed`: GPT-2's Conv1D, (in,
     out)) in transformers' layout, while the module computes with ``nn.Linear``'s (out, in).
@@ -146,7 +146,7 @@ def transformers_layout(module: nn.Module, model_type: str) -> None:
     This is the one place the PyTorch room transposes them: ``save_pretrained``, ``from_pretrained``
     and transformers' ``Trainer`` all go through the state dict. Those entries of ``state_dict()``
     are copies, not views of the parameters."""
-    rule = keys.layout(model_type).transposed
+    rule = layout.transposed
     if rule != keys.KeyLayout.transposed:  # the family stores some weights transposed
         hook = functools.partial(_transpose_own, re.compile(rule))
         module.register_state_dict_post_hook(hook)
@@ -170,14 +170,15 @@ def from_checkpoint(
 ) -> tuple[dict[str, Tensor], list[str]]:
     """A checkpoint's tensors under this side's state-dict names (:func:`warmstart.keys.to_model`);
     layouts are left to the modules' ``load_state_dict`` (:func:`transformers_layout`)."""
-    return keys.to_model(config.model_type, state, as_decoder, _as_is)
+    return keys.to_model(families.FAMILIES[config.model_type].layout, state, as_decoder, _as_is)
 
 
 def to_checkpoint(config: Config, state: dict[str, Tensor], as_decoder: bool) -> dict[str, Tensor]:
     """This side's state dict under transformers' names; a tensor written under two names is
     copied, since safetensors refuses two names for one tensor."""
+    layout = families.FAMILIES[config.model_type].layout
     out, seen = {}, set()
-    for k, v in keys.to_checkpoint(config.model_type, state, as_decoder, _as_is).items():
+    for k, v in keys.to_checkpoint(layout, state, as_decoder, _as_is).items():
         out[k] = v.clone() if id(v) in seen else v
         seen.add(id(v))
     return out

@@ -19,6 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from .. import families
 from ..config import EncoderDecoderConfig, composite_config
 from ..generation import GenerationConfig, GenerationSettings
 from ..outputs import BaseModelOutput, Seq2SeqLMOutput
@@ -65,8 +66,9 @@ class EncoderDecoderModel(LoadingMixin, DecodingMixin, GenerationSettings, nn.Mo
         )  # one shared object
         self.config = config
         dec = config.decoder
-        if family(dec).always_causal:  # causal whatever it says (GPT-2, BART): it says so, as
-            dec.is_decoder = True  # transformers' from_encoder_decoder_configs sets it
+        # causal whatever it says (GPT-2, BART): says so, as transformers' from_encoder_decoder_configs
+        if families.FAMILIES[dec.model_type].always_causal:
+            dec.is_decoder = True
         check_decoder(self.decoder)
         enc_width, dec_width = config.encoder.hidden_size, dec.hidden_size
         if enc_width != dec_width and getattr(dec, "cross_attention_hidden_size", None) is None:

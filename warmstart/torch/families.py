@@ -1,39 +1,21 @@
 """The PyTorch classes of each family, looked up by ``model_type``: the core's table
-(:mod:`warmstart.families`) names them; this module finds them in ``models/<module>.py``."""
+(:mod:`warmstart.families`) names them; this room defines them in ``models/<module>.py``."""
 
 from __future__ import annotations
-
-import importlib
-from dataclasses import dataclass
 
 from torch import nn
 
 from .. import families
 from ..config import Config
 
+FAMILIES: dict[str, families.Classes] = families.room_classes("torch", __package__)
+"""model_type -> its encoder class (AutoModel's) and decoder class (AutoModelForCausalLM's)."""
 
-@dataclass(frozen=True)
-class Family:
-    encoder: type[nn.Module]  # the bare model (AutoModel's class)
-    decoder: type[nn.Module]  # the causal LM (AutoModelForCausalLM's class)
-    always_causal: bool = False  # the core's flag: causal whatever is_decoder says (GPT-2, BART)
-
-
-def _classes(row: families.Family) -> Family:
-    module = importlib.import_module(f"{__package__}.models.{row.module}")
-    return Family(*(getattr(module, name) for name in row.torch), row.always_causal)
-
-
-FAMILIES: dict[str, Family] = {t: _classes(row) for t, row in families.FAMILIES.items()}
-"""model_type -> its encoder and decoder classes, and whether the decoder is always causal."""
-
-CLASSES: dict[str, type[nn.Module]] = {
-    cls.__name__: cls for fam in FAMILIES.values() for cls in (fam.encoder, fam.decoder)
-}
+CLASSES: dict[str, type[nn.Module]] = families.by_name(FAMILIES)
 """Public name -> class, every family's (the names the core's table gives this side)."""
 
 
-def family(config: Config) -> Family:
+def family(config: Config) -> families.Classes:
     """The classes of ``config``'s model_type.
 
     Raises:
@@ -61,7 +43,7 @@ def check_decoder(decoder: nn.Module) -> None:
             "read the encoder: build it with add_cross_attention=True (and is_decoder=True), as "
             "from_encoder_decoder_configs and from_encoder_decoder_pretrained do."
         )
-    if not (config.is_decoder or family(config).always_causal):
+    if not (config.is_decoder or families.FAMILIES[config.model_type].always_causal):
         raise ValueError(
             f"The decoder ({type(decoder).__name__}) has cross-attention but is_decoder=False, so "
             "its self-attention would see future tokens. Build it with is_decoder=True."

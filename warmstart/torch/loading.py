@@ -19,6 +19,7 @@ from ..config import (
     as_config,
     check_attn_implementation,
     set_fields,
+    side_options,
 )
 from ..generation import GENERATION_CONFIG_NAME, GenerationConfig
 from ..hub import write_text_atomic
@@ -181,16 +182,7 @@ class LoadingMixin(metaclass=TakesConfigs):
         dtype = checkpoint.float_dtype(kwargs.pop("dtype", None) or kwargs.pop("torch_dtype", None))
         attn_implementation = kwargs.pop("attn_implementation", None)
         check_attn_implementation(attn_implementation)
-        composite = {
-            k: kwargs.pop(k) for k in list(kwargs) if k in EncoderDecoderConfig.field_names()
-        }
-
-        sides = {"encoder": {}, "decoder": {}}
-        for key in list(kwargs):
-            side = key.split("_", 1)[0]
-            if side in sides and "_" in key:
-                sides[side][key.split("_", 1)[1]] = kwargs.pop(key)
-        composite.update(kwargs)
+        sides = side_options(kwargs)  # the rest set fields of the composite config
         halves, new = {}, []
         for side, path in (
             ("encoder", encoder_pretrained_model_name_or_path),
@@ -201,7 +193,7 @@ class LoadingMixin(metaclass=TakesConfigs):
         config = EncoderDecoderConfig(
             encoder=halves["encoder"].config, decoder=halves["decoder"].config
         )
-        for key, value in composite.items():
+        for key, value in kwargs.items():
             setattr(config, key, value)
         if attn_implementation is not None:
             config._attn_implementation = attn_implementation  # both sides follow

@@ -152,15 +152,10 @@ def plot_metrics(metrics_file: str | Path, out_file: str | Path) -> Path:
     Returns:
         The PNG's path.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     records = read_records(metrics_file)
     train = [r for r in records if r.get("split") == "train"]
     evals = [r for r in records if r.get("split") == "eval"]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (left, right) = _two_panels()
     left.plot([r["step"] for r in train], [r["loss"] for r in train], label="train loss")
     if evals and "eval_loss" in evals[0]:
         left.plot([r["step"] for r in evals], [r["eval_loss"] for r in evals], "o-", label="eval")
@@ -186,12 +181,7 @@ def plot_comparison(runs: dict[str, str | Path], out_file: str | Path) -> Path:
     Returns:
         The PNG's path.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (left, right) = _two_panels()
     for index, (label, path) in enumerate(runs.items()):
         color = f"C{index}"
         records = read_records(path)
@@ -209,6 +199,16 @@ def plot_comparison(runs: dict[str, str | Path], out_file: str | Path) -> Path:
         if axes.get_legend_handles_labels()[0]:
             axes.legend()
     return _save_figure(fig, out_file)
+
+
+def _two_panels() -> tuple[Any, Any]:
+    """A figure and its two side-by-side axes, drawn with matplotlib's Agg backend (no display)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(1, 2, figsize=(11, 4))
 
 
 def _save_figure(fig: Any, out_file: str | Path) -> Path:

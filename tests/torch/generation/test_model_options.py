@@ -7,7 +7,7 @@ import types
 
 import pytest
 import torch
-from conftest import IDS, tiny_bert2bert
+from tiny_configs import IDS, tiny_bert2bert
 from transformers.generation import stopping_criteria
 
 from warmstart.torch.generation import GenerationConfig, search

@@ -7,7 +7,7 @@ import torch
 from tiny_configs import randomize_
 from torch import nn
 
-from warmstart import keys
+from warmstart import families, keys
 
 
 def _as_is(t):
@@ -18,11 +18,13 @@ def key_fixes(model_type: str):
     """The family's checkpoint -> state-dict key map and its inverse, as the PyTorch loader applies
     them (names only: load_state_dict takes transformers' layout)."""
 
+    layout = families.FAMILIES[model_type].layout
+
     def fix_keys(state, as_decoder):
-        return keys.to_model(model_type, state, as_decoder, _as_is)
+        return keys.to_model(layout, state, as_decoder, _as_is)
 
     def to_hf_keys(state, as_decoder):
-        return keys.to_checkpoint(model_type, state, as_decoder, _as_is)
+        return keys.to_checkpoint(layout, state, as_decoder, _as_is)
 
     return fix_keys, to_hf_keys
 

@@ -132,11 +132,6 @@ class TFBartModel(_BartStack, TFPretrained):
             stack_specs(out, c, side, side == "decoder.")
         return out
 
-    def tied(self) -> dict[str, str]:
-        if not self.config.tie_word_embeddings:
-            return {}
-        return {s + "embed_tokens.weight": "shared.weight" for s in ("encoder.", "decoder.")}
-
     def get_input_embeddings(self) -> tf.Variable:
         return self.p["shared.weight"]
 
@@ -193,11 +188,6 @@ class TFBartForCausalLM(_BartStack, TFDecoder, TFPretrained):
         if not c.tie_word_embeddings:
             out["lm_head.weight"] = ((c.vocab_size, c.d_model), "normal")
         return out
-
-    def tied(self) -> dict[str, str]:
-        if not self.config.tie_word_embeddings:
-            return {}
-        return {"lm_head.weight": self.stack + "embed_tokens.weight"}
 
     def get_input_embeddings(self) -> tf.Variable:
         return self.p[self.stack + "embed_tokens.weight"]

@@ -235,11 +235,6 @@ class TFBertLMHeadModel(TFDecoder, TFBertModel):
         out[h + "bias"] = ((c.vocab_size,), "zeros")
         return out
 
-    def tied(self) -> dict[str, str]:
-        if not self.config.tie_word_embeddings:
-            return {}
-        return {"cls.predictions.decoder.weight": "bert.embeddings.word_embeddings.weight"}
-
     def layer_count(self) -> int:
         return self.config.num_hidden_layers
 

@@ -38,10 +38,5 @@ class TFBertGenerationDecoder(TFBertLMHeadModel, TFBertGenerationEncoder):
         out["lm_head.bias"] = ((c.vocab_size,), "zeros")
         return out
 
-    def tied(self) -> dict[str, str]:
-        if not self.config.tie_word_embeddings:
-            return {}
-        return {"lm_head.decoder.weight": "bert.embeddings.word_embeddings.weight"}
-
     def head(self, x: tf.Tensor) -> tf.Tensor:
         return self.logits(x, self.p["lm_head.bias"])  # (B, T, V)

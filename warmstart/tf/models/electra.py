@@ -56,11 +56,6 @@ class TFElectraForCausalLM(TFBertLMHeadModel, TFElectraModel):
         out["generator_lm_head.bias"] = ((c.vocab_size,), "zeros")
         return out
 
-    def tied(self) -> dict[str, str]:
-        if not self.config.tie_word_embeddings:
-            return {}
-        return {"generator_lm_head.weight": "electra.embeddings.word_embeddings.weight"}
-
     def head(self, x: tf.Tensor) -> tf.Tensor:
         x = activation("gelu")(linear(self.p, "generator_predictions.dense", x))
         x = layer_norm(self.p, "generator_predictions.LayerNorm", x, self.config.layer_norm_eps)

@@ -169,11 +169,6 @@ class TFGPT2LMHeadModel(TFGPT2Model):
             out["lm_head.weight"] = ((c.vocab_size, c.n_embd), "normal")
         return out
 
-    def tied(self) -> dict[str, str]:
-        return (
-            {"lm_head.weight": "transformer.wte.weight"} if self.config.tie_word_embeddings else {}
-        )
-
     call = TFDecoder.call
 
     def head(self, x: tf.Tensor) -> tf.Tensor:

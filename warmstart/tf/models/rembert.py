@@ -52,9 +52,6 @@ class TFRemBertForCausalLM(TFBertLMHeadModel, TFRemBertModel):
         linear_spec(out, h + "decoder", c.vocab_size, O)
         return out
 
-    def tied(self) -> dict[str, str]:
-        return {}  # never tied, as in transformers
-
     def head(self, x: tf.Tensor) -> tf.Tensor:
         c, h = self.config, "cls.predictions."
         x = activation(c.hidden_act)(linear(self.p, h + "dense", x))

@@ -44,11 +44,6 @@ class TFRobertaForCausalLM(TFBertLMHeadModel, TFRobertaModel):
         out["lm_head.bias"] = ((c.vocab_size,), "zeros")
         return out
 
-    def tied(self) -> dict[str, str]:
-        if not self.config.tie_word_embeddings:
-            return {}
-        return {"lm_head.decoder.weight": "roberta.embeddings.word_embeddings.weight"}
-
     def head(self, x: tf.Tensor) -> tf.Tensor:
         x = activation("gelu")(linear(self.p, "lm_head.dense", x))  # exact GELU, as fairseq
         x = layer_norm(self.p, "lm_head.layer_norm", x, self.config.layer_norm_eps)

@@ -6,7 +6,7 @@ BERT's post-LN layers (reused from :mod:`.bert`) over word and learned absolute 
 without token types or a pooler. The decoder is causal with cross-attention and predicts tokens with
 ``lm_head``: one projection tied to the word embeddings plus a bias, no transform. Checkpoints name
 the encoder's tensors ``embeddings.*``, ``encoder.layer.*`` and the decoder's ``bert.*``,
-``lm_head.*`` (:data:`warmstart.keys.LAYOUTS`).
+``lm_head.*`` (:data:`warmstart.keys.BERT_GENERATION`).
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ import math
 
 from torch import Tensor, nn
 
+from ... import keys
 from ...config import GPT2Config
 from ...outputs import BaseModelOutput
 from ..attention import (
@@ -153,7 +154,7 @@ class GPT2Model(Pretrained, ResizableVocabulary, nn.Module):
         self.ln_f = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
         self.gradient_checkpointing = False
         self.apply(self._init_weights)
-        transformers_layout(self, "gpt2")
+        transformers_layout(self, keys.GPT2)
 
     def _init_weights(self, module: nn.Module) -> None:
         c = self.config

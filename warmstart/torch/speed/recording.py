@@ -19,6 +19,7 @@ from typing import Any
 from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
+from ...outputs import wanted
 from .kernels import attention_weights, sdpa
 
 
@@ -61,8 +62,8 @@ def observe(config: Any, output_attentions: bool | None, output_hidden_states: b
     and nothing changes."""
     if not observed(config, output_attentions, output_hidden_states):
         return _NOTHING
-    attentions = _wanted(output_attentions, config, "output_attentions")
-    hidden = _wanted(output_hidden_states, config, "output_hidden_states")
+    attentions = wanted(output_attentions, config, "output_attentions")
+    hidden = wanted(output_hidden_states, config, "output_hidden_states")
     return _recording(Recorder(attentions, hidden))
 
 
@@ -71,19 +72,10 @@ def observed(
 ) -> bool:
     """Whether :func:`observe` would record (or run attention eagerly) for these arguments."""
     return (
-        _wanted(output_attentions, config, "output_attentions")
-        or _wanted(output_hidden_states, config, "output_hidden_states")
+        wanted(output_attentions, config, "output_attentions")
+        or wanted(output_hidden_states, config, "output_hidden_states")
         or config._attn_implementation == "eager"
     )
-
-
-def _wanted(value: bool | None, config: Any, name: str) -> bool:
-    """The keyword, else the config's field (read without the AttributeError an unset field
-    raises: this runs on every forward)."""
-    if value is None:
-        fields = vars(config)
-        value = fields.get(name, fields.get("extra", {}).get(name))
-    return bool(value)
 
 
 @contextmanager
