@@ -61,11 +61,16 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     return manifest
 
 
-def _session(path: Path, threads: int | None) -> ort.InferenceSession:
+def _session(path: Path, threads: int | None, spin: bool = True) -> ort.InferenceSession:
+    """An onnxruntime CPU session. ``spin=False``: its worker threads sleep as soon as a run ends
+    (for the graphs that run once per input: their spinning threads would compete with the
+    decoder step's for the cores)."""
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if threads:
         options.intra_op_num_threads = threads
+    if not spin:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     options.log_severity_level = 3
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
@@ -103,8 +108,10 @@ class ORTEncoderDecoderModel(GenerationSettings):
         self.folder = folder
         self.manifest = read_manifest(folder)
         self.config = EncoderDecoderConfig.from_json_file(folder / CONFIG_NAME)
+        # the decoder step's threads spin between steps, the once-per-input graphs' do not: on a
+        # 2-core CPU this halves a one-row step (2.2 against 4.5 ms for the int8 MiniLM)
         self.encoder, self.cross_kv, self.step = (
-            _session(folder / name, threads) for name in GRAPHS
+            _session(folder / name, threads, spin=name == "decoder_step.onnx") for name in GRAPHS
         )
         self._cross_names = [o.name for o in self.cross_kv.get_outputs()]
         self._past_names = [i.name for i in self.step.get_inputs() if i.name.startswith("past_")]
