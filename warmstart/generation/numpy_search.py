@@ -5,7 +5,8 @@ The same contract and the same arithmetic as the PyTorch side's search
 (:mod:`warmstart.torch.generation.search`, itself transformers' ``generate``)::
 
     step(tokens: int64 (N, t), cache) -> (float32 logits (N, V), cache)
-    reorder(cache, index: int64 (N',)) -> cache      # expand inputs to beams, follow beams
+    reorder(cache, index: int64 (N',)) -> cache      # expand inputs to beams, follow beams,
+                                                     # drop the rows of inputs beam search ended
 
 A step may return :class:`Scores` instead of the logits: the logits with their log-softmax, which
 beam search then takes as it is (a runtime computes it faster than numpy).
@@ -18,7 +19,7 @@ the PyTorch side's tokens on the same logits; sampling draws from a ``numpy.rand
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from time import monotonic
 from typing import Any, NamedTuple
 
@@ -123,7 +124,8 @@ def _start(
         start_ids, cache = start_ids[index], reorder(cache, index)
     c = plan.config
     if plan.search == "beam":
-        return beam_search(step, reorder, cache, start_ids, c, processors, rng)
+        by_input = any(name.startswith("encoder_") for name, _ in plan.processors)
+        return beam_search(step, reorder, cache, start_ids, c, processors, rng, not by_input)
     rng = rng if rng is not None else np.random.default_rng()
     return _token_loop(step, cache, start_ids, c, processors, plan.search == "sample", rng)
 
@@ -212,10 +214,16 @@ def _top(x: np.ndarray, k: int) -> np.ndarray:
     return np.take_along_axis(part, order, axis=1)
 
 
-def beam_search(step, reorder, cache, input_ids, config, processors, rng=None) -> np.ndarray:
+def beam_search(
+    step, reorder, cache, input_ids, config, processors, rng=None, shrink=True
+) -> np.ndarray:
     """Beam search (beam sampling with ``do_sample``) as the PyTorch side runs it: each step keeps
     the best ``K * max(2, 1 + n_eos)`` continuations; those ending in eos (or at ``max_length``)
     among the first K become hypotheses scored ``sum_logprob / length ** length_penalty``.
+
+    With ``shrink`` (not with sampling), an input whose hypotheses can no longer change leaves the
+    batch: later steps run the inputs still searching only (``reorder`` gets their rows alone, an
+    input's beams still adjacent), with the same results.
 
     Returns:
         (B * num_return_sequences, L) the best hypotheses of each input, best first.
@@ -240,7 +248,11 @@ def beam_search(step, reorder, cache, input_ids, config, processors, rng=None) -
     )
     deadline = None if config.max_time is None else monotonic() + config.max_time
     new_tokens, length = input_ids, prompt
+    shrink = shrink and not config.do_sample
+    active = np.arange(B)  # the inputs still searching, in order
+    out_done, out_lengths = s.done.copy(), s.done_lengths.copy()
     while True:
+        B = len(active)
         logits, cache = step(new_tokens, cache)
         if isinstance(logits, Scores):
             log_probs = logits.log_probs
@@ -275,11 +287,17 @@ def beam_search(step, reorder, cache, input_ids, config, processors, rng=None) -
         all_full = bool(s.is_done.all()) and config.early_stopping is True
         if not s.improvable.any() or all_full or finished.all():
             break
+        searching = s.improvable[:, 0]
+        if shrink and not searching.all():  # their hypotheses are final: leave the batch
+            out_done[active], out_lengths[active] = s.done, s.done_lengths
+            s = _Beams(*(getattr(s, f.name)[searching] for f in fields(_Beams)))
+            rows, active = rows.reshape(B, K)[searching].reshape(-1), active[searching]
         cache = reorder(cache, rows)
         new_tokens = s.running[:, :, length - 1].reshape(-1, 1)
+    out_done[active], out_lengths[active] = s.done, s.done_lengths
     R = config.num_return_sequences
-    out_length = int(s.done_lengths[:, :R].max())
-    return s.done[:, :R].reshape(B * R, L)[:, :out_length]
+    out_length = int(out_lengths[:, :R].max())
+    return out_done[:, :R].reshape(-1, L)[:, :out_length]
 
 
 def _draw(flat: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:

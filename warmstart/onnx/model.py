@@ -78,18 +78,24 @@ def _session(path: Path, threads: int | None, spin: bool = True) -> ort.Inferenc
 class _State:
     """What the search carries between steps: the self-attention cache per layer, the rows of it
     the next step continues (beam search's reorder, which the step graph applies), the
-    cross-attention keys/values and the encoder mask (one row per input)."""
+    cross-attention keys/values and the encoder mask (one row per input still decoded)."""
 
     def __init__(self, cross: list[np.ndarray], past: list[np.ndarray], mask: np.ndarray) -> None:
         self.cross, self.past, self.mask = cross, past, mask
+        self.rows = len(mask)  # the rows the next step feeds, an input's rows adjacent
         self.index: np.ndarray | None = None  # None: every row continues itself
 
     @staticmethod
     def reorder(state: _State, index: np.ndarray) -> _State:
-        """Select cache rows for the next step: expand inputs to beams, follow beams within an
-        input (the step finds an input's beams as adjacent rows)."""
+        """Select rows for the next step: expand inputs to beams, follow beams within an input,
+        drop the inputs whose search ended (then their cross keys/values go too)."""
         index = np.asarray(index, dtype=np.int64)
+        inputs = np.unique(index // (state.rows // len(state.mask)))
+        if len(inputs) < len(state.mask):
+            state.cross = [c[inputs] for c in state.cross]
+            state.mask = state.mask[inputs]
         state.index = index if state.index is None else state.index[index]
+        state.rows = len(index)
         return state
 
     def beam_index(self) -> np.ndarray:
