@@ -18,9 +18,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from ..generation import GenerationConfig
+from ..generation import GenerationConfig, traced_beam
 from ..generation.plan import Plan, make_plan
-from ..generation.settings import apply_options, beam_fill, cap_length, pad_id, start_token
+from ..generation.settings import apply_options, cap_length, pad_id, start_token
 from ..outputs import BaseModelOutput, ModelOutput
 
 
@@ -148,7 +148,8 @@ def _prepare(module, params, enc, enc_mask, start, times: int, empty_cache):
 
 def token_loop(module, plan: Plan, empty_cache, params, enc, enc_mask, start, key):
     """Greedy search or sampling: (sequences (N, L), length)."""
-    c, ends = plan.config, _eos(plan)
+    c = plan.config
+    ends = tuple(c.eos_ids() or ())
     start, enc, enc_mask, cache = _prepare(
         module, params, enc, enc_mask, start, plan.rows_per_input, empty_cache
     )
@@ -180,101 +181,47 @@ def token_loop(module, plan: Plan, empty_cache, params, enc, enc_mask, start, ke
     return seqs, length
 
 
-def _eos(plan: Plan) -> tuple[int, ...]:
-    return tuple(plan.config.eos_ids() or ())
-
-
-def _take(x: jax.Array, index: jax.Array) -> jax.Array:
-    """Pick along axis 1 of a (B, K, ...) array with a (B, C) index."""
-    return jnp.take_along_axis(x, index.reshape(index.shape + (1,) * (x.ndim - 2)), axis=1)
-
-
-def _beam_step(plan: Plan, s: dict, prompt: int) -> tuple[dict, jax.Array, jax.Array]:
-    """One beam-search step over the next logits in ``s``, as the PyTorch side's (transformers
-    5.24's): returns the new state, the cache rows the live beams extend and whether it stops."""
-    B, K, L = s["running"].shape
-    c, eos, length = plan.config, _eos(plan), s["length"]
-    log_probs = jax.nn.log_softmax(s["logits"], axis=-1)  # (N, V)
-    log_probs = process(plan, s["running"].reshape(B * K, L), length, log_probs)
-    V = log_probs.shape[-1]
-    C = max(2, 1 + len(eos)) * K
-    total = log_probs.reshape(B, K, V) + s["running_scores"][:, :, None]
-    scores, picks = jax.lax.top_k(total.reshape(B, K * V), C)  # (B, C)
-    source, tokens = picks // V, (picks % V).astype(s["running"].dtype)
-    sequences = _take(s["running"], source).at[:, :, length].set(tokens)  # (B, C, L)
-    finished = jnp.broadcast_to(length + 1 >= c.max_length, tokens.shape)
-    if eos:
-        finished = finished | jnp.isin(tokens, jnp.asarray(eos))
-    live = scores + finished * -1.0e9
-    running_scores, keep = jax.lax.top_k(live, K)
-    rows = (_take(source, keep) + jnp.arange(B)[:, None] * K).reshape(-1)  # (N,)
-    new = finished & (jnp.arange(C) < K)[None, :]
-    steps = (length + 1 - prompt).astype(jnp.float32)
-    final = scores / steps**c.length_penalty
-    if c.early_stopping is True:
-        final += s["is_done"].all(-1, keepdims=True) * -1.0e9
-    final += ~s["improvable"] * -1.0e9 + ~new * -1.0e9
-    merged = jnp.concatenate([s["done_scores"], final], axis=1)
-    done_scores, best = jax.lax.top_k(merged, K)
-    lengths = jnp.full(tokens.shape, length + 1, jnp.int32)
-    out = {
-        "running": _take(sequences, keep),
-        "running_scores": running_scores,
-        "done": _take(jnp.concatenate([s["done"], sequences], axis=1), best),
-        "done_scores": done_scores,
-        "done_lengths": _take(jnp.concatenate([s["done_lengths"], lengths], axis=1), best),
-        "is_done": _take(jnp.concatenate([s["is_done"], new], axis=1), best),
-        "length": length + 1,
-    }
-    if c.early_stopping == "never" and c.length_penalty > 0.0:
-        best_length = jnp.float32(c.max_length - prompt)
-    else:
-        best_length = (length + 1 - prompt).astype(jnp.float32)
-    best_live = running_scores[:, :1] / best_length**c.length_penalty  # (B, 1)
-    worst = jnp.where(out["is_done"], done_scores.min(1, keepdims=True), -1.0e9)  # (B, K)
-    out["improvable"] = s["improvable"] & (best_live > worst).any(-1, keepdims=True)
-    stop = ~out["improvable"].any() | finished.all()
-    if c.early_stopping is True:
-        stop = stop | out["is_done"].all()
-    return out, rows, stop
+OPS = traced_beam.Ops(
+    top_k=jax.lax.top_k,
+    take=lambda x, index: jnp.take_along_axis(
+        x, index.reshape(index.shape + (1,) * (x.ndim - 2)), axis=1
+    ),
+    where=jnp.where,
+    concat=jnp.concatenate,
+    reshape=jnp.reshape,
+    full=jnp.full,
+    all=jnp.all,
+    any=jnp.any,
+    min=jnp.min,
+    arange=jnp.arange,
+    float32=jnp.float32,
+)
 
 
 def beam_loop(module, plan: Plan, empty_cache, params, enc, enc_mask, start, key):
-    """Beam search: (sequences (B * num_return_sequences, L), length)."""
-    K, L = plan.config.num_beams, plan.config.max_length
+    """Beam search over the core's step (:mod:`warmstart.generation.traced_beam`, which the TF
+    side runs too): (sequences (B * num_return_sequences, L), length)."""
+    c = plan.config
+    K, L = c.num_beams, c.max_length
     start, enc, enc_mask, cache = _prepare(module, params, enc, enc_mask, start, K, empty_cache)
     N, P = start.shape
-    B = N // K
-    running = (
-        jnp.full((B, K, L), beam_fill(plan.config), start.dtype)
-        .at[:, :, :P]
-        .set(start.reshape(B, K, P))
-    )
-    state = {
-        "running": running,
-        "running_scores": jnp.zeros((B, K)).at[:, 1:].set(-1.0e9),
-        "done": running,
-        "done_scores": jnp.full((B, K), -1.0e9),
-        "done_lengths": jnp.full((B, K), P, jnp.int32),
-        "is_done": jnp.zeros((B, K), bool),
-        "improvable": jnp.ones((B, 1), bool),
-        "length": jnp.int32(P),
-    }
-
-    def cond(carry):
-        return ~carry[3]
+    offsets = jnp.arange(N // K)[:, None] * K  # (B, 1) each input's first cache row
 
     def body(carry):
-        s, cache, feed, _ = carry
+        s, cache, feed = carry
         logits, cache = _step(module, params, feed, cache, enc, enc_mask)
-        s, rows, stop = _beam_step(plan, {**s, "logits": logits}, P)
+        log_probs = jax.nn.log_softmax(logits, axis=-1)  # (N, V)
+        log_probs = process(plan, s["running"].reshape(N, L), s["length"], log_probs)
+        s, beams = traced_beam.step(OPS, s, log_probs, c, P)
+        rows = (beams + offsets).reshape(-1)  # (N,)
         cache = {**cache, "self": [(k[rows], v[rows]) for k, v in cache["self"]]}
         feed = jax.lax.dynamic_slice_in_dim(s["running"], s["length"] - 1, 1, axis=2)
-        return s, cache, feed.reshape(N, 1), stop
+        return s, cache, feed.reshape(N, 1)
 
-    s, *_ = jax.lax.while_loop(cond, body, (state, cache, start, jnp.bool_(False)))
-    R = plan.config.num_return_sequences
-    return s["done"][:, :R].reshape(B * R, L), s["done_lengths"][:, :R].max()
+    state = traced_beam.start(OPS, start, N // K, c)
+    s, *_ = jax.lax.while_loop(lambda carry: ~carry[0]["stop"], body, (state, cache, start))
+    seqs, lengths, _ = traced_beam.results(OPS, s, c.num_return_sequences)
+    return seqs, lengths.max()
 
 
 # ------------------------------------------------------------------------------- entry point
