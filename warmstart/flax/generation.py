@@ -3,10 +3,12 @@
 The loop carries every value it needs (the token buffer, the decoder cache, the next logits); the
 cache is a static-size pytree written with ``dynamic_update_slice`` and the cross-attention keys/
 values are projected once, by the first (prompt) step outside the loop. Settings are static: one
-compile per settings and shapes, kept on the model. The processors and the beam search follow the
-PyTorch side (:mod:`warmstart.torch.generation`), which matches transformers token for token; the
-settings merge (:mod:`warmstart.generation.settings`) and the processors a call needs, with what
-this side refuses (:mod:`warmstart.generation.plan`), are the core's.
+compile per settings and shapes, kept on the model. The processors and the beam step are the core's
+traced ones (:mod:`warmstart.generation.traced_processors`, :mod:`~warmstart.generation.traced_beam`,
+which the TensorFlow side runs too) over :data:`OPS`, jax.numpy's namespace: the PyTorch side's
+(transformers') token for token. The settings merge (:mod:`warmstart.generation.settings`) and the
+processors a call needs, with what this side refuses (:mod:`warmstart.generation.plan`), are the
+core's too.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from ..generation import GenerationConfig, traced_beam
+from ..generation import GenerationConfig, traced_beam, traced_processors
 from ..generation.plan import Plan, make_plan
 from ..generation.settings import apply_options, cap_length, pad_id, start_token
 from ..outputs import BaseModelOutput, ModelOutput
@@ -34,95 +36,50 @@ class FlaxGenerateOutput(ModelOutput):
 
 
 # ------------------------------------------------------------------------------- processors
-def _banned(scores: jax.Array, token_ids: tuple[int, ...] | jax.Array) -> jax.Array:
-    """(V,) bool: the vocabulary entries in ``token_ids``."""
-    return jnp.isin(jnp.arange(scores.shape[-1]), jnp.asarray(token_ids))
+def _mark(ids: jax.Array, V: int) -> jax.Array:
+    """(N, V) bool: the ids in [0, V) each row of ``ids`` (N, M) holds."""
+    ids = jnp.where((ids >= 0) & (ids < V), ids, V)  # V: a spare column, dropped
+    rows = jnp.arange(ids.shape[0])[:, None]
+    return jnp.zeros((ids.shape[0], V + 1), bool).at[rows, ids].set(True)[:, :V]
 
 
-def _where(cond: jax.Array, scores: jax.Array, banned: jax.Array) -> jax.Array:
-    return jnp.where(cond & banned, -jnp.inf, scores)
-
-
-def no_repeat_ngram(seqs: jax.Array, length: jax.Array, scores: jax.Array, n: int) -> jax.Array:
-    """Forbid tokens that would repeat an n-gram of ``seqs[:, :length]`` (N, L)."""
-    N, L = seqs.shape
-    V = scores.shape[-1]
-    starts = jnp.arange(L - n + 1)  # (W,) window starts
-    windows = seqs[:, starts[:, None] + jnp.arange(n)[None, :]]  # (N, W, n)
-    suffix = jax.lax.dynamic_slice_in_dim(seqs, length - n + 1, n - 1, axis=1) if n > 1 else None
-    valid = starts <= length - n  # windows inside the tokens so far
-    matches = valid[None, :]
-    if suffix is not None:
-        matches = matches & (windows[..., :-1] == suffix[:, None, :]).all(-1)  # (N, W)
-    targets = jnp.where(matches, windows[..., -1], V)  # V: a spare column, dropped
-    banned = jnp.zeros((N, V + 1), bool).at[jnp.arange(N)[:, None], targets].set(True)
-    return jnp.where(banned[:, :V] & (length >= n), -jnp.inf, scores)
-
-
-def repetition_penalty(seqs: jax.Array, length: jax.Array, scores: jax.Array, penalty: float):
-    N, L = seqs.shape
-    V = scores.shape[-1]
-    ids = jnp.where(jnp.arange(L)[None, :] < length, jnp.minimum(seqs, V), V)
-    seen = jnp.zeros((N, V + 1), bool).at[jnp.arange(N)[:, None], ids].set(True)[:, :V]
-    penalized = jnp.where(scores < 0, scores * penalty, scores / penalty)
-    return jnp.where(seen, penalized, scores)
+OPS = traced_beam.Ops(
+    top_k=jax.lax.top_k,
+    take=lambda x, index: jnp.take_along_axis(
+        x, index.reshape(index.shape + (1,) * (x.ndim - 2)), axis=1
+    ),
+    where=jnp.where,
+    concat=jnp.concatenate,
+    reshape=jnp.reshape,
+    full=jnp.full,
+    all=jnp.all,
+    any=jnp.any,
+    min=jnp.min,
+    arange=jnp.arange,
+    float32=jnp.float32,
+    asarray=jnp.asarray,
+    argsort=lambda x: jnp.argsort(x, axis=-1),
+    cumsum=lambda x: jnp.cumsum(x, axis=-1),
+    softmax=lambda x: jax.nn.softmax(x, axis=-1),
+    mark=_mark,
+)
+# the core's processors (warmstart.generation.traced_processors) over jax.numpy
+no_repeat_ngram = partial(traced_processors.no_repeat_ngram, OPS)  # (seqs, length, scores, n)
+repetition_penalty = partial(traced_processors.repetition_penalty, OPS)
 
 
 def top_k(scores: jax.Array, k: int, keep: int) -> jax.Array:
-    k = min(max(k, keep), scores.shape[-1])
-    kth = jax.lax.top_k(scores, k)[0][..., -1:]
-    return jnp.where(scores < kth, -jnp.inf, scores)
+    return traced_processors.top_k(OPS, None, None, scores, k, keep)
 
 
 def top_p(scores: jax.Array, p: float, keep: int) -> jax.Array:
-    order = jnp.argsort(scores, axis=-1)  # ascending
-    ascending = jnp.take_along_axis(scores, order, axis=-1)
-    cumulative = jnp.cumsum(jax.nn.softmax(ascending, axis=-1), axis=-1)
-    drop_sorted = cumulative <= (1 - p)
-    drop_sorted = drop_sorted.at[..., -keep:].set(False)
-    drop = (
-        jnp.zeros_like(drop_sorted).at[jnp.arange(scores.shape[0])[:, None], order].set(drop_sorted)
-    )
-    return jnp.where(drop, -jnp.inf, scores)
-
-
-def _forced(scores: jax.Array, length: jax.Array, at: int, token_ids: Any) -> jax.Array:
-    """Only ``token_ids`` possible when the rows hold ``at`` tokens (forced bos and eos)."""
-    ids = tuple(token_ids) if isinstance(token_ids, (list, tuple)) else (token_ids,)
-    forced = jnp.where(_banned(scores, ids), 0.0, -jnp.inf)
-    return jnp.where(length == at, forced[None, :], scores)
-
-
-_CONTROLS: dict[str, Any] = {
-    # the core's processor names and settings (warmstart.generation.plan) -> this module's code:
-    # control(seqs (N, L), length (), scores (N, V), settings) -> scores (N, V)
-    "repetition_penalty": lambda q, n, x, s: repetition_penalty(q, n, x, float(s["penalty"])),
-    "no_repeat_ngram": lambda q, n, x, s: no_repeat_ngram(q, n, x, s["ngram_size"]),
-    "min_length": lambda q, n, x, s: _where(
-        n < s["length"], x, _banned(x, tuple(s["eos_token_id"]))
-    ),
-    "min_new_tokens": lambda q, n, x, s: _where(
-        n < s["prompt_length"] + s["count"], x, _banned(x, tuple(s["eos_token_id"]))
-    ),
-    "forced_bos": lambda q, n, x, s: _forced(x, n, 1, s["token_id"]),
-    "forced_eos": lambda q, n, x, s: _forced(x, n, s["max_length"] - 1, s["eos_token_id"]),
-    "remove_invalid_values": lambda q, n, x, s: jnp.nan_to_num(x),  # nan 0, inf the finite max
-    "suppress_tokens": lambda q, n, x, s: _where(True, x, _banned(x, tuple(s["token_ids"]))),
-    "begin_suppress_tokens": lambda q, n, x, s: _where(
-        n == s["begin_index"], x, _banned(x, tuple(s["token_ids"]))
-    ),
-    "temperature": lambda q, n, x, s: x / s["value"],
-    "top_k": lambda q, n, x, s: top_k(x, s["k"], s["min_tokens_to_keep"]),
-    "top_p": lambda q, n, x, s: top_p(x, s["p"], s["min_tokens_to_keep"]),
-}
+    return traced_processors.top_p(OPS, None, None, scores, p, keep)
 
 
 def process(plan: Plan, seqs: jax.Array, length: jax.Array, scores: jax.Array) -> jax.Array:
     """The plan's processors (the core lists them, in transformers' order) over the tokens
     ``seqs[:, :length]``."""
-    for name, settings in plan.processors:
-        scores = _CONTROLS[name](seqs, length, scores, settings)
-    return scores
+    return traced_processors.apply(traced_processors.bind(OPS, plan), seqs, length, scores)
 
 
 # ------------------------------------------------------------------------------- the loops
@@ -179,23 +136,6 @@ def token_loop(module, plan: Plan, empty_cache, params, enc, enc_mask, start, ke
     state = (jnp.int32(P), seqs, jnp.ones((N,), bool), cache, start, key)
     length, seqs, *_ = jax.lax.while_loop(cond, body, state)
     return seqs, length
-
-
-OPS = traced_beam.Ops(
-    top_k=jax.lax.top_k,
-    take=lambda x, index: jnp.take_along_axis(
-        x, index.reshape(index.shape + (1,) * (x.ndim - 2)), axis=1
-    ),
-    where=jnp.where,
-    concat=jnp.concatenate,
-    reshape=jnp.reshape,
-    full=jnp.full,
-    all=jnp.all,
-    any=jnp.any,
-    min=jnp.min,
-    arange=jnp.arange,
-    float32=jnp.float32,
-)
 
 
 def beam_loop(module, plan: Plan, empty_cache, params, enc, enc_mask, start, key):

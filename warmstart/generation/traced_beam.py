@@ -34,6 +34,12 @@ class Ops:
     min: Callable
     arange: Callable
     float32: Callable  # x -> x as float32
+    # the processors' (traced_processors.py):
+    asarray: Callable
+    argsort: Callable  # x -> the stable ascending order along the last axis
+    cumsum: Callable  # x -> along the last axis
+    softmax: Callable  # x -> along the last axis
+    mark: Callable  # (ids (N, M), V) -> (N, V) bool: the ids in [0, V) each row holds
 
 
 def start(xp: Ops, prompt: Any, B: Any, config: GenerationConfig) -> dict[str, Any]:

@@ -14,20 +14,6 @@ from ..generation import traced_beam
 from ..generation.config import GenerationConfig
 from . import processors
 
-OPS = traced_beam.Ops(
-    top_k=tf.math.top_k,
-    take=lambda x, index: tf.gather(x, index, axis=1, batch_dims=1),
-    where=tf.where,
-    concat=tf.concat,
-    reshape=tf.reshape,
-    full=lambda shape, value, dtype: tf.fill(shape, tf.constant(value, dtype)),
-    all=tf.reduce_all,
-    any=tf.reduce_any,
-    min=tf.reduce_min,
-    arange=tf.range,
-    float32=lambda x: tf.cast(x, tf.float32),
-)
-
 
 def beam_search(
     step: Any,
@@ -53,9 +39,9 @@ def beam_search(
         log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32), -1)  # (N, V)
         log_probs = processors.apply(controls, tf.reshape(s["running"], (-1, L)), cur, log_probs)
         noise = None if seed is None else lambda x: processors.gumbel(tf.shape(x), seed, cur)
-        s, beams = traced_beam.step(OPS, s, log_probs, config, P, noise)
+        s, beams = traced_beam.step(processors.OPS, s, log_probs, config, P, noise)
         return s, tf.gather(kv, tf.reshape(beams + offsets, [-1]), axis=2)
 
-    state = traced_beam.start(OPS, start, B, config)
+    state = traced_beam.start(processors.OPS, start, B, config)
     s, _ = tf.while_loop(lambda s, kv: ~s["stop"], body, (state, kv), maximum_iterations=L - P)
-    return traced_beam.results(OPS, s, config.num_return_sequences)
+    return traced_beam.results(processors.OPS, s, config.num_return_sequences)
