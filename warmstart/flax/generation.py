@@ -3,10 +3,12 @@
 The loop carries every value it needs (the token buffer, the decoder cache, the next logits); the
 cache is a static-size pytree written with ``dynamic_update_slice`` and the cross-attention keys/
 values are projected once, by the first (prompt) step outside the loop. Settings are static: one
-compile per settings and shapes, kept on the model. The processors and the beam search follow the
-PyTorch side (:mod:`warmstart.torch.generation`), which matches transformers token for token; the
-settings merge (:mod:`warmstart.generation.settings`) and the processors a call needs, with what
-this side refuses (:mod:`warmstart.generation.plan`), are the core's.
+compile per settings and shapes, kept on the model. The processors and the beam step are the core's
+traced ones (:mod:`warmstart.generation.traced_processors`, :mod:`~warmstart.generation.traced_beam`,
+which the TensorFlow side runs too) over :data:`OPS`, jax.numpy's namespace: the PyTorch side's
+(transformers') token for token. The settings merge (:mod:`warmstart.generation.settings`) and the
+processors a call needs, with what this side refuses (:mod:`warmstart.generation.plan`), are the
+core's too.
 """
 
 from __future__ import annotations
@@ -18,9 +20,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from ..generation import GenerationConfig
+from ..generation import GenerationConfig, traced_beam, traced_processors
 from ..generation.plan import Plan, make_plan
-from ..generation.settings import apply_options, beam_fill, cap_length, pad_id, start_token
+from ..generation.settings import apply_options, cap_length, pad_id, start_token
 from ..outputs import BaseModelOutput, ModelOutput
 
 
@@ -34,95 +36,50 @@ class FlaxGenerateOutput(ModelOutput):
 
 
 # ------------------------------------------------------------------------------- processors
-def _banned(scores: jax.Array, token_ids: tuple[int, ...] | jax.Array) -> jax.Array:
-    """(V,) bool: the vocabulary entries in ``token_ids``."""
-    return jnp.isin(jnp.arange(scores.shape[-1]), jnp.asarray(token_ids))
+def _mark(ids: jax.Array, V: int) -> jax.Array:
+    """(N, V) bool: the ids in [0, V) each row of ``ids`` (N, M) holds."""
+    ids = jnp.where((ids >= 0) & (ids < V), ids, V)  # V: a spare column, dropped
+    rows = jnp.arange(ids.shape[0])[:, None]
+    return jnp.zeros((ids.shape[0], V + 1), bool).at[rows, ids].set(True)[:, :V]
 
 
-def _where(cond: jax.Array, scores: jax.Array, banned: jax.Array) -> jax.Array:
-    return jnp.where(cond & banned, -jnp.inf, scores)
-
-
-def no_repeat_ngram(seqs: jax.Array, length: jax.Array, scores: jax.Array, n: int) -> jax.Array:
-    """Forbid tokens that would repeat an n-gram of ``seqs[:, :length]`` (N, L)."""
-    N, L = seqs.shape
-    V = scores.shape[-1]
-    starts = jnp.arange(L - n + 1)  # (W,) window starts
-    windows = seqs[:, starts[:, None] + jnp.arange(n)[None, :]]  # (N, W, n)
-    suffix = jax.lax.dynamic_slice_in_dim(seqs, length - n + 1, n - 1, axis=1) if n > 1 else None
-    valid = starts <= length - n  # windows inside the tokens so far
-    matches = valid[None, :]
-    if suffix is not None:
-        matches = matches & (windows[..., :-1] == suffix[:, None, :]).all(-1)  # (N, W)
-    targets = jnp.where(matches, windows[..., -1], V)  # V: a spare column, dropped
-    banned = jnp.zeros((N, V + 1), bool).at[jnp.arange(N)[:, None], targets].set(True)
-    return jnp.where(banned[:, :V] & (length >= n), -jnp.inf, scores)
-
-
-def repetition_penalty(seqs: jax.Array, length: jax.Array, scores: jax.Array, penalty: float):
-    N, L = seqs.shape
-    V = scores.shape[-1]
-    ids = jnp.where(jnp.arange(L)[None, :] < length, jnp.minimum(seqs, V), V)
-    seen = jnp.zeros((N, V + 1), bool).at[jnp.arange(N)[:, None], ids].set(True)[:, :V]
-    penalized = jnp.where(scores < 0, scores * penalty, scores / penalty)
-    return jnp.where(seen, penalized, scores)
+OPS = traced_beam.Ops(
+    top_k=jax.lax.top_k,
+    take=lambda x, index: jnp.take_along_axis(
+        x, index.reshape(index.shape + (1,) * (x.ndim - 2)), axis=1
+    ),
+    where=jnp.where,
+    concat=jnp.concatenate,
+    reshape=jnp.reshape,
+    full=jnp.full,
+    all=jnp.all,
+    any=jnp.any,
+    min=jnp.min,
+    arange=jnp.arange,
+    float32=jnp.float32,
+    asarray=jnp.asarray,
+    argsort=lambda x: jnp.argsort(x, axis=-1),
+    cumsum=lambda x: jnp.cumsum(x, axis=-1),
+    softmax=lambda x: jax.nn.softmax(x, axis=-1),
+    mark=_mark,
+)
+# the core's processors (warmstart.generation.traced_processors) over jax.numpy
+no_repeat_ngram = partial(traced_processors.no_repeat_ngram, OPS)  # (seqs, length, scores, n)
+repetition_penalty = partial(traced_processors.repetition_penalty, OPS)
 
 
 def top_k(scores: jax.Array, k: int, keep: int) -> jax.Array:
-    k = min(max(k, keep), scores.shape[-1])
-    kth = jax.lax.top_k(scores, k)[0][..., -1:]
-    return jnp.where(scores < kth, -jnp.inf, scores)
+    return traced_processors.top_k(OPS, None, None, scores, k, keep)
 
 
 def top_p(scores: jax.Array, p: float, keep: int) -> jax.Array:
-    order = jnp.argsort(scores, axis=-1)  # ascending
-    ascending = jnp.take_along_axis(scores, order, axis=-1)
-    cumulative = jnp.cumsum(jax.nn.softmax(ascending, axis=-1), axis=-1)
-    drop_sorted = cumulative <= (1 - p)
-    drop_sorted = drop_sorted.at[..., -keep:].set(False)
-    drop = (
-        jnp.zeros_like(drop_sorted).at[jnp.arange(scores.shape[0])[:, None], order].set(drop_sorted)
-    )
-    return jnp.where(drop, -jnp.inf, scores)
-
-
-def _forced(scores: jax.Array, length: jax.Array, at: int, token_ids: Any) -> jax.Array:
-    """Only ``token_ids`` possible when the rows hold ``at`` tokens (forced bos and eos)."""
-    ids = tuple(token_ids) if isinstance(token_ids, (list, tuple)) else (token_ids,)
-    forced = jnp.where(_banned(scores, ids), 0.0, -jnp.inf)
-    return jnp.where(length == at, forced[None, :], scores)
-
-
-_CONTROLS: dict[str, Any] = {
-    # the core's processor names and settings (warmstart.generation.plan) -> this module's code:
-    # control(seqs (N, L), length (), scores (N, V), settings) -> scores (N, V)
-    "repetition_penalty": lambda q, n, x, s: repetition_penalty(q, n, x, float(s["penalty"])),
-    "no_repeat_ngram": lambda q, n, x, s: no_repeat_ngram(q, n, x, s["ngram_size"]),
-    "min_length": lambda q, n, x, s: _where(
-        n < s["length"], x, _banned(x, tuple(s["eos_token_id"]))
-    ),
-    "min_new_tokens": lambda q, n, x, s: _where(
-        n < s["prompt_length"] + s["count"], x, _banned(x, tuple(s["eos_token_id"]))
-    ),
-    "forced_bos": lambda q, n, x, s: _forced(x, n, 1, s["token_id"]),
-    "forced_eos": lambda q, n, x, s: _forced(x, n, s["max_length"] - 1, s["eos_token_id"]),
-    "remove_invalid_values": lambda q, n, x, s: jnp.nan_to_num(x),  # nan 0, inf the finite max
-    "suppress_tokens": lambda q, n, x, s: _where(True, x, _banned(x, tuple(s["token_ids"]))),
-    "begin_suppress_tokens": lambda q, n, x, s: _where(
-        n == s["begin_index"], x, _banned(x, tuple(s["token_ids"]))
-    ),
-    "temperature": lambda q, n, x, s: x / s["value"],
-    "top_k": lambda q, n, x, s: top_k(x, s["k"], s["min_tokens_to_keep"]),
-    "top_p": lambda q, n, x, s: top_p(x, s["p"], s["min_tokens_to_keep"]),
-}
+    return traced_processors.top_p(OPS, None, None, scores, p, keep)
 
 
 def process(plan: Plan, seqs: jax.Array, length: jax.Array, scores: jax.Array) -> jax.Array:
     """The plan's processors (the core lists them, in transformers' order) over the tokens
     ``seqs[:, :length]``."""
-    for name, settings in plan.processors:
-        scores = _CONTROLS[name](seqs, length, scores, settings)
-    return scores
+    return traced_processors.apply(traced_processors.bind(OPS, plan), seqs, length, scores)
 
 
 # ------------------------------------------------------------------------------- the loops
@@ -148,7 +105,8 @@ def _prepare(module, params, enc, enc_mask, start, times: int, empty_cache):
 
 def token_loop(module, plan: Plan, empty_cache, params, enc, enc_mask, start, key):
     """Greedy search or sampling: (sequences (N, L), length)."""
-    c, ends = plan.config, _eos(plan)
+    c = plan.config
+    ends = tuple(c.eos_ids() or ())
     start, enc, enc_mask, cache = _prepare(
         module, params, enc, enc_mask, start, plan.rows_per_input, empty_cache
     )
@@ -180,101 +138,30 @@ def token_loop(module, plan: Plan, empty_cache, params, enc, enc_mask, start, ke
     return seqs, length
 
 
-def _eos(plan: Plan) -> tuple[int, ...]:
-    return tuple(plan.config.eos_ids() or ())
-
-
-def _take(x: jax.Array, index: jax.Array) -> jax.Array:
-    """Pick along axis 1 of a (B, K, ...) array with a (B, C) index."""
-    return jnp.take_along_axis(x, index.reshape(index.shape + (1,) * (x.ndim - 2)), axis=1)
-
-
-def _beam_step(plan: Plan, s: dict, prompt: int) -> tuple[dict, jax.Array, jax.Array]:
-    """One beam-search step over the next logits in ``s``, as the PyTorch side's (transformers
-    5.24's): returns the new state, the cache rows the live beams extend and whether it stops."""
-    B, K, L = s["running"].shape
-    c, eos, length = plan.config, _eos(plan), s["length"]
-    log_probs = jax.nn.log_softmax(s["logits"], axis=-1)  # (N, V)
-    log_probs = process(plan, s["running"].reshape(B * K, L), length, log_probs)
-    V = log_probs.shape[-1]
-    C = max(2, 1 + len(eos)) * K
-    total = log_probs.reshape(B, K, V) + s["running_scores"][:, :, None]
-    scores, picks = jax.lax.top_k(total.reshape(B, K * V), C)  # (B, C)
-    source, tokens = picks // V, (picks % V).astype(s["running"].dtype)
-    sequences = _take(s["running"], source).at[:, :, length].set(tokens)  # (B, C, L)
-    finished = jnp.broadcast_to(length + 1 >= c.max_length, tokens.shape)
-    if eos:
-        finished = finished | jnp.isin(tokens, jnp.asarray(eos))
-    live = scores + finished * -1.0e9
-    running_scores, keep = jax.lax.top_k(live, K)
-    rows = (_take(source, keep) + jnp.arange(B)[:, None] * K).reshape(-1)  # (N,)
-    new = finished & (jnp.arange(C) < K)[None, :]
-    steps = (length + 1 - prompt).astype(jnp.float32)
-    final = scores / steps**c.length_penalty
-    if c.early_stopping is True:
-        final += s["is_done"].all(-1, keepdims=True) * -1.0e9
-    final += ~s["improvable"] * -1.0e9 + ~new * -1.0e9
-    merged = jnp.concatenate([s["done_scores"], final], axis=1)
-    done_scores, best = jax.lax.top_k(merged, K)
-    lengths = jnp.full(tokens.shape, length + 1, jnp.int32)
-    out = {
-        "running": _take(sequences, keep),
-        "running_scores": running_scores,
-        "done": _take(jnp.concatenate([s["done"], sequences], axis=1), best),
-        "done_scores": done_scores,
-        "done_lengths": _take(jnp.concatenate([s["done_lengths"], lengths], axis=1), best),
-        "is_done": _take(jnp.concatenate([s["is_done"], new], axis=1), best),
-        "length": length + 1,
-    }
-    if c.early_stopping == "never" and c.length_penalty > 0.0:
-        best_length = jnp.float32(c.max_length - prompt)
-    else:
-        best_length = (length + 1 - prompt).astype(jnp.float32)
-    best_live = running_scores[:, :1] / best_length**c.length_penalty  # (B, 1)
-    worst = jnp.where(out["is_done"], done_scores.min(1, keepdims=True), -1.0e9)  # (B, K)
-    out["improvable"] = s["improvable"] & (best_live > worst).any(-1, keepdims=True)
-    stop = ~out["improvable"].any() | finished.all()
-    if c.early_stopping is True:
-        stop = stop | out["is_done"].all()
-    return out, rows, stop
-
-
 def beam_loop(module, plan: Plan, empty_cache, params, enc, enc_mask, start, key):
-    """Beam search: (sequences (B * num_return_sequences, L), length)."""
-    K, L = plan.config.num_beams, plan.config.max_length
+    """Beam search over the core's step (:mod:`warmstart.generation.traced_beam`, which the TF
+    side runs too): (sequences (B * num_return_sequences, L), length)."""
+    c = plan.config
+    K, L = c.num_beams, c.max_length
     start, enc, enc_mask, cache = _prepare(module, params, enc, enc_mask, start, K, empty_cache)
     N, P = start.shape
-    B = N // K
-    running = (
-        jnp.full((B, K, L), beam_fill(plan.config), start.dtype)
-        .at[:, :, :P]
-        .set(start.reshape(B, K, P))
-    )
-    state = {
-        "running": running,
-        "running_scores": jnp.zeros((B, K)).at[:, 1:].set(-1.0e9),
-        "done": running,
-        "done_scores": jnp.full((B, K), -1.0e9),
-        "done_lengths": jnp.full((B, K), P, jnp.int32),
-        "is_done": jnp.zeros((B, K), bool),
-        "improvable": jnp.ones((B, 1), bool),
-        "length": jnp.int32(P),
-    }
-
-    def cond(carry):
-        return ~carry[3]
+    offsets = jnp.arange(N // K)[:, None] * K  # (B, 1) each input's first cache row
 
     def body(carry):
-        s, cache, feed, _ = carry
+        s, cache, feed = carry
         logits, cache = _step(module, params, feed, cache, enc, enc_mask)
-        s, rows, stop = _beam_step(plan, {**s, "logits": logits}, P)
+        log_probs = jax.nn.log_softmax(logits, axis=-1)  # (N, V)
+        log_probs = process(plan, s["running"].reshape(N, L), s["length"], log_probs)
+        s, beams = traced_beam.step(OPS, s, log_probs, c, P)
+        rows = (beams + offsets).reshape(-1)  # (N,)
         cache = {**cache, "self": [(k[rows], v[rows]) for k, v in cache["self"]]}
         feed = jax.lax.dynamic_slice_in_dim(s["running"], s["length"] - 1, 1, axis=2)
-        return s, cache, feed.reshape(N, 1), stop
+        return s, cache, feed.reshape(N, 1)
 
-    s, *_ = jax.lax.while_loop(cond, body, (state, cache, start, jnp.bool_(False)))
-    R = plan.config.num_return_sequences
-    return s["done"][:, :R].reshape(B * R, L), s["done_lengths"][:, :R].max()
+    state = traced_beam.start(OPS, start, N // K, c)
+    s, *_ = jax.lax.while_loop(lambda carry: ~carry[0]["stop"], body, (state, cache, start))
+    seqs, lengths, _ = traced_beam.results(OPS, s, c.num_return_sequences)
+    return seqs, lengths.max()
 
 
 # ------------------------------------------------------------------------------- entry point
