@@ -16,10 +16,11 @@ Three graphs, the split cached decoding needs (as in Vaswani et al.'s incrementa
 The graphs come from the plain PyTorch model through ``torch.onnx.export`` (the dynamo exporter),
 so every family of the PyTorch side exports alike. Attention is traced as explicit products (the
 scale on the queries, keys transposed inside the product), which onnxruntime runs without copying
-the keys, and a weight the graph transposes (a tied LM head) is stored transposed. Beside them: ``config.json``,
-``generation_config.json``, the tokenizer files of the source folder, and ``onnx_export.json``
-(the export's version and sizes, which the runtime checks). With ``quantize="int8"`` the graphs'
-matrix weights are stored in int8 by onnxruntime's weight-only quantisation (needs ``onnxruntime``).
+the keys, and a weight the graph transposes (a tied LM head) is stored transposed. Beside them:
+``config.json``, ``generation_config.json``, the tokenizer files of the source folder, and
+``onnx_export.json`` (the export's version and sizes, which the runtime checks). With
+``quantize="int8"`` the graphs' matrix weights are stored in int8 by onnxruntime's dynamic
+quantisation (needs ``onnxruntime``).
 """
 
 from __future__ import annotations
