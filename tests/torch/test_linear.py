@@ -159,3 +159,41 @@ def test_linear_then_calls_replaced_or_hooked_modules():
     for module in (ours, plain):
         torch.testing.assert_close(linear_then(module, x, "gelu"), want, atol=1e-5, rtol=1e-5)
     assert seen == [(2, 3 * FEW_ROWS, 24)]
+
+
+@pytest.mark.parametrize("onednn", [False, True])
+def test_training_product_gradients_in_the_weights_layout_and_from_strided_outputs(
+    monkeypatch, onednn
+):
+    if onednn and not products._HAS_ONEDNN:
+        pytest.skip("this torch has no oneDNN")
+    monkeypatch.setattr(products, "_onednn_on", lambda compiling, name="": onednn)
+    torch.manual_seed(0)
+    made = {"x": torch.randn(2, 5, 16), "w": torch.randn(24, 16), "b": torch.randn(24)}
+    up = torch.randn(2, 4, 5, 6)  # the output split into heads, as attention does
+    grads = {}
+    for product in (linear, F.linear):
+        leaves = {k: v.clone().requires_grad_() for k, v in made.items()}
+        out = product(leaves["x"], leaves["w"], leaves["b"])  # (2, 5, 24)
+        heads = out.view(2, 5, 4, 6).transpose(1, 2)  # its gradient comes back transposed
+        (heads * up).sum().backward()
+        grads[product] = {k: v.grad for k, v in leaves.items()}
+    assert grads[linear]["w"].is_contiguous()
+    for k, want in grads[F.linear].items():
+        torch.testing.assert_close(grads[linear][k], want, atol=1e-5, rtol=1e-5)
+
+
+def test_a_tied_weight_takes_both_gradients():
+    """The head's weight is also an embedding table: its gradient is the sum of both uses."""
+    from warmstart.torch.speed import Embedding
+
+    torch.manual_seed(0)
+    ids = torch.tensor([[3, 1, 3, 0]])
+    table = torch.randn(10, 8)
+    grads = []
+    for embedding, product in ((Embedding, linear), (torch.nn.Embedding, F.linear)):
+        embed = embedding(10, 8, padding_idx=0)
+        embed.weight = w = torch.nn.Parameter(table.clone())
+        product(torch.tanh(embed(ids)), w).square().sum().backward()
+        grads.append(w.grad)
+    torch.testing.assert_close(grads[0], grads[1], atol=1e-5, rtol=1e-5)

@@ -36,7 +36,7 @@ from ..attention import (
 )
 from ..heads import LMHeadDecoder, ResizableVocabulary, init_normal_
 from ..pretrained import Pretrained
-from ..speed import Dropout, Linear, activation, linear_then
+from ..speed import Dropout, Embedding, Linear, activation, linear_then
 from ..speed.recording import observe
 
 POSITION_OFFSET = 2  # BART's learned positions start at row 2 (a fairseq legacy)
@@ -114,7 +114,7 @@ class BartEncoder(nn.Module):
         super().__init__()
         c = self.config = config
         self.embed_scale = math.sqrt(c.d_model) if c.scale_embedding else 1.0
-        self.embed_tokens = nn.Embedding(c.vocab_size, c.d_model, padding_idx=c.pad_token_id)
+        self.embed_tokens = Embedding(c.vocab_size, c.d_model, padding_idx=c.pad_token_id)
         self.embed_positions = nn.Embedding(c.max_position_embeddings + POSITION_OFFSET, c.d_model)
         n = c.decoder_layers if self.is_decoder else c.encoder_layers
         self.layers = nn.ModuleList(BartLayer(c, i, self.is_decoder) for i in range(n))
@@ -209,9 +209,7 @@ class BartModel(Pretrained, ResizableVocabulary, nn.Module):
     def __init__(self, config: BartConfig) -> None:
         super().__init__()
         self.config = config
-        self.shared = nn.Embedding(
-            config.vocab_size, config.d_model, padding_idx=config.pad_token_id
-        )
+        self.shared = Embedding(config.vocab_size, config.d_model, padding_idx=config.pad_token_id)
         self.encoder = BartEncoder(config)
         self.decoder = BartDecoder(config)
         self.apply(self._init_weights)

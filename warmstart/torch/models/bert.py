@@ -29,7 +29,7 @@ from ..attention import (
 )
 from ..heads import LMHeadDecoder, ResizableVocabulary, init_normal_, vocab_logits
 from ..pretrained import Pretrained
-from ..speed import Dropout, Linear, activation, linear_then
+from ..speed import Dropout, Embedding, Linear, activation, linear_then
 from ..speed.recording import observe
 
 
@@ -42,7 +42,7 @@ class BertEmbeddings(nn.Module):
     def __init__(self, c: BertConfig, width: int | None = None) -> None:
         super().__init__()
         C = width or c.hidden_size
-        self.word_embeddings = nn.Embedding(c.vocab_size, C, padding_idx=c.pad_token_id)
+        self.word_embeddings = Embedding(c.vocab_size, C, padding_idx=c.pad_token_id)
         self.position_embeddings = nn.Embedding(c.max_position_embeddings, C)
         self.token_type_embeddings = nn.Embedding(c.type_vocab_size, C)
         self.LayerNorm = nn.LayerNorm(C, eps=c.layer_norm_eps)

@@ -18,7 +18,7 @@ from ...config import BertGenerationConfig
 from ..attention import check_length
 from ..heads import LMHeadDecoder, init_normal_, vocab_logits
 from ..pretrained import Pretrained
-from ..speed import Dropout, Linear
+from ..speed import Dropout, Embedding, Linear
 from .bert import BertModel, alias_projection_bias
 
 
@@ -28,7 +28,7 @@ class BertGenerationEmbeddings(nn.Module):
     def __init__(self, c: BertGenerationConfig) -> None:
         super().__init__()
         C = c.hidden_size
-        self.word_embeddings = nn.Embedding(c.vocab_size, C, padding_idx=c.pad_token_id)
+        self.word_embeddings = Embedding(c.vocab_size, C, padding_idx=c.pad_token_id)
         self.position_embeddings = nn.Embedding(c.max_position_embeddings, C)
         self.LayerNorm = nn.LayerNorm(C, eps=c.layer_norm_eps)
         self.dropout = Dropout(c.hidden_dropout_prob)

@@ -33,7 +33,7 @@ from ..attention import (
 from ..checkpoint import transformers_layout
 from ..heads import LMHeadDecoder, ResizableVocabulary, init_normal_
 from ..pretrained import Pretrained
-from ..speed import Dropout, Linear, activation, linear_then
+from ..speed import Dropout, Embedding, Linear, activation, linear_then
 from ..speed.recording import last_hidden_state_is, observe
 
 
@@ -147,7 +147,7 @@ class GPT2Model(Pretrained, ResizableVocabulary, nn.Module):
     def __init__(self, config: GPT2Config) -> None:
         super().__init__()
         self.config = config
-        self.wte = nn.Embedding(config.vocab_size, config.n_embd)
+        self.wte = Embedding(config.vocab_size, config.n_embd)
         self.wpe = nn.Embedding(config.n_positions, config.n_embd)
         self.drop = Dropout(config.embd_pdrop)
         self.h = nn.ModuleList(GPT2Block(config, i) for i in range(config.n_layer))

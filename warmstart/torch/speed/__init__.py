@@ -7,12 +7,13 @@ attention with dropout, chunked cross-entropy), the recording of attention weigh
 The models and layer helpers call the plain-named helpers exported here.
 """
 
-from .kernels import Dropout, cross_entropy, dropout
+from .kernels import Dropout, Embedding, cross_entropy, dropout
 from .products import ACTIVATIONS, Linear, activation, linear, linear_then
 
 __all__ = [
     "ACTIVATIONS",
     "Dropout",
+    "Embedding",
     "Linear",
     "activation",
     "cross_entropy",

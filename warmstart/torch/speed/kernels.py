@@ -1,6 +1,6 @@
-"""Custom autograd kernels: dropout that stores its mask in 16 bits (also inside attention), and a
-cross-entropy computed in chunks of rows (fp32 logits for a chunk at a time), each with its own
-backward.
+"""Custom autograd kernels: dropout that stores its mask in 16 bits (also inside attention), a
+cross-entropy computed in chunks of rows (fp32 logits for a chunk at a time), and an embedding
+lookup whose gradient reuses its memory, each with its own backward.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from . import recycled
 
 
 def dropout(x: Tensor, p: float, training: bool = True) -> Tensor:
@@ -150,7 +152,7 @@ class _CrossEntropy(torch.autograd.Function):
     def backward(ctx, grad: Tensor) -> tuple[Tensor | None, None, None]:
         logits, targets, counted, count = ctx.saved_tensors
         scale = ((grad / count) * counted)[:, None]  # the mean's weight of each row, 0 if ignored
-        out = torch.empty_like(logits)
+        out = recycled.empty(logits.shape, logits.dtype)
         scratch = _Fp32Rows(logits)
         for rows in _row_slices(logits.shape[0]):
             x = scratch.rows(logits[rows])
@@ -174,3 +176,42 @@ class _Fp32Rows:
 
     def rows(self, x: Tensor) -> Tensor:
         return x if self.copy is None else self.copy[: len(x)].copy_(x)
+
+
+class Embedding(nn.Embedding):
+    """``nn.Embedding`` (same state and repr) whose weight gradient on CPU is a tensor of
+    :mod:`.recycled`: a vocabulary-sized gradient then reuses the memory of the previous step's
+    instead of taking fresh pages."""
+
+    def forward(self, ids: Tensor) -> Tensor:
+        w = self.weight
+        plain = (
+            w.device.type != "cpu"
+            or not (torch.is_grad_enabled() and w.requires_grad)
+            or self.max_norm is not None
+            or self.scale_grad_by_freq
+            or self.sparse
+            or torch.compiler.is_compiling()
+        )
+        if plain:
+            return super().forward(ids)
+        return _Embedding.apply(ids, w, self.padding_idx)
+
+
+class _Embedding(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx: Any, ids: Tensor, weight: Tensor, padding_idx: int | None) -> Tensor:
+        ctx.save_for_backward(ids)
+        ctx.shape, ctx.padding_idx = weight.shape, padding_idx
+        return F.embedding(ids, weight, padding_idx)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx: Any, grad: Tensor) -> tuple[None, Tensor, None]:
+        (ids,) = ctx.saved_tensors
+        ids, rows = ids.reshape(-1), grad.reshape(-1, grad.shape[-1])
+        if ctx.padding_idx is not None:  # the padding row gets no gradient, as nn.Embedding
+            kept = ids != ctx.padding_idx
+            ids, rows = ids[kept], rows[kept]
+        out = recycled.zeros(ctx.shape, grad.dtype)
+        return None, out.index_add_(0, ids, rows), None

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from . import cpu
+from . import cpu, recycled
 from .cpu import choice
 
 ACTIVATIONS = {
@@ -76,26 +76,47 @@ def _(x: Tensor, weight: Tensor, bias: Tensor | None, act: str) -> Tensor:
     return x.new_empty(*x.shape[:-1], weight.shape[0])
 
 
-class _OneDnnLinear(torch.autograd.Function):
-    """``F.linear`` with autograd whose forward and input gradient run in oneDNN (10-20% faster
-    than MKL's sgemm on the CPUs measured); the weight gradient stays an MKL product, faster there."""
+class _TrainingLinear(torch.autograd.Function):
+    """``F.linear`` with autograd on CPU, the forward and input gradient in oneDNN (``onednn``;
+    10-20% faster than MKL's sgemm on the AVX-512 CPUs measured) or ATen.
+
+    The weight gradient is an ATen product written in the weight's own (V, C) layout, where
+    ``F.linear``'s is a transposed view: autograd then adds a tied weight's second gradient (an
+    embedding's) into it in place instead of into a new tensor, and keeps it as ``.grad`` without
+    copying it. Large outputs (a vocabulary projection and its weight gradient) reuse their memory
+    from step to step (:mod:`.recycled`).
+    """
 
     @staticmethod
-    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None, onednn: bool) -> Tensor:
         ctx.save_for_backward(x, weight)
-        ctx.has_bias = bias is not None
-        return _onednn(x, weight, bias)
+        ctx.has_bias, ctx.onednn = bias is not None, onednn
+        if onednn:
+            return _onednn(x, weight, bias)
+        rows = x.reshape(-1, x.shape[-1])
+        out = recycled.empty((rows.shape[0], weight.shape[0]), x.dtype)
+        if bias is None:
+            torch.mm(rows, weight.t(), out=out)
+        else:
+            torch.addmm(bias, rows, weight.t(), out=out)
+        return out.view(*x.shape[:-1], weight.shape[0])
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:
         x, weight = ctx.saved_tensors
-        need_x, need_w, need_b = ctx.needs_input_grad
-        rows = grad.reshape(-1, grad.shape[-1])
-        grad_x = _onednn(grad, weight.t(), None) if need_x else None
-        grad_w = torch.mm(rows.t(), x.reshape(-1, x.shape[-1])) if need_w else None
-        grad_b = rows.sum(0) if need_b and ctx.has_bias else None
-        return grad_x, grad_w, grad_b
+        need_x, need_w, need_b, _ = ctx.needs_input_grad
+        grad = grad.contiguous()  # a transposed view where the output was split into heads
+        rows = grad.view(-1, grad.shape[-1])
+        grad_x = grad_w = grad_b = None
+        if need_x:
+            grad_x = _onednn(grad, weight.t(), None) if ctx.onednn else grad @ weight
+        if need_w:
+            grad_w = recycled.empty(weight.shape, weight.dtype)
+            torch.mm(rows.t(), x.reshape(-1, x.shape[-1]), out=grad_w)
+        if need_b and ctx.has_bias:
+            grad_b = rows.sum(0)
+        return grad_x, grad_w, grad_b, None
 
 
 def linear(
@@ -129,9 +150,10 @@ def linear(
         return _activate(F.linear(x, weight, bias), activation)
     compiling = torch.compiler.is_compiling()
     if torch.is_grad_enabled():
-        fast = not compiling and _onednn_on(compiling, "training_rows")
-        out = _OneDnnLinear.apply(x, weight, bias) if fast else F.linear(x, weight, bias)
-        return _activate(out, activation)
+        if compiling:
+            return _activate(F.linear(x, weight, bias), activation)
+        fast = _onednn_on(compiling, "training_rows")
+        return _activate(_TrainingLinear.apply(x, weight, bias, fast), activation)
     if x.shape[:-1].numel() <= FEW_ROWS:
         if choice("few_rows") == "linear":
             return _activate(F.linear(x, weight, bias), activation)

@@ -1,0 +1,89 @@
+"""Large buffers that reuse their memory (``speed.recycled``) and the kernels that take them:
+a buffer is handed out again only when nothing uses it."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from warmstart.torch.speed import Embedding, recycled
+
+BIG = (recycled.MIN_BYTES // 4 // 64 * 2, 64)  # float32, twice the threshold
+
+
+@pytest.fixture(autouse=True)
+def _fresh_pool():
+    recycled.release()
+    yield
+    recycled.release()
+
+
+def test_small_tensors_are_allocated_as_usual():
+    a = recycled.empty((4, 4))
+    del a
+    assert recycled._kept == []
+
+
+def test_a_dead_buffer_is_reused_and_a_live_one_never():
+    a = recycled.empty(BIG)
+    pointer = a.data_ptr()
+    a.fill_(1.0)
+    b = recycled.empty(BIG)  # a is alive: a new buffer
+    assert b.data_ptr() != pointer
+    assert bool((a == 1.0).all())
+    view = a[:1]
+    del a
+    c = recycled.empty(BIG)  # a view of a still uses its memory
+    assert c.data_ptr() not in (pointer, b.data_ptr())
+    freed = c.data_ptr()
+    del view, c
+    d = recycled.empty((BIG[0] - 1, BIG[1]))  # a smaller request takes a kept, unused buffer
+    assert d.data_ptr() in (pointer, freed)
+    assert recycled.zeros(BIG).abs().sum() == 0
+
+
+def test_at_most_kept_buffers_stay():
+    live = [recycled.empty(BIG) for _ in range(recycled.KEPT + 2)]
+    assert len(recycled._kept) == recycled.KEPT  # the rest were in use: not kept
+    del live
+    recycled.empty((BIG[0] * 2, BIG[1]))  # none fits: a free one makes room
+    assert len(recycled._kept) == recycled.KEPT
+
+
+@pytest.mark.parametrize("padding_idx", [None, 0, -1])
+def test_embedding_gradient_equals_nn_embedding(padding_idx):
+    torch.manual_seed(0)
+    ours, theirs = Embedding(12, 5, padding_idx=padding_idx), torch.nn.Embedding(12, 5)
+    theirs.load_state_dict(ours.state_dict())
+    theirs.padding_idx = ours.padding_idx
+    ids = torch.tensor([[0, 3, 3, 11], [11, 0, 2, 3]])
+    up = torch.randn(2, 4, 5)
+    for module in (ours, theirs):
+        (module(ids) * up).sum().backward()
+    torch.testing.assert_close(ours.weight.grad, theirs.weight.grad)
+    assert repr(ours) == repr(theirs) and isinstance(ours, torch.nn.Embedding)
+
+
+def test_embedding_gradient_memory_is_reused_after_zero_grad_and_not_before():
+    table = Embedding(recycled.MIN_BYTES // 4 // 8, 8)
+    ids = torch.tensor([[1, 2, 3]])
+    table(ids).sum().backward()
+    first, pointer = table.weight.grad, table.weight.grad.data_ptr()
+    table.weight.grad = None
+    table(ids).sum().backward()  # the old gradient is still held (first): not overwritten
+    assert table.weight.grad.data_ptr() != pointer and float(first.sum()) == 24.0
+    del first
+    table.weight.grad = None
+    table(ids).sum().backward()
+    table.weight.grad = None
+    table(ids).sum().backward()
+    assert float(table.weight.grad.sum()) == 24.0
+
+
+def test_embedding_without_grad_or_with_torch_options_is_nn_embedding():
+    table = Embedding(10, 4, max_norm=1.0)
+    ids = torch.tensor([1, 2])
+    with torch.no_grad():
+        torch.testing.assert_close(table(ids), F.embedding(ids, table.weight))
+    assert table(ids).grad_fn.name() == "EmbeddingBackward0"
