@@ -40,6 +40,7 @@ def _by(x: np.ndarray, order: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _add_columns(x: np.ndarray, columns: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``x`` plus ``values`` in ``columns``; the other columns are copied as they are."""
     out = x.copy()
     out[:, columns] += values
     return out

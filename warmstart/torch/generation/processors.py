@@ -31,6 +31,8 @@ def _ids(token_ids, like: Tensor | None = None) -> Tensor:
 
 
 def _add_columns(x: Tensor, columns: Tensor, values: Tensor) -> Tensor:
+    """``x`` plus ``values`` in ``columns``, zeros elsewhere, as transformers adds them (a -0.0
+    elsewhere becomes 0.0; the numpy side leaves the other columns as they are)."""
     penalties = torch.zeros_like(x)
     penalties[:, columns] = values
     return x + penalties
