@@ -1,15 +1,16 @@
-"""The core's numpy logits processors and searches against the PyTorch side's, live: each
-processor on the same random scores, and greedy / beam search over the same step function."""
+"""The core's numpy logits processors against transformers' processors, live, on the same random
+scores (the PyTorch side runs the same code over other arrays), and the numpy greedy / beam search
+against the PyTorch side's over the same step function."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
+from transformers import generation as hf
 
 from warmstart.generation import numpy_processors as P
 from warmstart.generation import numpy_search
-from warmstart.torch.generation import processors as T
 from warmstart.torch.generation import search as TS
 
 SETTINGS = {
@@ -45,12 +46,55 @@ SETTINGS = {
 
 
 def test_every_processor_is_covered():
-    assert set(SETTINGS) == set(P.FUNCTIONS)
+    assert set(SETTINGS) == set(P.FUNCTIONS) == set(HF)
+
+
+HF = {  # name -> transformers' processor for the settings (encoder ids as torch)
+    "sequence_bias": lambda s: hf.SequenceBiasLogitsProcessor(s["biases"]),
+    "encoder_repetition_penalty": lambda s: hf.EncoderRepetitionPenaltyLogitsProcessor(
+        s["penalty"], s["encoder_input_ids"]
+    ),
+    "repetition_penalty": lambda s: hf.RepetitionPenaltyLogitsProcessor(s["penalty"]),
+    "no_repeat_ngram": lambda s: hf.NoRepeatNGramLogitsProcessor(s["ngram_size"]),
+    "encoder_no_repeat_ngram": lambda s: hf.EncoderNoRepeatNGramLogitsProcessor(
+        s["ngram_size"], s["encoder_input_ids"]
+    ),
+    "bad_words": lambda s: hf.NoBadWordsLogitsProcessor(s["bad_words_ids"], s["eos_token_id"]),
+    "min_length": lambda s: hf.MinLengthLogitsProcessor(s["length"], s["eos_token_id"]),
+    "min_new_tokens": lambda s: hf.MinNewTokensLengthLogitsProcessor(
+        s["prompt_length"], s["count"], s["eos_token_id"]
+    ),
+    "forced_bos": lambda s: hf.ForcedBOSTokenLogitsProcessor(s["token_id"]),
+    "forced_eos": lambda s: hf.ForcedEOSTokenLogitsProcessor(s["max_length"], s["eos_token_id"]),
+    "remove_invalid_values": lambda s: hf.InfNanRemoveLogitsProcessor(),
+    "exponential_decay_length_penalty": lambda s: hf.ExponentialDecayLengthPenalty(
+        (s["start"], s["factor"]), s["eos_token_id"], s["prompt_length"]
+    ),
+    "suppress_tokens": lambda s: hf.SuppressTokensLogitsProcessor(s["token_ids"]),
+    "begin_suppress_tokens": lambda s: hf.SuppressTokensAtBeginLogitsProcessor(
+        s["token_ids"], s["begin_index"]
+    ),
+    "temperature": lambda s: hf.TemperatureLogitsWarper(s["value"]),
+    "top_h": lambda s: hf.TopHLogitsWarper(s["h"]),
+    "top_k": lambda s: hf.TopKLogitsWarper(s["k"], min_tokens_to_keep=s["min_tokens_to_keep"]),
+    "top_p": lambda s: hf.TopPLogitsWarper(s["p"], min_tokens_to_keep=s["min_tokens_to_keep"]),
+    "min_p": lambda s: hf.MinPLogitsWarper(s["p"], min_tokens_to_keep=s["min_tokens_to_keep"]),
+    "typical_p": lambda s: hf.TypicalLogitsWarper(
+        s["mass"], min_tokens_to_keep=s["min_tokens_to_keep"]
+    ),
+    "epsilon_cutoff": lambda s: hf.EpsilonLogitsWarper(
+        s["epsilon"], min_tokens_to_keep=s["min_tokens_to_keep"]
+    ),
+    "eta_cutoff": lambda s: hf.EtaLogitsWarper(
+        s["epsilon"], min_tokens_to_keep=s["min_tokens_to_keep"]
+    ),
+    "renormalize": lambda s: hf.LogitNormalization(),
+}
 
 
 @pytest.mark.parametrize("name", sorted(SETTINGS))
 @pytest.mark.parametrize("length", [1, 6])
-def test_processor_equals_pytorch(name, length):
+def test_processor_equals_transformers(name, length):
     g = np.random.default_rng(0)
     ids = g.integers(0, 12, (4, length))
     ids[:, -2:] = [3, 4] if length > 1 else ids[:, -2:]  # a prefix that the biases match
@@ -62,7 +106,7 @@ def test_processor_equals_pytorch(name, length):
     torch_settings = {
         k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in settings.items()
     }
-    want = T._FUNCTIONS[name](torch.from_numpy(ids), torch.from_numpy(scores), **torch_settings)
+    want = HF[name](torch_settings)(torch.from_numpy(ids), torch.from_numpy(scores.copy()))
     got = P.FUNCTIONS[name](ids, scores, **settings)
     assert got.dtype == np.float32, got.dtype
     np.testing.assert_allclose(got, want.numpy(), rtol=1e-5, atol=1e-6)
