@@ -57,12 +57,12 @@ def test_each_few_rows_path_equals_f_linear(monkeypatch, path, rows):
 
 @pytest.mark.skipif(not products._HAS_ONEDNN, reason="this torch has no oneDNN product")
 @pytest.mark.parametrize("path", cpu.CHOICES["many_rows"])
-@pytest.mark.parametrize("grad", [False, True])  # True: the training_rows choice
+@pytest.mark.parametrize("grad", [False, True])  # True: training_rows too (the input gradient)
 def test_each_many_rows_path_equals_f_linear(monkeypatch, path, grad):
     x = torch.randn(3, 10, 48, requires_grad=grad)
     w = torch.randn(40, 48, requires_grad=grad)
     onednn = counted(monkeypatch, "_onednn")
-    paths = {"training_rows" if grad else "many_rows": path}
+    paths = {"many_rows": path, **({"training_rows": path} if grad else {})}
     with cpu.forced(**paths), torch.set_grad_enabled(grad):
         out = products.linear(x, w, None, "relu")
     torch.testing.assert_close(out, F.relu(F.linear(x, w)))
@@ -119,3 +119,20 @@ def test_training_products_take_onednn_only_on_avx512_where_it_measured_faster(
     with cpu.forced(many_rows=many):
         expected = "onednn" if avx512 and many == "onednn" else "aten"
         assert cpu._measure("training_rows") == expected
+
+
+@pytest.mark.skipif(not products._HAS_ONEDNN, reason="this torch has no oneDNN product")
+def test_training_forward_follows_many_rows_and_the_input_gradient_training_rows(monkeypatch):
+    calls = []
+    monkeypatch.setattr(
+        products, "_onednn", lambda *a: calls.append(tuple(a[1].shape)) or F.linear(*a[:3])
+    )
+    x = torch.randn(3, 10, 48, requires_grad=True)
+    w = torch.randn(40, 48, requires_grad=True)
+    with cpu.forced(many_rows="onednn", training_rows="aten"):
+        products.linear(x, w).sum().backward()
+    assert calls == [(40, 48)]  # the forward only
+    calls.clear()
+    with cpu.forced(many_rows="aten", training_rows="onednn"):
+        products.linear(x, w).sum().backward()
+    assert calls == [(48, 40)]  # the input gradient only (by weight.T)

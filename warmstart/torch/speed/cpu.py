@@ -39,13 +39,15 @@ CHOICES = {
 - ``few_rows``: an fp32 product of one to four rows at inference (a decoding step), as the
   weight times columns (``weight @ x.T``; one row goes in twice) or as ``F.linear`` (BLAS's
   matrix-vector product for one row);
-- ``many_rows``: an fp32 product of hundreds of rows at inference (encoding), in oneDNN or in
-  ATen's ``F.linear`` (MKL);
-- ``training_rows``: the same with autograd (forward and input gradient; the weight gradient is
+- ``many_rows``: an fp32 product of hundreds of rows, in oneDNN or in ATen's ``F.linear`` (MKL):
+  at inference (encoding), and the forward of a training step;
+- ``training_rows``: the input gradient of a training step's product (the weight gradient is
   always ATen's). Not timed, because products timed on their own do not show the difference a
   training step does: in a MiniLM bert2bert step on a 2-core AVX2-only AMD EPYC, ATen's products
-  made the step 4-7% faster than oneDNN's while the same products alone timed level. oneDNN is
-  kept where AVX-512 is present and ``many_rows`` measured it faster (10-20% there);
+  for the forward and the input gradient made the step 4-7% faster than oneDNN's while the same
+  products alone timed level; oneDNN's forward alone (its bias added inside the product) made the
+  step about 4% faster again. oneDNN's input gradient is kept where AVX-512 is present and
+  ``many_rows`` measured it faster (10-20% there);
 - ``bf16_row``: a bf16 product of one row, in ATen's own kernel or in oneDNN.
 """
 

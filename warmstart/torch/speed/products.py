@@ -77,24 +77,28 @@ def _(x: Tensor, weight: Tensor, bias: Tensor | None, act: str) -> Tensor:
 
 
 class _TrainingLinear(torch.autograd.Function):
-    """``F.linear`` with autograd on CPU, the forward and input gradient in oneDNN (``onednn``;
-    10-20% faster than MKL's sgemm on the AVX-512 CPUs measured) or ATen.
+    """``F.linear`` with autograd on CPU: the forward in oneDNN where ``onednn_forward`` (its bias
+    added inside the product; ATen's ``addmm`` first copies the bias into the output), the input
+    gradient in oneDNN where ``onednn_backward`` (AVX-512 CPUs), else ATen.
 
     The weight gradient is an ATen product written in the weight's own (V, C) layout, where
-    ``F.linear``'s is a transposed view: autograd then adds a tied weight's second gradient (an
-    embedding's) into it in place instead of into a new tensor, and keeps it as ``.grad`` without
-    copying it. Large outputs (a vocabulary projection and its weight gradient) reuse their memory
-    from step to step (:mod:`.recycled`).
+    ``F.linear``'s is a transposed view that autograd copies before keeping it as ``.grad``. Large
+    outputs (a vocabulary projection and its weight gradient) are ATen products into memory
+    reused from step to step (:mod:`.recycled`).
     """
 
     @staticmethod
-    def forward(ctx, x: Tensor, weight: Tensor, bias: Tensor | None, onednn: bool) -> Tensor:
+    def forward(
+        ctx, x: Tensor, weight: Tensor, bias: Tensor | None, onednn_forward: bool,
+        onednn_backward: bool,
+    ) -> Tensor:  # fmt: skip
         ctx.save_for_backward(x, weight)
-        ctx.has_bias, ctx.onednn = bias is not None, onednn
-        if onednn:
-            return _onednn(x, weight, bias)
+        ctx.has_bias, ctx.onednn = bias is not None, onednn_backward
         rows = x.reshape(-1, x.shape[-1])
-        out = recycled.empty((rows.shape[0], weight.shape[0]), x.dtype)
+        size = (rows.shape[0], weight.shape[0])
+        if onednn_forward and not recycled.large(size, x.dtype):
+            return _onednn(x, weight, bias)
+        out = recycled.empty(size, x.dtype)
         if bias is None:
             torch.mm(rows, weight.t(), out=out)
         else:
@@ -105,7 +109,7 @@ class _TrainingLinear(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:
         x, weight = ctx.saved_tensors
-        need_x, need_w, need_b, _ = ctx.needs_input_grad
+        need_x, need_w, need_b, _, _ = ctx.needs_input_grad
         grad = grad.contiguous()  # a transposed view where the output was split into heads
         rows = grad.view(-1, grad.shape[-1])
         grad_x = grad_w = grad_b = None
@@ -116,7 +120,7 @@ class _TrainingLinear(torch.autograd.Function):
             torch.mm(rows.t(), x.reshape(-1, x.shape[-1]), out=grad_w)
         if need_b and ctx.has_bias:
             grad_b = rows.sum(0)
-        return grad_x, grad_w, grad_b, None
+        return grad_x, grad_w, grad_b, None, None
 
 
 def linear(
@@ -134,7 +138,8 @@ def linear(
       for encoder- and training-sized products on the CPUs measured, about twice for a
       vocabulary projection of a few dozen rows); at inference oneDNN also applies GELU or ReLU
       while the output is in cache (about 40% off a BERT intermediate layer), and inside :func:`packed_weights` (decoding) it reuses each
-      weight in its own layout. With autograd, the input gradient runs there too where
+      weight in its own layout. With autograd the forward runs there too (except outputs large
+      enough to reuse memory, :mod:`.recycled`), and the input gradient where
       ``cpu.choice("training_rows")`` says (AVX-512 CPUs; ATen's products on AVX2-only ones).
     - Compiled graphs call oneDNN as one opaque operation, and leave products with autograd to
       ``F.linear``; so does everything under autocast, in other dtypes or on other devices.
@@ -152,8 +157,8 @@ def linear(
     if torch.is_grad_enabled():
         if compiling:
             return _activate(F.linear(x, weight, bias), activation)
-        fast = _onednn_on(compiling, "training_rows")
-        return _activate(_TrainingLinear.apply(x, weight, bias, fast), activation)
+        forward, backward = _onednn_on(compiling), _onednn_on(compiling, "training_rows")
+        return _activate(_TrainingLinear.apply(x, weight, bias, forward, backward), activation)
     if x.shape[:-1].numel() <= FEW_ROWS:
         if choice("few_rows") == "linear":
             return _activate(F.linear(x, weight, bias), activation)

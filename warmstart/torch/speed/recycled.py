@@ -31,13 +31,17 @@ _kept: list[torch.UntypedStorage] = []
 _lock = threading.Lock()
 
 
+def large(shape: tuple[int, ...] | torch.Size, dtype: torch.dtype = torch.float32) -> bool:
+    """Whether :func:`empty` reuses memory for a tensor of this shape and dtype."""
+    return torch.Size(shape).numel() * dtype.itemsize >= MIN_BYTES
+
+
 def empty(shape: tuple[int, ...] | torch.Size, dtype: torch.dtype = torch.float32) -> Tensor:
     """``torch.empty(shape, dtype=dtype)`` on CPU, its memory reused when it is large."""
     shape = tuple(shape)
-    nbytes = torch.Size(shape).numel() * dtype.itemsize
-    if nbytes < MIN_BYTES:
+    if not large(shape, dtype):
         return torch.empty(shape, dtype=dtype)
-    storage = _free_storage(nbytes)
+    storage = _free_storage(torch.Size(shape).numel() * dtype.itemsize)
     return torch.empty(0, dtype=dtype).set_(storage, 0, shape)
 
 
