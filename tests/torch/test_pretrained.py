@@ -152,3 +152,20 @@ def test_a_quantised_half_is_not_saved(tmp_path):
     assert not (tmp_path / "decoder").exists()
     model.encoder.save_pretrained(tmp_path / "encoder")  # the encoder keeps full precision
     assert (tmp_path / "encoder" / "model.safetensors").is_file()
+
+
+def test_loading_draws_only_the_weights_the_checkpoint_lacks(tmp_path, monkeypatch):
+    """Built on the meta device to be loaded, a model draws no initial weights for what the
+    checkpoint holds; the new cross-attention is still drawn (not left as garbage)."""
+    hf.BertModel(hf.BertConfig(**TINY)).save_pretrained(tmp_path)
+    drawn = []
+    real = torch.nn.init.normal_
+    monkeypatch.setattr(
+        torch.nn.init, "normal_", lambda t, *a, **k: drawn.append(t.is_meta) or real(t, *a, **k)
+    )
+    decoder = ws.BertLMHeadModel.from_pretrained(
+        tmp_path, is_decoder=True, add_cross_attention=True
+    )
+    assert drawn and not any(drawn)  # only real tensors: the cross-attention and the LM head
+    query = decoder.bert.encoder.layer[0].crossattention.self.query.weight
+    assert 0.0 < float(query.std()) < 0.1

@@ -87,3 +87,13 @@ def test_embedding_without_grad_or_with_torch_options_is_nn_embedding():
     with torch.no_grad():
         torch.testing.assert_close(table(ids), F.embedding(ids, table.weight))
     assert table(ids).grad_fn.name() == "EmbeddingBackward0"
+
+
+def test_embedding_built_on_meta_draws_nothing(monkeypatch):
+    drawn = []
+    monkeypatch.setattr(torch.nn.init, "normal_", lambda t, *a, **k: drawn.append(t.shape) or t)
+    with torch.device("meta"):
+        Embedding(30, 4)
+    assert drawn == []
+    Embedding(30, 4)
+    assert drawn == [(30, 4)]

@@ -115,7 +115,7 @@ class BartEncoder(nn.Module):
         c = self.config = config
         self.embed_scale = math.sqrt(c.d_model) if c.scale_embedding else 1.0
         self.embed_tokens = Embedding(c.vocab_size, c.d_model, padding_idx=c.pad_token_id)
-        self.embed_positions = nn.Embedding(c.max_position_embeddings + POSITION_OFFSET, c.d_model)
+        self.embed_positions = Embedding(c.max_position_embeddings + POSITION_OFFSET, c.d_model)
         n = c.decoder_layers if self.is_decoder else c.encoder_layers
         self.layers = nn.ModuleList(BartLayer(c, i, self.is_decoder) for i in range(n))
         self.layernorm_embedding = nn.LayerNorm(c.d_model)

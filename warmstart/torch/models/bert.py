@@ -43,8 +43,8 @@ class BertEmbeddings(nn.Module):
         super().__init__()
         C = width or c.hidden_size
         self.word_embeddings = Embedding(c.vocab_size, C, padding_idx=c.pad_token_id)
-        self.position_embeddings = nn.Embedding(c.max_position_embeddings, C)
-        self.token_type_embeddings = nn.Embedding(c.type_vocab_size, C)
+        self.position_embeddings = Embedding(c.max_position_embeddings, C)
+        self.token_type_embeddings = Embedding(c.type_vocab_size, C)
         self.LayerNorm = nn.LayerNorm(C, eps=c.layer_norm_eps)
         self.dropout = Dropout(c.hidden_dropout_prob)
         self.absolute = position_kind(c) == "absolute"  # relative positions live in attention
@@ -95,7 +95,7 @@ class BertSelfAttention(nn.Module):
         self.relative = None if cross or kind == "absolute" else kind
         if self.relative is not None:
             D = self.heads.size
-            self.distance_embedding = nn.Embedding(2 * c.max_position_embeddings - 1, D)
+            self.distance_embedding = Embedding(2 * c.max_position_embeddings - 1, D)
 
     def forward(
         self,

@@ -29,7 +29,7 @@ class BertGenerationEmbeddings(nn.Module):
         super().__init__()
         C = c.hidden_size
         self.word_embeddings = Embedding(c.vocab_size, C, padding_idx=c.pad_token_id)
-        self.position_embeddings = nn.Embedding(c.max_position_embeddings, C)
+        self.position_embeddings = Embedding(c.max_position_embeddings, C)
         self.LayerNorm = nn.LayerNorm(C, eps=c.layer_norm_eps)
         self.dropout = Dropout(c.hidden_dropout_prob)
 

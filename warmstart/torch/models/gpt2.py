@@ -148,7 +148,7 @@ class GPT2Model(Pretrained, ResizableVocabulary, nn.Module):
         super().__init__()
         self.config = config
         self.wte = Embedding(config.vocab_size, config.n_embd)
-        self.wpe = nn.Embedding(config.n_positions, config.n_embd)
+        self.wpe = Embedding(config.n_positions, config.n_embd)
         self.drop = Dropout(config.embd_pdrop)
         self.h = nn.ModuleList(GPT2Block(config, i) for i in range(config.n_layer))
         self.ln_f = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon)
@@ -159,7 +159,7 @@ class GPT2Model(Pretrained, ResizableVocabulary, nn.Module):
     def _init_weights(self, module: nn.Module) -> None:
         c = self.config
         init_normal_(module, c.initializer_range)
-        if isinstance(module, ResidualProjection):
+        if isinstance(module, ResidualProjection) and not module.weight.is_meta:
             nn.init.normal_(module.weight, 0.0, c.initializer_range / math.sqrt(2 * c.n_layer))
 
     def tie_weights(self) -> None:

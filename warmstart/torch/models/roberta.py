@@ -16,7 +16,7 @@ from ...config import RobertaConfig
 from ..attention import check_length
 from ..heads import LMHeadDecoder, init_normal_, vocab_logits
 from ..pretrained import Pretrained
-from ..speed import Linear, linear_then
+from ..speed import Embedding, Linear, linear_then
 from .bert import BertEmbeddings, BertModel, alias_projection_bias
 
 
@@ -26,7 +26,7 @@ class RobertaEmbeddings(BertEmbeddings):
     def __init__(self, c: RobertaConfig) -> None:
         super().__init__(c)
         self.padding_idx = c.pad_token_id
-        self.position_embeddings = nn.Embedding(
+        self.position_embeddings = Embedding(
             c.max_position_embeddings, c.hidden_size, padding_idx=c.pad_token_id
         )
 

@@ -181,7 +181,12 @@ class _Fp32Rows:
 class Embedding(nn.Embedding):
     """``nn.Embedding`` (same state and repr) whose weight gradient on CPU is a tensor of
     :mod:`.recycled`: a vocabulary-sized gradient then reuses the memory of the previous step's
-    instead of taking fresh pages."""
+    instead of taking fresh pages. Built on the meta device (to be loaded), it draws no initial
+    weights: ``normal_`` there first imports torch's Python reference kernels, about 2 s."""
+
+    def reset_parameters(self) -> None:
+        if not self.weight.is_meta:
+            super().reset_parameters()
 
     def forward(self, ids: Tensor) -> Tensor:
         w = self.weight
