@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from warmstart import AutoTokenizer
+from warmstart.train import data
 from warmstart.train.data import (
     DataError,
     Example,
@@ -160,8 +161,20 @@ def test_plan_groups_by_source_then_label_length():
     sizes = [((i * 37) % 101 + 20, (i * 11) % 23 + 5) for i in range(1600)]
     plan = plan_batches(sizes, 16, seed=0, epoch=0)
     assert sorted(i for b in plan for i in b) == list(range(1600))
-    for b in plan:  # sorted by (source, label): a batch spans few source lengths
-        assert max(sizes[i][0] for i in b) - min(sizes[i][0] for i in b) <= 3
+
+    def spread(b, side):
+        return max(sizes[i][side] for i in b) - min(sizes[i][side] for i in b)
+
+    # sorted by source, then two neighbouring batches by label: few source lengths, and labels
+    # closer than sorting by source alone leaves them
+    assert all(spread(b, 0) <= 6 for b in plan)
+    by_source = data.LABEL_BATCHES
+    data.LABEL_BATCHES = 1
+    try:
+        plain = plan_batches(sizes, 16, seed=0, epoch=0)
+    finally:
+        data.LABEL_BATCHES = by_source
+    assert sum(spread(b, 1) for b in plan) < 0.8 * sum(spread(b, 1) for b in plain)
     examples = [Example([5] * s, [6] * t) for s, t in sizes]
     assert [e.size for e in examples] == sizes
 
