@@ -93,10 +93,8 @@ def search(
     """Run beam search to its end; the final state holds every input's hypotheses.
 
     Args:
-        xp: the room's array functions.
-        step: ``(tokens (N, t), cache) -> (output, cache)``, the model's step.
-        reorder: ``(cache, rows (N',)) -> cache``, called after every step to follow the beams.
-        cache: the cache, already expanded to ``B * K`` rows.
+        step, reorder, cache: the model's step, its cache row selector (called after every step
+            to follow the beams) and its cache, already expanded to ``B * K`` rows.
         input_ids: ``(B * K, P)`` prompts, each input's row repeated K times.
         config: the resolved settings (total ``max_length``).
         log_probs: ``(output, running (N, length)) -> (N, V)`` float32 processed log-probabilities.
@@ -129,7 +127,7 @@ def search(
     return _settle(out, s, active)
 
 
-def _settle(out: Beams | None, s: Beams, active: Any) -> Beams:
+def _settle(out, s, active):
     """``out`` (every input) with the hypotheses of ``s``, which holds the inputs ``active``."""
     if out is None:
         return s
@@ -138,7 +136,7 @@ def _settle(out: Beams | None, s: Beams, active: Any) -> Beams:
     return out
 
 
-def _take(xp: EagerOps, x: Any, index: Any) -> Any:
+def _take(xp, x, index):
     """Pick along axis 1 of a (B, K, ...) array with a (B, C) index."""
     while index.ndim < x.ndim:
         index = index[..., None]
@@ -158,10 +156,9 @@ def advance(
     vocab = log_probs.shape[-1]
     count = max(2, 1 + (0 if s.eos is None else len(s.eos))) * beams
     total = log_probs.reshape(batch, beams, vocab) + s.running_scores[:, :, None]  # (B, K, V)
-    if config.do_sample:
-        scores, picks = xp.draw(total.reshape(batch, beams * vocab), count, rng)
-    else:
-        scores, picks = xp.beam_top(total, count)  # (B, C)
+    flat = total.reshape(batch, beams * vocab)
+    picks = xp.draw(flat, count, rng) if config.do_sample else xp.beam_top(total, count)
+    scores = xp.gather(flat, picks)  # (B, C)
     source, tokens = picks // vocab, picks % vocab
     rows = source + xp.arange(batch, source)[:, None] * beams  # (B, C) the cache rows extended
     sequences = _take(xp, s.running, source)  # (B, C, L)
@@ -186,15 +183,7 @@ def advance(
     return _take(xp, rows, keep).reshape(-1), going
 
 
-def _record(
-    xp: EagerOps,
-    s: Beams,
-    scores: Any,
-    sequences: Any,
-    sources: Any,
-    finished: Any,
-    config: GenerationConfig,
-) -> None:
+def _record(xp, s, scores, sequences, sources, finished, config) -> None:
     """Merge the finished candidates among the first K into the K best finished hypotheses."""
     beams = s.running.shape[1]
     new = xp.copy(finished)  # (B, C)
@@ -214,7 +203,7 @@ def _record(
     s.is_done = _take(xp, xp.cat((s.is_done, new)), keep)
 
 
-def _check_improvable(xp: EagerOps, s: Beams, config: GenerationConfig) -> None:
+def _check_improvable(xp, s, config) -> None:
     """Clear ``improvable`` for inputs whose best live beam cannot beat their worst finished one."""
     penalty = config.length_penalty
     if config.early_stopping == "never" and penalty > 0.0:

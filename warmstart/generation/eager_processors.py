@@ -70,8 +70,8 @@ class EagerOps:
     cat: Callable  # arrays -> joined along axis 1
     amin: Callable  # x -> along the last axis, kept (N, 1)
     best: Callable  # (x (B, M), k) -> (B, k) positions of the k largest, best first
-    beam_top: Callable  # (total (B, K, V), k) -> (scores, positions in K * V) of the k best
-    draw: Callable  # (total (B, M), k, rng) -> (scores, positions) drawn from softmax, best first
+    beam_top: Callable  # (total (B, K, V), k) -> (B, k) positions in K * V of the k best
+    draw: Callable  # (x (B, M), k, rng) -> (B, k) positions drawn from softmax(x), best first
 
 
 def _mark(xp: EagerOps, ids: Any, like: Any) -> Any:

@@ -74,21 +74,12 @@ def _top(x: np.ndarray, k: int) -> np.ndarray:
     return np.take_along_axis(part, order, axis=1)
 
 
-def _beam_top(total: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The k best of ``total`` (B, K, V) flattened to (B, K * V): scores and positions."""
-    flat = total.reshape(total.shape[0], -1)
-    picks = _top(flat, k)
-    return np.take_along_axis(flat, picks, axis=1), picks
-
-
-def _draw(flat: np.ndarray, k: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """k positions per row drawn without replacement from softmax(flat) (Gumbel top-k), by
-    score: their scores and positions."""
+def _draw(flat: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """k positions per row drawn without replacement from softmax(flat) (Gumbel top-k), by score."""
     gumbel = -np.log(-np.log(rng.random(flat.shape)))
     picks = _top(np.log(softmax(flat.astype(np.float64))) + gumbel, k)
     values = np.take_along_axis(flat, picks, axis=1)
-    order = np.argsort(-values, axis=1, kind="stable")
-    return np.take_along_axis(values, order, axis=1), np.take_along_axis(picks, order, axis=1)
+    return np.take_along_axis(picks, np.argsort(-values, axis=1, kind="stable"), axis=1)
 
 
 def _categorical(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -134,7 +125,7 @@ NUMPY = EagerOps(
     cat=lambda arrays: np.concatenate(arrays, axis=1),
     amin=lambda x: x.min(-1, keepdims=True),
     best=_top,
-    beam_top=_beam_top,
+    beam_top=lambda total, k: _top(total.reshape(total.shape[0], -1), k),
     draw=_draw,
 )
 """numpy's array functions for the core's controls."""

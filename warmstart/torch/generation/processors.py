@@ -39,22 +39,21 @@ def _add_columns(x: Tensor, columns: Tensor, values: Tensor) -> Tensor:
     return x + penalties
 
 
-def _top_over_beams(total: Tensor, count: int) -> tuple[Tensor, Tensor]:
-    """``torch.topk`` of ``total`` (B, K, V) flattened to (B, K*V): the best ``count`` scores and
-    their flat positions, best first. Each beam's best come first, then the best of those: the
-    global best are among them, and two small top-k's take about 60% of one over K*V values."""
+def _top_over_beams(total: Tensor, count: int) -> Tensor:
+    """The flat positions in (B, K*V) of the best ``count`` scores of ``total`` (B, K, V), best
+    first. Each beam's best come first, then the best of those: the global best are among them,
+    and two small top-k's take about 60% of one over K*V values."""
     batch, beams, vocab = total.shape
     values, index = torch.topk(total, min(count, vocab))  # (B, K, c)
     index = index + torch.arange(beams, device=total.device)[:, None] * vocab  # flat positions
-    scores, best = torch.topk(values.reshape(batch, -1), count)  # (B, C)
-    return scores, index.reshape(batch, -1).gather(1, best)
+    best = torch.topk(values.reshape(batch, -1), count)[1]  # (B, C)
+    return index.reshape(batch, -1).gather(1, best)
 
 
-def _draw(total: Tensor, count: int, generator: torch.Generator | None) -> tuple[Tensor, Tensor]:
+def _draw(total: Tensor, count: int, generator: torch.Generator | None) -> Tensor:
     """``count`` positions per row of ``total`` (B, M) drawn from its softmax, by score."""
     picks = torch.multinomial(torch.softmax(total, dim=-1), count, generator=generator)
-    scores, order = total.gather(1, picks).sort(dim=-1, descending=True)
-    return scores, picks.gather(-1, order)
+    return picks.gather(-1, total.gather(1, picks).sort(dim=-1, descending=True)[1])
 
 
 def _categorical(logits: Tensor) -> tuple[Tensor, Tensor]:

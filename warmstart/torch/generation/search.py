@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from time import monotonic
 from typing import Any
 
@@ -630,8 +631,8 @@ def beam_search(
     all_scores: list[Tensor] | None = [] if config.output_scores else None
     all_logits: list[Tensor] | None = [] if config.output_logits else None
 
-    def log_probs(logits: Tensor, running: Tensor) -> Tensor:
-        logits = logits.float()  # (N, V)
+    def scored(logits: Tensor, running: Tensor) -> Tensor:  # (N, V) processed log-probs
+        logits = logits.float()
         if all_logits is not None:
             all_logits.append(logits.clone())
         scores = apply_processors(processors, running, torch.log_softmax(logits, dim=-1))
@@ -639,17 +640,9 @@ def beam_search(
             all_scores.append(scores.clone())
         return scores
 
-    deadline = _deadline(config)
+    expired = partial(_past, _deadline(config))
     state = eager_beam.search(
-        TORCH,
-        step,
-        reorder,
-        cache,
-        input_ids,
-        config,
-        log_probs,
-        rng=generator,
-        expired=lambda: _past(deadline),
+        TORCH, step, reorder, cache, input_ids, config, scored, rng=generator, expired=expired
     )
     sequences, scores, beam_indices = eager_beam.results(state, config.num_return_sequences)
     return GenerateOutput(
