@@ -52,7 +52,7 @@ class EagerOps:
     on: Callable  # (x, like) -> x on like's device
     falses: Callable  # (shape, like) -> all-False bool array
     put: Callable  # (x, index, values) -> x, values written at index along axis 1 (in place)
-    gather: Callable  # (x, index) -> picks along axis 1
+    gather: Callable  # (x, index) -> picks along axis 1 (index broadcast over the others)
     windows: Callable  # (x (N, T), n) -> (N, T - n + 1, n) sliding windows
     repeat_rows: Callable  # (x, r) -> each row r times in turn
     sort: Callable  # x -> (values, order) ascending along the last axis
@@ -64,6 +64,14 @@ class EagerOps:
     entropy: Callable  # (logits, their softmax) -> (N,) for eta cutoff
     categorical: Callable  # logits -> (probs, entropy (N,)) for top-h
     needs_encoder_ids: str  # error, formatted with name, option and off
+    # beam search's (eager_beam.py):
+    full: Callable  # (shape, value, dtype name, like)
+    float32: Callable  # x -> x as float32
+    cat: Callable  # arrays -> joined along axis 1
+    amin: Callable  # x -> along the last axis, kept (N, 1)
+    best: Callable  # (x (B, M), k) -> (B, k) positions of the k largest, best first
+    beam_top: Callable  # (total (B, K, V), k) -> (B, k) positions in K * V of the k best
+    draw: Callable  # (x (B, M), k, rng) -> (B, k) positions drawn from softmax(x), best first
 
 
 def _mark(xp: EagerOps, ids: Any, like: Any) -> Any:

@@ -1,6 +1,6 @@
 """The plan's logits processors over numpy arrays, for rooms that run without a framework
 (:mod:`warmstart.onnx`): the core's (:mod:`.eager_processors`, which the PyTorch side shares) over
-:data:`NUMPY`. Each is ``control(input_ids (N, T), scores (N, V), **settings) -> scores (N, V)``,
+:data:`NUMPY`, which also holds beam search's functions (:mod:`.eager_beam`). Each is ``control(input_ids (N, T), scores (N, V), **settings) -> scores (N, V)``,
 the input unchanged.
 """
 
@@ -46,6 +46,42 @@ def _add_columns(x: np.ndarray, columns: np.ndarray, values: np.ndarray) -> np.n
     return out
 
 
+GROUP = 64  # _top's group size on long rows
+
+
+def _top(x: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the k largest of each row of x (B, M), best first.
+
+    On long rows (beam search's K * V scores) positions fall into groups of ``GROUP`` (every
+    G-th one, so that the group maxima are one vectorised pass): a group holding one of the k
+    largest has a maximum at least as large, and fewer than k groups can beat it, so only the
+    k best groups (and the < GROUP positions left over) are partitioned."""
+    B, M = x.shape
+    if k >= M:
+        part = np.broadcast_to(np.arange(M), x.shape)
+    elif 16 * k * GROUP <= M:
+        G = M // GROUP
+        best = np.argpartition(x[:, : GROUP * G].reshape(B, GROUP, G).max(1), G - k, axis=1)
+        cand = best[:, None, G - k :] + (np.arange(GROUP) * G)[None, :, None]  # (B, GROUP, k)
+        rest = np.broadcast_to(np.arange(GROUP * G, M), (B, M - GROUP * G))
+        cand = np.concatenate([cand.reshape(B, -1), rest], axis=1)
+        C = cand.shape[1]
+        within = np.argpartition(np.take_along_axis(x, cand, 1), C - k, axis=1)[:, C - k :]
+        part = np.take_along_axis(cand, within, axis=1)
+    else:
+        part = np.argpartition(x, M - k, axis=1)[:, M - k :]
+    order = np.argsort(-np.take_along_axis(x, part, axis=1), axis=1, kind="stable")
+    return np.take_along_axis(part, order, axis=1)
+
+
+def _draw(flat: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """k positions per row drawn without replacement from softmax(flat) (Gumbel top-k), by score."""
+    gumbel = -np.log(-np.log(rng.random(flat.shape)))
+    picks = _top(np.log(softmax(flat.astype(np.float64))) + gumbel, k)
+    values = np.take_along_axis(flat, picks, axis=1)
+    return np.take_along_axis(picks, np.argsort(-values, axis=1, kind="stable"), axis=1)
+
+
 def _categorical(logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     probs = softmax(logits)
     return probs, (-probs * np.log(probs)).sum(-1)
@@ -84,6 +120,13 @@ NUMPY = EagerOps(
     entropy=lambda logits, probs: -np.nansum(probs * log_softmax(logits), -1),
     categorical=_categorical,
     needs_encoder_ids="`{name}` needs the encoder input ids; pass input_ids.",
+    full=lambda shape, value, dtype, like: np.full(shape, value, dtype=dtype),
+    float32=lambda x: x.astype(np.float32),
+    cat=lambda arrays: np.concatenate(arrays, axis=1),
+    amin=lambda x: x.min(-1, keepdims=True),
+    best=_top,
+    beam_top=lambda total, k: _top(total.reshape(total.shape[0], -1), k),
+    draw=_draw,
 )
 """numpy's array functions for the core's controls."""
 

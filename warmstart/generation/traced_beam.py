@@ -1,7 +1,7 @@
 """One beam-search step for the XLA rooms (TensorFlow, JAX), written once over an array namespace.
 
-transformers' vectorised beam search step for step, as :mod:`warmstart.torch.generation.search` and
-:mod:`.numpy_search` (see there), over static (B, K, max_length) buffers so that it traces under XLA.
+transformers' vectorised beam search step for step, as the eager rooms' :mod:`.eager_beam` (see
+there), over static (B, K, max_length) buffers so that it traces under XLA.
 The room passes ``xp``, an :class:`Ops` of its framework's functions (the arrays' own operators do
 the rest) and keeps its loop, processors and cache, which it reorders by the beams a step returns.
 """

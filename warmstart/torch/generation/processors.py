@@ -1,5 +1,6 @@
 """Logits controls over torch tensors: the core's (:mod:`warmstart.generation.eager_processors`,
-which the numpy runtime shares) over :data:`TORCH`, PyTorch's array functions.
+which the numpy runtime shares) over :data:`TORCH`, PyTorch's array functions (beam search's too,
+:mod:`warmstart.generation.eager_beam`).
 
 Each control is ``control(input_ids, scores, *settings) -> scores``: ``input_ids`` ``(N, T)`` the
 tokens so far of each row, ``scores`` ``(N, V)`` the next-token scores, left unchanged; it gives
@@ -38,6 +39,23 @@ def _add_columns(x: Tensor, columns: Tensor, values: Tensor) -> Tensor:
     return x + penalties
 
 
+def _top_over_beams(total: Tensor, count: int) -> Tensor:
+    """The flat positions in (B, K*V) of the best ``count`` scores of ``total`` (B, K, V), best
+    first. Each beam's best come first, then the best of those: the global best are among them,
+    and two small top-k's take about 60% of one over K*V values."""
+    batch, beams, vocab = total.shape
+    values, index = torch.topk(total, min(count, vocab))  # (B, K, c)
+    index = index + torch.arange(beams, device=total.device)[:, None] * vocab  # flat positions
+    best = torch.topk(values.reshape(batch, -1), count)[1]  # (B, C)
+    return index.reshape(batch, -1).gather(1, best)
+
+
+def _draw(total: Tensor, count: int, generator: torch.Generator | None) -> Tensor:
+    """``count`` positions per row of ``total`` (B, M) drawn from its softmax, by score."""
+    picks = torch.multinomial(torch.softmax(total, dim=-1), count, generator=generator)
+    return picks.gather(-1, total.gather(1, picks).sort(dim=-1, descending=True)[1])
+
+
 def _categorical(logits: Tensor) -> tuple[Tensor, Tensor]:
     dist = torch.distributions.Categorical(logits=logits)
     return dist.probs, dist.entropy()
@@ -64,7 +82,7 @@ TORCH = EagerOps(
     on=lambda x, like: x.to(like.device),
     falses=lambda shape, like: torch.zeros(shape, dtype=torch.bool, device=like.device),
     put=lambda x, index, values: x.scatter_(1, index, values),
-    gather=lambda x, index: x.gather(1, index),
+    gather=lambda x, index: torch.take_along_dim(x, index, dim=1),
     windows=lambda x, n: x.unfold(1, n, 1),
     repeat_rows=lambda x, r: x.repeat_interleave(r, dim=0),
     sort=lambda x: torch.sort(x, descending=False),
@@ -78,6 +96,15 @@ TORCH = EagerOps(
     needs_encoder_ids=(
         "`{option}` needs the encoder input ids; pass `encoder_input_ids`, or set `{option}={off}`."
     ),
+    full=lambda shape, value, dtype, like: torch.full(
+        shape, value, dtype=getattr(torch, dtype), device=like.device
+    ),
+    float32=lambda x: x.to(torch.float32),
+    cat=lambda tensors: torch.cat(tensors, dim=1),
+    amin=lambda x: x.amin(-1, keepdim=True),
+    best=lambda x, k: torch.topk(x, k)[1],
+    beam_top=_top_over_beams,
+    draw=_draw,
 )
 """PyTorch's array functions for the core's controls."""
 

@@ -22,18 +22,20 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from time import monotonic
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from ...generation import eager_beam
 from ...generation.config import GenerationConfig
 from ...generation.plan import make_plan, resolve_lengths
-from ...generation.settings import beam_fill, pad_id, start_token
+from ...generation.settings import pad_id, start_token
 from ...outputs import ModelOutput
 from . import lookup
-from .processors import Processor, apply_processors, build_processors
+from .processors import TORCH, Processor, apply_processors, build_processors
 
 Step = Callable[[Tensor, Any], tuple[Tensor, Any]]
 Reorder = Callable[[Any, Tensor], Any]
@@ -596,52 +598,6 @@ def _drop_finished(
 # ---------------------------------------------------------------------------------- beam search
 
 
-@dataclass
-class _Beams:
-    """Beam-search state for B inputs with K beams each, in (B, K, max_length) buffers."""
-
-    running: Tensor  # (B, K, L) tokens of the live beams, best first
-    running_scores: Tensor  # (B, K) their summed log-probabilities
-    done: Tensor  # (B, K, L) the best finished hypotheses, best first
-    done_scores: Tensor  # (B, K) their length-penalised scores (-1e9: empty slot)
-    done_lengths: Tensor  # (B, K) their lengths
-    is_done: Tensor  # (B, K) whether a slot holds a finished hypothesis
-    improvable: Tensor  # (B, 1) whether a live beam may still beat the finished ones
-    running_sources: Tensor  # (B, K, L - P) the row each generated token came from (-1: none)
-    done_sources: Tensor  # (B, K, L - P) the same for the finished hypotheses
-
-    @classmethod
-    def start(cls, input_ids: Tensor, beams: int, max_length: int, fill: int) -> _Beams:
-        rows, prompt = input_ids.shape
-        batch, device = rows // beams, input_ids.device
-        running = torch.full((batch, beams, max_length), fill, dtype=torch.long, device=device)
-        running[:, :, :prompt] = input_ids.view(batch, beams, prompt)
-        # Only the first beam is live at first, so the K copies do not pick the same tokens.
-        running_scores = torch.zeros(batch, beams, device=device)
-        running_scores[:, 1:] = -1e9
-        sources = torch.full(
-            (batch, beams, max_length - prompt), -1, dtype=torch.int32, device=device
-        )
-        return cls(
-            running=running,
-            running_scores=running_scores,
-            done=running.clone(),
-            done_scores=torch.full((batch, beams), -1e9, device=device),
-            done_lengths=torch.full((batch, beams), prompt, dtype=torch.long, device=device),
-            is_done=torch.zeros(batch, beams, dtype=torch.bool, device=device),
-            improvable=torch.ones(batch, 1, dtype=torch.bool, device=device),
-            running_sources=sources,
-            done_sources=sources.clone(),
-        )
-
-
-def _gather(tensor: Tensor, index: Tensor) -> Tensor:
-    """Pick along dim 1 of a (B, K, ...) tensor with a (B, C) index."""
-    while index.dim() < tensor.dim():
-        index = index.unsqueeze(-1)
-    return torch.take_along_dim(tensor, index, dim=1)
-
-
 def beam_search(
     step: Step,
     reorder: Reorder,
@@ -652,14 +608,8 @@ def beam_search(
     *,
     generator: torch.Generator | None = None,
 ) -> GenerateOutput:
-    """Beam search (with ``do_sample``: beam sampling), exactly as transformers 5.24 runs it.
-
-    Each step keeps the best ``K * max(2, 1 + n_eos)`` continuations over all beams; those ending
-    in eos (or at ``max_length``) among the first K become finished hypotheses, scored
-    ``sum_logprob / generated_length ** length_penalty``; the best K others live on. It stops when
-    no live beam can beat the finished ones (``early_stopping``: False uses the current length,
-    ``"never"`` the best reachable one, True stops once K hypotheses are finished), or at
-    ``max_length``.
+    """Beam search (with ``do_sample``: beam sampling), exactly as transformers 5.24 runs it: the
+    core's (:mod:`warmstart.generation.eager_beam`, which the numpy runtime shares) over torch.
 
     Args:
         step: the model's step callable.
@@ -678,168 +628,28 @@ def beam_search(
     """
     config = _resolved(config, input_ids.shape[1])
     processors = _default_processors(processors, config, input_ids)
-    beams_per_input, prompt = config.num_beams, input_ids.shape[1]
-    eos = _eos_tensor(config, input_ids.device)
-    state = _Beams.start(input_ids, beams_per_input, config.max_length, beam_fill(config))
     all_scores: list[Tensor] | None = [] if config.output_scores else None
     all_logits: list[Tensor] | None = [] if config.output_logits else None
-    deadline = _deadline(config)
-    new_tokens, length = input_ids, prompt
-    while True:
-        logits, cache = step(new_tokens, cache)
-        logits = logits.float()  # (N, V)
+
+    def scored(logits: Tensor, running: Tensor) -> Tensor:  # (N, V) processed log-probs
+        logits = logits.float()
         if all_logits is not None:
             all_logits.append(logits.clone())
-        flat_running = state.running[:, :, :length].flatten(0, 1)  # (N, length)
-        log_probs = torch.log_softmax(logits, dim=-1)  # (N, V)
-        log_probs = apply_processors(processors, flat_running, log_probs)
+        scores = apply_processors(processors, running, torch.log_softmax(logits, dim=-1))
         if all_scores is not None:
-            all_scores.append(log_probs.clone())
-        candidates = _candidates(state, log_probs, length, prompt, eos, config, generator)
-        if _past(deadline):  # every candidate ends here, as with transformers' MaxTimeCriteria
-            candidates[-1].fill_(True)
-        source = _advance_running(state, *candidates, length - prompt)
-        _record_finished(state, *candidates, length, prompt, config)
-        length += 1
-        _check_improvable(state, length, prompt, config)
-        if not _keep_going(state, candidates[-1], config):
-            break
-        cache = reorder(cache, source)
-        new_tokens = state.running[:, :, length - 1].reshape(-1, 1)
-    return _beam_output(state, config, all_scores, all_logits)
+            all_scores.append(scores.clone())
+        return scores
 
-
-def _top_over_beams(total: Tensor, count: int) -> tuple[Tensor, Tensor]:
-    """``torch.topk`` of ``total`` (B, K, V) flattened to (B, K*V): the best ``count`` scores and
-    their flat positions, best first. Each beam's best come first, then the best of those: the
-    global best are among them, and two small top-k's take about 60% of one over K*V values."""
-    batch, beams, vocab = total.shape
-    values, index = torch.topk(total, min(count, vocab))  # (B, K, c)
-    index = index + torch.arange(beams, device=total.device)[:, None] * vocab  # flat positions
-    scores, best = torch.topk(values.reshape(batch, -1), count)  # (B, C)
-    return scores, index.reshape(batch, -1).gather(1, best)
-
-
-def _candidates(
-    state: _Beams,
-    log_probs: Tensor,
-    length: int,
-    prompt: int,
-    eos: Tensor | None,
-    config: GenerationConfig,
-    generator: torch.Generator | None,
-) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """The best (or sampled) continuations over all beams of each input.
-
-    Returns (scores (B, C), sequences (B, C, L), sources (B, C, L - P), finished (B, C)); the
-    sources column of this step holds the row of ``log_probs`` each candidate extends.
-    """
-    batch, beams, _ = state.running.shape
-    vocab = log_probs.shape[-1]
-    count = max(2, 1 + (0 if eos is None else len(eos))) * beams
-    total = log_probs.view(batch, beams, vocab) + state.running_scores[:, :, None]  # (B, K, V)
-    if config.do_sample:
-        total = total.reshape(batch, beams * vocab)  # (B, K*V)
-        picks = torch.multinomial(torch.softmax(total, dim=-1), count, generator=generator)
-        scores, order = total.gather(1, picks).sort(dim=-1, descending=True)
-        picks = picks.gather(-1, order)
-    else:
-        scores, picks = _top_over_beams(total, count)  # (B, C)
-    source, tokens = picks // vocab, picks % vocab
-    sequences = _gather(state.running, source)  # (B, C, L)
-    sequences[:, :, length] = tokens
-    sources = _gather(state.running_sources, source)  # (B, C, L - P)
-    offsets = torch.arange(batch, device=source.device)[:, None] * beams
-    sources[:, :, length - prompt] = source + offsets
-    finished = torch.full_like(tokens, length + 1 >= config.max_length, dtype=torch.bool)
-    if eos is not None:
-        finished |= torch.isin(tokens, eos)
-    return scores, sequences, sources, finished
-
-
-def _advance_running(
-    state: _Beams,
-    scores: Tensor,
-    sequences: Tensor,
-    sources: Tensor,
-    finished: Tensor,
-    step: int,
-) -> Tensor:
-    """Keep the K best unfinished candidates as live beams; return the cache rows they extend."""
-    beams = state.running.shape[1]
-    live_scores = scores + finished.to(torch.float32) * -1.0e9
-    keep = torch.topk(live_scores, k=beams)[1]  # (B, K)
-    state.running = _gather(sequences, keep)
-    state.running_scores = _gather(live_scores, keep)
-    state.running_sources = _gather(sources, keep)
-    return state.running_sources[:, :, step].reshape(-1).long()  # (B*K,)
-
-
-def _record_finished(
-    state: _Beams,
-    scores: Tensor,
-    sequences: Tensor,
-    sources: Tensor,
-    finished: Tensor,
-    length: int,
-    prompt: int,
-    config: GenerationConfig,
-) -> None:
-    """Merge the finished candidates among the first K into the K best finished hypotheses."""
-    beams = state.running.shape[1]
-    top_k = torch.zeros(finished.shape[1], dtype=torch.bool, device=finished.device)
-    top_k[:beams] = True
-    new = finished & top_k[None, :]  # (B, C)
-    final = scores / ((length + 1 - prompt) ** config.length_penalty)
-    full = state.is_done.all(dim=-1, keepdim=True) & (config.early_stopping is True)
-    final += full.to(torch.float32) * -1.0e9
-    final += (~state.improvable).to(torch.float32) * -1.0e9
-    final += (~new) * -1.0e9
-    merged_scores = torch.cat((state.done_scores, final), dim=1)
-    keep = torch.topk(merged_scores, k=beams)[1]  # (B, K)
-    new_lengths = torch.full_like(finished, length + 1, dtype=torch.long)
-    state.done = _gather(torch.cat((state.done, sequences), dim=1), keep)
-    state.done_scores = _gather(merged_scores, keep)
-    state.done_lengths = _gather(torch.cat((state.done_lengths, new_lengths), dim=1), keep)
-    state.done_sources = _gather(torch.cat((state.done_sources, sources), dim=1), keep)
-    state.is_done = _gather(torch.cat((state.is_done, new), dim=1), keep)
-
-
-def _check_improvable(state: _Beams, length: int, prompt: int, config: GenerationConfig) -> None:
-    """Clear ``improvable`` for inputs whose best live beam cannot beat their worst finished one."""
-    penalty = config.length_penalty
-    if config.early_stopping == "never" and penalty > 0.0:
-        best_length = config.max_length - prompt
-    else:
-        best_length = length - prompt
-    best_live = state.running_scores[:, :1] / (best_length**penalty)  # (B, 1)
-    worst_done = state.done_scores.min(dim=1, keepdim=True)[0]
-    worst_done = torch.where(state.is_done, worst_done, -1.0e9)  # (B, K)
-    state.improvable &= torch.any(best_live > worst_done, dim=-1, keepdim=True)
-
-
-def _keep_going(state: _Beams, finished: Tensor, config: GenerationConfig) -> bool:
-    """Whether any input can still improve, and the live beams can still grow."""
-    all_full = bool(state.is_done.all()) and config.early_stopping is True
-    return bool(state.improvable.any()) and not all_full and not bool(finished.all())
-
-
-def _beam_output(
-    state: _Beams,
-    config: GenerationConfig,
-    all_scores: list[Tensor] | None,
-    all_logits: list[Tensor] | None,
-) -> GenerateOutput:
-    returned = config.num_return_sequences
-    length = int(state.done_lengths[:, :returned].max())
-    prompt = state.done.shape[2] - state.done_sources.shape[2]
+    expired = partial(_past, _deadline(config))
+    state = eager_beam.search(
+        TORCH, step, reorder, cache, input_ids, config, scored, rng=generator, expired=expired
+    )
+    sequences, scores, beam_indices = eager_beam.results(state, config.num_return_sequences)
     return GenerateOutput(
-        sequences=state.done[:, :returned].flatten(0, 1)[:, :length],
+        sequences=sequences,
         # transformers returns the final scores only with output_scores
-        sequences_scores=state.done_scores[:, :returned].flatten()
-        if config.output_scores
-        else None,
+        sequences_scores=scores if config.output_scores else None,
         scores=_tuple(all_scores),
         logits=_tuple(all_logits),
-        beam_indices=state.done_sources[:, :returned].flatten(0, 1)[:, : length - prompt],
+        beam_indices=beam_indices,
     )
