@@ -123,3 +123,12 @@ def test_cross_kv_is_projected_once_per_decode_and_laid_out_head_by_head():
     first = attention.cross_kv(cache, 0, project)
     assert attention.cross_kv(cache, 0, project) is first and len(calls) == 2
     assert all(t.is_contiguous() and torch.equal(t, u) for t, u in zip(first, (k, v)))
+
+
+def test_random_words_replay_with_torch_seed_and_spread_evenly():
+    torch.manual_seed(3)
+    a, b = kernels.random_words(50_000), kernels.random_words(50_000)
+    torch.manual_seed(3)
+    assert torch.equal(a, kernels.random_words(50_000)) and not torch.equal(a, b)
+    lanes = a.view(torch.int16).float()  # the 16-bit lanes dropout compares
+    assert abs(float(lanes.mean())) < 200 and float(lanes.std()) == pytest.approx(18918, rel=0.01)
