@@ -41,3 +41,11 @@ def test_the_whole_generate_row_times_both_libraries_on_the_same_tokens(
     row = bench.user_generate_row(tmp_path, repeats=1, ckpt=tiny, steps=3)
     assert row.unit == "ms/step" and row.warmstart > 0 and row.transformers > 0
     assert row.note.endswith("same tokens: yes")
+
+
+def test_interleaved_reverses_the_order_every_other_round():
+    calls = []
+    fns = [lambda: calls.append("a"), lambda: calls.append("b")]
+    with bench_script("bench") as bench:
+        times = bench.interleaved(fns, repeats=4, warmup=0)
+    assert calls == ["a", "b", "b", "a", "a", "b", "b", "a"] and len(times) == 2
