@@ -43,9 +43,8 @@ def test_the_whole_generate_row_times_both_libraries_on_the_same_tokens(
     assert row.note.endswith("same tokens: yes")
 
 
-def test_interleaved_reverses_the_order_every_other_round():
+def test_interleaved_reverses_the_order_every_other_round(bench):
     calls = []
     fns = [lambda: calls.append("a"), lambda: calls.append("b")]
-    with bench_script("bench") as bench:
-        times = bench.interleaved(fns, repeats=4, warmup=0)
+    times = bench.interleaved(fns, repeats=4, warmup=0)
     assert calls == ["a", "b", "b", "a", "a", "b", "b", "a"] and len(times) == 2
