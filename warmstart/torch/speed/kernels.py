@@ -20,8 +20,8 @@ def dropout(x: Tensor, p: float, training: bool = True) -> Tensor:
     """``F.dropout`` on CPU with a mask drawn from 16 random bits per element.
 
     Torch draws one random number per element (``bernoulli_``); slicing 64-bit words
-    (:func:`random_words`) into four 16-bit lanes draws the mask about ten times faster, which is
-    a tenth of a training step of a small seq2seq model. An element is dropped with probability
+    (:func:`random_words`) into four 16-bit lanes draws a quarter of the words; in a MiniLM
+    bert2bert step on a 2-core AVX2 EPYC torch's ``bernoulli_`` took 197 ms, these words 16 ms. An element is dropped with probability
     ``round(p * 65536) / 65536`` (within 1e-5 of ``p``) and the kept ones are scaled so that the
     expectation is unchanged.
     """
