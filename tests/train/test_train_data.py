@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import random
 from pathlib import Path
 
 import pytest
@@ -177,6 +178,21 @@ def test_plan_groups_by_source_then_label_length():
     assert sum(spread(b, 1) for b in plan) < 0.8 * sum(spread(b, 1) for b in plain)
     examples = [Example([5] * s, [6] * t) for s, t in sizes]
     assert [e.size for e in examples] == sizes
+
+
+def test_plan_sorts_the_whole_epoch():
+    # sources of 20 to 150 tokens and targets of 5 to 30, drawn independently: sorting the whole
+    # epoch (not chunks of it) leaves under 4% of a step's tokens padding, where sorting chunks of
+    # 50 batches left about 7%
+    rng = random.Random(0)
+    sizes = [(rng.randint(20, 150), rng.randint(5, 30)) for _ in range(4800)]
+    plan = plan_batches(sizes, 16, seed=0, epoch=0)
+    assert sorted(i for b in plan for i in b) == list(range(4800))
+    real = sum(s + t for s, t in sizes)
+    padded = sum(len(b) * (max(sizes[i][0] for i in b) + max(sizes[i][1] for i in b)) for b in plan)
+    assert 1 - real / padded < 0.04
+    again = plan_batches(sizes, 16, seed=0, epoch=1)
+    assert [sorted(b) for b in plan] != [sorted(b) for b in again]  # order and ties reshuffled
 
 
 def test_micro_batches_split_every_example_once():
