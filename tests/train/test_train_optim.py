@@ -12,7 +12,13 @@ from tiny import train_args
 from warmstart import BertConfig, EncoderDecoderConfig, EncoderDecoderModel
 from warmstart.cli import main
 from warmstart.torch.weights import load_weights
-from warmstart.train.optim import build_optimizer, build_scheduler, linear_schedule, param_groups
+from warmstart.train.optim import (
+    build_optimizer,
+    build_scheduler,
+    clip_gradients,
+    linear_schedule,
+    param_groups,
+)
 
 
 def test_no_decay_on_biases_and_layer_norms():
@@ -63,6 +69,38 @@ def test_fused_adamw_takes_the_loop_implementations_steps():
     for (name, a), b in zip(model.named_parameters(), twin.parameters()):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
     assert not torch.equal(model.encoder.embeddings.word_embeddings.weight, start)
+
+
+@pytest.mark.parametrize("fused", [True, False])
+@pytest.mark.parametrize("max_norm", [0.05, 1e9])
+def test_clipping_takes_clip_grad_norms_steps(fused: bool, max_norm: float):
+    # a fused AdamW scales the gradients inside its step, any other optimiser before it
+    cfg = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2)
+    torch.manual_seed(0)
+    model = EncoderDecoderModel(EncoderDecoderConfig.from_encoder_decoder_configs(cfg, cfg))
+    twin = EncoderDecoderModel(model.config)
+    twin.load_state_dict(model.state_dict())
+    model.eval(), twin.eval()
+    opts = [
+        torch.optim.AdamW(param_groups(m, 0.01, lr=1e-2), lr=1e-2, fused=fused or None)
+        for m in (model, twin)
+    ]
+    ids = torch.randint(3, 50, (2, 6))
+    for _ in range(3):
+        norms = []
+        for m, opt, ours in ((model, opts[0], True), (twin, opts[1], False)):
+            m(input_ids=ids, decoder_input_ids=ids, labels=ids).loss.backward()
+            params = [p for p in m.parameters() if p.grad is not None]
+            if ours:
+                norms.append(clip_gradients(opt, params, max_norm))
+            else:
+                norms.append(float(torch.nn.utils.clip_grad_norm_(params, max_norm)))
+            opt.step()
+            opt.zero_grad()
+        assert norms[0] == pytest.approx(norms[1], rel=1e-5) and norms[0] > 0.05
+        assert (opts[0].grad_scale is not None) == (fused and max_norm < 1)
+    for (name, a), b in zip(model.named_parameters(), twin.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6, msg=name)
 
 
 def test_new_parameters_get_their_own_learning_rate():

@@ -8,8 +8,10 @@ pretrained-scale rates leave newly initialised weights near their random start f
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import math
+from collections.abc import Collection, Sequence
 
+import torch
 from torch import nn
 from torch.optim import AdamW, Optimizer
 from torch.optim.lr_scheduler import LambdaLR
@@ -92,6 +94,29 @@ def build_optimizer(
     params = [p for g in groups for p in g["params"]]
     fused = all(p.device.type in FUSED_DEVICES and p.is_floating_point() for p in params)
     return AdamW(groups, lr=lr, betas=(0.9, 0.999), eps=1e-8, fused=fused or None)
+
+
+def clip_gradients(optimizer: Optimizer, params: Sequence[nn.Parameter], max_norm: float) -> float:
+    """The global norm of the gradients of ``params``, which are scaled down to ``max_norm`` (no
+    clipping with ``inf``) for ``optimizer``'s next step, as ``torch.nn.utils.clip_grad_norm_``
+    scales them.
+
+    A fused AdamW divides the gradients by the scale inside its own pass over them (torch's
+    ``grad_scale``, the hook AMP's GradScaler uses), where ``clip_grad_norm_`` makes one more pass
+    over every gradient: about 9 ms of a MiniLM bert2bert step on 2 AVX2 cores. Other optimisers
+    get the gradients scaled here. A norm within ``max_norm``, or one that is not finite, leaves
+    them as they are.
+    """
+    grads = [p.grad for p in params if p.grad is not None]
+    norm = float(torch.nn.utils.get_total_norm(grads, foreach=True)) if grads else 0.0
+    coef = max_norm / (norm + 1e-6)
+    optimizer.grad_scale = None  # type: ignore[attr-defined]
+    if math.isfinite(norm) and coef < 1.0:
+        if optimizer.defaults.get("fused"):
+            optimizer.grad_scale = torch.tensor(1.0 / coef)  # type: ignore[attr-defined]
+        else:
+            torch._foreach_mul_(grads, coef)
+    return norm
 
 
 def build_scheduler(optimizer: Optimizer, warmup_steps: int, total_steps: int) -> LambdaLR:

@@ -31,7 +31,7 @@ from . import output as out_dir
 from .config import TrainConfig
 from .data import Example, collate, micro_batches, plan_batches, read_pairs, tokenize_pairs
 from .metrics import MetricsLog, plot_metrics
-from .optim import build_optimizer, build_scheduler
+from .optim import build_optimizer, build_scheduler, clip_gradients
 from .predict import evaluate
 from .progress import Progress
 from .tokens import configure_special_tokens
@@ -294,7 +294,7 @@ class Trainer:
             loss_sum += float(token_sum.detach())
         params = [p for p in self.model.parameters() if p.grad is not None]
         limit = c.max_grad_norm if c.max_grad_norm > 0 else float("inf")  # inf: the norm alone
-        norm = float(torch.nn.utils.clip_grad_norm_(params, limit))
+        norm = clip_gradients(self.optimizer, params, limit)
         loss = distributed.all_sum(d, loss_sum) / total
         if not (math.isfinite(loss) and math.isfinite(norm)):
             self.optimizer.zero_grad(set_to_none=True)
