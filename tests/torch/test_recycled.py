@@ -97,3 +97,56 @@ def test_embedding_built_on_meta_draws_nothing(monkeypatch):
     assert drawn == []
     Embedding(30, 4)
     assert drawn == [(30, 4)]
+
+
+def _tied_step(emb: Embedding, ids: torch.Tensor, other_use: bool) -> torch.Tensor:
+    """An embedding whose weight is also the output projection (a tied LM head); with
+    ``other_use``, a third use of the weight whose gradient autograd meets first."""
+    from warmstart.torch.speed.products import linear
+
+    emb.weight.grad = None
+    h = torch.tanh(emb(ids))
+    if other_use:
+        h = h + F.embedding(ids, emb.weight)
+    linear(h, emb.weight).sum().backward()
+    return emb.weight.grad
+
+
+@pytest.mark.parametrize("other_use", [False, True])
+def test_a_tied_head_and_embedding_share_one_gradient(monkeypatch, other_use):
+    # the embedding adds its rows into the head's weight gradient instead of handing autograd a
+    # second large tensor; when autograd has already summed the head's with another use's, it
+    # hands its own over
+    torch.manual_seed(0)
+    emb = Embedding(BIG[0], BIG[1], padding_idx=0)
+    ids = torch.randint(0, BIG[0], (3, 7))
+    ids[0, -2:] = 0
+    taken = []
+    offered = recycled.offered_gradient
+    monkeypatch.setattr(
+        recycled, "offered_gradient", lambda *a: taken.append(offered(*a)) or taken[-1]
+    )
+    for _ in range(2):  # the second time the buffers are reused
+        grad = _tied_step(emb, ids, other_use).clone()
+        with monkeypatch.context() as m:
+            m.setattr(recycled, "offered_gradient", lambda *a: None)  # autograd sums the two
+            summed = _tied_step(emb, ids, other_use)
+        # the same sums, added in another order (magnitudes reach about 400)
+        torch.testing.assert_close(grad, summed, rtol=1e-5, atol=1e-4)
+    assert [t is not None for t in taken] == [not other_use] * 2
+    plain = emb.weight.detach().clone().requires_grad_()
+    h = torch.tanh(F.embedding(ids, plain, padding_idx=0))
+    if other_use:
+        h = h + F.embedding(ids, plain)
+    F.linear(h, plain).sum().backward()
+    assert bool(((grad - plain.grad).abs() <= 1e-3 + 1e-5 * plain.grad.abs()).all())
+
+
+def test_an_offer_from_an_earlier_backward_is_not_taken():
+    w = torch.zeros(BIG)
+    recycled.offer_gradient(w, torch.ones(BIG))
+    assert recycled.offered_gradient(w.data_ptr(), w.shape) is None  # not inside that backward
+    grad = torch.ones(BIG)
+    recycled.offer_gradient(w, grad)
+    del grad
+    assert recycled.offered_gradient(w.data_ptr(), w.shape) is None

@@ -219,7 +219,7 @@ class _Embedding(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, ids: Tensor, weight: Tensor, padding_idx: int | None) -> Tensor:
         ctx.save_for_backward(ids)
-        ctx.shape, ctx.padding_idx = weight.shape, padding_idx
+        ctx.shape, ctx.padding_idx, ctx.weight_at = weight.shape, padding_idx, weight.data_ptr()
         return F.embedding(ids, weight, padding_idx)
 
     @staticmethod
@@ -230,5 +230,9 @@ class _Embedding(torch.autograd.Function):
         if ctx.padding_idx is not None:  # the padding row gets no gradient, as nn.Embedding
             kept = ids != ctx.padding_idx
             ids, rows = ids[kept], rows[kept]
+        tied = recycled.offered_gradient(ctx.weight_at, ctx.shape)  # the LM head's, when tied
+        if tied is not None and tied.dtype == grad.dtype:
+            tied.index_add_(0, ids, rows)
+            return None, None, None
         out = recycled.zeros(ctx.shape, grad.dtype)
         return None, out.index_add_(0, ids, rows), None

@@ -118,6 +118,8 @@ class _TrainingLinear(torch.autograd.Function):
         if need_w:
             grad_w = recycled.empty(weight.shape, weight.dtype)
             torch.mm(rows.t(), x.reshape(-1, x.shape[-1]), out=grad_w)
+            if recycled.large(weight.shape, weight.dtype):  # a vocabulary head, often tied
+                recycled.offer_gradient(weight, grad_w)
         if need_b and ctx.has_bias:
             grad_b = rows.sum(0)
         return grad_x, grad_w, grad_b, None, None

@@ -11,12 +11,14 @@ reused one 1 ms to overwrite, so the faults took some 7% of the step.
 when no tensor uses it any more (its use count is ours alone), so a buffer still held anywhere (the
 logits a caller kept, a gradient before ``zero_grad``) is never written over: the caller then gets a
 new buffer. The custom kernels of :mod:`.kernels` and :mod:`.products` take their large outputs
-from here, on CPU only (CUDA's caching allocator does this already).
+from here, on CPU only (CUDA's caching allocator does this already). A tied LM head and embedding
+share one gradient buffer (:func:`offered_gradient`), where autograd would sum theirs into a third.
 """
 
 from __future__ import annotations
 
 import threading
+import weakref
 
 import torch
 from torch import Tensor
@@ -29,6 +31,7 @@ KEPT = 8
 
 _kept: list[torch.UntypedStorage] = []
 _lock = threading.Lock()
+_offered: dict[int, tuple[int, weakref.ref]] = {}
 
 
 def large(shape: tuple[int, ...] | torch.Size, dtype: torch.dtype = torch.float32) -> bool:
@@ -77,3 +80,26 @@ def _free_storage(nbytes: int) -> torch.UntypedStorage:
 
 def _unused(storage: torch.UntypedStorage) -> bool:
     return torch._C._storage_Use_Count(storage._cdata) == 1
+
+
+def offer_gradient(weight: Tensor, grad: Tensor) -> None:
+    """Record ``grad``, the gradient one use of ``weight`` hands autograd in the running backward,
+    for a later use of the same weight in that backward (:func:`offered_gradient`)."""
+    _offered[weight.data_ptr()] = (torch._C._current_graph_task_id(), weakref.ref(grad))
+
+
+def offered_gradient(weight_at: int, shape: torch.Size) -> Tensor | None:
+    """The gradient an earlier use of the weight at ``weight_at`` (its ``data_ptr()``), of
+    ``shape``, handed autograd in the running backward, while autograd still holds it to deliver;
+    else None. A tied weight's second use adds its part into it and hands autograd nothing:
+    autograd would sum the two into a third large tensor (it adds in place only into a tensor
+    whose storage nobody else holds, and this module holds both).
+
+    When autograd has summed the offered tensor with another use's gradient already, it has let the
+    offered one go (its weak reference is dead), and None tells the caller to hand over its own.
+    """
+    task, ref = _offered.pop(weight_at, (None, None))
+    grad = ref() if ref is not None else None
+    if grad is None or task != torch._C._current_graph_task_id() or grad.shape != shape:
+        return None
+    return grad
