@@ -128,6 +128,27 @@ def sown(intermediates: dict, name: str) -> tuple[Array, ...]:
     return tuple(x for _, values in found for x in values)
 
 
+def apply_recording(
+    module: nn.Module,
+    params: dict,
+    args: tuple,
+    rngs: dict,
+    record: bool,
+    method: str | None = None,
+    **kwargs: Any,
+) -> tuple[Any, dict]:
+    """``module.apply`` (``args`` and ``kwargs`` its inputs) and, with ``record``, what its layers
+    sowed (attention weights, hidden states); without it nothing is kept, so nothing is computed
+    for them."""
+    variables = {"params": params}
+    if not record:
+        return module.apply(variables, *args, rngs=rngs, method=method, **kwargs), {}
+    out, state = module.apply(
+        variables, *args, rngs=rngs, method=method, mutable=[INTERMEDIATES], **kwargs
+    )
+    return out, state.get(INTERMEDIATES, {})
+
+
 def padding_keep(attention_mask: Array | None) -> Array | None:
     """(B, S) of 1 (keep) / 0 (pad) -> boolean (B, 1, 1, S)."""
     if attention_mask is None:
