@@ -247,6 +247,41 @@ def decoder_pass(
     return Pass(keep, train, enc, padding_keep(encoder_attention_mask), cache), start
 
 
+class DecoderModule(nn.Module):
+    """A decoder family's linen module (its body under its LM head), called with transformers
+    4.x Flax's decoder inputs in their order: returns the logits (B, T, V) and the new cache (or
+    None). A family defines :meth:`logits` over the call's :class:`Pass`."""
+
+    config: Any
+
+    @nn.compact
+    def __call__(
+        self,
+        input_ids: Array,
+        attention_mask: Array | None = None,
+        encoder_hidden_states: Array | None = None,
+        encoder_attention_mask: Array | None = None,
+        cache: dict | None = None,
+        train: bool = False,
+        token_type_ids: Array | None = None,
+    ) -> tuple[Array, dict | None]:
+        T = input_ids.shape[1]
+        p, start = self.make_pass(
+            T, attention_mask, encoder_hidden_states, encoder_attention_mask, cache, train
+        )
+        return self.logits(input_ids, token_type_ids, p, start), p.new_cache(T)
+
+    def make_pass(self, *args: Any) -> tuple[Pass, Array | int]:
+        """The call's :class:`Pass` and first position: :func:`decoder_pass`'s arguments."""
+        return decoder_pass(*args)
+
+    def logits(
+        self, input_ids: Array, token_type_ids: Array | None, p: Pass, start: Array | int
+    ) -> Array:
+        """(B, T, V): the body and the head, created here (this runs inside :meth:`__call__`)."""
+        raise NotImplementedError
+
+
 class QKVAttention(nn.Module):
     """Multi-head attention with separate query/key/value projections named ``names``: self-
     attention (keys/values written to the cache) or, with ``cross``, attention over the encoder

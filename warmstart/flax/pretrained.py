@@ -343,7 +343,7 @@ class FlaxEncoderModel(FlaxPreTrainedModel):
         check_positions(position_ids, 0, ids.shape[-1], "position_ids")
         mask, types = as_array(attention_mask), as_array(token_type_ids)
         kwargs = {"attention_mask": mask, "token_type_ids": types, "train": train}
-        (h, pooled, _), inter = self._apply(params, (ids,), dropout_rng, train, flags, kwargs)
+        (h, pooled), inter = self._apply(params, (ids,), dropout_rng, train, flags, kwargs)
         return encoder_output(h, pooled, inter, flags)
 
 
