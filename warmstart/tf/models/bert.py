@@ -32,6 +32,7 @@ from ..pretrained import (
     TFPretrained,
     asked,
     body_output,
+    cross_keys_values,
     linear_spec,
     norm_spec,
 )
@@ -88,6 +89,12 @@ class TFBertModel(TFPretrained):
 
     def get_input_embeddings(self) -> tf.Variable:
         return self.p[self.prefix + "embeddings.word_embeddings.weight"]
+
+    def layer_count(self) -> int:
+        return self.config.num_hidden_layers
+
+    def heads(self) -> int:
+        return self.config.num_attention_heads
 
     # ----------------------------------------------------------------- forward
     def positions(self, ids: tf.Tensor, T: int | tf.Tensor, past: tf.Tensor | int) -> tf.Tensor:
@@ -177,28 +184,13 @@ class TFBertModel(TFPretrained):
             training=training,
             **asked(c, a["output_attentions"], a["output_hidden_states"]),
         )
-        cross = [None] * c.num_hidden_layers
-        if a["encoder_hidden_states"] is not None:
-            if not c.add_cross_attention:
-                raise ValueError(
-                    f"This {type(self).__name__} has no cross-attention: build it with "
-                    "is_decoder=True and add_cross_attention=True to pass encoder_hidden_states."
-                )
-            enc = tf.convert_to_tensor(a["encoder_hidden_states"], tf.float32)
-            cross = [self.cross_kv(i, enc) for i in range(c.num_hidden_layers)]
+        cross = cross_keys_values(self, a["encoder_hidden_states"], c.num_hidden_layers)
         enc_keep = padding_keep(int_tensor(a["encoder_attention_mask"]))
         x = self.embed(ids, 0, training, int_tensor(a["token_type_ids"]))
-        attn.keep_state(x)
-        for i in range(c.num_hidden_layers):
-            x = self.layer(i, x, attn, cross[i], enc_keep, training)
-            attn.keep_state(x)
+        x = self.run_layers(x, attn, cross, enc_keep, training)
         pooled = None
         if self.pooler:
             pooled = tf.tanh(linear(self.p, self.prefix + "pooler.dense", x[:, 0]))
-        if a["encoder_hidden_states"] is not None and attn.attentions:
-            out = body_output(attn, x, pooled, True)
-            out.cross_attentions = tuple(attn.cross_weights)
-            return out.to_tuple() if a["return_dict"] is False else out
         return body_output(attn, x, pooled, a["return_dict"])
 
 
