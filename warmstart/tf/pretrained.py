@@ -262,9 +262,8 @@ class TFDecoder:
     ``final`` and ``head``; this runs a pass with or without a static cache."""
 
     config: Any
-    output_name = (
-        "lm_head.weight"  # the LM head's weight (V, C), tied to the input embeddings or not
-    )
+    output_name = "lm_head.weight"
+    """The LM head's weight (V, C), tied to the input embeddings or not."""
 
     def width(self) -> int:
         return self.config.hidden_size
