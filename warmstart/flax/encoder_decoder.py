@@ -14,7 +14,6 @@ import copy
 import json
 import logging
 import os
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -28,7 +27,7 @@ from .. import hub
 from ..config import Config, EncoderDecoderConfig, as_config, side_options
 from ..generation import GenerationConfig
 from ..generation.settings import GenerationSettings
-from ..outputs import BaseModelOutput, ModelOutput
+from ..outputs import BaseModelOutput, Seq2SeqLMOutput
 from . import generation
 from .checkpoint import (
     as_jax,
@@ -37,29 +36,28 @@ from .checkpoint import (
     load_half,
     merge,
     read_weights,
-    save_folder,
     summarize,
     to_torch_names,
-    wants_msgpack,
 )
 from .families import family
-from .layers import new_cache, sown
+from .layers import apply_recording, sown
 from .pretrained import (
     FlaxCausalLMOutput,
-    as_seed,
+    FlaxModel,
+    as_array,
     check_dtype,
     check_positions,
+    decoder_cache,
+    decoder_output,
     dropout_rngs,
-    fresh_params,
+    encoder_output,
     init_std,
-    keep_given,
     output_flags,
     read_config,
     set_fields,
 )
 from .seq2seq import (
     EncoderDecoderModule,
-    apply_recording,
     decoder_inputs_from_labels,
     seq2seq_loss,
     shift_tokens_right,
@@ -72,49 +70,35 @@ _COMPILED: dict[tuple[str, Any], Any] = {}
 architecture (jax keeps one compile per input shape inside each)."""
 
 
-@dataclass
-class FlaxSeq2SeqLMOutput(ModelOutput):
-    """What ``FlaxEncoderDecoderModel.__call__`` returns, with transformers 4.x's fields in their
-    order (``loss`` first, set only with labels); the ``*_hidden_states`` / ``*_attentions``
-    tuples only when asked."""
-
-    loss: Any = None
-    logits: Any = None
-    past_key_values: Any = None
-    decoder_hidden_states: Any = None
-    decoder_attentions: Any = None
-    cross_attentions: Any = None
-    encoder_last_hidden_state: Any = None
-    encoder_hidden_states: Any = None
-    encoder_attentions: Any = None
+class FlaxSeq2SeqLMOutput(Seq2SeqLMOutput):
+    """What ``FlaxEncoderDecoderModel.__call__`` returns: the core's output, with transformers
+    4.x's fields in their order (``loss`` first, set only with labels); the ``*_hidden_states`` /
+    ``*_attentions`` tuples only when asked."""
 
 
-class FlaxEncoderDecoderModel(GenerationSettings):
+class FlaxEncoderDecoderModel(FlaxModel, GenerationSettings):
     """A sequence-to-sequence model in Flax: ``config``, linen ``module`` and ``params``."""
 
     main_input_name = "input_ids"
     base_model_prefix = "encoder_decoder"
 
-    def __init__(
-        self,
-        config: EncoderDecoderConfig,
-        params: dict | None = None,
-        seed: int = 0,
-        *,
-        input_shape: tuple | None = None,
-        dtype: Any = None,
-        _do_init: bool = True,
-    ) -> None:
-        if isinstance(params, tuple):  # 4.x passes input_shape second: not needed here
-            params = None
-        config = as_config(config, "config")
+    module_class = EncoderDecoderModule
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """``(config, params=None, seed=0)``, as :class:`~warmstart.flax.pretrained.FlaxModel`
+        (transformers 4.x's ``input_shape``, ``dtype`` (float32) and ``_do_init`` accepted)."""
+        super().__init__(*args, **kwargs)
+        gen = GenerationConfig.from_model_config(self.config)
+        gen.extra["_from_model_config"] = True
+        self._adopt_generation_config(gen)
+
+    def check_config(self, config: Config) -> None:
         if not isinstance(config, EncoderDecoderConfig):
             raise TypeError(
                 f"config must be an encoder-decoder config, not a {type(config).__name__}: compose "
                 "one with EncoderDecoderConfig.from_encoder_decoder_configs(encoder_config, "
                 "decoder_config) (this library's or transformers')."
             )
-        check_dtype(dtype)
         dec = config.decoder
         if not (dec.is_decoder and dec.add_cross_attention):
             raise ValueError(
@@ -123,28 +107,15 @@ class FlaxEncoderDecoderModel(GenerationSettings):
             )
         if family(config.encoder).encoder is None:
             raise ValueError(f"A {config.encoder.model_type} model cannot be the encoder.")
-        self.config = config
-        self.module = EncoderDecoderModule(config)
-        self.params = params if params is not None else self.init_weights(seed)
-        gen = GenerationConfig.from_model_config(config)
-        gen.extra["_from_model_config"] = True
-        self._adopt_generation_config(gen)
 
-    def init_weights(
-        self, rng: int | jax.Array = 0, input_shape: tuple | None = None, params: dict | None = None
-    ) -> dict:
-        """Fresh parameters, initialised as transformers initialises each half's, from a seed or a
-        jax key (``input_shape`` is accepted as 4.x's and not needed); with ``params``, those
-        given are kept and only the missing ones are drawn."""
+    def _init_module(self, rngs: dict) -> dict:
         ids = jnp.ones((1, 1), jnp.int32)
-        c = self.config
-        stds = {"encoder": init_std(c.encoder), "decoder": init_std(c.decoder)}
-        fresh = fresh_params(
-            lambda r: self.module.init(r, ids, None, ids, None),
-            lambda path: stds.get(path[0], stds["decoder"]),
-            as_seed(rng),
-        )
-        return fresh if params is None else keep_given(fresh, params)
+        return self.module.init(rngs, ids, None, ids, None)
+
+    def _init_std(self, path: tuple[str, ...]) -> float:
+        """Each half's own (``enc_to_dec_proj`` the decoder's)."""
+        side = self.config.encoder if path[0] == "encoder" else self.config.decoder
+        return init_std(side)
 
     # ------------------------------------------------------------------------------- loading
     @classmethod
@@ -214,19 +185,7 @@ class FlaxEncoderDecoderModel(GenerationSettings):
             model.params = as_jax(_composite_params(config, state, model.params))
         return model
 
-    def save_pretrained(
-        self,
-        save_directory: str | os.PathLike,
-        params: dict | None = None,
-        flax_msgpack: bool = False,
-        **options: Any,
-    ) -> None:
-        """Write config.json and model.safetensors in the PyTorch layout (one folder serves every
-        framework), and with ``flax_msgpack`` also transformers 4.x's ``flax_model.msgpack``;
-        atomically, other files in the folder kept. 4.x's ``safe_serialization=False`` asks for the
-        msgpack too; ``max_shard_size``/``token`` are accepted."""
-        flax_msgpack = wants_msgpack(flax_msgpack, options)
-        params = self.params if params is None else params
+    def _torch_state(self, params: dict) -> dict:
         state = {}
         for side in ("encoder", "decoder"):
             half = to_torch_names(getattr(self.config, side), params[side], side == "decoder")
@@ -235,7 +194,7 @@ class FlaxEncoderDecoderModel(GenerationSettings):
             proj = params["enc_to_dec_proj"]
             state["enc_to_dec_proj.weight"] = np.asarray(proj["kernel"]).T
             state["enc_to_dec_proj.bias"] = np.asarray(proj["bias"])
-        save_folder(save_directory, self.config, state, params if flax_msgpack else None)
+        return state
 
     # ------------------------------------------------------------------------------- calls
     def _jit(self, name: Any, fn: Any, **jit_options: Any) -> Any:
@@ -249,6 +208,29 @@ class FlaxEncoderDecoderModel(GenerationSettings):
     def _architecture(self) -> str:
         sides = (self.config.encoder.to_dict(), self.config.decoder.to_dict())
         return json.dumps(sides, sort_keys=True, default=str)
+
+    def _run(
+        self,
+        method: str,
+        args: tuple,
+        params: dict | None,
+        dropout_rng: jax.Array | None,
+        train: bool,
+        flags: tuple[bool, bool, bool],
+    ) -> tuple[Any, dict]:
+        """The module's ``method`` (``encode`` or ``decode``) on ``args`` then ``train``, jitted
+        once per architecture, and what that half sowed when ``flags`` ask for it."""
+        run = self._jit(
+            method,
+            lambda p, args, rngs, train, record: apply_recording(
+                self.module, p, (*args, train), rngs, record, method
+            ),
+            static_argnames=("train", "record"),
+        )
+        params = self.params if params is None else params
+        rngs, record = dropout_rngs(dropout_rng, train), flags[0] or flags[1]
+        out, inter = run(params, args, rngs, train=train, record=record)
+        return out, inter.get(method + "r", {})  # the encoder's or the decoder's
 
     def encode(
         self,
@@ -267,30 +249,9 @@ class FlaxEncoderDecoderModel(GenerationSettings):
         ``hidden_states`` and ``attentions`` (a tuple of (B, H, S, S), one per layer)."""
         flags = output_flags(self.config, output_attentions, output_hidden_states, return_dict)
         check_positions(position_ids, 0, np.shape(input_ids)[-1], "position_ids")
-        record = flags[0] or flags[1]
-        run = self._jit(
-            "encode",
-            lambda p, ids, mask, types, rngs, train, record: apply_recording(
-                self.module, p, (ids, mask, types, train), rngs, record, "encode"
-            ),
-            static_argnames=("train", "record"),
-        )
-        h, inter = run(
-            self.params if params is None else params,
-            jnp.asarray(input_ids),
-            _opt(attention_mask),
-            _opt(token_type_ids),
-            dropout_rngs(dropout_rng, train),
-            train=train,
-            record=record,
-        )
-        inter = inter.get("encoder", {})
-        out = BaseModelOutput(
-            last_hidden_state=h,
-            hidden_states=sown(inter, "hidden_states") if flags[1] else None,
-            attentions=sown(inter, "attentions") if flags[0] else None,
-        )
-        return out if flags[2] else out.to_tuple()
+        args = (jnp.asarray(input_ids), as_array(attention_mask), as_array(token_type_ids))
+        h, inter = self._run("encode", args, params, dropout_rng, train, flags)
+        return encoder_output(h, None, inter, flags)
 
     def decode(
         self,
@@ -316,48 +277,22 @@ class FlaxEncoderDecoderModel(GenerationSettings):
         start = 0 if past_key_values is None else int(past_key_values["index"])
         ids = jnp.asarray(decoder_input_ids)
         check_positions(decoder_position_ids, start, ids.shape[-1], "decoder_position_ids")
-        record = flags[0] or flags[1]
-        run = self._jit(
-            "decode",
-            lambda p, ids, enc, enc_mask, mask, cache, rngs, train, record: apply_recording(
-                self.module, p, (ids, enc, enc_mask, mask, cache, train), rngs, record, "decode"
-            ),
-            static_argnames=("train", "record"),
-        )
-        (logits, cache), inter = run(
-            self.params if params is None else params,
-            ids,
-            generation.last_hidden_state(encoder_outputs),
-            _opt(encoder_attention_mask),
-            _opt(decoder_attention_mask),
-            past_key_values,
-            dropout_rngs(dropout_rng, train),
-            train=train,
-            record=record,
-        )
-        inter = inter.get("decoder", {})
-        out = FlaxCausalLMOutput(
-            logits=logits,
-            past_key_values=cache,
-            hidden_states=sown(inter, "hidden_states") if flags[1] else None,
-            attentions=sown(inter, "attentions") if flags[0] else None,
-            cross_attentions=sown(inter, "cross_attentions") if flags[0] else None,
-        )
-        return out if flags[2] else out.to_tuple()
+        enc = generation.last_hidden_state(encoder_outputs)
+        masks = (as_array(encoder_attention_mask), as_array(decoder_attention_mask))
+        args = (ids, enc, *masks, past_key_values)
+        (logits, cache), inter = self._run("decode", args, params, dropout_rng, train, flags)
+        return decoder_output(logits, cache, inter, flags)
 
     def init_cache(self, batch_size: int, max_length: int, encoder_outputs: Any = None) -> dict:
         """An empty decoder cache for ``max_length`` positions (the cross-attention keys/values
         are projected from the encoder output on the first :meth:`decode` and kept)."""
-        dec = self.config.decoder
-        heads = getattr(dec, "decoder_attention_heads", None) or dec.num_attention_heads
-        layers = getattr(dec, "decoder_layers", None) or dec.num_hidden_layers
-        limit = dec.max_position_embeddings
+        limit = self.config.decoder.max_position_embeddings
         if max_length > limit:
             raise ValueError(
                 f"max_length {max_length} exceeds the decoder's {limit} positions "
                 "(max_position_embeddings)."
             )
-        return new_cache(layers, batch_size, heads, dec.hidden_size, max_length)
+        return decoder_cache(self.config.decoder, batch_size, max_length)
 
     def __call__(
         self,
@@ -410,11 +345,11 @@ class FlaxEncoderDecoderModel(GenerationSettings):
         check_positions(decoder_position_ids, 0, T, "decoder_position_ids")
         batch = {
             "input_ids": jnp.asarray(input_ids),
-            "attention_mask": _opt(attention_mask),
+            "attention_mask": as_array(attention_mask),
             "decoder_input_ids": jnp.asarray(decoder_input_ids),
-            "decoder_attention_mask": _opt(decoder_attention_mask),
+            "decoder_attention_mask": as_array(decoder_attention_mask),
             "labels": jnp.zeros_like(decoder_input_ids) if labels is None else jnp.asarray(labels),
-            "token_type_ids": _opt(token_type_ids),
+            "token_type_ids": as_array(token_type_ids),
         }
         run = self._jit(
             "forward",
@@ -448,10 +383,6 @@ class FlaxEncoderDecoderModel(GenerationSettings):
         """Generate under ``jax.jit``: greedy, beam search or sampling; see
         :func:`warmstart.flax.generation.generate` for the options."""
         return generation.generate(self, input_ids, **kwargs)
-
-
-def _opt(x: Any) -> jax.Array | None:
-    return None if x is None else jnp.asarray(x)
 
 
 def _composite_params(

@@ -128,6 +128,27 @@ def sown(intermediates: dict, name: str) -> tuple[Array, ...]:
     return tuple(x for _, values in found for x in values)
 
 
+def apply_recording(
+    module: nn.Module,
+    params: dict,
+    args: tuple,
+    rngs: dict,
+    record: bool,
+    method: str | None = None,
+    **kwargs: Any,
+) -> tuple[Any, dict]:
+    """``module.apply`` (``args`` and ``kwargs`` its inputs) and, with ``record``, what its layers
+    sowed (attention weights, hidden states); without it nothing is kept, so nothing is computed
+    for them."""
+    variables = {"params": params}
+    if not record:
+        return module.apply(variables, *args, rngs=rngs, method=method, **kwargs), {}
+    out, state = module.apply(
+        variables, *args, rngs=rngs, method=method, mutable=[INTERMEDIATES], **kwargs
+    )
+    return out, state.get(INTERMEDIATES, {})
+
+
 def padding_keep(attention_mask: Array | None) -> Array | None:
     """(B, S) of 1 (keep) / 0 (pad) -> boolean (B, 1, 1, S)."""
     if attention_mask is None:
@@ -224,6 +245,41 @@ def decoder_pass(
     S = T if cache is None else cache["self"][0][0].shape[2]
     keep = causal_keep(T, start, S, attention_mask)
     return Pass(keep, train, enc, padding_keep(encoder_attention_mask), cache), start
+
+
+class DecoderModule(nn.Module):
+    """A decoder family's linen module (its body under its LM head), called with transformers
+    4.x Flax's decoder inputs in their order: returns the logits (B, T, V) and the new cache (or
+    None). A family defines :meth:`logits` over the call's :class:`Pass`."""
+
+    config: Any
+
+    @nn.compact
+    def __call__(
+        self,
+        input_ids: Array,
+        attention_mask: Array | None = None,
+        encoder_hidden_states: Array | None = None,
+        encoder_attention_mask: Array | None = None,
+        cache: dict | None = None,
+        train: bool = False,
+        token_type_ids: Array | None = None,
+    ) -> tuple[Array, dict | None]:
+        T = input_ids.shape[1]
+        p, start = self.make_pass(
+            T, attention_mask, encoder_hidden_states, encoder_attention_mask, cache, train
+        )
+        return self.logits(input_ids, token_type_ids, p, start), p.new_cache(T)
+
+    def make_pass(self, *args: Any) -> tuple[Pass, Array | int]:
+        """The call's :class:`Pass` and first position: :func:`decoder_pass`'s arguments."""
+        return decoder_pass(*args)
+
+    def logits(
+        self, input_ids: Array, token_type_ids: Array | None, p: Pass, start: Array | int
+    ) -> Array:
+        """(B, T, V): the body and the head, created here (this runs inside :meth:`__call__`)."""
+        raise NotImplementedError
 
 
 class QKVAttention(nn.Module):

@@ -33,7 +33,7 @@ from ..config import (
 from ..config import set_fields as set_config_fields
 from ..outputs import BaseModelOutput, ModelOutput, wanted
 from .checkpoint import load_half, save_folder, to_torch_names, wants_msgpack
-from .layers import INTERMEDIATES, new_cache, sown
+from .layers import apply_recording, new_cache, sown
 
 IGNORED_OPTIONS = ("from_pt", "encoder_from_pt", "decoder_from_pt", "dtype", "_do_init")
 """transformers 4.x Flax ``from_pretrained`` options with nothing to do here."""
@@ -155,14 +155,45 @@ def output_flags(
     )
 
 
-class FlaxPreTrainedModel:
-    """One encoder or decoder: its ``config``, linen ``module`` and ``params``."""
+def encoder_output(
+    h: jax.Array, pooled: jax.Array | None, inter: dict, flags: tuple[bool, bool, bool]
+) -> BaseModelOutput | tuple:
+    """An encoder's output: its states (B, S, C), pooled output (or None) and, from what it sowed,
+    the per-layer fields ``flags`` (:func:`output_flags`) ask for."""
+    attentions, hidden, as_dict = flags
+    out = BaseModelOutput(
+        last_hidden_state=h,
+        pooler_output=pooled,
+        hidden_states=sown(inter, "hidden_states") if hidden else None,
+        attentions=sown(inter, "attentions") if attentions else None,
+    )
+    return out if as_dict else out.to_tuple()
 
-    model_types: tuple[str, ...] = ()
-    """The config ``model_type`` values the class takes."""
-    is_decoder_class = False
+
+def decoder_output(
+    logits: jax.Array, cache: dict | None, inter: dict, flags: tuple[bool, bool, bool]
+) -> FlaxCausalLMOutput | tuple:
+    """A decoder's output: its logits (B, T, V), new cache (or None) and, from what it sowed, the
+    per-layer fields ``flags`` (:func:`output_flags`) ask for."""
+    attentions, hidden, as_dict = flags
+    out = FlaxCausalLMOutput(
+        logits=logits,
+        past_key_values=cache,
+        hidden_states=sown(inter, "hidden_states") if hidden else None,
+        attentions=sown(inter, "attentions") if attentions else None,
+        cross_attentions=sown(inter, "cross_attentions") if attentions else None,
+    )
+    return out if as_dict else out.to_tuple()
+
+
+class FlaxModel:
+    """What every Flax model here holds: its ``config``, linen ``module`` (``module_class`` of
+    the config) and ``params``, given or drawn as transformers draws them; ``save_pretrained``.
+    A class defines :meth:`check_config`, :meth:`_init_module`, :meth:`_init_std` and
+    :meth:`_torch_state`."""
+
     module_class: Callable[[Config], nn.Module]
-    """config -> the linen module (the family's body, or body and LM head for a decoder)."""
+    """config -> the linen module (a family's body, body and LM head, or the composite)."""
 
     def __init__(
         self,
@@ -177,15 +208,14 @@ class FlaxPreTrainedModel:
         if isinstance(params, tuple):  # 4.x passes input_shape second: not needed here
             params = None
         config = as_config(config, "config")
+        self.check_config(config)
         check_dtype(dtype)
-        if config.model_type not in self.model_types:
-            raise ValueError(
-                f"{type(self).__name__} takes a {' or '.join(self.model_types)} config, not "
-                f"{config.model_type!r}."
-            )
         self.config = config
         self.module = self.module_class(config)
         self.params = params if params is not None else self.init_weights(seed)
+
+    def check_config(self, config: Config) -> None:
+        """Raise (one line naming what to pass) where this class cannot take ``config``."""
 
     def init_weights(
         self, rng: int | jax.Array = 0, input_shape: tuple | None = None, params: dict | None = None
@@ -193,15 +223,61 @@ class FlaxPreTrainedModel:
         """Fresh parameters, initialised as transformers initialises them, from a seed or a jax
         key (``input_shape`` accepted as 4.x's, not needed); with ``params``, those given are
         kept and only the missing ones drawn."""
-        ids = jnp.ones((1, 1), jnp.int32)
-        kwargs = {}
-        if self.is_decoder_class and self.config.add_cross_attention:
-            kwargs["encoder_hidden_states"] = jnp.zeros((1, 1, self.config.hidden_size))
-        std = init_std(self.config)
-        fresh = fresh_params(
-            lambda r: self.module.init(r, ids, **kwargs), lambda _: std, as_seed(rng)
-        )
+        fresh = fresh_params(self._init_module, self._init_std, as_seed(rng))
         return fresh if params is None else keep_given(fresh, params)
+
+    def _init_module(self, rngs: dict) -> dict:
+        """``self.module.init`` on the smallest inputs (its variables' shapes are read)."""
+        raise NotImplementedError
+
+    def _init_std(self, path: tuple[str, ...]) -> float:
+        """The standard deviation of the new kernel or embedding at ``path`` of the params."""
+        return init_std(self.config)
+
+    def _torch_state(self, params: dict) -> dict:
+        """``params`` as numpy arrays under the PyTorch checkpoint's names."""
+        raise NotImplementedError
+
+    def save_pretrained(
+        self,
+        save_directory: str | os.PathLike,
+        params: dict | None = None,
+        flax_msgpack: bool = False,
+        **options: Any,
+    ) -> None:
+        """Write config.json and model.safetensors in the PyTorch layout (one folder serves every
+        framework), and with ``flax_msgpack`` (or 4.x's ``safe_serialization=False``) the params
+        as transformers 4.x's ``flax_model.msgpack``; atomically, other files in the folder kept.
+        ``max_shard_size``/``token`` are accepted."""
+        flax_msgpack = wants_msgpack(flax_msgpack, options)
+        params = self.params if params is None else params
+        state = self._torch_state(params)
+        save_folder(save_directory, self.config, state, params if flax_msgpack else None)
+
+
+class FlaxPreTrainedModel(FlaxModel):
+    """One encoder or decoder: its ``config``, linen ``module`` and ``params``."""
+
+    model_types: tuple[str, ...] = ()
+    """The config ``model_type`` values the class takes."""
+    is_decoder_class = False
+
+    def check_config(self, config: Config) -> None:
+        if config.model_type not in self.model_types:
+            raise ValueError(
+                f"{type(self).__name__} takes a {' or '.join(self.model_types)} config, not "
+                f"{config.model_type!r}."
+            )
+
+    def _init_module(self, rngs: dict) -> dict:
+        ids = jnp.ones((1, 1), jnp.int32)
+        if self.is_decoder_class and self.config.add_cross_attention:
+            enc = jnp.zeros((1, 1, self.config.hidden_size))
+            return self.module.init(rngs, ids, encoder_hidden_states=enc)
+        return self.module.init(rngs, ids)
+
+    def _torch_state(self, params: dict) -> dict:
+        return to_torch_names(self.config, params, self.is_decoder_class)
 
     def _apply(
         self,
@@ -209,18 +285,13 @@ class FlaxPreTrainedModel:
         args: tuple,
         dropout_rng: jax.Array | None,
         train: bool,
-        record: bool,
+        flags: tuple[bool, bool, bool],
         kwargs: dict | None = None,
     ) -> tuple[Any, dict]:
-        """The module on ``args``, and its sown intermediates when ``record``."""
+        """The module on ``args``, and its sown intermediates when ``flags`` ask for them."""
         params = self.params if params is None else params
-        rngs, kwargs = dropout_rngs(dropout_rng, train), kwargs or {}
-        if not record:
-            return self.module.apply({"params": params}, *args, rngs=rngs, **kwargs), {}
-        out, state = self.module.apply(
-            {"params": params}, *args, rngs=rngs, mutable=[INTERMEDIATES], **kwargs
-        )
-        return out, state.get(INTERMEDIATES, {})
+        rngs, record = dropout_rngs(dropout_rng, train), flags[0] or flags[1]
+        return apply_recording(self.module, params, args, rngs, record, **(kwargs or {}))
 
     @classmethod
     def from_pretrained(
@@ -242,20 +313,6 @@ class FlaxPreTrainedModel:
         model = cls(config)
         model.params = load_half(config, folder, cls.is_decoder_class, model.params)
         return model
-
-    def save_pretrained(
-        self,
-        save_directory: str | os.PathLike,
-        params: dict | None = None,
-        flax_msgpack: bool = False,
-        **options: Any,
-    ) -> None:
-        """Write config.json and model.safetensors (PyTorch layout), and with ``flax_msgpack`` (or
-        4.x's ``safe_serialization=False``) the params as 4.x's ``flax_model.msgpack``."""
-        flax_msgpack = wants_msgpack(flax_msgpack, options)
-        params = self.params if params is None else params
-        state = to_torch_names(self.config, params, self.is_decoder_class)
-        save_folder(save_directory, self.config, state, params if flax_msgpack else None)
 
 
 def _no_head_mask(head_mask: Any) -> None:
@@ -281,23 +338,13 @@ class FlaxEncoderModel(FlaxPreTrainedModel):
         """``last_hidden_state`` (B, S, C), ``pooler_output`` and, when asked, per-layer
         ``hidden_states`` and ``attentions`` (transformers 4.x's keywords)."""
         _no_head_mask(head_mask)
-        attentions, hidden, as_dict = output_flags(
-            self.config, output_attentions, output_hidden_states, return_dict
-        )
+        flags = output_flags(self.config, output_attentions, output_hidden_states, return_dict)
         ids = jnp.asarray(input_ids)
         check_positions(position_ids, 0, ids.shape[-1], "position_ids")
-        mask, types = _opt(attention_mask), _opt(token_type_ids)
+        mask, types = as_array(attention_mask), as_array(token_type_ids)
         kwargs = {"attention_mask": mask, "token_type_ids": types, "train": train}
-        (h, pooled, _), inter = self._apply(
-            params, (ids,), dropout_rng, train, attentions or hidden, kwargs
-        )
-        out = BaseModelOutput(
-            last_hidden_state=h,
-            pooler_output=pooled,
-            hidden_states=sown(inter, "hidden_states") if hidden else None,
-            attentions=sown(inter, "attentions") if attentions else None,
-        )
-        return out if as_dict else out.to_tuple()
+        (h, pooled), inter = self._apply(params, (ids,), dropout_rng, train, flags, kwargs)
+        return encoder_output(h, pooled, inter, flags)
 
 
 class FlaxCausalLM(FlaxPreTrainedModel):
@@ -325,38 +372,34 @@ class FlaxCausalLM(FlaxPreTrainedModel):
         the cached tokens and return the new cache; when asked, per-layer ``hidden_states``,
         ``attentions`` and ``cross_attentions`` (transformers 4.x's keywords)."""
         _no_head_mask(head_mask)
-        attentions, hidden, as_dict = output_flags(
-            self.config, output_attentions, output_hidden_states, return_dict
-        )
+        flags = output_flags(self.config, output_attentions, output_hidden_states, return_dict)
         ids = jnp.asarray(input_ids)
         start = 0 if past_key_values is None else int(past_key_values["index"])
         check_positions(position_ids, start, ids.shape[-1], "position_ids")
         args = (
             ids,
-            _opt(attention_mask),
-            _opt(encoder_hidden_states),
-            _opt(encoder_attention_mask),
+            as_array(attention_mask),
+            as_array(encoder_hidden_states),
+            as_array(encoder_attention_mask),
             past_key_values,
             train,
-            _opt(token_type_ids),
+            as_array(token_type_ids),
         )
-        (logits, cache), inter = self._apply(params, args, dropout_rng, train, attentions or hidden)
-        out = FlaxCausalLMOutput(
-            logits=logits,
-            past_key_values=cache,
-            hidden_states=sown(inter, "hidden_states") if hidden else None,
-            attentions=sown(inter, "attentions") if attentions else None,
-            cross_attentions=sown(inter, "cross_attentions") if attentions else None,
-        )
-        return out if as_dict else out.to_tuple()
+        (logits, cache), inter = self._apply(params, args, dropout_rng, train, flags)
+        return decoder_output(logits, cache, inter, flags)
 
     def init_cache(self, batch_size: int, max_length: int) -> dict:
         """An empty cache for ``max_length`` positions (transformers 4.x's ``init_cache``)."""
-        c = self.config
-        heads = getattr(c, "decoder_attention_heads", None) or c.num_attention_heads
-        layers = getattr(c, "decoder_layers", None) or c.num_hidden_layers
-        return new_cache(layers, batch_size, heads, c.hidden_size, max_length)
+        return decoder_cache(self.config, batch_size, max_length)
 
 
-def _opt(x: Any) -> jax.Array | None:
+def decoder_cache(config: Config, batch_size: int, max_length: int) -> dict:
+    """An empty cache of a decoder of ``config`` (any family) for ``max_length`` positions."""
+    heads = getattr(config, "decoder_attention_heads", None) or config.num_attention_heads
+    layers = getattr(config, "decoder_layers", None) or config.num_hidden_layers
+    return new_cache(layers, batch_size, heads, config.hidden_size, max_length)
+
+
+def as_array(x: Any) -> jax.Array | None:
+    """An optional input as a jax array (None stays None)."""
     return None if x is None else jnp.asarray(x)

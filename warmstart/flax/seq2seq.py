@@ -5,8 +5,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -14,7 +12,7 @@ import jax.numpy as jnp
 from ..config import EncoderDecoderConfig
 from ..generation.settings import check_shift_ids
 from .families import family
-from .layers import INTERMEDIATES, cross_entropy
+from .layers import apply_recording, cross_entropy
 from .pretrained import init_std
 
 
@@ -116,21 +114,3 @@ def seq2seq_loss(
     )
     (logits, enc), inter = apply_recording(module, params, args, rngs, record)
     return cross_entropy(logits, batch["labels"]), (logits, enc, inter)
-
-
-def apply_recording(
-    module: nn.Module,
-    params: dict,
-    args: tuple,
-    rngs: dict,
-    record: bool,
-    method: str | None = None,
-) -> tuple[Any, dict]:
-    """``module.apply`` and, with ``record``, what its layers sowed (attention weights, hidden
-    states); without it nothing is kept, so nothing is computed for them."""
-    if not record:
-        return module.apply({"params": params}, *args, rngs=rngs, method=method), {}
-    out, state = module.apply(
-        {"params": params}, *args, rngs=rngs, method=method, mutable=[INTERMEDIATES]
-    )
-    return out, state.get(INTERMEDIATES, {})

@@ -436,10 +436,7 @@ def _pretrained_half(side: str, path: Any, options: dict[str, Any]) -> keras.Mod
     folder = hub.resolve(path)
     config = options.pop("config", None)
     config = as_config(config) if config is not None else checkpoint.read_config(folder)
-    if side == "decoder":
-        config.is_decoder = config.add_cross_attention = True
-    else:
-        config.is_decoder = config.add_cross_attention = False
+    config.is_decoder = config.add_cross_attention = side == "decoder"
     set_fields(config, options, f"{side}_* options")
     cls = family(config)[1 if side == "decoder" else 0]
     return cls.from_pretrained(folder, config=config)

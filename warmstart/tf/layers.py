@@ -119,11 +119,7 @@ def padding_keep(attention_mask: tf.Tensor | None) -> tf.Tensor | None:
 
 def causal_keep(T: int | tf.Tensor, attention_mask: tf.Tensor | None) -> tf.Tensor:
     """Boolean (B or 1, 1, T, T): causal, and padded positions hidden."""
-    i = tf.range(T)
-    keep = (i[None, :] <= i[:, None])[None, None]
-    if attention_mask is not None:
-        keep = keep & tf.cast(attention_mask, tf.bool)[:, None, None, :]
-    return keep
+    return cached_keep(T, T, 0, attention_mask)
 
 
 @dataclass
@@ -178,6 +174,15 @@ class SelfAttention:
         """Append hidden states x (B, T, C) when they are asked for."""
         if self.hidden_states:
             self.states.append(x)
+
+    def recorded(self) -> dict[str, tuple | None]:
+        """What the pass kept, as output fields: ``hidden_states``, ``attentions`` and
+        ``cross_attentions`` (None where not asked for, or no cross-attention ran)."""
+        return {
+            "hidden_states": tuple(self.states) if self.hidden_states else None,
+            "attentions": tuple(self.self_weights) if self.attentions else None,
+            "cross_attentions": tuple(self.cross_weights) if self.cross_weights else None,
+        }
 
     def cache(self) -> tf.Tensor:
         return tf.stack(self.written)  # (L, 2, B, H, M, D)

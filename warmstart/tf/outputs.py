@@ -7,26 +7,16 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
-from ..outputs import ModelOutput
+from ..outputs import ModelOutput, Seq2SeqLMOutput
 
 Layers = tuple[tf.Tensor, ...]
 
 
-@dataclass
-class TFSeq2SeqLMOutput(ModelOutput):
-    """What ``TFEncoderDecoderModel`` returns: ``loss`` (with labels), ``logits`` (B, T, V),
-    ``encoder_last_hidden_state`` (B, S, C); when asked, hidden states ((B, T or S, C) per layer,
-    the embeddings first) and attention weights ((B, H, T, S) per layer) of both sides."""
-
-    loss: tf.Tensor | None = None
-    logits: tf.Tensor | None = None
-    past_key_values: tf.Tensor | None = None
-    decoder_hidden_states: Layers | None = None
-    decoder_attentions: Layers | None = None
-    cross_attentions: Layers | None = None
-    encoder_last_hidden_state: tf.Tensor | None = None
-    encoder_hidden_states: Layers | None = None
-    encoder_attentions: Layers | None = None
+class TFSeq2SeqLMOutput(Seq2SeqLMOutput):
+    """What ``TFEncoderDecoderModel`` returns (the core's output, fields in 4.x's order): ``loss``
+    (with labels), ``logits`` (B, T, V), ``encoder_last_hidden_state`` (B, S, C); when asked,
+    hidden states ((B, T or S, C) per layer, the embeddings first) and attention weights
+    ((B, H, T, S) per layer) of both sides."""
 
 
 @dataclass

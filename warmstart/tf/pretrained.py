@@ -63,6 +63,37 @@ class TFPretrained(keras.Model):
     def init_std(self) -> float:
         return self.config.initializer_range
 
+    def layer_count(self) -> int:
+        raise NotImplementedError
+
+    def heads(self) -> int:
+        raise NotImplementedError
+
+    def final(self, x: tf.Tensor) -> tf.Tensor:
+        """What follows the last layer (GPT-2's ``ln_f``; nothing for post-LN families)."""
+        return x
+
+    # ----------------------------------------------------------------- the layer stack
+    def run_layers(
+        self,
+        x: tf.Tensor,
+        attn: SelfAttention,
+        cross: list | None,
+        enc_keep: tf.Tensor | None,
+        training: bool,
+    ) -> tf.Tensor:
+        """The layers (each reading its ``cross`` keys/values, when given) and :meth:`final` over
+        the embeddings x (B, T, C); ``attn`` keeps the hidden states when asked, the last one
+        after :meth:`final`."""
+        attn.keep_state(x)
+        for i in range(self.layer_count()):
+            x = self.layer(i, x, attn, None if cross is None else cross[i], enc_keep, training)
+            attn.keep_state(x)
+        x = self.final(x)
+        if attn.hidden_states:
+            attn.states[-1] = x
+        return x
+
     # ----------------------------------------------------------------- weights by name
     def assign_state(self, state: dict[str, np.ndarray], strict: bool) -> list[str]:
         """Assign arrays by name; return the names the state lacked. Unknown names raise with
@@ -198,13 +229,8 @@ def asked(config: Any, output_attentions: bool | None, output_hidden_states: boo
 def body_output(
     attn: SelfAttention, x: tf.Tensor, pooled: tf.Tensor | None, return_dict: bool | None
 ) -> BaseModelOutput | tuple:
-    """An encoder's output: states (B, S, C), the pooled (B, C), and what was recorded."""
-    out = BaseModelOutput(
-        last_hidden_state=x,
-        pooler_output=pooled,
-        hidden_states=tuple(attn.states) if attn.hidden_states else None,
-        attentions=tuple(attn.self_weights) if attn.attentions else None,
-    )
+    """A body's output: states (B, S, C), the pooled (B, C), and what was recorded."""
+    out = BaseModelOutput(last_hidden_state=x, pooler_output=pooled, **attn.recorded())
     return out.to_tuple() if return_dict is False else out
 
 
@@ -236,15 +262,8 @@ class TFDecoder:
     ``final`` and ``head``; this runs a pass with or without a static cache."""
 
     config: Any
-    output_name = (
-        "lm_head.weight"  # the LM head's weight (V, C), tied to the input embeddings or not
-    )
-
-    def layer_count(self) -> int:
-        raise NotImplementedError
-
-    def heads(self) -> int:
-        raise NotImplementedError
+    output_name = "lm_head.weight"
+    """The LM head's weight (V, C), tied to the input embeddings or not."""
 
     def width(self) -> int:
         return self.config.hidden_size
@@ -275,9 +294,6 @@ class TFDecoder:
     def max_positions(self) -> int | None:
         return self.config.max_position_embeddings
 
-    def final(self, x: tf.Tensor) -> tf.Tensor:
-        return x
-
     def all_cross_kv(self, enc: tf.Tensor) -> list[tuple[tf.Tensor, tf.Tensor]]:
         """Cross-attention keys/values (B, H, S, D) of every layer, projected once per decode."""
         return [self.cross_kv(i, enc) for i in range(self.layer_count())]
@@ -301,15 +317,8 @@ class TFDecoder:
         the hidden states, the last one after the final norm, when asked)."""
         types = {} if token_type_ids is None else {"token_type_ids": token_type_ids}
         x = self.embed(ids, past, training, **types)  # (B, T, C)
-        attn.keep_state(x)
         enc_keep = None if enc_mask is None else tf.cast(enc_mask, tf.bool)[:, None, None, :]
-        for i in range(self.layer_count()):
-            x = self.layer(i, x, attn, cross[i], enc_keep, training)
-            attn.keep_state(x)
-        x = self.final(x)
-        if attn.hidden_states:
-            attn.states[-1] = x
-        return self.head(x)
+        return self.head(self.run_layers(x, attn, cross, enc_keep, training))
 
     def call(
         self,
@@ -338,15 +347,7 @@ class TFDecoder:
         types = int_tensor(a["token_type_ids"])
         if types is not None and not getattr(self, "token_types", False):
             raise TypeError(f"{type(self).__name__} has no token types; leave token_type_ids None.")
-        cross: list = [None] * self.layer_count()
-        enc = a["encoder_hidden_states"]
-        if enc is not None:
-            if not self.config.add_cross_attention:
-                raise ValueError(
-                    "This decoder has no cross-attention: build it with add_cross_attention=True "
-                    "to pass encoder_hidden_states."
-                )
-            cross = self.all_cross_kv(tf.convert_to_tensor(enc, tf.float32))
+        cross = cross_keys_values(self, a["encoder_hidden_states"], self.layer_count())
         mask = int_tensor(a["attention_mask"])
         attn = SelfAttention(
             causal_keep(tf.shape(ids)[1], mask),
@@ -358,16 +359,22 @@ class TFDecoder:
         logits = self.decode(ids, cross, enc_mask, attn, 0, bool(a["training"]), types)
         labels = int_tensor(a["labels"])
         loss = None if labels is None else cross_entropy(logits[:, :-1], labels[:, 1:])
-        out = TFCausalLMOutput(
-            loss=loss,
-            logits=logits,
-            hidden_states=tuple(attn.states) if attn.hidden_states else None,
-            attentions=tuple(attn.self_weights) if attn.attentions else None,
-            cross_attentions=tuple(attn.cross_weights)
-            if attn.attentions and enc is not None
-            else None,
-        )
+        out = TFCausalLMOutput(loss=loss, logits=logits, **attn.recorded())
         return out.to_tuple() if a["return_dict"] is False else out
+
+
+def cross_keys_values(model: Any, enc: Any, layers: int) -> list:
+    """Each of ``layers`` layers' cross-attention keys/values (B, H, S, D), projected once from the
+    encoder states ``enc`` (B, S, C); None for each layer when ``enc`` is None."""
+    if enc is None:
+        return [None] * layers
+    if not model.config.add_cross_attention:
+        raise ValueError(
+            f"This {type(model).__name__} has no cross-attention: build it with "
+            "is_decoder=True and add_cross_attention=True to pass encoder_hidden_states."
+        )
+    enc = tf.convert_to_tensor(enc, tf.float32)
+    return [model.cross_kv(i, enc) for i in range(layers)]
 
 
 def attention_rate(config: Any) -> float:

@@ -17,6 +17,7 @@ import jax.numpy as jnp
 from ...config import BartConfig
 from ..layers import (
     Array,
+    DecoderModule,
     Pass,
     QKVAttention,
     activation,
@@ -114,7 +115,7 @@ class BartModule(nn.Module):
         attention_mask: Array | None = None,
         token_type_ids: Array | None = None,
         train: bool = False,
-    ) -> tuple[Array, None, None]:
+    ) -> tuple[Array, None]:
         c = self.config
         shared = embed(c.vocab_size, c.d_model, c.init_std, "shared")
         tokens = shared.embedding if c.tie_word_embeddings else None
@@ -123,7 +124,7 @@ class BartModule(nn.Module):
         if self.is_initializing():
             dec, _ = decoder_pass(input_ids.shape[1], None, x, None, None, False)
             BartStack(c, True, name="decoder")(input_ids, tokens, dec)
-        return x, None, None
+        return x, None
 
 
 class BartDecoderWrapper(nn.Module):
@@ -134,33 +135,16 @@ class BartDecoderWrapper(nn.Module):
         return BartStack(self.config, True, name="decoder")(input_ids, None, p, start)
 
 
-class BartForCausalLMModule(nn.Module):
-    """BART's decoder (``model/decoder``) with ``lm_head`` tied to its word embeddings. Returns the
-    logits (B, T, V) and the new cache (or None)."""
+class BartForCausalLMModule(DecoderModule):
+    """BART's decoder (``model/decoder``) with ``lm_head`` tied to its word embeddings."""
 
-    config: BartConfig
-
-    @nn.compact
-    def __call__(
-        self,
-        input_ids: Array,
-        attention_mask: Array | None = None,
-        encoder_hidden_states: Array | None = None,
-        encoder_attention_mask: Array | None = None,
-        cache: dict | None = None,
-        train: bool = False,
-        token_type_ids: Array | None = None,
-    ) -> tuple[Array, dict | None]:
+    def logits(self, input_ids: Array, token_type_ids: Array | None, p: Pass, start) -> Array:
         c = self.config
-        T = input_ids.shape[1]
-        p, start = decoder_pass(
-            T, attention_mask, encoder_hidden_states, encoder_attention_mask, cache, train
-        )
         h = BartDecoderWrapper(c, name="model")(input_ids, p, start)
         if c.tie_word_embeddings:
             E = tied_embedding(self, "model", "decoder", "embed_tokens", "embedding")
-            return tied_logits(h, E), p.new_cache(T)
-        return dense(c.vocab_size, c.init_std, "lm_head", use_bias=False)(h), p.new_cache(T)
+            return tied_logits(h, E)
+        return dense(c.vocab_size, c.init_std, "lm_head", use_bias=False)(h)
 
 
 class FlaxBartModel(FlaxEncoderModel):

@@ -13,12 +13,15 @@ layer/0/attention/self/query/kernel``), so its ``flax_model.msgpack`` files load
 
 from __future__ import annotations
 
+from typing import Any
+
 import flax.linen as nn
 import jax.numpy as jnp
 
 from ...config import Config
 from ..layers import (
     Array,
+    DecoderModule,
     Pass,
     QKVAttention,
     activation,
@@ -135,10 +138,26 @@ class BertEncoder(nn.Module):
         return BertLayers(self.config, name="layer")(x, p)
 
 
+def bert_pass(
+    config: Config,
+    T: int,
+    attention_mask: Array | None,
+    enc: Array | None = None,
+    enc_mask: Array | None = None,
+    cache: dict | None = None,
+    train: bool = False,
+) -> tuple[Pass, Array | int]:
+    """A call's :class:`Pass` and first position: with ``config.is_decoder`` a causal decoder's
+    (cross-attention, the cache), else an encoder's."""
+    if config.is_decoder:
+        return decoder_pass(T, attention_mask, enc, enc_mask, cache, train)
+    return Pass(padding_keep(attention_mask), train), 0
+
+
 class BertModule(nn.Module):
     """BERT's (or RoBERTa's, ELECTRA's) body: an encoder, or with ``config.is_decoder`` a causal
-    decoder with cross-attention. Returns the states (B, T, C), the pooled output (or None) and the
-    new cache (or None)."""
+    decoder with cross-attention (under an LM head, which passes the call's :class:`Pass` ``p``
+    and first position). Returns the states (B, T, C) and the pooled output (or None)."""
 
     config: Config
     add_pooling_layer: bool = True
@@ -149,27 +168,21 @@ class BertModule(nn.Module):
         input_ids: Array,
         attention_mask: Array | None = None,
         token_type_ids: Array | None = None,
-        encoder_hidden_states: Array | None = None,
-        encoder_attention_mask: Array | None = None,
-        cache: dict | None = None,
         train: bool = False,
-    ) -> tuple[Array, Array | None, dict | None]:
+        p: Pass | None = None,
+        start: Array | int = 0,
+    ) -> tuple[Array, Array | None]:
         c = self.config
-        T = input_ids.shape[1]
-        if c.is_decoder:
-            p, start = decoder_pass(
-                T, attention_mask, encoder_hidden_states, encoder_attention_mask, cache, train
-            )
-        else:
-            p, start = Pass(padding_keep(attention_mask), train), 0
-        x = BertEmbeddings(c, name="embeddings")(input_ids, token_type_ids, start, train)
+        if p is None:  # a model of its own, not under an LM head
+            p, start = bert_pass(c, input_ids.shape[1], attention_mask, train=train)
+        x = BertEmbeddings(c, name="embeddings")(input_ids, token_type_ids, start, p.train)
         if getattr(c, "embedding_size", c.hidden_size) != c.hidden_size:  # ELECTRA
             x = dense(c.hidden_size, c.initializer_range, "embeddings_project")(x)
         x = BertEncoder(c, name="encoder")(x, p)  # (B, T, C)
         pooled = None
         if self.add_pooling_layer:
             pooled = BertPooler(c, name="pooler")(x)
-        return x, pooled, p.new_cache(T)
+        return x, pooled
 
 
 class BertPooler(nn.Module):
@@ -196,14 +209,17 @@ def vocab_logits(h: Array, embedding: Array | None, config: Config, name: str) -
 
 
 class BertPredictionHead(nn.Module):
-    """``cls.predictions``: transform (dense, activation, LayerNorm), vocabulary projection, bias."""
+    """``cls.predictions``: transform (dense, activation, LayerNorm), vocabulary projection, bias;
+    without ``transform``, BertGeneration's ``lm_head`` (the projection and the bias)."""
 
     config: Config
+    transform: bool = True
 
     @nn.compact
     def __call__(self, h: Array, embedding: Array) -> Array:
         c = self.config
-        h = BertTransform(c, name="transform")(h)
+        if self.transform:
+            h = BertTransform(c, name="transform")(h)
         bias = self.param("bias", nn.initializers.zeros, (c.vocab_size,))
         return vocab_logits(h, embedding, c, "decoder") + bias  # (B, T, V)
 
@@ -268,60 +284,28 @@ class ElectraLMHead(nn.Module):
         return logits + self.param("bias", nn.initializers.zeros, (c.vocab_size,))
 
 
-class BertGenerationLMHead(nn.Module):
-    """BertGeneration's ``lm_head``: the vocabulary projection (tied, or ``decoder`` of its own)
-    plus ``bias``, no transform."""
-
-    config: Config
-
-    @nn.compact
-    def __call__(self, h: Array, embedding: Array) -> Array:
-        c = self.config
-        bias = self.param("bias", nn.initializers.zeros, (c.vocab_size,))
-        return vocab_logits(h, embedding, c, "decoder") + bias  # (B, T, V)
-
-
-class BertLMHeadModule(nn.Module):
+class BertLMHeadModule(DecoderModule):
     """BERT, RoBERTa, ELECTRA or BertGeneration used as a decoder: the body (``bert``,
-    ``roberta``, ``electra``; ``bert`` for BertGeneration) under its family's LM head. Returns the
-    logits (B, T, V) and the new cache (or None)."""
+    ``roberta``, ``electra``; ``bert`` for BertGeneration) under its family's LM head."""
 
-    config: Config
+    def make_pass(self, *args: Any) -> tuple[Pass, Array | int]:
+        return bert_pass(self.config, *args)
 
-    @nn.compact
-    def __call__(
-        self,
-        input_ids: Array,
-        attention_mask: Array | None = None,
-        encoder_hidden_states: Array | None = None,
-        encoder_attention_mask: Array | None = None,
-        cache: dict | None = None,
-        train: bool = False,
-        token_type_ids: Array | None = None,
-    ) -> tuple[Array, dict | None]:
+    def logits(self, input_ids: Array, token_type_ids: Array | None, p: Pass, start) -> Array:
         c = self.config
         bert = c.model_type in ("bert", "bert-generation")
         prefix = "bert" if bert else c.model_type.replace("xlm-", "")
-        h, _, cache = BertModule(c, add_pooling_layer=False, name=prefix)(
-            input_ids,
-            attention_mask,
-            token_type_ids,
-            encoder_hidden_states,
-            encoder_attention_mask,
-            cache,
-            train,
-        )
+        body = BertModule(c, add_pooling_layer=False, name=prefix)
+        h, _ = body(input_ids, token_type_ids=token_type_ids, p=p, start=start)
         E = tied_embedding(self, prefix, "embeddings", "word_embeddings", "embedding")
         if c.model_type == "bert-generation":
-            logits = BertGenerationLMHead(c, name="lm_head")(h, E)
-        elif prefix == "bert":
-            logits = BertOnlyMLMHead(c, name="cls")(h, E)
-        elif prefix == "roberta":
-            logits = RobertaLMHead(c, name="lm_head")(h, E)
-        else:
-            h = ElectraGeneratorPredictions(c, name="generator_predictions")(h)
-            logits = ElectraLMHead(c, name="generator_lm_head")(h, E)
-        return logits, cache
+            return BertPredictionHead(c, transform=False, name="lm_head")(h, E)
+        if prefix == "bert":
+            return BertOnlyMLMHead(c, name="cls")(h, E)
+        if prefix == "roberta":
+            return RobertaLMHead(c, name="lm_head")(h, E)
+        h = ElectraGeneratorPredictions(c, name="generator_predictions")(h)
+        return ElectraLMHead(c, name="generator_lm_head")(h, E)
 
 
 class FlaxBertModel(FlaxEncoderModel):

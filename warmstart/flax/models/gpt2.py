@@ -18,12 +18,12 @@ from ...config import GPT2Config
 from ..layers import (
     Array,
     Conv1D,
+    DecoderModule,
     Pass,
     activation,
     attend,
     cached_kv,
     cross_kv,
-    decoder_pass,
     dense,
     embed,
     layer_norm,
@@ -114,57 +114,31 @@ class GPT2Module(nn.Module):
     config: GPT2Config
 
     @nn.compact
-    def __call__(
-        self,
-        input_ids: Array,
-        attention_mask: Array | None,
-        encoder_hidden_states: Array | None,
-        encoder_attention_mask: Array | None,
-        cache: dict | None,
-        train: bool,
-    ) -> tuple[Array, dict | None]:
-        c = self.config
-        if encoder_hidden_states is not None and not c.add_cross_attention:
-            raise ValueError(
-                "This GPT-2 has no cross-attention; build it with add_cross_attention."
-            )
-        T = input_ids.shape[1]
-        p, start = decoder_pass(
-            T, attention_mask, encoder_hidden_states, encoder_attention_mask, cache, train
-        )
+    def __call__(self, input_ids: Array, p: Pass, start: Array | int) -> Array:
+        c, T = self.config, input_ids.shape[1]
         x = embed(c.vocab_size, c.n_embd, c.initializer_range, "wte")(input_ids)  # (B, T, C)
         x = x + embed(c.n_positions, c.n_embd, c.initializer_range, "wpe")(start + jnp.arange(T))
-        x = nn.Dropout(c.embd_pdrop)(x, deterministic=not train)
+        x = nn.Dropout(c.embd_pdrop)(x, deterministic=not p.train)
         x = GPT2Blocks(c, name="h")(x, p)
         x = layer_norm(c.layer_norm_epsilon, "ln_f")(x)
         record_hidden(self, x)  # the last hidden state is ln_f's output, as transformers'
-        return x, p.new_cache(T)
+        return x
 
 
-class GPT2LMHeadModule(nn.Module):
+class GPT2LMHeadModule(DecoderModule):
     """GPT-2 as a decoder: ``transformer`` and ``lm_head`` (tied to ``wte`` unless
-    ``tie_word_embeddings`` is off). Returns the logits (B, T, V) and the new cache (or None)."""
+    ``tie_word_embeddings`` is off)."""
 
-    config: GPT2Config
-
-    @nn.compact
-    def __call__(
-        self,
-        input_ids: Array,
-        attention_mask: Array | None = None,
-        encoder_hidden_states: Array | None = None,
-        encoder_attention_mask: Array | None = None,
-        cache: dict | None = None,
-        train: bool = False,
-        token_type_ids: Array | None = None,
-    ) -> tuple[Array, dict | None]:
+    def logits(self, input_ids: Array, token_type_ids: Array | None, p: Pass, start) -> Array:
         c = self.config
-        h, cache = GPT2Module(c, name="transformer")(
-            input_ids, attention_mask, encoder_hidden_states, encoder_attention_mask, cache, train
-        )
+        if p.enc is not None and not c.add_cross_attention:
+            raise ValueError(
+                "This GPT-2 has no cross-attention; build it with add_cross_attention."
+            )
+        h = GPT2Module(c, name="transformer")(input_ids, p, start)
         if c.tie_word_embeddings:
-            return tied_logits(h, tied_embedding(self, "transformer", "wte", "embedding")), cache
-        return dense(c.vocab_size, c.initializer_range, "lm_head", use_bias=False)(h), cache
+            return tied_logits(h, tied_embedding(self, "transformer", "wte", "embedding"))
+        return dense(c.vocab_size, c.initializer_range, "lm_head", use_bias=False)(h)
 
 
 class FlaxGPT2LMHeadModel(FlaxCausalLM):

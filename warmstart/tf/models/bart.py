@@ -84,16 +84,19 @@ class _BartStack:
         x = layer_norm(self.p, self.stack + "layernorm_embedding", x, EPS)
         return dropout(x, c.dropout, training)
 
-    def _heads(self) -> int:
+    def _decoder(self) -> bool:
+        return self.stack.endswith("decoder.")
+
+    def layer_count(self) -> int:
         c = self.config
-        return (
-            c.decoder_attention_heads
-            if self.stack.endswith("decoder.")
-            else c.encoder_attention_heads
-        )
+        return c.decoder_layers if self._decoder() else c.encoder_layers
+
+    def heads(self) -> int:
+        c = self.config
+        return c.decoder_attention_heads if self._decoder() else c.encoder_attention_heads
 
     def _proj(self, name: str, x: tf.Tensor) -> tf.Tensor:
-        return split_heads(linear(self.p, name, x), self._heads())
+        return split_heads(linear(self.p, name, x), self.heads())
 
     def layer(self, i, x, attn: SelfAttention, cross, enc_keep, training: bool) -> tf.Tensor:
         c, n = self.config, f"{self.stack}layers.{i}."
@@ -161,10 +164,7 @@ class TFBartModel(_BartStack, TFPretrained):
             **asked(self.config, a["output_attentions"], a["output_hidden_states"]),
         )
         x = self.embed(int_tensor(a["input_ids"]), 0, training)
-        attn.keep_state(x)
-        for i in range(self.config.encoder_layers):
-            x = self.layer(i, x, attn, None, None, training)
-            attn.keep_state(x)
+        x = self.run_layers(x, attn, None, None, training)
         return body_output(attn, x, None, a["return_dict"])
 
 
@@ -193,12 +193,6 @@ class TFBartForCausalLM(_BartStack, TFDecoder, TFPretrained):
         return self.p[self.stack + "embed_tokens.weight"]
 
     embed_weight = get_input_embeddings
-
-    def layer_count(self) -> int:
-        return self.config.decoder_layers
-
-    def heads(self) -> int:
-        return self.config.decoder_attention_heads
 
     def width(self) -> int:
         return self.config.d_model

@@ -32,6 +32,7 @@ from ..pretrained import (
     TFPretrained,
     asked,
     body_output,
+    cross_keys_values,
     linear_spec,
     norm_spec,
 )
@@ -88,6 +89,12 @@ class TFBertModel(TFPretrained):
 
     def get_input_embeddings(self) -> tf.Variable:
         return self.p[self.prefix + "embeddings.word_embeddings.weight"]
+
+    def layer_count(self) -> int:
+        return self.config.num_hidden_layers
+
+    def heads(self) -> int:
+        return self.config.num_attention_heads
 
     # ----------------------------------------------------------------- forward
     def positions(self, ids: tf.Tensor, T: int | tf.Tensor, past: tf.Tensor | int) -> tf.Tensor:
@@ -177,28 +184,13 @@ class TFBertModel(TFPretrained):
             training=training,
             **asked(c, a["output_attentions"], a["output_hidden_states"]),
         )
-        cross = [None] * c.num_hidden_layers
-        if a["encoder_hidden_states"] is not None:
-            if not c.add_cross_attention:
-                raise ValueError(
-                    f"This {type(self).__name__} has no cross-attention: build it with "
-                    "is_decoder=True and add_cross_attention=True to pass encoder_hidden_states."
-                )
-            enc = tf.convert_to_tensor(a["encoder_hidden_states"], tf.float32)
-            cross = [self.cross_kv(i, enc) for i in range(c.num_hidden_layers)]
+        cross = cross_keys_values(self, a["encoder_hidden_states"], c.num_hidden_layers)
         enc_keep = padding_keep(int_tensor(a["encoder_attention_mask"]))
         x = self.embed(ids, 0, training, int_tensor(a["token_type_ids"]))
-        attn.keep_state(x)
-        for i in range(c.num_hidden_layers):
-            x = self.layer(i, x, attn, cross[i], enc_keep, training)
-            attn.keep_state(x)
+        x = self.run_layers(x, attn, cross, enc_keep, training)
         pooled = None
         if self.pooler:
             pooled = tf.tanh(linear(self.p, self.prefix + "pooler.dense", x[:, 0]))
-        if a["encoder_hidden_states"] is not None and attn.attentions:
-            out = body_output(attn, x, pooled, True)
-            out.cross_attentions = tuple(attn.cross_weights)
-            return out.to_tuple() if a["return_dict"] is False else out
         return body_output(attn, x, pooled, a["return_dict"])
 
 
@@ -218,31 +210,43 @@ def check_positions(T: int | tf.Tensor, past: tf.Tensor | int, allowed: int, mod
 
 
 class TFBertLMHeadModel(TFDecoder, TFBertModel):
-    """BERT used as a decoder: ``bert`` (no pooler) plus the ``cls.predictions`` LM head."""
+    """BERT used as a decoder: ``bert`` (no pooler) plus the ``cls.predictions`` LM head. The
+    other BERT-bodied families differ in the names below (and :meth:`head_width`)."""
 
     is_decoder_class = True
     prefix = "bert."
-    output_name = "cls.predictions.decoder.weight"
     pooler = False
+    transform: tuple[str, str] | None = (
+        "cls.predictions.transform.dense",
+        "cls.predictions.transform.LayerNorm",
+    )
+    """The head's transform before the vocabulary projection (dense, activation, LayerNorm), or
+    None where the head is the projection alone (BertGeneration)."""
+    transform_act: str | None = None  # the transform's activation; None: config.hidden_act
+    output_name = "cls.predictions.decoder.weight"
+    bias_name = "cls.predictions.bias"
+
+    def head_width(self) -> int:
+        """The width the head projects from: the word embeddings' it is tied to."""
+        return self.embedding_width()
+
+    def tied(self) -> bool:
+        return self.config.tie_word_embeddings
 
     def weight_specs(self) -> dict[str, Spec]:
-        c, out = self.config, super().weight_specs()
-        h = "cls.predictions."
-        linear_spec(out, h + "transform.dense", c.hidden_size, c.hidden_size)
-        norm_spec(out, h + "transform.LayerNorm", c.hidden_size)
-        if not c.tie_word_embeddings:
-            out[h + "decoder.weight"] = ((c.vocab_size, c.hidden_size), "normal")
-        out[h + "bias"] = ((c.vocab_size,), "zeros")
+        c, out, W = self.config, super().weight_specs(), self.head_width()
+        if self.transform is not None:
+            linear_spec(out, self.transform[0], W, c.hidden_size)
+            norm_spec(out, self.transform[1], W)
+        if not self.tied():
+            out[self.output_name] = ((c.vocab_size, W), "normal")
+        out[self.bias_name] = ((c.vocab_size,), "zeros")
         return out
 
-    def layer_count(self) -> int:
-        return self.config.num_hidden_layers
-
-    def heads(self) -> int:
-        return self.config.num_attention_heads
-
     def head(self, x: tf.Tensor) -> tf.Tensor:
-        c, h = self.config, "cls.predictions."
-        x = activation(c.hidden_act)(linear(self.p, h + "transform.dense", x))
-        x = layer_norm(self.p, h + "transform.LayerNorm", x, c.layer_norm_eps)
-        return self.logits(x, self.p[h + "bias"])  # (B, T, V)
+        c = self.config
+        if self.transform is not None:
+            act = activation(self.transform_act or c.hidden_act)
+            x = act(linear(self.p, self.transform[0], x))
+            x = layer_norm(self.p, self.transform[1], x, c.layer_norm_eps)
+        return self.logits(x, self.p[self.bias_name])  # (B, T, V)

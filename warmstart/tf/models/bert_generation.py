@@ -10,9 +10,6 @@ PyTorch side's (:mod:`warmstart.torch.models.bert_generation`).
 
 from __future__ import annotations
 
-import tensorflow as tf
-
-from ..pretrained import Spec
 from .bert import TFBertLMHeadModel, TFBertModel
 
 
@@ -29,14 +26,6 @@ class TFBertGenerationDecoder(TFBertLMHeadModel, TFBertGenerationEncoder):
 
     model_types = ("bert-generation",)
     prefix = "bert."
+    transform = None
     output_name = "lm_head.decoder.weight"
-
-    def weight_specs(self) -> dict[str, Spec]:
-        c, out = self.config, TFBertGenerationEncoder.weight_specs(self)
-        if not c.tie_word_embeddings:
-            out["lm_head.decoder.weight"] = ((c.vocab_size, c.hidden_size), "normal")
-        out["lm_head.bias"] = ((c.vocab_size,), "zeros")
-        return out
-
-    def head(self, x: tf.Tensor) -> tf.Tensor:
-        return self.logits(x, self.p["lm_head.bias"])  # (B, T, V)
+    bias_name = "lm_head.bias"

@@ -12,8 +12,8 @@ from typing import Any
 
 import tensorflow as tf
 
-from ..layers import activation, layer_norm, linear
-from ..pretrained import Spec, linear_spec, norm_spec
+from ..layers import linear
+from ..pretrained import Spec, linear_spec
 from .bert import TFBertLMHeadModel, TFBertModel
 
 
@@ -45,18 +45,7 @@ class TFElectraForCausalLM(TFBertLMHeadModel, TFElectraModel):
     """ELECTRA used as a decoder: ``electra`` plus the generator's LM head."""
 
     prefix = "electra."
+    transform = ("generator_predictions.dense", "generator_predictions.LayerNorm")
+    transform_act = "gelu"
     output_name = "generator_lm_head.weight"
-
-    def weight_specs(self) -> dict[str, Spec]:
-        c, out = self.config, TFElectraModel.weight_specs(self)
-        linear_spec(out, "generator_predictions.dense", c.embedding_size, c.hidden_size)
-        norm_spec(out, "generator_predictions.LayerNorm", c.embedding_size)
-        if not c.tie_word_embeddings:
-            out["generator_lm_head.weight"] = ((c.vocab_size, c.embedding_size), "normal")
-        out["generator_lm_head.bias"] = ((c.vocab_size,), "zeros")
-        return out
-
-    def head(self, x: tf.Tensor) -> tf.Tensor:
-        x = activation("gelu")(linear(self.p, "generator_predictions.dense", x))
-        x = layer_norm(self.p, "generator_predictions.LayerNorm", x, self.config.layer_norm_eps)
-        return self.logits(x, self.p["generator_lm_head.bias"])  # (B, T, V)
+    bias_name = "generator_lm_head.bias"

@@ -146,14 +146,7 @@ class TFGPT2Model(TFDecoder, TFPretrained):
             training=training,
             **asked(self.config, a["output_attentions"], a["output_hidden_states"]),
         )
-        x = self.embed(ids, 0, training)
-        attn.keep_state(x)
-        for i in range(self.config.n_layer):
-            x = self.layer(i, x, attn, None, None, training)
-            attn.keep_state(x)
-        x = self.final(x)
-        if attn.hidden_states:
-            attn.states[-1] = x
+        x = self.run_layers(self.embed(ids, 0, training), attn, None, None, training)
         return body_output(attn, x, None, a["return_dict"])
 
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import tensorflow as tf
 
-from ..layers import activation, layer_norm, linear
-from ..pretrained import Spec, linear_spec, norm_spec
+from ..layers import linear
+from ..pretrained import Spec, linear_spec
 from .bert import TFBertLMHeadModel, TFBertModel
 
 
@@ -42,18 +42,12 @@ class TFRemBertForCausalLM(TFBertLMHeadModel, TFRemBertModel):
     """RemBERT used as a decoder: ``rembert`` plus the ``cls.predictions`` head."""
 
     prefix = "rembert."
+    transform = ("cls.predictions.dense", "cls.predictions.LayerNorm")
     output_name = "cls.predictions.decoder.weight"
+    bias_name = "cls.predictions.decoder.bias"
 
-    def weight_specs(self) -> dict[str, Spec]:
-        c, out = self.config, TFRemBertModel.weight_specs(self)
-        h, O = "cls.predictions.", c.output_embedding_size
-        linear_spec(out, h + "dense", O, c.hidden_size)
-        norm_spec(out, h + "LayerNorm", O)
-        linear_spec(out, h + "decoder", c.vocab_size, O)
-        return out
+    def head_width(self) -> int:
+        return self.config.output_embedding_size
 
-    def head(self, x: tf.Tensor) -> tf.Tensor:
-        c, h = self.config, "cls.predictions."
-        x = activation(c.hidden_act)(linear(self.p, h + "dense", x))
-        x = layer_norm(self.p, h + "LayerNorm", x, c.layer_norm_eps)
-        return self.logits(x, self.p[h + "decoder.bias"])  # (B, T, V)
+    def tied(self) -> bool:
+        return False

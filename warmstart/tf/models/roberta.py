@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from ..layers import activation, layer_norm, linear
-from ..pretrained import Spec, linear_spec, norm_spec
 from .bert import TFBertLMHeadModel, TFBertModel, check_positions
 
 
@@ -33,18 +31,7 @@ class TFRobertaForCausalLM(TFBertLMHeadModel, TFRobertaModel):
     """RoBERTa used as a decoder: ``roberta`` (no pooler) plus ``lm_head``."""
 
     prefix = "roberta."
+    transform = ("lm_head.dense", "lm_head.layer_norm")
+    transform_act = "gelu"  # exact GELU, as fairseq
     output_name = "lm_head.decoder.weight"
-
-    def weight_specs(self) -> dict[str, Spec]:
-        c, out = self.config, TFRobertaModel.weight_specs(self)
-        linear_spec(out, "lm_head.dense", c.hidden_size, c.hidden_size)
-        norm_spec(out, "lm_head.layer_norm", c.hidden_size)
-        if not c.tie_word_embeddings:
-            out["lm_head.decoder.weight"] = ((c.vocab_size, c.hidden_size), "normal")
-        out["lm_head.bias"] = ((c.vocab_size,), "zeros")
-        return out
-
-    def head(self, x: tf.Tensor) -> tf.Tensor:
-        x = activation("gelu")(linear(self.p, "lm_head.dense", x))  # exact GELU, as fairseq
-        x = layer_norm(self.p, "lm_head.layer_norm", x, self.config.layer_norm_eps)
-        return self.logits(x, self.p["lm_head.bias"])  # (B, T, V)
+    bias_name = "lm_head.bias"
