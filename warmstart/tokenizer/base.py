@@ -7,7 +7,7 @@ import os
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from tokenizers import AddedToken
 from tokenizers import Tokenizer as RustTokenizer
@@ -28,6 +28,7 @@ from .files import (
     _token_text,
 )
 
+_T = TypeVar("_T", bound="Tokenizer")  # from_pretrained returns the class it is called on
 VERY_LARGE_INTEGER = int(1e30)  # transformers' model_max_length when none is configured
 # Keys of a read tokenizer_config.json that are rewritten (or dropped) on save.
 _NOT_SAVED = {"name_or_path", "tokenizer_file", "vocab_file", "special_tokens_map_file"}
@@ -99,27 +100,38 @@ class Tokenizer(_EncodingMixin):
 
     @classmethod
     def from_pretrained(
-        cls, name_or_path: str | os.PathLike, *, revision: str | None = None, **kwargs: Any
-    ) -> Tokenizer:
-        """Load a tokenizer from a folder or a Hugging Face repo id.
+        cls: type[_T],
+        name_or_path: str | os.PathLike,
+        *,
+        revision: str | None = None,
+        **kwargs: Any,
+    ) -> _T:
+        """Load a tokenizer from a folder or a Hugging Face repo id, from the files its class
+        reads (:meth:`_from_folder`).
 
         Args:
             name_or_path: a local folder, or a repo id in the local Hugging Face cache.
             revision: a branch, tag or commit of the repo (repo ids only).
-            **kwargs: settings that override tokenizer_config.json, e.g. ``model_max_length``.
+            **kwargs: settings that override tokenizer_config.json, e.g. ``model_max_length``
+                (or a class's own, e.g. ``do_lower_case``).
 
         Returns:
             The tokenizer.
         """
         folder = resolve(name_or_path, revision=revision)
-        config = _read_config(folder, kwargs)
+        return cls._from_folder(folder, _read_config(folder, kwargs), str(name_or_path))
+
+    @classmethod
+    def _from_folder(cls, folder: Path, config: dict[str, Any], name_or_path: str) -> Tokenizer:
+        """The tokenizer of ``folder`` with ``config`` (tokenizer_config.json and the caller's
+        settings): here its tokenizer.json, run as written; each subclass reads its own files."""
         path = folder / TOKENIZER_FILE
         if not path.is_file():
             raise FileNotFoundError(f"No {TOKENIZER_FILE} in {folder}; {cls.__name__} needs one.")
         backend = RustTokenizer.from_file(str(path))
         if backend.padding is not None:  # transformers takes the pad token from the file
             config.setdefault("pad_token", backend.padding["pad_token"])
-        return cls(backend, name_or_path=str(name_or_path), **config)
+        return cls(backend, name_or_path=name_or_path, **config)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)

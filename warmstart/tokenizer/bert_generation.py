@@ -11,9 +11,9 @@ from typing import Any
 
 from tokenizers import AddedToken
 
-from ..hub import resolve, write_text_atomic
+from ..hub import write_text_atomic
 from .base import Tokenizer
-from .files import _add_tokens, _added_tokens, _read_config
+from .files import _add_tokens, _added_tokens
 from .spm import SPIECE_FILE, read_spm, special_pieces, spm_backend
 
 BERT_GENERATION_DEFAULT_TOKENS = {
@@ -61,29 +61,18 @@ class BertGenerationTokenizer(Tokenizer):
         super().__init__(backend, name_or_path=name_or_path, **config)
 
     @classmethod
-    def from_pretrained(
-        cls, name_or_path: str | os.PathLike, *, revision: str | None = None, **kwargs: Any
+    def _from_folder(
+        cls, folder: Path, config: dict[str, Any], name_or_path: str
     ) -> BertGenerationTokenizer:
-        """Load the tokenizer from a folder with ``spiece.model`` or a repo id.
-
-        Args:
-            name_or_path: a local folder, or a repo id in the local Hugging Face cache.
-            revision: a branch, tag or commit of the repo (repo ids only).
-            **kwargs: settings that override tokenizer_config.json.
-
-        Returns:
-            The tokenizer.
-        """
-        folder = resolve(name_or_path, revision=revision)
+        """From the folder's ``spiece.model``."""
         path = folder / SPIECE_FILE
         if not path.is_file():
             raise FileNotFoundError(
                 f"No {SPIECE_FILE} in {folder}; BertGenerationTokenizer needs the SentencePiece "
                 "model (AutoTokenizer reads a tokenizer.json instead)."
             )
-        config = _read_config(folder, kwargs)
         added = _added_tokens(config, [])
-        return cls(path, added_tokens=added, name_or_path=str(name_or_path), **config)
+        return cls(path, added_tokens=added, name_or_path=name_or_path, **config)
 
     def _decode(self, ids: Any, skip_special_tokens: bool, clean_up: bool | None) -> str:
         # transformers' class also strips the text's end: pieces "▁a", "▁" decode to "a"

@@ -13,10 +13,10 @@ from tokenizers import AddedToken, Regex, decoders, normalizers, pre_tokenizers
 from tokenizers import Tokenizer as RustTokenizer
 from tokenizers.models import Unigram
 
-from ..hub import resolve, write_text_atomic
+from ..hub import write_text_atomic
 from .base import Tokenizer
 from .bert import set_bert_template
-from .files import TOKENIZER_FILE, _add_tokens, _added_tokens, _read_config, _token_text
+from .files import TOKENIZER_FILE, _add_tokens, _added_tokens, _token_text
 from .spm import CONTROL, UNIGRAM, USER_DEFINED, SentencePieceModel, read_spm
 
 REMBERT_SPM_FILE = "sentencepiece.model"
@@ -85,25 +85,13 @@ class RemBertTokenizer(Tokenizer):
             set_bert_template(self)  # a tokenizer.json brings its own
 
     @classmethod
-    def from_pretrained(
-        cls, name_or_path: str | os.PathLike, *, revision: str | None = None, **kwargs: Any
+    def _from_folder(
+        cls, folder: Path, config: dict[str, Any], name_or_path: str
     ) -> RemBertTokenizer:
-        """Load the tokenizer from a folder or a repo id: its ``tokenizer.json`` when there is one
-        (as transformers' fast class), else its ``sentencepiece.model``.
-
-        Args:
-            name_or_path: a local folder, or a repo id in the local Hugging Face cache.
-            revision: a branch, tag or commit of the repo (repo ids only).
-            **kwargs: settings that override tokenizer_config.json, e.g. ``do_lower_case``.
-
-        Returns:
-            The tokenizer.
-        """
-        folder = resolve(name_or_path, revision=revision)
-        config = _read_config(folder, kwargs)
-        name = str(name_or_path)
+        """From the folder's ``tokenizer.json`` when there is one (as transformers' fast class),
+        else its ``sentencepiece.model``."""
         if (folder / TOKENIZER_FILE).is_file():
-            return cls(tokenizer_file=folder / TOKENIZER_FILE, name_or_path=name, **config)
+            return cls(tokenizer_file=folder / TOKENIZER_FILE, name_or_path=name_or_path, **config)
         path = folder / REMBERT_SPM_FILE
         if not path.is_file():
             raise FileNotFoundError(
@@ -111,7 +99,7 @@ class RemBertTokenizer(Tokenizer):
                 "one of them."
             )
         added = _added_tokens(config, [])
-        return cls(path, added_tokens=added, name_or_path=name, **config)
+        return cls(path, added_tokens=added, name_or_path=name_or_path, **config)
 
     def _own_config(self) -> dict[str, Any]:
         return {
