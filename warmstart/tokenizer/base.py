@@ -413,8 +413,10 @@ class Tokenizer(_EncodingMixin):
     def save_pretrained(self, save_directory: str | os.PathLike) -> tuple[str, ...]:
         """Write the tokenizer files into a folder, leaving its other files in place.
 
-        Writes tokenizer.json, tokenizer_config.json, special_tokens_map.json and, for WordPiece
-        vocabularies, vocab.txt; each file is replaced atomically. transformers loads the result.
+        Writes tokenizer.json, tokenizer_config.json, special_tokens_map.json and the model files
+        transformers' classes read (:meth:`_model_files`: vocab.txt for WordPiece vocabularies, a
+        SentencePiece tokenizer's ``.model``); each file is replaced atomically. transformers loads
+        the result.
 
         Args:
             save_directory: the folder (created if missing).
@@ -430,10 +432,8 @@ class Tokenizer(_EncodingMixin):
             TOKENIZER_FILE: self._backend_json(),
             CONFIG_FILE: _dump_json(self._config_to_save()),
             SPECIAL_TOKENS_FILE: _dump_json(self._special_tokens_to_save()),
+            **self._model_files(),
         }
-        vocab = self._vocab_txt()
-        if vocab is not None:
-            files[VOCAB_FILE] = vocab
         for name, text in files.items():
             write_text_atomic(folder / name, text)
         return tuple(str(folder / name) for name in files)
@@ -444,15 +444,16 @@ class Tokenizer(_EncodingMixin):
             self._backend.no_padding()
             return self._backend.to_str(pretty=True)
 
-    def _vocab_txt(self) -> str | None:
-        """vocab.txt for a WordPiece model whose ids run 0..n-1, else None."""
+    def _model_files(self) -> dict[str, str | bytes]:
+        """The files saved beside tokenizer.json, by name: here vocab.txt for a WordPiece model
+        whose ids run 0..n-1; a subclass built from another file returns that file."""
         if type(self._backend.model).__name__ != "WordPiece":
-            return None
+            return {}
         vocab = self._backend.get_vocab(with_added_tokens=False)
         by_id = sorted(vocab, key=vocab.__getitem__)
         if [vocab[token] for token in by_id] != list(range(len(by_id))):
-            return None
-        return "".join(token + "\n" for token in by_id)
+            return {}
+        return {VOCAB_FILE: "".join(token + "\n" for token in by_id)}
 
     def _own_config(self) -> dict[str, Any]:
         """Class-specific settings for tokenizer_config.json."""

@@ -11,10 +11,9 @@ from typing import Any
 
 from tokenizers import AddedToken
 
-from ..hub import write_text_atomic
 from .base import Tokenizer
 from .files import _add_tokens, _added_tokens
-from .spm import SPIECE_FILE, read_spm, special_pieces, spm_backend
+from .spm import SPIECE_FILE, read_spm_file, special_pieces, spm_backend
 
 BERT_GENERATION_DEFAULT_TOKENS = {
     "bos_token": "<s>",
@@ -47,13 +46,7 @@ class BertGenerationTokenizer(Tokenizer):
         for name, default in BERT_GENERATION_DEFAULT_TOKENS.items():
             if config.get(name) is None:
                 config[name] = default
-        data = vocab_file if isinstance(vocab_file, bytes) else Path(vocab_file).read_bytes()
-        try:
-            model = read_spm(data)
-        except ValueError as err:
-            where = "vocab_file" if isinstance(vocab_file, bytes) else vocab_file
-            raise ValueError(f"{where} is {err}.") from None
-        self._spm_bytes = data
+        self._spm_bytes, model = read_spm_file(vocab_file)
         backend = spm_backend(model)
         special = [AddedToken(p, special=True, normalized=False) for p in special_pieces(model)]
         backend.add_special_tokens(special)
@@ -78,9 +71,6 @@ class BertGenerationTokenizer(Tokenizer):
         # transformers' class also strips the text's end: pieces "▁a", "▁" decode to "a"
         return super()._decode(ids, skip_special_tokens, clean_up).rstrip()
 
-    def save_pretrained(self, save_directory: str | os.PathLike) -> tuple[str, ...]:
-        """:meth:`Tokenizer.save_pretrained`, plus the ``spiece.model`` transformers' class reads."""
-        written = super().save_pretrained(save_directory)
-        path = Path(save_directory).expanduser() / SPIECE_FILE
-        write_text_atomic(path, self._spm_bytes)
-        return (*written, str(path))
+    def _model_files(self) -> dict[str, str | bytes]:
+        """``spiece.model``, which transformers' class reads."""
+        return {SPIECE_FILE: self._spm_bytes}
