@@ -9,6 +9,8 @@ import random
 from collections.abc import Callable
 from pathlib import Path
 
+from ..hub import write_text_atomic
+
 Example = dict[str, str]
 
 
@@ -65,8 +67,6 @@ class GeneratedTask:
         for name, rows in self.make_splits(seed, sizes).items():
             path = folder / f"{name}.jsonl"
             text = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows)
-            tmp = path.with_name(path.name + ".tmp")
-            tmp.write_text(text, encoding="utf-8")
-            tmp.replace(path)
+            write_text_atomic(path, text)
             paths[name] = path
         return paths
