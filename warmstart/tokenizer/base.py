@@ -67,6 +67,8 @@ class Tokenizer(_EncodingMixin):
 
     tokenizer_class_name = "TokenizersBackend"  # the class transformers loads our saved files with
     model_input_names: list[str] = ["input_ids", "attention_mask"]  # noqa: RUF012
+    # the class's own settings, attributes written to tokenizer_config.json under their names
+    own_settings: tuple[str, ...] = ()
     bos_token = _SpecialToken()
     eos_token = _SpecialToken()
     unk_token = _SpecialToken()
@@ -455,13 +457,9 @@ class Tokenizer(_EncodingMixin):
             return {}
         return {VOCAB_FILE: "".join(token + "\n" for token in by_id)}
 
-    def _own_config(self) -> dict[str, Any]:
-        """Class-specific settings for tokenizer_config.json."""
-        return {}
-
     def _config_to_save(self) -> dict[str, Any]:
         config = {k: v for k, v in self.init_config.items() if k not in _NOT_SAVED}
-        config.update(self._own_config())
+        config.update({name: getattr(self, name) for name in self.own_settings})
         config.update(self._special_tokens_to_save())
         config["model_max_length"] = self.model_max_length
         config["clean_up_tokenization_spaces"] = self.clean_up_tokenization_spaces

@@ -44,6 +44,7 @@ class BertTokenizer(Tokenizer):
 
     tokenizer_class_name = "BertTokenizer"
     model_input_names: list[str] = ["input_ids", "token_type_ids", "attention_mask"]  # noqa: RUF012
+    own_settings = ("do_lower_case", "strip_accents", "tokenize_chinese_chars")
 
     def __init__(
         self,
@@ -84,13 +85,6 @@ class BertTokenizer(Tokenizer):
         vocab, added = _bert_vocab(folder)
         added = _added_tokens(config, added)
         return cls(vocab, added_tokens=added, name_or_path=name_or_path, **config)
-
-    def _own_config(self) -> dict[str, Any]:
-        return {
-            "do_lower_case": self.do_lower_case,
-            "strip_accents": self.strip_accents,
-            "tokenize_chinese_chars": self.tokenize_chinese_chars,
-        }
 
 
 BertTokenizerFast = BertTokenizer

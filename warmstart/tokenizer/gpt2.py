@@ -34,6 +34,7 @@ class GPT2Tokenizer(Tokenizer):
     """
 
     tokenizer_class_name = "GPT2Tokenizer"
+    own_settings = ("add_prefix_space", "add_bos_token", "add_eos_token")
 
     def __init__(
         self,
@@ -93,13 +94,6 @@ class GPT2Tokenizer(Tokenizer):
         vocab, merges, added = _bpe_vocab(folder)
         added = _added_tokens(config, added)
         return cls(vocab, merges, added_tokens=added, name_or_path=name_or_path, **config)
-
-    def _own_config(self) -> dict[str, Any]:
-        return {
-            "add_prefix_space": self.add_prefix_space,
-            "add_bos_token": self.add_bos_token,
-            "add_eos_token": self.add_eos_token,
-        }
 
 
 GPT2TokenizerFast = GPT2Tokenizer

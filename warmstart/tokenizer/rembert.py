@@ -45,6 +45,7 @@ class RemBertTokenizer(Tokenizer):
 
     tokenizer_class_name = "RemBertTokenizer"
     model_input_names: list[str] = ["input_ids", "token_type_ids", "attention_mask"]  # noqa: RUF012
+    own_settings = ("do_lower_case", "keep_accents", "remove_space")
 
     def __init__(
         self,
@@ -97,13 +98,6 @@ class RemBertTokenizer(Tokenizer):
             )
         added = _added_tokens(config, [])
         return cls(path, added_tokens=added, name_or_path=name_or_path, **config)
-
-    def _own_config(self) -> dict[str, Any]:
-        return {
-            "do_lower_case": self.do_lower_case,
-            "keep_accents": self.keep_accents,
-            "remove_space": self.remove_space,
-        }
 
     def _model_files(self) -> dict[str, str | bytes]:
         """``sentencepiece.model`` when built from one (a tokenizer.json holds the rest)."""
