@@ -22,6 +22,7 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 from typing import Any
 
+from .hub import write_text_atomic
 from .train.config import TrainConfig
 from .train.data import DataError, read_text
 
@@ -90,14 +91,10 @@ def add_config_arguments(parser: argparse.ArgumentParser) -> None:
         kind = _field_type(hints[f.name])
         default = None if f.default is MISSING else f.default
         if kind is bool:
-            action = "store_true" if default is False else argparse.BooleanOptionalAction
-            parser.add_argument(
-                flag, dest=f.name, action=action, default=default, help=f.metadata["help"]
-            )
+            parse = {"action": "store_true" if default is False else argparse.BooleanOptionalAction}
         else:
-            parser.add_argument(
-                flag, dest=f.name, type=kind, default=default, help=f.metadata["help"]
-            )
+            parse = {"type": kind}
+        parser.add_argument(flag, dest=f.name, default=default, help=f.metadata["help"], **parse)
 
 
 def run_train(args: argparse.Namespace) -> None:
@@ -269,9 +266,7 @@ def write_text(path: str | None, text: str) -> None:
         return
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(target)
+    write_text_atomic(target, text)
 
 
 # ------------------------------------------------------------------ evaluate

@@ -12,9 +12,8 @@ sentence has a different subject, the subject is kept instead. Everything is dra
 from __future__ import annotations
 
 import random
-from pathlib import Path
 
-from .splits import draw_splits, write_jsonl
+from .splits import GeneratedTask
 
 FEMALE = ["Mary", "Anna", "Lisa", "Emma", "Sarah", "Julia", "Laura", "Kate", "Nina", "Olivia"]
 FEMALE += ["Sophie", "Grace", "Alice", "Clara", "Maria", "Helen", "Rachel", "Emily", "Lucy", "Amy"]
@@ -92,30 +91,7 @@ def make_example(rng: random.Random) -> dict[str, str]:
     return {"source": source, "target": target}
 
 
-def make_splits(
-    seed: int = 0, sizes: dict[str, int] | None = None
-) -> dict[str, list[dict[str, str]]]:
-    """Draw disjoint train/eval/test splits (no source appears in two splits).
-
-    Args:
-        seed: the random seed.
-        sizes: examples per split (default train 6000, eval 300, test 300).
-
-    Returns:
-        The examples of each split.
-    """
-    return draw_splits(make_example, seed, sizes or {"train": 6000, "eval": 300, "test": 300})
-
-
-def write_splits(folder: str | Path, seed: int = 0, sizes: dict[str, int] | None = None) -> dict:
-    """Write ``train.jsonl``, ``eval.jsonl`` and ``test.jsonl`` into ``folder``.
-
-    Args:
-        folder: where to write (created if missing).
-        seed: the random seed.
-        sizes: examples per split, as in :func:`make_splits`.
-
-    Returns:
-        The path of each split's file.
-    """
-    return write_jsonl(folder, make_splits(seed, sizes))
+# Examples per split by default; this module's make_splits and write_splits draw and write them.
+TASK = GeneratedTask(make_example, {"train": 6000, "eval": 300, "test": 300})
+make_splits = TASK.make_splits
+write_splits = TASK.write_splits

@@ -16,9 +16,8 @@ from __future__ import annotations
 import math
 import random
 import re
-from pathlib import Path
 
-from .splits import draw_splits, write_jsonl
+from .splits import GeneratedTask
 
 PLACES = ["Riverton", "Oakdale", "Maple Bay", "Stonebridge", "Westfield", "Greenhill", "Lakeside"]
 PLACES += ["Ashford", "Brookhaven", "Fairview", "Kingsport", "Millbrook", "Northgate", "Redwood"]
@@ -150,30 +149,7 @@ def make_example(rng: random.Random) -> dict[str, str]:
     return {"source": source, "target": target[0].upper() + target[1:]}
 
 
-def make_splits(
-    seed: int = 0, sizes: dict[str, int] | None = None
-) -> dict[str, list[dict[str, str]]]:
-    """Draw disjoint train/eval/test splits (no source appears in two splits).
-
-    Args:
-        seed: the random seed.
-        sizes: examples per split (default train 4800, eval 200, test 400).
-
-    Returns:
-        The examples of each split.
-    """
-    return draw_splits(make_example, seed, sizes or {"train": 4800, "eval": 200, "test": 400})
-
-
-def write_splits(folder: str | Path, seed: int = 0, sizes: dict[str, int] | None = None) -> dict:
-    """Write ``train.jsonl``, ``eval.jsonl`` and ``test.jsonl`` (or ``sizes``' names) into ``folder``.
-
-    Args:
-        folder: where to write (created if missing).
-        seed: the random seed.
-        sizes: examples per split, as in :func:`make_splits`.
-
-    Returns:
-        The path of each split's file.
-    """
-    return write_jsonl(folder, make_splits(seed, sizes))
+# Examples per split by default; this module's make_splits and write_splits draw and write them.
+TASK = GeneratedTask(make_example, {"train": 4800, "eval": 200, "test": 400})
+make_splits = TASK.make_splits
+write_splits = TASK.write_splits

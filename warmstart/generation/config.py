@@ -449,8 +449,7 @@ def _check_lengths(c: GenerationConfig) -> None:
 
 
 def _check_search(c: GenerationConfig) -> None:
-    if not isinstance(c.do_sample, bool):
-        raise ValueError(f"`do_sample` must be True or False, but is {c.do_sample!r}.")
+    _need_bool("do_sample", c.do_sample)
     for name in ("use_cache", "output_scores", "return_dict_in_generate", "remove_invalid_values"):
         _need_bool(name, getattr(c, name))
     for name in ("output_logits", "renormalize_logits"):

@@ -7,8 +7,9 @@ the side's :class:`EagerOps`, ``input_ids`` is ``(N, T)``, the tokens so far of 
 encoder-decoder model, starting with the decoder start token), and ``scores`` is ``(N, V)``, the
 next-token scores of each row; it returns the new scores ``(N, V)`` (its Args name the settings).
 The input is never modified. Each gives the result of the transformers logits processor of the same
-purpose (``RepetitionPenaltyLogitsProcessor``, ``TopPLogitsWarper``, ...). :func:`build` binds the
-plan's processors (:mod:`.plan`, names + settings, in transformers' order) to a side.
+purpose (``RepetitionPenaltyLogitsProcessor``, ``TopPLogitsWarper``, ...); the sampling filters give
+the tokens they drop -inf, those warpers' default ``filter_value``. :func:`build` binds the plan's
+processors (:mod:`.plan`, names + settings, in transformers' order) to a side.
 """
 
 from __future__ import annotations
@@ -378,23 +379,15 @@ def temperature(xp: EagerOps, input_ids: Any, scores: Any, value: float) -> Any:
     return scores / xp.number(value)
 
 
-def top_k(
-    xp: EagerOps,
-    input_ids: Any,
-    scores: Any,
-    k: int,
-    min_tokens_to_keep: int = 1,
-    filter_value: float = NEG_INF,
-) -> Any:
+def top_k(xp: EagerOps, input_ids: Any, scores: Any, k: int, min_tokens_to_keep: int = 1) -> Any:
     """Keep the ``max(k, min_tokens_to_keep)`` best tokens (and those tied with the last).
 
     Args:
         k: how many tokens to keep.
         min_tokens_to_keep: keep at least this many.
-        filter_value: the score given to the others.
     """
     k = min(max(k, min_tokens_to_keep), scores.shape[-1])
-    return xp.where(scores < xp.kth_best(scores, k), filter_value, scores)
+    return xp.where(scores < xp.kth_best(scores, k), NEG_INF, scores)
 
 
 def _unsort(xp: EagerOps, sorted_mask: Any, order: Any) -> Any:
@@ -402,73 +395,49 @@ def _unsort(xp: EagerOps, sorted_mask: Any, order: Any) -> Any:
     return xp.put(xp.copy(sorted_mask), order, sorted_mask)
 
 
-def top_p(
-    xp: EagerOps,
-    input_ids: Any,
-    scores: Any,
-    p: float,
-    min_tokens_to_keep: int = 1,
-    filter_value: float = NEG_INF,
-) -> Any:
+def top_p(xp: EagerOps, input_ids: Any, scores: Any, p: float, min_tokens_to_keep: int = 1) -> Any:
     """Keep the smallest set of best tokens whose probabilities add up to more than ``p``.
 
     Args:
         p: the probability mass to keep, in (0, 1].
         min_tokens_to_keep: keep at least this many.
-        filter_value: the score given to the others.
     """
     ascending, order = xp.sort(scores)  # (N, V)
     drop_sorted = xp.softmax(ascending).cumsum(-1) <= (1 - p)
     drop_sorted[..., -min_tokens_to_keep:] = False
-    return xp.where(_unsort(xp, drop_sorted, order), filter_value, scores)
+    return xp.where(_unsort(xp, drop_sorted, order), NEG_INF, scores)
 
 
-def min_p(
-    xp: EagerOps,
-    input_ids: Any,
-    scores: Any,
-    p: float,
-    min_tokens_to_keep: int = 1,
-    filter_value: float = NEG_INF,
-) -> Any:
+def min_p(xp: EagerOps, input_ids: Any, scores: Any, p: float, min_tokens_to_keep: int = 1) -> Any:
     """Drop tokens less likely than ``p`` times the most likely token's probability.
 
     Args:
         p: the fraction of the top probability a token needs, in [0, 1].
         min_tokens_to_keep: keep at least this many.
-        filter_value: the score given to the others.
     """
     probs = xp.softmax(scores)
     drop = probs < p * xp.amax(probs)
     keep = xp.top(probs, min(min_tokens_to_keep, probs.shape[-1]))[1]
-    return xp.where(xp.put(drop, keep, False), filter_value, scores)
+    return xp.where(xp.put(drop, keep, False), NEG_INF, scores)
 
 
-def top_h(
-    xp: EagerOps, input_ids: Any, scores: Any, h: float, filter_value: float = NEG_INF
-) -> Any:
+def top_h(xp: EagerOps, input_ids: Any, scores: Any, h: float) -> Any:
     """Keep the best tokens (of the best 100) while their entropy terms add up to at most
     ``h`` times the entropy of those 100 (the best token always stays).
 
     Args:
         h: the fraction of the entropy, in (0, 1].
-        filter_value: the score given to the others.
     """
     best, order = xp.top(scores, min(100, scores.shape[-1]))  # (N, n), sorted
     probs, entropy = xp.categorical(best)
     keep_sorted = (-probs * xp.log(probs)).cumsum(-1) <= (entropy * h)[:, None]
     keep_sorted[:, 0] = True
     keep = xp.put(xp.falses(scores.shape, scores), order, keep_sorted)
-    return xp.where(keep, scores, filter_value)
+    return xp.where(keep, scores, NEG_INF)
 
 
 def typical_p(
-    xp: EagerOps,
-    input_ids: Any,
-    scores: Any,
-    mass: float,
-    min_tokens_to_keep: int = 1,
-    filter_value: float = NEG_INF,
+    xp: EagerOps, input_ids: Any, scores: Any, mass: float, min_tokens_to_keep: int = 1
 ) -> Any:
     """Locally typical sampling: keep the tokens whose surprise is closest to the entropy, until
     their probabilities add up to ``mass`` (Meister et al., 2022).
@@ -476,7 +445,6 @@ def typical_p(
     Args:
         mass: the probability mass to keep, in (0, 1).
         min_tokens_to_keep: keep at least this many.
-        filter_value: the score given to the others.
     """
     log_probs = xp.log_softmax(scores)
     entropy = -xp.nansum(log_probs * xp.exp(log_probs))  # (N, 1)
@@ -485,43 +453,30 @@ def typical_p(
     last = xp.clip((cumulative < mass).sum(1), distance.shape[-1] - 1)  # (N,)
     drop_sorted = distance > xp.gather(distance, last[:, None])
     drop_sorted[..., :min_tokens_to_keep] = False
-    return xp.where(_unsort(xp, drop_sorted, order), filter_value, scores)
+    return xp.where(_unsort(xp, drop_sorted, order), NEG_INF, scores)
 
 
-def _drop_below(
-    xp: EagerOps, scores: Any, below: Any, min_tokens_to_keep: int, filter_value: float
-) -> Any:
+def _drop_below(xp: EagerOps, scores: Any, below: Any, min_tokens_to_keep: int) -> Any:
     """Fill the ``below`` entries, sparing the ``min_tokens_to_keep`` best (and their ties)."""
     kth_best = xp.kth_best(scores, min(min_tokens_to_keep, scores.shape[-1]))
-    return xp.where(below & (scores < kth_best), filter_value, scores)
+    return xp.where(below & (scores < kth_best), NEG_INF, scores)
 
 
 def epsilon_cutoff(
-    xp: EagerOps,
-    input_ids: Any,
-    scores: Any,
-    epsilon: float,
-    min_tokens_to_keep: int = 1,
-    filter_value: float = NEG_INF,
+    xp: EagerOps, input_ids: Any, scores: Any, epsilon: float, min_tokens_to_keep: int = 1
 ) -> Any:
     """Drop tokens with a probability below ``epsilon`` (Hewitt et al., 2022).
 
     Args:
         epsilon: the probability threshold, in (0, 1).
         min_tokens_to_keep: keep at least this many (the best ones).
-        filter_value: the score given to the others.
     """
     below = xp.softmax(scores) < epsilon
-    return _drop_below(xp, scores, below, min_tokens_to_keep, filter_value)
+    return _drop_below(xp, scores, below, min_tokens_to_keep)
 
 
 def eta_cutoff(
-    xp: EagerOps,
-    input_ids: Any,
-    scores: Any,
-    epsilon: float,
-    min_tokens_to_keep: int = 1,
-    filter_value: float = NEG_INF,
+    xp: EagerOps, input_ids: Any, scores: Any, epsilon: float, min_tokens_to_keep: int = 1
 ) -> Any:
     """Drop tokens with a probability below ``min(epsilon, sqrt(epsilon) * exp(-entropy))``
     (eta sampling, Hewitt et al., 2022).
@@ -529,12 +484,11 @@ def eta_cutoff(
     Args:
         epsilon: the largest threshold, in (0, 1).
         min_tokens_to_keep: keep at least this many (the best ones).
-        filter_value: the score given to the others.
     """
     probs = xp.softmax(scores)
     eps = xp.scalar(epsilon, scores)
     eta = xp.clip(xp.sqrt(eps) * xp.exp(-xp.entropy(scores, probs)), eps)[:, None]  # (N, 1)
-    return _drop_below(xp, scores, probs < eta, min_tokens_to_keep, filter_value)
+    return _drop_below(xp, scores, probs < eta, min_tokens_to_keep)
 
 
 # -------------------------------------------------------------------------------------- assembly

@@ -16,13 +16,11 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
+from ..families import SIDES  # the frameworks' searches, with the names users read
 from .config import GenerationConfig
 
 ProcessorSpec = tuple[str, dict[str, Any]]
 """A logits processor by name (its function's name on every side) and its settings."""
-
-SIDES = {"torch": "PyTorch", "tf": "TensorFlow", "flax": "Flax"}
-"""The frameworks' searches, by the name :func:`make_plan` takes, with the name users read."""
 
 NOT_ON_SIDE: dict[str, tuple[str, ...]] = {
     "torch": (),

@@ -26,6 +26,14 @@ BERT_GENERATION_MODEL_TYPES = ("bert-generation",)
 REMBERT_CLASSES = ("RemBertTokenizer", "RemBertTokenizerFast")
 REMBERT_MODEL_TYPES = ("rembert",)
 DECODER_TOKENIZER_FOLDER = "decoder_tokenizer"
+# Each class AutoTokenizer picks: the tokenizer_class names that ask for it, the model_types that
+# mean it when no name is given, and the files it needs one of (none: it names what it lacks).
+_SUPPORTED = (
+    (BertTokenizer, BERT_CLASSES, BERT_MODEL_TYPES, ()),
+    (GPT2Tokenizer, GPT2_CLASSES, GPT2_MODEL_TYPES, ()),
+    (BertGenerationTokenizer, BERT_GENERATION_CLASSES, BERT_GENERATION_MODEL_TYPES, (SPIECE_FILE,)),
+    (RemBertTokenizer, REMBERT_CLASSES, REMBERT_MODEL_TYPES, (TOKENIZER_FILE, REMBERT_SPM_FILE)),
+)
 
 
 class AutoTokenizer:
@@ -66,23 +74,12 @@ def _pick_class(folder: Path) -> type[Tokenizer]:
     config = _read_json(folder / CONFIG_FILE)
     model_config = _read_json(folder / "config.json")
     name = config.get("tokenizer_class") or model_config.get("tokenizer_class")
-    if name is None and model_config.get("model_type") in BERT_MODEL_TYPES:
-        name = "BertTokenizer"
-    if name is None and model_config.get("model_type") in GPT2_MODEL_TYPES:
-        name = "GPT2Tokenizer"
-    if name is None and model_config.get("model_type") in BERT_GENERATION_MODEL_TYPES:
-        name = "BertGenerationTokenizer"
-    if name is None and model_config.get("model_type") in REMBERT_MODEL_TYPES:
-        name = "RemBertTokenizer"
-    if name in BERT_CLASSES:
-        return BertTokenizer
-    if name in GPT2_CLASSES:
-        return GPT2Tokenizer
-    if name in BERT_GENERATION_CLASSES and (folder / SPIECE_FILE).is_file():
-        return BertGenerationTokenizer
-    rembert_files = (TOKENIZER_FILE, REMBERT_SPM_FILE)
-    if name in REMBERT_CLASSES and any((folder / f).is_file() for f in rembert_files):
-        return RemBertTokenizer
+    if name is None:
+        model_type = model_config.get("model_type")
+        name = next((names[0] for _, names, types, _ in _SUPPORTED if model_type in types), None)
+    for tokenizer_cls, names, _, files in _SUPPORTED:
+        if name in names and (not files or any((folder / f).is_file() for f in files)):
+            return tokenizer_cls
     if (folder / TOKENIZER_FILE).is_file():
         return Tokenizer
     if name is None:
@@ -98,11 +95,14 @@ def _pick_class(folder: Path) -> type[Tokenizer]:
             "BertTokenizer.from_pretrained for a BERT vocab.txt, GPT2Tokenizer.from_pretrained "
             "for GPT-2's vocab.json and merges.txt."
         )
+    supported = [
+        ", ".join(names) + (f" (with {' or '.join(files)})" if files else "")
+        for _, names, _, files in _SUPPORTED
+    ]
     raise ValueError(
         f"Tokenizer class {name!r} (from {folder}) is not supported: warmstart supports "
-        f"{', '.join(BERT_CLASSES + GPT2_CLASSES)}, {BERT_GENERATION_CLASSES[0]} (with "
-        f"{SPIECE_FILE}), {', '.join(REMBERT_CLASSES)} (with {REMBERT_SPM_FILE}), and any "
-        f"tokenizer saved as {TOKENIZER_FILE}, which this folder lacks."
+        f"{', '.join(supported)}, and any tokenizer saved as {TOKENIZER_FILE}, which this folder "
+        "lacks."
     )
 
 

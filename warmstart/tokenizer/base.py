@@ -7,7 +7,7 @@ import os
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from tokenizers import AddedToken
 from tokenizers import Tokenizer as RustTokenizer
@@ -28,6 +28,7 @@ from .files import (
     _token_text,
 )
 
+_T = TypeVar("_T", bound="Tokenizer")  # from_pretrained returns the class it is called on
 VERY_LARGE_INTEGER = int(1e30)  # transformers' model_max_length when none is configured
 # Keys of a read tokenizer_config.json that are rewritten (or dropped) on save.
 _NOT_SAVED = {"name_or_path", "tokenizer_file", "vocab_file", "special_tokens_map_file"}
@@ -66,6 +67,8 @@ class Tokenizer(_EncodingMixin):
 
     tokenizer_class_name = "TokenizersBackend"  # the class transformers loads our saved files with
     model_input_names: list[str] = ["input_ids", "attention_mask"]  # noqa: RUF012
+    # the class's own settings, attributes written to tokenizer_config.json under their names
+    own_settings: tuple[str, ...] = ()
     bos_token = _SpecialToken()
     eos_token = _SpecialToken()
     unk_token = _SpecialToken()
@@ -99,27 +102,38 @@ class Tokenizer(_EncodingMixin):
 
     @classmethod
     def from_pretrained(
-        cls, name_or_path: str | os.PathLike, *, revision: str | None = None, **kwargs: Any
-    ) -> Tokenizer:
-        """Load a tokenizer from a folder or a Hugging Face repo id.
+        cls: type[_T],
+        name_or_path: str | os.PathLike,
+        *,
+        revision: str | None = None,
+        **kwargs: Any,
+    ) -> _T:
+        """Load a tokenizer from a folder or a Hugging Face repo id, from the files its class
+        reads (:meth:`_from_folder`).
 
         Args:
             name_or_path: a local folder, or a repo id in the local Hugging Face cache.
             revision: a branch, tag or commit of the repo (repo ids only).
-            **kwargs: settings that override tokenizer_config.json, e.g. ``model_max_length``.
+            **kwargs: settings that override tokenizer_config.json, e.g. ``model_max_length``
+                (or a class's own, e.g. ``do_lower_case``).
 
         Returns:
             The tokenizer.
         """
         folder = resolve(name_or_path, revision=revision)
-        config = _read_config(folder, kwargs)
+        return cls._from_folder(folder, _read_config(folder, kwargs), str(name_or_path))
+
+    @classmethod
+    def _from_folder(cls, folder: Path, config: dict[str, Any], name_or_path: str) -> Tokenizer:
+        """The tokenizer of ``folder`` with ``config`` (tokenizer_config.json and the caller's
+        settings): here its tokenizer.json, run as written; each subclass reads its own files."""
         path = folder / TOKENIZER_FILE
         if not path.is_file():
             raise FileNotFoundError(f"No {TOKENIZER_FILE} in {folder}; {cls.__name__} needs one.")
         backend = RustTokenizer.from_file(str(path))
         if backend.padding is not None:  # transformers takes the pad token from the file
             config.setdefault("pad_token", backend.padding["pad_token"])
-        return cls(backend, name_or_path=str(name_or_path), **config)
+        return cls(backend, name_or_path=name_or_path, **config)
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
@@ -401,8 +415,10 @@ class Tokenizer(_EncodingMixin):
     def save_pretrained(self, save_directory: str | os.PathLike) -> tuple[str, ...]:
         """Write the tokenizer files into a folder, leaving its other files in place.
 
-        Writes tokenizer.json, tokenizer_config.json, special_tokens_map.json and, for WordPiece
-        vocabularies, vocab.txt; each file is replaced atomically. transformers loads the result.
+        Writes tokenizer.json, tokenizer_config.json, special_tokens_map.json and the model files
+        transformers' classes read (:meth:`_model_files`: vocab.txt for WordPiece vocabularies, a
+        SentencePiece tokenizer's ``.model``); each file is replaced atomically. transformers loads
+        the result.
 
         Args:
             save_directory: the folder (created if missing).
@@ -418,10 +434,8 @@ class Tokenizer(_EncodingMixin):
             TOKENIZER_FILE: self._backend_json(),
             CONFIG_FILE: _dump_json(self._config_to_save()),
             SPECIAL_TOKENS_FILE: _dump_json(self._special_tokens_to_save()),
+            **self._model_files(),
         }
-        vocab = self._vocab_txt()
-        if vocab is not None:
-            files[VOCAB_FILE] = vocab
         for name, text in files.items():
             write_text_atomic(folder / name, text)
         return tuple(str(folder / name) for name in files)
@@ -432,23 +446,20 @@ class Tokenizer(_EncodingMixin):
             self._backend.no_padding()
             return self._backend.to_str(pretty=True)
 
-    def _vocab_txt(self) -> str | None:
-        """vocab.txt for a WordPiece model whose ids run 0..n-1, else None."""
+    def _model_files(self) -> dict[str, str | bytes]:
+        """The files saved beside tokenizer.json, by name: here vocab.txt for a WordPiece model
+        whose ids run 0..n-1; a subclass built from another file returns that file."""
         if type(self._backend.model).__name__ != "WordPiece":
-            return None
+            return {}
         vocab = self._backend.get_vocab(with_added_tokens=False)
         by_id = sorted(vocab, key=vocab.__getitem__)
         if [vocab[token] for token in by_id] != list(range(len(by_id))):
-            return None
-        return "".join(token + "\n" for token in by_id)
-
-    def _own_config(self) -> dict[str, Any]:
-        """Class-specific settings for tokenizer_config.json."""
-        return {}
+            return {}
+        return {VOCAB_FILE: "".join(token + "\n" for token in by_id)}
 
     def _config_to_save(self) -> dict[str, Any]:
         config = {k: v for k, v in self.init_config.items() if k not in _NOT_SAVED}
-        config.update(self._own_config())
+        config.update({name: getattr(self, name) for name in self.own_settings})
         config.update(self._special_tokens_to_save())
         config["model_max_length"] = self.model_max_length
         config["clean_up_tokenization_spaces"] = self.clean_up_tokenization_spaces

@@ -12,7 +12,7 @@ from tokenizers import Tokenizer as RustTokenizer
 from tokenizers import decoders, normalizers, pre_tokenizers, processors
 from tokenizers.models import WordPiece
 
-from ..hub import load_json, resolve
+from ..hub import load_json
 from .base import Tokenizer
 from .files import (
     TOKENIZER_FILE,
@@ -20,7 +20,6 @@ from .files import (
     _add_tokens,
     _added_tokens,
     _no_file_keywords,
-    _read_config,
     _token_text,
 )
 
@@ -45,6 +44,7 @@ class BertTokenizer(Tokenizer):
 
     tokenizer_class_name = "BertTokenizer"
     model_input_names: list[str] = ["input_ids", "token_type_ids", "attention_mask"]  # noqa: RUF012
+    own_settings = ("do_lower_case", "strip_accents", "tokenize_chinese_chars")
 
     def __init__(
         self,
@@ -80,31 +80,11 @@ class BertTokenizer(Tokenizer):
         set_bert_template(self)
 
     @classmethod
-    def from_pretrained(
-        cls, name_or_path: str | os.PathLike, *, revision: str | None = None, **kwargs: Any
-    ) -> BertTokenizer:
-        """Load a BERT tokenizer from a folder (tokenizer.json or vocab.txt) or a repo id.
-
-        Args:
-            name_or_path: a local folder, or a repo id in the local Hugging Face cache.
-            revision: a branch, tag or commit of the repo (repo ids only).
-            **kwargs: settings that override tokenizer_config.json, e.g. ``do_lower_case``.
-
-        Returns:
-            The tokenizer.
-        """
-        folder = resolve(name_or_path, revision=revision)
-        config = _read_config(folder, kwargs)
+    def _from_folder(cls, folder: Path, config: dict[str, Any], name_or_path: str) -> BertTokenizer:
+        """From the folder's tokenizer.json (its vocabulary and added tokens), else vocab.txt."""
         vocab, added = _bert_vocab(folder)
         added = _added_tokens(config, added)
-        return cls(vocab, added_tokens=added, name_or_path=str(name_or_path), **config)
-
-    def _own_config(self) -> dict[str, Any]:
-        return {
-            "do_lower_case": self.do_lower_case,
-            "strip_accents": self.strip_accents,
-            "tokenize_chinese_chars": self.tokenize_chinese_chars,
-        }
+        return cls(vocab, added_tokens=added, name_or_path=name_or_path, **config)
 
 
 BertTokenizerFast = BertTokenizer

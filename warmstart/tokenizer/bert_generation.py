@@ -11,10 +11,9 @@ from typing import Any
 
 from tokenizers import AddedToken
 
-from ..hub import resolve, write_text_atomic
 from .base import Tokenizer
-from .files import _add_tokens, _added_tokens, _read_config
-from .spm import SPIECE_FILE, read_spm, special_pieces, spm_backend
+from .files import _add_tokens, _added_tokens
+from .spm import SPIECE_FILE, read_spm_file, special_pieces, spm_backend
 
 BERT_GENERATION_DEFAULT_TOKENS = {
     "bos_token": "<s>",
@@ -47,13 +46,7 @@ class BertGenerationTokenizer(Tokenizer):
         for name, default in BERT_GENERATION_DEFAULT_TOKENS.items():
             if config.get(name) is None:
                 config[name] = default
-        data = vocab_file if isinstance(vocab_file, bytes) else Path(vocab_file).read_bytes()
-        try:
-            model = read_spm(data)
-        except ValueError as err:
-            where = "vocab_file" if isinstance(vocab_file, bytes) else vocab_file
-            raise ValueError(f"{where} is {err}.") from None
-        self._spm_bytes = data
+        self._spm_bytes, model = read_spm_file(vocab_file)
         backend = spm_backend(model)
         special = [AddedToken(p, special=True, normalized=False) for p in special_pieces(model)]
         backend.add_special_tokens(special)
@@ -61,37 +54,23 @@ class BertGenerationTokenizer(Tokenizer):
         super().__init__(backend, name_or_path=name_or_path, **config)
 
     @classmethod
-    def from_pretrained(
-        cls, name_or_path: str | os.PathLike, *, revision: str | None = None, **kwargs: Any
+    def _from_folder(
+        cls, folder: Path, config: dict[str, Any], name_or_path: str
     ) -> BertGenerationTokenizer:
-        """Load the tokenizer from a folder with ``spiece.model`` or a repo id.
-
-        Args:
-            name_or_path: a local folder, or a repo id in the local Hugging Face cache.
-            revision: a branch, tag or commit of the repo (repo ids only).
-            **kwargs: settings that override tokenizer_config.json.
-
-        Returns:
-            The tokenizer.
-        """
-        folder = resolve(name_or_path, revision=revision)
+        """From the folder's ``spiece.model``."""
         path = folder / SPIECE_FILE
         if not path.is_file():
             raise FileNotFoundError(
                 f"No {SPIECE_FILE} in {folder}; BertGenerationTokenizer needs the SentencePiece "
                 "model (AutoTokenizer reads a tokenizer.json instead)."
             )
-        config = _read_config(folder, kwargs)
         added = _added_tokens(config, [])
-        return cls(path, added_tokens=added, name_or_path=str(name_or_path), **config)
+        return cls(path, added_tokens=added, name_or_path=name_or_path, **config)
 
     def _decode(self, ids: Any, skip_special_tokens: bool, clean_up: bool | None) -> str:
         # transformers' class also strips the text's end: pieces "▁a", "▁" decode to "a"
         return super()._decode(ids, skip_special_tokens, clean_up).rstrip()
 
-    def save_pretrained(self, save_directory: str | os.PathLike) -> tuple[str, ...]:
-        """:meth:`Tokenizer.save_pretrained`, plus the ``spiece.model`` transformers' class reads."""
-        written = super().save_pretrained(save_directory)
-        path = Path(save_directory).expanduser() / SPIECE_FILE
-        write_text_atomic(path, self._spm_bytes)
-        return (*written, str(path))
+    def _model_files(self) -> dict[str, str | bytes]:
+        """``spiece.model``, which transformers' class reads."""
+        return {SPIECE_FILE: self._spm_bytes}

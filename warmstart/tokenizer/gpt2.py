@@ -12,9 +12,9 @@ from tokenizers import Tokenizer as RustTokenizer
 from tokenizers import decoders, pre_tokenizers, processors
 from tokenizers.models import BPE
 
-from ..hub import load_json, resolve
+from ..hub import load_json
 from .base import Tokenizer
-from .files import TOKENIZER_FILE, _add_tokens, _added_tokens, _no_file_keywords, _read_config
+from .files import TOKENIZER_FILE, _add_tokens, _added_tokens, _no_file_keywords
 
 GPT2_DEFAULT_TOKEN = "<|endoftext|>"
 BPE_VOCAB_FILE = "vocab.json"
@@ -34,6 +34,7 @@ class GPT2Tokenizer(Tokenizer):
     """
 
     tokenizer_class_name = "GPT2Tokenizer"
+    own_settings = ("add_prefix_space", "add_bos_token", "add_eos_token")
 
     def __init__(
         self,
@@ -88,32 +89,11 @@ class GPT2Tokenizer(Tokenizer):
         )
 
     @classmethod
-    def from_pretrained(
-        cls, name_or_path: str | os.PathLike, *, revision: str | None = None, **kwargs: Any
-    ) -> GPT2Tokenizer:
-        """Load a GPT-2 tokenizer from a folder (tokenizer.json, or vocab.json + merges.txt) or a
-        repo id.
-
-        Args:
-            name_or_path: a local folder, or a repo id in the local Hugging Face cache.
-            revision: a branch, tag or commit of the repo (repo ids only).
-            **kwargs: settings that override tokenizer_config.json, e.g. ``add_prefix_space``.
-
-        Returns:
-            The tokenizer.
-        """
-        folder = resolve(name_or_path, revision=revision)
-        config = _read_config(folder, kwargs)
+    def _from_folder(cls, folder: Path, config: dict[str, Any], name_or_path: str) -> GPT2Tokenizer:
+        """From the folder's tokenizer.json, else its vocab.json and merges.txt."""
         vocab, merges, added = _bpe_vocab(folder)
         added = _added_tokens(config, added)
-        return cls(vocab, merges, added_tokens=added, name_or_path=str(name_or_path), **config)
-
-    def _own_config(self) -> dict[str, Any]:
-        return {
-            "add_prefix_space": self.add_prefix_space,
-            "add_bos_token": self.add_bos_token,
-            "add_eos_token": self.add_eos_token,
-        }
+        return cls(vocab, merges, added_tokens=added, name_or_path=name_or_path, **config)
 
 
 GPT2TokenizerFast = GPT2Tokenizer

@@ -13,11 +13,10 @@ from tokenizers import AddedToken, Regex, decoders, normalizers, pre_tokenizers
 from tokenizers import Tokenizer as RustTokenizer
 from tokenizers.models import Unigram
 
-from ..hub import resolve, write_text_atomic
 from .base import Tokenizer
 from .bert import set_bert_template
-from .files import TOKENIZER_FILE, _add_tokens, _added_tokens, _read_config, _token_text
-from .spm import CONTROL, UNIGRAM, USER_DEFINED, SentencePieceModel, read_spm
+from .files import TOKENIZER_FILE, _add_tokens, _added_tokens, _token_text
+from .spm import CONTROL, UNIGRAM, USER_DEFINED, SentencePieceModel, read_spm_file
 
 REMBERT_SPM_FILE = "sentencepiece.model"
 REMBERT_DEFAULT_TOKENS = {
@@ -46,6 +45,7 @@ class RemBertTokenizer(Tokenizer):
 
     tokenizer_class_name = "RemBertTokenizer"
     model_input_names: list[str] = ["input_ids", "token_type_ids", "attention_mask"]  # noqa: RUF012
+    own_settings = ("do_lower_case", "keep_accents", "remove_space")
 
     def __init__(
         self,
@@ -66,10 +66,8 @@ class RemBertTokenizer(Tokenizer):
         if tokenizer_file is not None:
             backend = RustTokenizer.from_file(str(tokenizer_file))
         elif vocab_file is not None:
-            self._spm_bytes = _read_bytes(vocab_file)
-            backend = rembert_backend(
-                _read_model(vocab_file, self._spm_bytes), self.do_lower_case, self.keep_accents
-            )
+            self._spm_bytes, model = read_spm_file(vocab_file)
+            backend = rembert_backend(model, self.do_lower_case, self.keep_accents)
             mask = _token_text(config["mask_token"])  # matched with the space before it
             backend.add_special_tokens(
                 [AddedToken(mask, lstrip=True, normalized=False, special=True)]
@@ -85,25 +83,13 @@ class RemBertTokenizer(Tokenizer):
             set_bert_template(self)  # a tokenizer.json brings its own
 
     @classmethod
-    def from_pretrained(
-        cls, name_or_path: str | os.PathLike, *, revision: str | None = None, **kwargs: Any
+    def _from_folder(
+        cls, folder: Path, config: dict[str, Any], name_or_path: str
     ) -> RemBertTokenizer:
-        """Load the tokenizer from a folder or a repo id: its ``tokenizer.json`` when there is one
-        (as transformers' fast class), else its ``sentencepiece.model``.
-
-        Args:
-            name_or_path: a local folder, or a repo id in the local Hugging Face cache.
-            revision: a branch, tag or commit of the repo (repo ids only).
-            **kwargs: settings that override tokenizer_config.json, e.g. ``do_lower_case``.
-
-        Returns:
-            The tokenizer.
-        """
-        folder = resolve(name_or_path, revision=revision)
-        config = _read_config(folder, kwargs)
-        name = str(name_or_path)
+        """From the folder's ``tokenizer.json`` when there is one (as transformers' fast class),
+        else its ``sentencepiece.model``."""
         if (folder / TOKENIZER_FILE).is_file():
-            return cls(tokenizer_file=folder / TOKENIZER_FILE, name_or_path=name, **config)
+            return cls(tokenizer_file=folder / TOKENIZER_FILE, name_or_path=name_or_path, **config)
         path = folder / REMBERT_SPM_FILE
         if not path.is_file():
             raise FileNotFoundError(
@@ -111,23 +97,11 @@ class RemBertTokenizer(Tokenizer):
                 "one of them."
             )
         added = _added_tokens(config, [])
-        return cls(path, added_tokens=added, name_or_path=name, **config)
+        return cls(path, added_tokens=added, name_or_path=name_or_path, **config)
 
-    def _own_config(self) -> dict[str, Any]:
-        return {
-            "do_lower_case": self.do_lower_case,
-            "keep_accents": self.keep_accents,
-            "remove_space": self.remove_space,
-        }
-
-    def save_pretrained(self, save_directory: str | os.PathLike) -> tuple[str, ...]:
-        """:meth:`Tokenizer.save_pretrained`, plus ``sentencepiece.model`` when built from one."""
-        written = super().save_pretrained(save_directory)
-        if self._spm_bytes is None:
-            return written
-        path = Path(save_directory).expanduser() / REMBERT_SPM_FILE
-        write_text_atomic(path, self._spm_bytes)
-        return (*written, str(path))
+    def _model_files(self) -> dict[str, str | bytes]:
+        """``sentencepiece.model`` when built from one (a tokenizer.json holds the rest)."""
+        return {} if self._spm_bytes is None else {REMBERT_SPM_FILE: self._spm_bytes}
 
 
 RemBertTokenizerFast = RemBertTokenizer
@@ -172,15 +146,3 @@ def rembert_backend(
     backend.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")
     backend.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
     return backend
-
-
-def _read_bytes(vocab_file: str | os.PathLike | bytes) -> bytes:
-    return vocab_file if isinstance(vocab_file, bytes) else Path(vocab_file).read_bytes()
-
-
-def _read_model(vocab_file: str | os.PathLike | bytes, data: bytes) -> SentencePieceModel:
-    try:
-        return read_spm(data)
-    except ValueError as err:
-        where = "vocab_file" if isinstance(vocab_file, bytes) else vocab_file
-        raise ValueError(f"{where} is {err}.") from None

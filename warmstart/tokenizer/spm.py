@@ -11,9 +11,11 @@ pipeline that encodes as ``SentencePieceProcessor.encode`` does for a unigram mo
 
 from __future__ import annotations
 
+import os
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from tokenizers import Regex, decoders, normalizers
 from tokenizers import Tokenizer as RustTokenizer
@@ -101,6 +103,20 @@ def read_spm(data: bytes) -> SentencePieceModel:
     if not model.pieces:
         raise ValueError("not a SentencePiece model (it has no pieces)")
     return model
+
+
+def read_spm_file(vocab_file: str | os.PathLike | bytes) -> tuple[bytes, SentencePieceModel]:
+    """A ``.model`` file (its path, or its bytes): the bytes, and the model they hold.
+
+    Raises:
+        ValueError: not a SentencePiece model; the message names ``vocab_file``.
+    """
+    data = vocab_file if isinstance(vocab_file, bytes) else Path(vocab_file).read_bytes()
+    try:
+        return data, read_spm(data)
+    except ValueError as err:
+        where = "vocab_file" if isinstance(vocab_file, bytes) else vocab_file
+        raise ValueError(f"{where} is {err}.") from None
 
 
 def spm_backend(model: SentencePieceModel) -> RustTokenizer:
