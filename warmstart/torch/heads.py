@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from ..outputs import ModelOutput
 from .attention import DecoderCache
-from .speed import linear
+from .speed import Linear, linear
 
 
 def init_normal_(module: torch.nn.Module, std: float) -> None:
@@ -34,6 +34,12 @@ def init_normal_(module: torch.nn.Module, std: float) -> None:
     elif isinstance(module, torch.nn.LayerNorm):
         torch.nn.init.ones_(module.weight)
         torch.nn.init.zeros_(module.bias)
+
+
+def init_std(config: Any) -> float:
+    """The standard deviation a config gives new weights (BART names it ``init_std``)."""
+    std = getattr(config, "init_std", None)
+    return std if std is not None else config.initializer_range
 
 
 def resize_rows_(param: nn.Parameter, n: int) -> None:
@@ -76,6 +82,39 @@ def vocab_logits(head: nn.Module, x: Tensor, bias: Tensor | None) -> Tensor:
         return linear(x, head.weight, bias)
     logits = head(x)
     return logits if bias is None else logits + bias
+
+
+class VocabularyHead(nn.Module):
+    """An LM head whose projection onto the vocabulary, ``decoder``, has no bias of its own: the
+    per-token ``bias`` lives beside it (BERT, RoBERTa, BertGeneration), and the forward adds it
+    through :func:`vocab_logits`.
+
+    transformers' state dict also names that bias ``decoder.bias``: ``state_dict()`` writes it under
+    both names and ``load_state_dict`` reads it from either, so state dicts round-trip key for key.
+    """
+
+    def add_projection(self, width: int, vocab_size: int) -> None:
+        """Add ``decoder`` (width -> vocab_size, no bias) and ``bias`` (V,), zero; a subclass calls
+        it after its own modules, so that the parameters come in transformers' order."""
+        self.decoder = Linear(width, vocab_size, bias=False)
+        self.bias = nn.Parameter(torch.zeros(vocab_size))
+        self.register_state_dict_post_hook(_write_decoder_bias)
+        self.register_load_state_dict_pre_hook(_take_decoder_bias)
+
+
+def _write_decoder_bias(head: nn.Module, state: dict[str, Tensor], prefix: str, *_) -> None:
+    """A state_dict post-hook: the head's ``bias`` also under ``decoder.bias``, as transformers'
+    state dict holds it (one tensor under two names)."""
+    if prefix + "bias" in state:
+        state[prefix + "decoder.bias"] = state[prefix + "bias"]
+
+
+def _take_decoder_bias(head: nn.Module, state: dict[str, Tensor], prefix: str, *_) -> None:
+    """A load_state_dict pre-hook: transformers' state also holds ``decoder.bias``, an alias of
+    ``bias`` when tied and the bias its forward adds when untied; it loads as ``bias`` (as
+    :func:`.keys.rename` maps checkpoint keys)."""
+    if prefix + "decoder.bias" in state:
+        state[prefix + "bias"] = state.pop(prefix + "decoder.bias")
 
 
 @dataclass

@@ -34,7 +34,7 @@ from ..attention import (
     qkv_attention,
     run_layers,
 )
-from ..heads import LMHeadDecoder, ResizableVocabulary, init_normal_
+from ..heads import LMHeadDecoder, ResizableVocabulary
 from ..pretrained import Pretrained
 from ..speed import Dropout, Embedding, Linear, activation, linear_then
 from ..speed.recording import observe
@@ -215,9 +215,6 @@ class BartModel(Pretrained, ResizableVocabulary, nn.Module):
         self.apply(self._init_weights)
         self.tie_weights()
 
-    def _init_weights(self, module: nn.Module) -> None:
-        init_normal_(module, self.config.init_std)
-
     def tie_weights(self) -> None:
         """Both stacks read the ``shared`` embedding module itself (when ``tie_word_embeddings``),
         so loading ``shared.weight`` fills all three names."""
@@ -273,9 +270,6 @@ class BartForCausalLM(Pretrained, LMHeadDecoder):
     @property
     def body(self) -> BartDecoder:
         return self.model.decoder
-
-    def _init_weights(self, module: nn.Module) -> None:
-        init_normal_(module, self.config.init_std)
 
     def get_output_embeddings(self) -> nn.Linear:
         return self.lm_head

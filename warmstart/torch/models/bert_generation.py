@@ -11,15 +11,14 @@ the encoder's tensors ``embeddings.*``, ``encoder.layer.*`` and the decoder's ``
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
 from ...config import BertGenerationConfig
 from ..attention import check_length
-from ..heads import LMHeadDecoder, init_normal_, vocab_logits
+from ..heads import LMHeadDecoder, VocabularyHead, vocab_logits
 from ..pretrained import Pretrained
-from ..speed import Dropout, Embedding, Linear
-from .bert import BertModel, alias_projection_bias
+from ..speed import Dropout, Embedding
+from .bert import BertModel
 
 
 class BertGenerationEmbeddings(nn.Module):
@@ -60,14 +59,12 @@ class BertGenerationEncoder(BertModel):
         super().__init__(config, add_pooling_layer=False)
 
 
-class BertGenerationOnlyLMHead(nn.Module):
+class BertGenerationOnlyLMHead(VocabularyHead):
     """``decoder`` (the projection, tied to the word embeddings) plus ``bias``: (B, T, V)."""
 
     def __init__(self, c: BertGenerationConfig) -> None:
         super().__init__()
-        self.decoder = Linear(c.hidden_size, c.vocab_size, bias=False)
-        self.bias = nn.Parameter(torch.zeros(c.vocab_size))
-        alias_projection_bias(self)
+        self.add_projection(c.hidden_size, c.vocab_size)
 
     def forward(self, x: Tensor) -> Tensor:
         return vocab_logits(self.decoder, x, self.bias)  # (B, T, V)
@@ -88,11 +85,6 @@ class BertGenerationDecoder(Pretrained, LMHeadDecoder):
         self.lm_head = BertGenerationOnlyLMHead(config)
         self.lm_head.apply(self._init_weights)
         self.tie_weights()
-
-    def _init_weights(self, module: nn.Module) -> None:
-        init_normal_(module, self.config.initializer_range)
-        if isinstance(module, BertGenerationOnlyLMHead):
-            nn.init.zeros_(module.bias)
 
     def get_output_embeddings(self) -> nn.Linear:
         return self.lm_head.decoder

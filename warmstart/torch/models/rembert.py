@@ -13,7 +13,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from ...config import RemBertConfig
-from ..heads import LMHeadDecoder, init_normal_
+from ..heads import LMHeadDecoder
 from ..pretrained import Pretrained
 from ..speed import Linear, activation, linear_then
 from .bert import BertEmbeddings, BertEncoder, BertLayer, BertModel
@@ -84,9 +84,6 @@ class RemBertForCausalLM(Pretrained, LMHeadDecoder):
         self.rembert = RemBertModel(config, add_pooling_layer=False)
         self.cls = RemBertOnlyMLMHead(config)
         self.cls.apply(self._init_weights)
-
-    def _init_weights(self, module: nn.Module) -> None:
-        init_normal_(module, self.config.initializer_range)
 
     def tie_weights(self) -> None:
         """Nothing to tie: the head's ``output_embedding_size`` rows are not the input
