@@ -176,8 +176,9 @@ class LMHeadDecoder(ResizableVocabulary, nn.Module):
     """A decoder body (the attribute named ``base_model_prefix``) under a language-model head.
 
     This is the decoder contract ``EncoderDecoderModel`` relies on: ``forward`` returns the logits
-    (B, T, V) in a :class:`CausalLMOutput`, ``new_cache``, ``tie_weights`` and the embedding accessors. Subclasses build the body
-    and the head and implement ``head`` and ``get_output_embeddings``.
+    (B, T, V) in a :class:`CausalLMOutput`, ``new_cache``, ``tie_weights`` and the embedding
+    accessors. Subclasses build the body and the head; one whose head is not ``lm_head``
+    (transformers' usual name) implements ``head`` and ``vocabulary_head``.
     """
 
     base_model_prefix = ""
@@ -188,17 +189,26 @@ class LMHeadDecoder(ResizableVocabulary, nn.Module):
         return getattr(self, self.base_model_prefix)
 
     def head(self, h: Tensor) -> Tensor:
-        raise NotImplementedError
+        """The logits (B, T, V) of the body's states h (B, T, C)."""
+        return self.lm_head(h)
+
+    def vocabulary_head(self) -> nn.Module:
+        """The module that holds the logits' per-token ``bias``: the projection onto the
+        vocabulary itself (an ``nn.Linear``), or a :class:`VocabularyHead` that keeps the bias
+        beside its projection ``decoder``."""
+        return self.lm_head
 
     def get_input_embeddings(self) -> nn.Embedding:
         return self.body.get_input_embeddings()
 
     def get_output_embeddings(self) -> nn.Linear:
-        raise NotImplementedError
+        """The projection onto the vocabulary (tied to the word embeddings when the config says)."""
+        head = self.vocabulary_head()
+        return head.decoder if isinstance(head, VocabularyHead) else head
 
     def output_bias(self) -> nn.Parameter | None:
         """The LM head's per-token bias (BERT and RoBERTa keep it beside the projection)."""
-        return self.get_output_embeddings().bias
+        return self.vocabulary_head().bias
 
     def tie_weights(self) -> None:
         """Share the LM head's weight with the word embeddings when the config says so."""

@@ -270,9 +270,3 @@ class BartForCausalLM(Pretrained, LMHeadDecoder):
     @property
     def body(self) -> BartDecoder:
         return self.model.decoder
-
-    def get_output_embeddings(self) -> nn.Linear:
-        return self.lm_head
-
-    def head(self, h: Tensor) -> Tensor:
-        return self.lm_head(h)

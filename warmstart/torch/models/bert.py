@@ -336,11 +336,8 @@ class BertLMHeadModel(Pretrained, LMHeadDecoder):
         self.cls.apply(self._init_weights)
         self.tie_weights()
 
-    def get_output_embeddings(self) -> nn.Linear:
-        return self.cls.predictions.decoder
-
-    def output_bias(self) -> nn.Parameter:
-        return self.cls.predictions.bias
+    def vocabulary_head(self) -> nn.Module:
+        return self.cls.predictions
 
     def head(self, h: Tensor) -> Tensor:
         return self.cls.predictions(h)

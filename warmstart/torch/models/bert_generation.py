@@ -85,12 +85,3 @@ class BertGenerationDecoder(Pretrained, LMHeadDecoder):
         self.lm_head = BertGenerationOnlyLMHead(config)
         self.lm_head.apply(self._init_weights)
         self.tie_weights()
-
-    def get_output_embeddings(self) -> nn.Linear:
-        return self.lm_head.decoder
-
-    def output_bias(self) -> nn.Parameter:
-        return self.lm_head.bias
-
-    def head(self, h: Tensor) -> Tensor:
-        return self.lm_head(h)

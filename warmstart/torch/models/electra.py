@@ -77,7 +77,7 @@ class ElectraForCausalLM(Pretrained, LMHeadDecoder):
         self._init_weights(self.generator_lm_head)
         self.tie_weights()
 
-    def get_output_embeddings(self) -> nn.Linear:
+    def vocabulary_head(self) -> nn.Module:
         return self.generator_lm_head
 
     def head(self, h: Tensor) -> Tensor:

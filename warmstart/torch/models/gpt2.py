@@ -250,9 +250,3 @@ class GPT2LMHeadModel(Pretrained, LMHeadDecoder):
 
     def _init_weights(self, module: nn.Module) -> None:
         self.transformer._init_weights(module)
-
-    def get_output_embeddings(self) -> nn.Linear:
-        return self.lm_head
-
-    def head(self, h: Tensor) -> Tensor:
-        return self.lm_head(h)

@@ -89,7 +89,7 @@ class RemBertForCausalLM(Pretrained, LMHeadDecoder):
         """Nothing to tie: the head's ``output_embedding_size`` rows are not the input
         embeddings (transformers never ties them either, whatever ``tie_word_embeddings`` says)."""
 
-    def get_output_embeddings(self) -> nn.Linear:
+    def vocabulary_head(self) -> nn.Module:
         return self.cls.predictions.decoder
 
     def head(self, h: Tensor) -> Tensor:
