@@ -243,14 +243,6 @@ class BartModel(Pretrained, ResizableVocabulary, nn.Module):
         )
 
 
-class BartDecoderWrapper(nn.Module):
-    """Holds the decoder as ``model.decoder``, the checkpoint names of ``BartForCausalLM``."""
-
-    def __init__(self, config: BartConfig) -> None:
-        super().__init__()
-        self.decoder = BartDecoder(config)
-
-
 class BartForCausalLM(Pretrained, LMHeadDecoder):
     """BART's decoder with an LM head (``lm_head``, tied to ``model.decoder.embed_tokens``)."""
 
@@ -262,7 +254,7 @@ class BartForCausalLM(Pretrained, LMHeadDecoder):
         super().__init__()
         config.is_decoder, config.is_encoder_decoder = True, False  # as transformers sets them
         self.config = config
-        self.model = BartDecoderWrapper(config)
+        self.model = nn.ModuleDict({"decoder": BartDecoder(config)})  # model.decoder.*, as saved
         self.lm_head = Linear(config.d_model, config.vocab_size, bias=False)
         self.apply(self._init_weights)
         self.tie_weights()

@@ -315,12 +315,6 @@ class BertLMPredictionHead(VocabularyHead):
         return vocab_logits(self.decoder, self.transform(x), self.bias)  # (B, T, V)
 
 
-class BertOnlyMLMHead(nn.Module):
-    def __init__(self, c: BertConfig) -> None:
-        super().__init__()
-        self.predictions = BertLMPredictionHead(c)
-
-
 class BertLMHeadModel(Pretrained, LMHeadDecoder):
     """BERT used as a decoder: ``bert`` (no pooler) plus the ``cls.predictions`` LM head."""
 
@@ -332,7 +326,7 @@ class BertLMHeadModel(Pretrained, LMHeadDecoder):
         super().__init__()
         self.config = config
         self.bert = BertModel(config, add_pooling_layer=False)
-        self.cls = BertOnlyMLMHead(config)
+        self.cls = nn.ModuleDict({"predictions": BertLMPredictionHead(config)})
         self.cls.apply(self._init_weights)
         self.tie_weights()
 

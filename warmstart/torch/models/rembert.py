@@ -65,12 +65,6 @@ class RemBertLMPredictionHead(nn.Module):
         return self.decoder(self.LayerNorm(linear_then(self.dense, x, self.act)))  # (B, T, V)
 
 
-class RemBertOnlyMLMHead(nn.Module):
-    def __init__(self, c: RemBertConfig) -> None:
-        super().__init__()
-        self.predictions = RemBertLMPredictionHead(c)
-
-
 class RemBertForCausalLM(Pretrained, LMHeadDecoder):
     """RemBERT used as a decoder: ``rembert`` (no pooler) plus the ``cls.predictions`` LM head."""
 
@@ -82,7 +76,7 @@ class RemBertForCausalLM(Pretrained, LMHeadDecoder):
         super().__init__()
         self.config = config
         self.rembert = RemBertModel(config, add_pooling_layer=False)
-        self.cls = RemBertOnlyMLMHead(config)
+        self.cls = nn.ModuleDict({"predictions": RemBertLMPredictionHead(config)})
         self.cls.apply(self._init_weights)
 
     def tie_weights(self) -> None:
