@@ -41,15 +41,17 @@ from ..speed.recording import observe
 class BertEmbeddings(nn.Module):
     """Word + token-type + learned absolute position embeddings, LayerNorm, dropout.
 
-    ``width`` is the embedding width when it differs from ``hidden_size`` (ELECTRA).
+    ``width`` is the embedding width when it differs from ``hidden_size`` (ELECTRA); without
+    ``token_types`` there are no token-type embeddings (BertGeneration).
     """
 
-    def __init__(self, c: BertConfig, width: int | None = None) -> None:
+    def __init__(self, c: BertConfig, width: int | None = None, token_types: bool = True) -> None:
         super().__init__()
         C = width or c.hidden_size
         self.word_embeddings = Embedding(c.vocab_size, C, padding_idx=c.pad_token_id)
         self.position_embeddings = Embedding(c.max_position_embeddings, C)
-        self.token_type_embeddings = Embedding(c.type_vocab_size, C)
+        if token_types:
+            self.token_type_embeddings = Embedding(c.type_vocab_size, C)
         self.LayerNorm = nn.LayerNorm(C, eps=c.layer_norm_eps)
         self.dropout = Dropout(c.hidden_dropout_prob)
         self.absolute = position_kind(c) == "absolute"  # relative positions live in attention

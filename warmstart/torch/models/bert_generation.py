@@ -11,26 +11,19 @@ the encoder's tensors ``embeddings.*``, ``encoder.layer.*`` and the decoder's ``
 
 from __future__ import annotations
 
-from torch import Tensor, nn
+from torch import Tensor
 
 from ...config import BertGenerationConfig
-from ..attention import check_length
 from ..heads import LMHeadDecoder, VocabularyHead, vocab_logits
 from ..pretrained import Pretrained
-from ..speed import Dropout, Embedding
-from .bert import BertModel
+from .bert import BertEmbeddings, BertModel
 
 
-class BertGenerationEmbeddings(nn.Module):
+class BertGenerationEmbeddings(BertEmbeddings):
     """Word + learned absolute position embeddings, LayerNorm, dropout: no token types."""
 
     def __init__(self, c: BertGenerationConfig) -> None:
-        super().__init__()
-        C = c.hidden_size
-        self.word_embeddings = Embedding(c.vocab_size, C, padding_idx=c.pad_token_id)
-        self.position_embeddings = Embedding(c.max_position_embeddings, C)
-        self.LayerNorm = nn.LayerNorm(C, eps=c.layer_norm_eps)
-        self.dropout = Dropout(c.hidden_dropout_prob)
+        super().__init__(c, token_types=False)
 
     def forward(
         self,
@@ -42,9 +35,8 @@ class BertGenerationEmbeddings(nn.Module):
         """Embeddings (B, T, C) of tokens at positions past .. past + T - 1; ``token_type_ids``
         are ignored (this architecture has none)."""
         x = self.word_embeddings(input_ids) if inputs_embeds is None else inputs_embeds  # (B, T, C)
-        T = x.shape[1]
-        check_length(past + T, self.position_embeddings.num_embeddings, "BertGeneration")
-        return self.dropout(self.LayerNorm(x + self.position_embeddings.weight[past : past + T]))
+        positions = self.position_embeds(input_ids, x.shape[1], past)  # (T, C)
+        return self.dropout(self.LayerNorm(x + positions))
 
 
 class BertGenerationEncoder(BertModel):
