@@ -134,6 +134,10 @@ class ResizableVocabulary:
 
     shares_vocabulary: bool = False  # set when tie_encoder_decoder shares it with the other side
 
+    def tie_weights(self) -> None:
+        """Nothing to tie: an encoder, or a decoder body without its head, has no output
+        embeddings (:class:`LMHeadDecoder` ties its head)."""
+
     def resize_token_embeddings(self, new_num_tokens: int) -> nn.Embedding:
         """Give this side ``new_num_tokens`` tokens: word embeddings, the LM head (kept tied) and
         its bias keep their first rows, new rows drawn as :func:`resize_rows_` does;

@@ -230,9 +230,6 @@ class BertModel(Pretrained, ResizableVocabulary, nn.Module):
         self.pooler = BertPooler(config) if add_pooling_layer else None
         self.apply(self._init_weights)
 
-    def tie_weights(self) -> None:
-        """An encoder has no output embeddings to tie."""
-
     def get_input_embeddings(self) -> nn.Embedding:
         return self.embeddings.word_embeddings
 

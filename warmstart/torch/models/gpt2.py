@@ -162,9 +162,6 @@ class GPT2Model(Pretrained, ResizableVocabulary, nn.Module):
         if isinstance(module, ResidualProjection) and not module.weight.is_meta:
             nn.init.normal_(module.weight, 0.0, c.initializer_range / math.sqrt(2 * c.n_layer))
 
-    def tie_weights(self) -> None:
-        """A bare GPT-2 has no output embeddings to tie."""
-
     def get_input_embeddings(self) -> nn.Embedding:
         return self.wte
 
