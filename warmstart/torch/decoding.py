@@ -186,9 +186,8 @@ class DecodingMixin:
         return new_tokens >= PACK_MIN_STEPS and not (compiled is not None and compiled.serves(rows))
 
     def _step(self, tokens: Tensor, state: _DecodeState) -> tuple[Tensor, _DecodeState]:
-        compiled = self.__dict__.get(
-            "compiled_step"
-        )  # set by warmstart.torch.speed.compile.compile_decoder
+        # set by warmstart.torch.speed.compile.compile_decoder
+        compiled = self.__dict__.get("compiled_step")
         if state.rows is None:
             state.rows = tokens.shape[0]
         if compiled is not None and tokens.shape[0] == state.rows and not state.record:

@@ -54,16 +54,12 @@ class EncoderDecoderModel(LoadingMixin, DecodingMixin, GenerationSettings, nn.Mo
     ) -> None:
         super().__init__()
         config = composite_config(config, encoder, decoder)
-        self.encoder = (
-            encoder if encoder is not None else family(config.encoder).encoder(config.encoder)
-        )
-        self.decoder = (
-            decoder if decoder is not None else family(config.decoder).decoder(config.decoder)
-        )
-        config.encoder, config.decoder = (
-            self.encoder.config,
-            self.decoder.config,
-        )  # one shared object
+        if encoder is None:
+            encoder = family(config.encoder).encoder(config.encoder)
+        if decoder is None:
+            decoder = family(config.decoder).decoder(config.decoder)
+        self.encoder, self.decoder = encoder, decoder
+        config.encoder, config.decoder = encoder.config, decoder.config  # one shared object
         self.config = config
         dec = config.decoder
         # causal whatever it says (GPT-2, BART): says so, as transformers' from_encoder_decoder_configs
