@@ -209,20 +209,6 @@ def check_length(n_tokens: int, allowed: int, model: str) -> None:
         )
 
 
-def decoder_masks(
-    T: int,
-    past: int,
-    attention_mask: Tensor | None,
-    encoder_attention_mask: Tensor | None,
-    dtype: torch.dtype,
-    device: torch.device,
-) -> tuple[Tensor | None, bool, Tensor | None]:
-    """Masks of a decoder step: (self-attention mask, whether SDPA's ``is_causal`` applies,
-    cross-attention mask)."""
-    mask = causal_mask(T, past, attention_mask, dtype, device)
-    return mask, T > 1 and past == 0, padding_mask(encoder_attention_mask, dtype)
-
-
 def decode_stack(
     run: Callable[..., Tensor],
     x: Tensor,
@@ -236,9 +222,9 @@ def decode_stack(
     masks, run the layer stack ``run(x, mask, enc, enc_mask, cache, is_causal)`` and advance the
     cache by T."""
     T = x.shape[1]
-    mask, is_causal, enc_mask = decoder_masks(
-        T, past, attention_mask, encoder_attention_mask, x.dtype, x.device
-    )
+    mask = causal_mask(T, past, attention_mask, x.dtype, x.device)
+    is_causal = T > 1 and past == 0  # several tokens from the start: SDPA's is_causal if no mask
+    enc_mask = padding_mask(encoder_attention_mask, x.dtype)
     x = run(x, mask, encoder_hidden_states, enc_mask, cache, is_causal)
     if cache is not None:
         cache.length += T

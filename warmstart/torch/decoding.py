@@ -186,9 +186,8 @@ class DecodingMixin:
         return new_tokens >= PACK_MIN_STEPS and not (compiled is not None and compiled.serves(rows))
 
     def _step(self, tokens: Tensor, state: _DecodeState) -> tuple[Tensor, _DecodeState]:
-        compiled = self.__dict__.get(
-            "compiled_step"
-        )  # set by warmstart.torch.speed.compile.compile_decoder
+        # set by warmstart.torch.speed.compile.compile_decoder
+        compiled = self.__dict__.get("compiled_step")
         if state.rows is None:
             state.rows = tokens.shape[0]
         if compiled is not None and tokens.shape[0] == state.rows and not state.record:
@@ -242,17 +241,13 @@ class _DecodeState:
         self.record: tuple[bool, bool] | None = None  # (attentions, hidden states) of each step
         self.steps: list[Any] = []  # the decoder's outputs, one per step, when recording
 
-    def _take(self, index: Tensor) -> _DecodeState:
-        """Keep rows ``index`` (N',) of the cache and of the encoder output."""
+    def select(self, index: Tensor) -> _DecodeState:
+        """Keep rows ``index`` (N',) of the cache and of the encoder output (greedy search drops
+        finished rows with it)."""
         self.cache.reorder(index, cross=True)
         self.enc = self.enc[index]
         self.enc_mask = None if self.enc_mask is None else self.enc_mask[index]
         return self
-
-    @staticmethod
-    def select(state: _DecodeState, index: Tensor) -> _DecodeState:
-        """Greedy search drops finished rows: keep rows ``index`` of everything."""
-        return state._take(index)
 
     @staticmethod
     def rewind(state: _DecodeState, n: int) -> _DecodeState:
@@ -269,7 +264,7 @@ class _DecodeState:
             state.cache.reorder(index, cross=False)
             return state
         state.expanded = True
-        return state._take(index)
+        return state.select(index)
 
 
 def _recorded(config: generation.GenerationConfig) -> tuple[bool, bool] | None:

@@ -27,7 +27,7 @@ from . import sharing
 from .attention import DecoderCache
 from .decoding import DecodingMixin
 from .families import check_decoder, family
-from .heads import init_normal_
+from .heads import init_normal_, init_std
 from .inputs import check_ids, check_labels, last_hidden_state, shift_tokens_right
 from .loading import LoadingMixin
 from .speed import Linear, cross_entropy
@@ -54,16 +54,12 @@ class EncoderDecoderModel(LoadingMixin, DecodingMixin, GenerationSettings, nn.Mo
     ) -> None:
         super().__init__()
         config = composite_config(config, encoder, decoder)
-        self.encoder = (
-            encoder if encoder is not None else family(config.encoder).encoder(config.encoder)
-        )
-        self.decoder = (
-            decoder if decoder is not None else family(config.decoder).decoder(config.decoder)
-        )
-        config.encoder, config.decoder = (
-            self.encoder.config,
-            self.decoder.config,
-        )  # one shared object
+        if encoder is None:
+            encoder = family(config.encoder).encoder(config.encoder)
+        if decoder is None:
+            decoder = family(config.decoder).decoder(config.decoder)
+        self.encoder, self.decoder = encoder, decoder
+        config.encoder, config.decoder = encoder.config, decoder.config  # one shared object
         self.config = config
         dec = config.decoder
         # causal whatever it says (GPT-2, BART): says so, as transformers' from_encoder_decoder_configs
@@ -73,7 +69,7 @@ class EncoderDecoderModel(LoadingMixin, DecodingMixin, GenerationSettings, nn.Mo
         enc_width, dec_width = config.encoder.hidden_size, dec.hidden_size
         if enc_width != dec_width and getattr(dec, "cross_attention_hidden_size", None) is None:
             self.enc_to_dec_proj = Linear(enc_width, dec_width)
-            init_normal_(self.enc_to_dec_proj, _init_std(dec))
+            init_normal_(self.enc_to_dec_proj, init_std(dec))
         # (encoder name, decoder name) of each parameter the two sides share
         self.shared_parameter_names: list[tuple[str, str]] = []
         self._loaded_apart = False  # a tied config, but weights transformers 5 trained apart
@@ -347,13 +343,7 @@ class EncoderDecoderModel(LoadingMixin, DecodingMixin, GenerationSettings, nn.Mo
             return self.encoder._init_weights
         if name.startswith("decoder."):
             return self.decoder._init_weights
-        return lambda m: init_normal_(m, _init_std(self.config.decoder))
-
-
-def _init_std(config: Any) -> float:
-    """The standard deviation a config gives new weights (BART names it ``init_std``)."""
-    std = getattr(config, "init_std", None)
-    return std if std is not None else config.initializer_range
+        return lambda m: init_normal_(m, init_std(self.config.decoder))
 
 
 def _output(

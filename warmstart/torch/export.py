@@ -39,9 +39,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..config import CONFIG_NAME
 from ..hub import write_text_atomic
-from . import checkpoint
 from .speed import recording
 from .speed.fused import FusedDecoderCache
 
@@ -205,29 +203,25 @@ def _plain_products(model: nn.Module) -> Iterator[None]:
 def _export(module: nn.Module, args: tuple, path: Path, names: dict[str, Any]) -> None:
     """``torch.onnx.export`` of ``module`` on example ``args`` to ``path`` (one file)."""
     try:
-        _onnx_export(module, args, path, names)
+        torch.onnx.export(
+            module,
+            args,
+            str(path),
+            input_names=names["inputs"],
+            output_names=names["outputs"],
+            dynamic_shapes=names["dynamic"],
+            opset_version=OPSET,
+            dynamo=True,
+            external_data=False,
+            optimize=True,
+            verbose=False,
+        )
     except Exception as err:  # the exporter's errors are many and long: say it in one line
         first = (str(err).strip().splitlines() or [""])[0][:200]
         raise ValueError(
             f"The ONNX exporter could not trace {path.stem} of this model ({type(err).__name__}: "
             f"{first}); export the fp32 model of a family warmstart.torch supports, unmodified."
         ) from err
-
-
-def _onnx_export(module: nn.Module, args: tuple, path: Path, names: dict[str, Any]) -> None:
-    torch.onnx.export(
-        module,
-        args,
-        str(path),
-        input_names=names["inputs"],
-        output_names=names["outputs"],
-        dynamic_shapes=names["dynamic"],
-        opset_version=OPSET,
-        dynamo=True,
-        external_data=False,
-        optimize=True,
-        verbose=False,
-    )
 
 
 def export_onnx(
@@ -287,7 +281,7 @@ def export_onnx(
         "quantize": quantize,
         "torch": torch.__version__,
     }
-    _write_configs(model, out)
+    model.write_configs(out)  # config.json and generation_config.json, as save_pretrained
     if source is not None:
         _copy_tokenizer(Path(source), out)
     write_text_atomic(out / MANIFEST, json.dumps(manifest, indent=2) + "\n")
@@ -419,14 +413,6 @@ def _quantize(out: Path) -> None:
             os.replace(tmp, path)
     finally:
         noisy.setLevel(level)
-
-
-def _write_configs(model: nn.Module, out: Path) -> None:
-    """config.json and generation_config.json, as ``save_pretrained`` writes them."""
-    config = model.config.to_dict()
-    config["dtype"] = "float32"
-    write_text_atomic(out / CONFIG_NAME, checkpoint.to_json(config))
-    model._generation_config(None).save_pretrained(out)  # what generate would use
 
 
 def _copy_tokenizer(source: Path, out: Path) -> None:

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from ..outputs import ModelOutput
 from .attention import DecoderCache
-from .speed import linear
+from .speed import Linear, linear
 
 
 def init_normal_(module: torch.nn.Module, std: float) -> None:
@@ -34,6 +34,12 @@ def init_normal_(module: torch.nn.Module, std: float) -> None:
     elif isinstance(module, torch.nn.LayerNorm):
         torch.nn.init.ones_(module.weight)
         torch.nn.init.zeros_(module.bias)
+
+
+def init_std(config: Any) -> float:
+    """The standard deviation a config gives new weights (BART names it ``init_std``)."""
+    std = getattr(config, "init_std", None)
+    return std if std is not None else config.initializer_range
 
 
 def resize_rows_(param: nn.Parameter, n: int) -> None:
@@ -78,6 +84,39 @@ def vocab_logits(head: nn.Module, x: Tensor, bias: Tensor | None) -> Tensor:
     return logits if bias is None else logits + bias
 
 
+class VocabularyHead(nn.Module):
+    """An LM head whose projection onto the vocabulary, ``decoder``, has no bias of its own: the
+    per-token ``bias`` lives beside it (BERT, RoBERTa, BertGeneration), and the forward adds it
+    through :func:`vocab_logits`.
+
+    transformers' state dict also names that bias ``decoder.bias``: ``state_dict()`` writes it under
+    both names and ``load_state_dict`` reads it from either, so state dicts round-trip key for key.
+    """
+
+    def add_projection(self, width: int, vocab_size: int) -> None:
+        """Add ``decoder`` (width -> vocab_size, no bias) and ``bias`` (V,), zero; a subclass calls
+        it after its own modules, so that the parameters come in transformers' order."""
+        self.decoder = Linear(width, vocab_size, bias=False)
+        self.bias = nn.Parameter(torch.zeros(vocab_size))
+        self.register_state_dict_post_hook(_write_decoder_bias)
+        self.register_load_state_dict_pre_hook(_take_decoder_bias)
+
+
+def _write_decoder_bias(head: nn.Module, state: dict[str, Tensor], prefix: str, *_) -> None:
+    """A state_dict post-hook: the head's ``bias`` also under ``decoder.bias``, as transformers'
+    state dict holds it (one tensor under two names)."""
+    if prefix + "bias" in state:
+        state[prefix + "decoder.bias"] = state[prefix + "bias"]
+
+
+def _take_decoder_bias(head: nn.Module, state: dict[str, Tensor], prefix: str, *_) -> None:
+    """A load_state_dict pre-hook: transformers' state also holds ``decoder.bias``, an alias of
+    ``bias`` when tied and the bias its forward adds when untied; it loads as ``bias`` (as
+    :func:`.keys.rename` maps checkpoint keys)."""
+    if prefix + "decoder.bias" in state:
+        state[prefix + "bias"] = state.pop(prefix + "decoder.bias")
+
+
 @dataclass
 class CausalLMOutput(ModelOutput):
     """What a decoder returns, read like transformers' decoder outputs (``out.logits``,
@@ -94,6 +133,10 @@ class ResizableVocabulary:
     its LM head), the per-side call transformers points encoder-decoder users to."""
 
     shares_vocabulary: bool = False  # set when tie_encoder_decoder shares it with the other side
+
+    def tie_weights(self) -> None:
+        """Nothing to tie: an encoder, or a decoder body without its head, has no output
+        embeddings (:class:`LMHeadDecoder` ties its head)."""
 
     def resize_token_embeddings(self, new_num_tokens: int) -> nn.Embedding:
         """Give this side ``new_num_tokens`` tokens: word embeddings, the LM head (kept tied) and
@@ -137,8 +180,9 @@ class LMHeadDecoder(ResizableVocabulary, nn.Module):
     """A decoder body (the attribute named ``base_model_prefix``) under a language-model head.
 
     This is the decoder contract ``EncoderDecoderModel`` relies on: ``forward`` returns the logits
-    (B, T, V) in a :class:`CausalLMOutput`, ``new_cache``, ``tie_weights`` and the embedding accessors. Subclasses build the body
-    and the head and implement ``head`` and ``get_output_embeddings``.
+    (B, T, V) in a :class:`CausalLMOutput`, ``new_cache``, ``tie_weights`` and the embedding
+    accessors. Subclasses build the body and the head; one whose head is not ``lm_head``
+    (transformers' usual name) implements ``head`` and ``vocabulary_head``.
     """
 
     base_model_prefix = ""
@@ -149,17 +193,26 @@ class LMHeadDecoder(ResizableVocabulary, nn.Module):
         return getattr(self, self.base_model_prefix)
 
     def head(self, h: Tensor) -> Tensor:
-        raise NotImplementedError
+        """The logits (B, T, V) of the body's states h (B, T, C)."""
+        return self.lm_head(h)
+
+    def vocabulary_head(self) -> nn.Module:
+        """The module that holds the logits' per-token ``bias``: the projection onto the
+        vocabulary itself (an ``nn.Linear``), or a :class:`VocabularyHead` that keeps the bias
+        beside its projection ``decoder``."""
+        return self.lm_head
 
     def get_input_embeddings(self) -> nn.Embedding:
         return self.body.get_input_embeddings()
 
     def get_output_embeddings(self) -> nn.Linear:
-        raise NotImplementedError
+        """The projection onto the vocabulary (tied to the word embeddings when the config says)."""
+        head = self.vocabulary_head()
+        return head.decoder if isinstance(head, VocabularyHead) else head
 
     def output_bias(self) -> nn.Parameter | None:
         """The LM head's per-token bias (BERT and RoBERTa keep it beside the projection)."""
-        return self.get_output_embeddings().bias
+        return self.vocabulary_head().bias
 
     def tie_weights(self) -> None:
         """Share the LM head's weight with the word embeddings when the config says so."""

@@ -13,9 +13,11 @@ import os
 from typing import Any
 
 import torch
+from torch import nn
 
 from ..config import ATTN_IMPLEMENTATIONS, as_config
 from . import checkpoint
+from .heads import VocabularyHead, init_normal_, init_std
 
 
 class TakesConfigs(type):
@@ -103,3 +105,11 @@ class Pretrained(metaclass=TakesConfigs):
         """Write config.json and the weights under transformers' names, atomically; other files in
         ``save_directory`` (a tokenizer, say) are kept."""
         checkpoint.save_module(self, save_directory, safe_serialization)
+
+    def _init_weights(self, module: nn.Module) -> None:
+        """transformers' initialisation of ``module`` (:func:`.heads.init_normal_`, the config's
+        standard deviation), a :class:`.heads.VocabularyHead`'s bias zero; what loading gives the
+        modules a checkpoint lacks."""
+        init_normal_(module, init_std(self.config))
+        if isinstance(module, VocabularyHead):
+            nn.init.zeros_(module.bias)

@@ -34,7 +34,7 @@ from ..attention import (
     qkv_attention,
     run_layers,
 )
-from ..heads import LMHeadDecoder, ResizableVocabulary, init_normal_
+from ..heads import LMHeadDecoder, ResizableVocabulary
 from ..pretrained import Pretrained
 from ..speed import Dropout, Embedding, Linear, activation, linear_then
 from ..speed.recording import observe
@@ -215,9 +215,6 @@ class BartModel(Pretrained, ResizableVocabulary, nn.Module):
         self.apply(self._init_weights)
         self.tie_weights()
 
-    def _init_weights(self, module: nn.Module) -> None:
-        init_normal_(module, self.config.init_std)
-
     def tie_weights(self) -> None:
         """Both stacks read the ``shared`` embedding module itself (when ``tie_word_embeddings``),
         so loading ``shared.weight`` fills all three names."""
@@ -246,14 +243,6 @@ class BartModel(Pretrained, ResizableVocabulary, nn.Module):
         )
 
 
-class BartDecoderWrapper(nn.Module):
-    """Holds the decoder as ``model.decoder``, the checkpoint names of ``BartForCausalLM``."""
-
-    def __init__(self, config: BartConfig) -> None:
-        super().__init__()
-        self.decoder = BartDecoder(config)
-
-
 class BartForCausalLM(Pretrained, LMHeadDecoder):
     """BART's decoder with an LM head (``lm_head``, tied to ``model.decoder.embed_tokens``)."""
 
@@ -265,7 +254,7 @@ class BartForCausalLM(Pretrained, LMHeadDecoder):
         super().__init__()
         config.is_decoder, config.is_encoder_decoder = True, False  # as transformers sets them
         self.config = config
-        self.model = BartDecoderWrapper(config)
+        self.model = nn.ModuleDict({"decoder": BartDecoder(config)})  # model.decoder.*, as saved
         self.lm_head = Linear(config.d_model, config.vocab_size, bias=False)
         self.apply(self._init_weights)
         self.tie_weights()
@@ -273,12 +262,3 @@ class BartForCausalLM(Pretrained, LMHeadDecoder):
     @property
     def body(self) -> BartDecoder:
         return self.model.decoder
-
-    def _init_weights(self, module: nn.Module) -> None:
-        init_normal_(module, self.config.init_std)
-
-    def get_output_embeddings(self) -> nn.Linear:
-        return self.lm_head
-
-    def head(self, h: Tensor) -> Tensor:
-        return self.lm_head(h)

@@ -27,7 +27,12 @@ from ..attention import (
     run_layers,
     split_heads,
 )
-from ..heads import LMHeadDecoder, ResizableVocabulary, init_normal_, vocab_logits
+from ..heads import (
+    LMHeadDecoder,
+    ResizableVocabulary,
+    VocabularyHead,
+    vocab_logits,
+)
 from ..pretrained import Pretrained
 from ..speed import Dropout, Embedding, Linear, activation, linear_then
 from ..speed.recording import observe
@@ -36,15 +41,17 @@ from ..speed.recording import observe
 class BertEmbeddings(nn.Module):
     """Word + token-type + learned absolute position embeddings, LayerNorm, dropout.
 
-    ``width`` is the embedding width when it differs from ``hidden_size`` (ELECTRA).
+    ``width`` is the embedding width when it differs from ``hidden_size`` (ELECTRA); without
+    ``token_types`` there are no token-type embeddings (BertGeneration).
     """
 
-    def __init__(self, c: BertConfig, width: int | None = None) -> None:
+    def __init__(self, c: BertConfig, width: int | None = None, token_types: bool = True) -> None:
         super().__init__()
         C = width or c.hidden_size
         self.word_embeddings = Embedding(c.vocab_size, C, padding_idx=c.pad_token_id)
         self.position_embeddings = Embedding(c.max_position_embeddings, C)
-        self.token_type_embeddings = Embedding(c.type_vocab_size, C)
+        if token_types:
+            self.token_type_embeddings = Embedding(c.type_vocab_size, C)
         self.LayerNorm = nn.LayerNorm(C, eps=c.layer_norm_eps)
         self.dropout = Dropout(c.hidden_dropout_prob)
         self.absolute = position_kind(c) == "absolute"  # relative positions live in attention
@@ -223,12 +230,6 @@ class BertModel(Pretrained, ResizableVocabulary, nn.Module):
         self.pooler = BertPooler(config) if add_pooling_layer else None
         self.apply(self._init_weights)
 
-    def _init_weights(self, module: nn.Module) -> None:
-        init_normal_(module, self.config.initializer_range)
-
-    def tie_weights(self) -> None:
-        """An encoder has no output embeddings to tie."""
-
     def get_input_embeddings(self) -> nn.Embedding:
         return self.embeddings.word_embeddings
 
@@ -303,45 +304,14 @@ class BertPredictionHeadTransform(nn.Module):
         return self.LayerNorm(linear_then(self.dense, x, self.act))
 
 
-class BertLMPredictionHead(nn.Module):
+class BertLMPredictionHead(VocabularyHead):
     def __init__(self, c: BertConfig) -> None:
         super().__init__()
         self.transform = BertPredictionHeadTransform(c)
-        self.decoder = Linear(c.hidden_size, c.vocab_size, bias=False)
-        self.bias = nn.Parameter(torch.zeros(c.vocab_size))
-        alias_projection_bias(self)
+        self.add_projection(c.hidden_size, c.vocab_size)
 
     def forward(self, x: Tensor) -> Tensor:
         return vocab_logits(self.decoder, self.transform(x), self.bias)  # (B, T, V)
-
-
-def alias_projection_bias(head: nn.Module) -> None:
-    """Give an LM head that keeps one ``bias`` beside its projection ``decoder`` transformers'
-    second name for it, ``decoder.bias``: ``state_dict()`` writes it and ``load_state_dict`` reads
-    it (:func:`take_projection_bias`), so state dicts round-trip key for key with transformers'."""
-    head.register_state_dict_post_hook(write_projection_bias)
-    head.register_load_state_dict_pre_hook(take_projection_bias)
-
-
-def write_projection_bias(head: nn.Module, state: dict[str, Tensor], prefix: str, *_) -> None:
-    """A state_dict post-hook: the head's ``bias`` also under ``decoder.bias``, as transformers'
-    state dict holds it (one tensor under two names)."""
-    if prefix + "bias" in state:
-        state[prefix + "decoder.bias"] = state[prefix + "bias"]
-
-
-def take_projection_bias(head: nn.Module, state: dict[str, Tensor], prefix: str, *_) -> None:
-    """A load_state_dict pre-hook of an LM head with one ``bias``: transformers' state also holds
-    ``decoder.bias``, an alias of ``bias`` when tied and the bias its forward adds when untied; it
-    loads as ``bias`` (as :func:`.keys.rename` maps checkpoint keys)."""
-    if prefix + "decoder.bias" in state:
-        state[prefix + "bias"] = state.pop(prefix + "decoder.bias")
-
-
-class BertOnlyMLMHead(nn.Module):
-    def __init__(self, c: BertConfig) -> None:
-        super().__init__()
-        self.predictions = BertLMPredictionHead(c)
 
 
 class BertLMHeadModel(Pretrained, LMHeadDecoder):
@@ -355,20 +325,12 @@ class BertLMHeadModel(Pretrained, LMHeadDecoder):
         super().__init__()
         self.config = config
         self.bert = BertModel(config, add_pooling_layer=False)
-        self.cls = BertOnlyMLMHead(config)
+        self.cls = nn.ModuleDict({"predictions": BertLMPredictionHead(config)})
         self.cls.apply(self._init_weights)
         self.tie_weights()
 
-    def _init_weights(self, module: nn.Module) -> None:
-        init_normal_(module, self.config.initializer_range)
-        if isinstance(module, BertLMPredictionHead):
-            nn.init.zeros_(module.bias)
-
-    def get_output_embeddings(self) -> nn.Linear:
-        return self.cls.predictions.decoder
-
-    def output_bias(self) -> nn.Parameter:
-        return self.cls.predictions.bias
+    def vocabulary_head(self) -> nn.Module:
+        return self.cls.predictions
 
     def head(self, h: Tensor) -> Tensor:
         return self.cls.predictions(h)

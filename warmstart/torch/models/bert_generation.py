@@ -11,27 +11,19 @@ the encoder's tensors ``embeddings.*``, ``encoder.layer.*`` and the decoder's ``
 
 from __future__ import annotations
 
-import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from ...config import BertGenerationConfig
-from ..attention import check_length
-from ..heads import LMHeadDecoder, init_normal_, vocab_logits
+from ..heads import LMHeadDecoder, VocabularyHead, vocab_logits
 from ..pretrained import Pretrained
-from ..speed import Dropout, Embedding, Linear
-from .bert import BertModel, alias_projection_bias
+from .bert import BertEmbeddings, BertModel
 
 
-class BertGenerationEmbeddings(nn.Module):
+class BertGenerationEmbeddings(BertEmbeddings):
     """Word + learned absolute position embeddings, LayerNorm, dropout: no token types."""
 
     def __init__(self, c: BertGenerationConfig) -> None:
-        super().__init__()
-        C = c.hidden_size
-        self.word_embeddings = Embedding(c.vocab_size, C, padding_idx=c.pad_token_id)
-        self.position_embeddings = Embedding(c.max_position_embeddings, C)
-        self.LayerNorm = nn.LayerNorm(C, eps=c.layer_norm_eps)
-        self.dropout = Dropout(c.hidden_dropout_prob)
+        super().__init__(c, token_types=False)
 
     def forward(
         self,
@@ -43,9 +35,8 @@ class BertGenerationEmbeddings(nn.Module):
         """Embeddings (B, T, C) of tokens at positions past .. past + T - 1; ``token_type_ids``
         are ignored (this architecture has none)."""
         x = self.word_embeddings(input_ids) if inputs_embeds is None else inputs_embeds  # (B, T, C)
-        T = x.shape[1]
-        check_length(past + T, self.position_embeddings.num_embeddings, "BertGeneration")
-        return self.dropout(self.LayerNorm(x + self.position_embeddings.weight[past : past + T]))
+        positions = self.position_embeds(input_ids, x.shape[1], past)  # (T, C)
+        return self.dropout(self.LayerNorm(x + positions))
 
 
 class BertGenerationEncoder(BertModel):
@@ -60,14 +51,12 @@ class BertGenerationEncoder(BertModel):
         super().__init__(config, add_pooling_layer=False)
 
 
-class BertGenerationOnlyLMHead(nn.Module):
+class BertGenerationOnlyLMHead(VocabularyHead):
     """``decoder`` (the projection, tied to the word embeddings) plus ``bias``: (B, T, V)."""
 
     def __init__(self, c: BertGenerationConfig) -> None:
         super().__init__()
-        self.decoder = Linear(c.hidden_size, c.vocab_size, bias=False)
-        self.bias = nn.Parameter(torch.zeros(c.vocab_size))
-        alias_projection_bias(self)
+        self.add_projection(c.hidden_size, c.vocab_size)
 
     def forward(self, x: Tensor) -> Tensor:
         return vocab_logits(self.decoder, x, self.bias)  # (B, T, V)
@@ -88,17 +77,3 @@ class BertGenerationDecoder(Pretrained, LMHeadDecoder):
         self.lm_head = BertGenerationOnlyLMHead(config)
         self.lm_head.apply(self._init_weights)
         self.tie_weights()
-
-    def _init_weights(self, module: nn.Module) -> None:
-        init_normal_(module, self.config.initializer_range)
-        if isinstance(module, BertGenerationOnlyLMHead):
-            nn.init.zeros_(module.bias)
-
-    def get_output_embeddings(self) -> nn.Linear:
-        return self.lm_head.decoder
-
-    def output_bias(self) -> nn.Parameter:
-        return self.lm_head.bias
-
-    def head(self, h: Tensor) -> Tensor:
-        return self.lm_head(h)

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ...config import ElectraConfig
-from ..heads import LMHeadDecoder, init_normal_
+from ..heads import LMHeadDecoder
 from ..pretrained import Pretrained
 from ..speed import Linear
 from .bert import BertEmbeddings, BertModel
@@ -77,10 +77,7 @@ class ElectraForCausalLM(Pretrained, LMHeadDecoder):
         self._init_weights(self.generator_lm_head)
         self.tie_weights()
 
-    def _init_weights(self, module: nn.Module) -> None:
-        init_normal_(module, self.config.initializer_range)
-
-    def get_output_embeddings(self) -> nn.Linear:
+    def vocabulary_head(self) -> nn.Module:
         return self.generator_lm_head
 
     def head(self, h: Tensor) -> Tensor:

@@ -162,9 +162,6 @@ class GPT2Model(Pretrained, ResizableVocabulary, nn.Module):
         if isinstance(module, ResidualProjection) and not module.weight.is_meta:
             nn.init.normal_(module.weight, 0.0, c.initializer_range / math.sqrt(2 * c.n_layer))
 
-    def tie_weights(self) -> None:
-        """A bare GPT-2 has no output embeddings to tie."""
-
     def get_input_embeddings(self) -> nn.Embedding:
         return self.wte
 
@@ -186,47 +183,44 @@ class GPT2Model(Pretrained, ResizableVocabulary, nn.Module):
             raise ValueError(
                 "This GPT-2 has no cross-attention; build it with add_cross_attention."
             )
+        past = cache.length if cache is not None else 0
         with observe(self.config, output_attentions, output_hidden_states) as rec:
-            x = self._run(
-                input_ids,
+            x = self.embed(input_ids, token_type_ids, past, inputs_embeds)  # (B, T, C)
+            x = decode_stack(
+                self.run,
+                x,
+                past,
                 attention_mask,
-                token_type_ids,
                 encoder_hidden_states,
                 encoder_attention_mask,
-                inputs_embeds,
                 cache,
             )
+            x = self.ln_f(x)  # (B, T, C)
             last_hidden_state_is(x)
         extra = rec.outputs() if rec is not None else {}
         return BaseModelOutput(last_hidden_state=x, **extra)
 
-    def _run(
+    def embed(
         self,
         input_ids: Tensor | None,
-        attention_mask: Tensor | None,
         token_type_ids: Tensor | None,
-        encoder_hidden_states: Tensor | None,
-        encoder_attention_mask: Tensor | None,
+        past: int,
         inputs_embeds: Tensor | None,
-        cache: DecoderCache | None,
     ) -> Tensor:
-        past = cache.length if cache is not None else 0
+        """Word and position embeddings (B, T, C) of tokens after ``past`` cached ones, dropped out."""
         x = self.wte(input_ids) if inputs_embeds is None else inputs_embeds  # (B, T, C)
         T = x.shape[1]
         check_length(past + T, self.config.n_positions, "GPT-2")
         x = x + self.wpe.weight[past : past + T]
         if token_type_ids is not None:  # GPT-2 embeds token types with the word embeddings
             x = x + self.wte(token_type_ids)
-        x = self.drop(x)
-        checkpointing = self.gradient_checkpointing and self.training
+        return self.drop(x)
 
-        def run(x: Tensor, *args) -> Tensor:
-            return run_layers(self.h, x, *args, checkpointing=checkpointing)
-
-        x = decode_stack(
-            run, x, past, attention_mask, encoder_hidden_states, encoder_attention_mask, cache
+    def run(self, x: Tensor, *args) -> Tensor:
+        """The blocks over x (B, T, C); ``args`` as :func:`.attention.decode_stack` passes them."""
+        return run_layers(
+            self.h, x, *args, checkpointing=self.gradient_checkpointing and self.training
         )
-        return self.ln_f(x)  # (B, T, C)
 
     def new_cache(self, batch_size: int, max_length: int) -> DecoderCache:
         c = self.config
@@ -250,9 +244,3 @@ class GPT2LMHeadModel(Pretrained, LMHeadDecoder):
 
     def _init_weights(self, module: nn.Module) -> None:
         self.transformer._init_weights(module)
-
-    def get_output_embeddings(self) -> nn.Linear:
-        return self.lm_head
-
-    def head(self, h: Tensor) -> Tensor:
-        return self.lm_head(h)

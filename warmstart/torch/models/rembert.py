@@ -13,7 +13,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from ...config import RemBertConfig
-from ..heads import LMHeadDecoder, init_normal_
+from ..heads import LMHeadDecoder
 from ..pretrained import Pretrained
 from ..speed import Linear, activation, linear_then
 from .bert import BertEmbeddings, BertEncoder, BertLayer, BertModel
@@ -65,12 +65,6 @@ class RemBertLMPredictionHead(nn.Module):
         return self.decoder(self.LayerNorm(linear_then(self.dense, x, self.act)))  # (B, T, V)
 
 
-class RemBertOnlyMLMHead(nn.Module):
-    def __init__(self, c: RemBertConfig) -> None:
-        super().__init__()
-        self.predictions = RemBertLMPredictionHead(c)
-
-
 class RemBertForCausalLM(Pretrained, LMHeadDecoder):
     """RemBERT used as a decoder: ``rembert`` (no pooler) plus the ``cls.predictions`` LM head."""
 
@@ -82,17 +76,14 @@ class RemBertForCausalLM(Pretrained, LMHeadDecoder):
         super().__init__()
         self.config = config
         self.rembert = RemBertModel(config, add_pooling_layer=False)
-        self.cls = RemBertOnlyMLMHead(config)
+        self.cls = nn.ModuleDict({"predictions": RemBertLMPredictionHead(config)})
         self.cls.apply(self._init_weights)
-
-    def _init_weights(self, module: nn.Module) -> None:
-        init_normal_(module, self.config.initializer_range)
 
     def tie_weights(self) -> None:
         """Nothing to tie: the head's ``output_embedding_size`` rows are not the input
         embeddings (transformers never ties them either, whatever ``tie_word_embeddings`` says)."""
 
-    def get_output_embeddings(self) -> nn.Linear:
+    def vocabulary_head(self) -> nn.Module:
         return self.cls.predictions.decoder
 
     def head(self, h: Tensor) -> Tensor:

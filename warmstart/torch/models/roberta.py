@@ -14,10 +14,10 @@ from torch import Tensor, nn
 
 from ...config import RobertaConfig
 from ..attention import check_length
-from ..heads import LMHeadDecoder, init_normal_, vocab_logits
+from ..heads import LMHeadDecoder, VocabularyHead, vocab_logits
 from ..pretrained import Pretrained
 from ..speed import Embedding, Linear, linear_then
-from .bert import BertEmbeddings, BertModel, alias_projection_bias
+from .bert import BertEmbeddings, BertModel
 
 
 class RobertaEmbeddings(BertEmbeddings):
@@ -53,14 +53,12 @@ class RobertaModel(BertModel):
     embeddings_class = RobertaEmbeddings
 
 
-class RobertaLMHead(nn.Module):
+class RobertaLMHead(VocabularyHead):
     def __init__(self, c: RobertaConfig) -> None:
         super().__init__()
         self.dense = Linear(c.hidden_size, c.hidden_size)
         self.layer_norm = nn.LayerNorm(c.hidden_size, eps=c.layer_norm_eps)
-        self.decoder = Linear(c.hidden_size, c.vocab_size, bias=False)
-        self.bias = nn.Parameter(torch.zeros(c.vocab_size))
-        alias_projection_bias(self)
+        self.add_projection(c.hidden_size, c.vocab_size)
 
     def forward(self, x: Tensor) -> Tensor:
         x = self.layer_norm(linear_then(self.dense, x, "gelu"))  # (B, T, C); exact GELU, as fairseq
@@ -81,17 +79,3 @@ class RobertaForCausalLM(Pretrained, LMHeadDecoder):
         self.lm_head = RobertaLMHead(config)
         self.lm_head.apply(self._init_weights)
         self.tie_weights()
-
-    def _init_weights(self, module: nn.Module) -> None:
-        init_normal_(module, self.config.initializer_range)
-        if isinstance(module, RobertaLMHead):
-            nn.init.zeros_(module.bias)
-
-    def get_output_embeddings(self) -> nn.Linear:
-        return self.lm_head.decoder
-
-    def output_bias(self) -> nn.Parameter:
-        return self.lm_head.bias
-
-    def head(self, h: Tensor) -> Tensor:
-        return self.lm_head(h)
