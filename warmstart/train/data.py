@@ -1,10 +1,10 @@
 """Source/target pairs from JSON Lines, CSV or TSV files, tokenised once and batched by length.
 
 Batches are planned ahead of each epoch from ``(seed, epoch)`` alone: shuffle, sort the epoch by
-source length (then label length), cut into one batch per optimiser step, shuffle the batches. Every process of a
-distributed run plans the same batches and takes its own share of each micro-batch, so the examples a
-step sees depend neither on the number of processes nor on gradient accumulation, and a run can
-resume at any step of an epoch.
+source length (then label length), cut into one batch per optimiser step, shuffle the batches.
+Every process of a distributed run plans the same batches and takes its own share of each
+micro-batch, so the examples a step sees depend neither on the number of processes nor on gradient
+accumulation, and a run can resume at any step of an epoch.
 """
 
 from __future__ import annotations
