@@ -468,6 +468,12 @@ class EncoderDecoderConfig(Config):
         return out
 
 
+def init_std(config: Config) -> float:
+    """The standard deviation of a model's new weights: BART's ``init_std``, the other families'
+    ``initializer_range`` (a field of the other name kept from a config.json is not read)."""
+    return config.init_std if isinstance(config, BartConfig) else config.initializer_range
+
+
 def config_class(model_type: Any) -> type[Config] | None:
     """The config class of ``model_type`` (the family table's, or the composite's); None if none."""
     from .families import FAMILIES  # the table names each family's config class

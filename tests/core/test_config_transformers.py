@@ -259,3 +259,11 @@ def test_loading_options_locate_the_config_and_are_not_fields(tmp_path):
     )
     assert config.hidden_size == TINY["hidden_size"]
     assert not {"cache_dir", "revision", "local_files_only", "token"} & set(config.to_dict())
+
+
+def test_init_std_reads_each_familys_own_field():
+    from warmstart.config import BartConfig, BertConfig, init_std
+
+    assert init_std(BartConfig(init_std=0.03, initializer_range=0.5)) == 0.03
+    # a stray init_std kept from a BERT config.json is not what BERT initialises with
+    assert init_std(BertConfig(initializer_range=0.04, init_std=0.5)) == 0.04

@@ -24,7 +24,7 @@ from flax.core import unfreeze
 from flax.traverse_util import flatten_dict
 
 from .. import hub
-from ..config import Config, EncoderDecoderConfig, as_config, side_options
+from ..config import Config, EncoderDecoderConfig, as_config, init_std, side_options
 from ..generation import GenerationConfig
 from ..generation.settings import GenerationSettings
 from ..outputs import BaseModelOutput, Seq2SeqLMOutput
@@ -51,7 +51,6 @@ from .pretrained import (
     decoder_output,
     dropout_rngs,
     encoder_output,
-    init_std,
     output_flags,
     read_config,
     set_fields,

@@ -28,6 +28,7 @@ from ..config import (
     Config,
     EncoderDecoderConfig,
     as_config,
+    init_std,
     read_config,
 )
 from ..config import set_fields as set_config_fields
@@ -102,12 +103,6 @@ def keep_given(fresh: dict, given: Any) -> dict:
     flat = flatten_dict(fresh)
     flat.update(flatten_dict(unfreeze(given)))
     return unflatten_dict(flat)
-
-
-def init_std(config: Config) -> float:
-    """The standard deviation a config gives new weights (BART names it ``init_std``)."""
-    std = getattr(config, "init_std", None)
-    return std if std is not None else config.initializer_range
 
 
 def set_fields(config: Config, fields: dict[str, Any], caller: str) -> None:

@@ -9,11 +9,10 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from ..config import EncoderDecoderConfig
+from ..config import EncoderDecoderConfig, init_std
 from ..generation.settings import check_shift_ids
 from .families import family
 from .layers import apply_recording, cross_entropy
-from .pretrained import init_std
 
 
 def projects(config: EncoderDecoderConfig) -> bool:

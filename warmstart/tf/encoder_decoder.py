@@ -23,6 +23,7 @@ from ..config import (
     EncoderDecoderConfig,
     as_config,
     composite_config,
+    init_std,
     set_fields,
     side_options,
 )
@@ -113,8 +114,7 @@ class TFEncoderDecoderModel(GenerationSettings, keras.Model):
         proj: dict[str, tf.Variable] = {}
         enc_width, dec_width = config.encoder.hidden_size, dec.hidden_size
         if enc_width != dec_width and getattr(dec, "cross_attention_hidden_size", None) is None:
-            std = getattr(dec, "init_std", None) or dec.initializer_range
-            init = keras.initializers.RandomNormal(0.0, std)
+            init = keras.initializers.RandomNormal(0.0, init_std(dec))
             proj["enc_to_dec_proj.weight"] = self.add_weight(
                 shape=(dec_width, enc_width), initializer=init, name="enc_to_dec_proj.weight"
             )

@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow as tf
 
 from .. import families, hub
-from ..config import CONFIG_NAME, Config, EncoderDecoderConfig, as_config, set_fields
+from ..config import CONFIG_NAME, Config, EncoderDecoderConfig, as_config, init_std, set_fields
 from ..outputs import BaseModelOutput, wanted
 from . import checkpoint
 from .inputs import call_inputs, int_tensor
@@ -48,7 +48,7 @@ class TFPretrained(keras.Model):
         super().__init__(name=kwargs.pop("name", None))
         # a plain attribute, not tracked by Keras; transformers' config objects are converted
         self.__dict__["config"] = as_config(config, f"{type(self).__name__}'s config")
-        std = self.init_std()
+        std = init_std(self.config)
         params = {}
         for name, (shape, kind) in self.weight_specs().items():
             init = keras.initializers.RandomNormal(0.0, std) if kind == "normal" else kind
@@ -59,9 +59,6 @@ class TFPretrained(keras.Model):
     # ----------------------------------------------------------------- to define per family
     def weight_specs(self) -> dict[str, Spec]:
         raise NotImplementedError
-
-    def init_std(self) -> float:
-        return self.config.initializer_range
 
     def layer_count(self) -> int:
         raise NotImplementedError

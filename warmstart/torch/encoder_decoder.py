@@ -20,14 +20,14 @@ import torch
 from torch import Tensor, nn
 
 from .. import families
-from ..config import EncoderDecoderConfig, composite_config
+from ..config import EncoderDecoderConfig, composite_config, init_std
 from ..generation import GenerationConfig, GenerationSettings
 from ..outputs import BaseModelOutput, Seq2SeqLMOutput
 from . import sharing
 from .attention import DecoderCache
 from .decoding import DecodingMixin
 from .families import check_decoder, family
-from .heads import init_normal_, init_std
+from .heads import init_normal_
 from .inputs import check_ids, check_labels, last_hidden_state, shift_tokens_right
 from .loading import LoadingMixin
 from .speed import Linear, cross_entropy

@@ -36,12 +36,6 @@ def init_normal_(module: torch.nn.Module, std: float) -> None:
         torch.nn.init.zeros_(module.bias)
 
 
-def init_std(config: Any) -> float:
-    """The standard deviation a config gives new weights (BART names it ``init_std``)."""
-    std = getattr(config, "init_std", None)
-    return std if std is not None else config.initializer_range
-
-
 def resize_rows_(param: nn.Parameter, n: int) -> None:
     """Give a per-token parameter (V, ...) ``n`` rows in place, so that tied names follow.
 

@@ -15,9 +15,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..config import ATTN_IMPLEMENTATIONS, as_config
+from ..config import ATTN_IMPLEMENTATIONS, as_config, init_std
 from . import checkpoint
-from .heads import VocabularyHead, init_normal_, init_std
+from .heads import VocabularyHead, init_normal_
 
 
 class TakesConfigs(type):

@@ -67,9 +67,6 @@ class _BartStack:
     p: dict
     stack = ""
 
-    def init_std(self) -> float:
-        return self.config.init_std
-
     def embed_weight(self) -> tf.Variable:
         raise NotImplementedError
 
